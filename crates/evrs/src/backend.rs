@@ -1,0 +1,63 @@
+//! The one place that picks between the selectors in `sys/`: a plain enum, so the loop's
+//! calls are direct (no dynamic dispatch on the hot path).
+
+use crate::flags::Method;
+use crate::sys;
+use std::io;
+use std::os::unix::io::RawFd;
+use std::time::Duration;
+
+pub(crate) enum Backend {
+    Epoll(sys::epoll::Selector),
+    Poll(sys::poll::Selector),
+    Select(sys::select::Selector),
+}
+
+impl Backend {
+    pub(crate) fn new(method: Method, changelist: bool) -> io::Result<Backend> {
+        Ok(match method {
+            Method::Epoll => Backend::Epoll(sys::epoll::Selector::new(changelist)?),
+            Method::Poll => Backend::Poll(sys::poll::Selector::new()),
+            Method::Select => Backend::Select(sys::select::Selector::new()),
+        })
+    }
+
+    pub(crate) fn method(&self) -> Method {
+        match self {
+            Backend::Epoll(_) => Method::Epoll,
+            Backend::Poll(_) => Method::Poll,
+            Backend::Select(_) => Method::Select,
+        }
+    }
+
+    /// An fd's combined interest changes from `old` to `new` (0 = none).
+    #[inline]
+    pub(crate) fn change(&mut self, fd: RawFd, old: u8, new: u8) -> io::Result<()> {
+        match self {
+            Backend::Epoll(s) => s.change(fd, old, new),
+            Backend::Poll(s) => s.change(fd, old, new),
+            Backend::Select(s) => s.change(fd, old, new),
+        }
+    }
+
+    /// While the loop runs callbacks, the epoll change list batches changes.
+    pub(crate) fn set_deferring(&mut self, on: bool) -> io::Result<()> {
+        match self {
+            Backend::Epoll(s) => s.set_deferring(on),
+            _ => Ok(()),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn dispatch(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<(RawFd, u8)>,
+    ) -> io::Result<()> {
+        match self {
+            Backend::Epoll(s) => s.dispatch(timeout, ready),
+            Backend::Poll(s) => s.dispatch(timeout, ready),
+            Backend::Select(s) => s.dispatch(timeout, ready),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! `EventConfig`: how a base is built (libevent's `event_config`).
+
+use crate::base::EventBase;
+use crate::flags::{BaseFlags, Features, Method};
+use std::io;
+use std::time::Duration;
+
+/// Builder for an [`EventBase`]: backend choice, required features, clock, priorities and the
+/// dispatch caps.
+///
+/// ```
+/// use evrs::{EventConfig, Features, Method};
+/// let base = EventConfig::new()
+///     .avoid_method(Method::Select)
+///     .require_features(Features::O1)
+///     .priorities(3)
+///     .build()
+///     .unwrap();
+/// assert_eq!(base.method(), Method::Epoll);
+/// ```
+#[derive(Clone, Debug)]
+pub struct EventConfig {
+    pub(crate) avoid: Vec<Method>,
+    pub(crate) only: Option<Method>,
+    pub(crate) required: Features,
+    pub(crate) flags: BaseFlags,
+    pub(crate) priorities: usize,
+    pub(crate) max_interval: Option<Duration>,
+    pub(crate) max_callbacks: Option<u32>,
+    pub(crate) limit_from_priority: usize,
+    pub(crate) changelist: bool,
+}
+
+impl Default for EventConfig {
+    fn default() -> Self {
+        EventConfig::new()
+    }
+}
+
+impl EventConfig {
+    /// The defaults: best available backend, one priority, coarse cached clock, no caps.
+    pub fn new() -> EventConfig {
+        EventConfig {
+            avoid: Vec::new(),
+            only: None,
+            required: Features::empty(),
+            flags: BaseFlags::empty(),
+            priorities: 1,
+            max_interval: None,
+            max_callbacks: None,
+            limit_from_priority: 1,
+            changelist: true,
+        }
+    }
+
+    /// Use exactly this method (fails at `build` if it cannot be used).
+    pub fn method(mut self, m: Method) -> Self {
+        self.only = Some(m);
+        self
+    }
+
+    /// Never use this method (repeatable).
+    pub fn avoid_method(mut self, m: Method) -> Self {
+        self.avoid.push(m);
+        self
+    }
+
+    /// Only accept a method with all of these features (replaces earlier requirements).
+    pub fn require_features(mut self, f: Features) -> Self {
+        self.required = f;
+        self
+    }
+
+    /// Adds base flags (`IGNORE_ENV`, `NO_CACHE_TIME`, `PRECISE_TIMER`, ...).
+    pub fn flags(mut self, f: BaseFlags) -> Self {
+        self.flags |= f;
+        self
+    }
+
+    /// Number of priority queues (1..=255); events default to the middle one.
+    pub fn priorities(mut self, n: usize) -> Self {
+        self.priorities = n;
+        self
+    }
+
+    /// Bounds how long the loop runs callbacks before it checks for new events again:
+    /// after `max_interval` or `max_callbacks` callbacks, whichever comes first, counting only
+    /// queues of priority `>= min_priority` (libevent's
+    /// `event_config_set_max_dispatch_interval`).
+    pub fn max_dispatch_interval(
+        mut self,
+        max_interval: Option<Duration>,
+        max_callbacks: Option<u32>,
+        min_priority: usize,
+    ) -> Self {
+        self.max_interval = max_interval;
+        self.max_callbacks = max_callbacks;
+        self.limit_from_priority = min_priority;
+        self
+    }
+
+    /// Batch epoll interest changes per loop iteration (default on). Turn it off if your
+    /// program closes `dup`ed fds right after deleting their events inside callbacks.
+    pub fn changelist(mut self, on: bool) -> Self {
+        self.changelist = on;
+        self
+    }
+
+    /// The methods this config would try, in order, after avoidances, required features and
+    /// (unless `IGNORE_ENV`) the environment: `EVRS_BACKEND=<name>` forces one, and
+    /// `EVENT_NOEPOLL`, `EVENT_NOPOLL`, `EVENT_NOSELECT` skip one, as in libevent.
+    pub fn candidates(&self) -> Vec<Method> {
+        let use_env = !self.flags.contains(BaseFlags::IGNORE_ENV);
+        let forced = if use_env {
+            std::env::var("EVRS_BACKEND")
+                .ok()
+                .and_then(|v| Method::from_name(v.trim()))
+        } else {
+            None
+        };
+        Method::ALL
+            .into_iter()
+            .filter(|m| self.only.is_none_or(|o| o == *m))
+            .filter(|m| forced.is_none_or(|o| o == *m))
+            .filter(|m| !self.avoid.contains(m))
+            .filter(|m| m.features().contains(self.required))
+            .filter(|m| {
+                !use_env
+                    || std::env::var_os(format!("EVENT_NO{}", m.name().to_uppercase())).is_none()
+            })
+            .collect()
+    }
+
+    /// Builds the base with the first method that works.
+    pub fn build(self) -> io::Result<EventBase> {
+        if self.priorities == 0 || self.priorities > crate::base::MAX_PRIORITIES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "priorities must be 1..={}, not {}",
+                    crate::base::MAX_PRIORITIES,
+                    self.priorities
+                ),
+            ));
+        }
+        let mut last_err = None;
+        for m in self.candidates() {
+            match EventBase::with_method(&self, m) {
+                Ok(b) => return Ok(b),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "no event mechanism available: none of epoll, poll, select is allowed \
+                     and has the required features {:?}",
+                    self.required
+                ),
+            )
+        }))
+    }
+}

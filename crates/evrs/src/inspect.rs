@@ -1,0 +1,178 @@
+//! Looking inside a base: cached time, event counts, `foreach_event`, `dump_events`.
+
+use crate::base::EventBase;
+use crate::event::{state, Event};
+use crate::flags::What;
+use crate::sys;
+use std::io::{self, Write};
+use std::ops::ControlFlow;
+use std::os::unix::io::RawFd;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Wall-clock offset is re-read at most this often (libevent's CLOCK_SYNC_INTERVAL).
+const WALL_SYNC_NS: u64 = 5_000_000_000;
+
+/// Which events [`EventBase::num_events`] counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Count {
+    /// Active and active-later callbacks.
+    Active,
+    /// Queue memberships of user events: registered I/O or signal interest and pending
+    /// timeouts count once each (libevent's `EVENT_BASE_COUNT_ADDED`).
+    Added,
+}
+
+/// What [`EventBase::foreach_event`] shows of each event.
+#[derive(Clone, Copy, Debug)]
+pub struct EventInfo {
+    /// The handle.
+    pub event: Event,
+    /// Its fd or signal number.
+    pub fd: RawFd,
+    /// Its interest bits.
+    pub events: What,
+    /// Its priority.
+    pub priority: usize,
+    /// Registered for I/O or a signal.
+    pub inserted: bool,
+    /// On an active queue.
+    pub active: bool,
+    /// Time left until its timeout, if one is pending.
+    pub timeout: Option<Duration>,
+    /// Owned by the base itself (signal pipe, notify fd).
+    pub internal: bool,
+}
+
+impl EventBase {
+    /// Refreshes the cached time while a loop runs (no effect otherwise).
+    pub fn update_cache_time(&mut self) {
+        if self.running {
+            self.update_cache();
+        }
+    }
+
+    /// The wall-clock time as of the iteration's cached clock reading (cheap inside
+    /// callbacks), or the real time when nothing is cached
+    /// (libevent's `event_base_gettimeofday_cached`).
+    pub fn gettimeofday_cached(&mut self) -> SystemTime {
+        let Some(mono) = self.cache else {
+            return SystemTime::now();
+        };
+        let stale = self
+            .wall_offset
+            .is_none_or(|(at, _)| mono.saturating_sub(at) > WALL_SYNC_NS);
+        if stale {
+            let wall = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i128);
+            let now = sys::clock::now_ns(self.precise);
+            self.wall_offset = Some((mono, wall - now as i128));
+        }
+        let offset = self.wall_offset.map_or(0, |(_, o)| o);
+        let ns = (mono as i128 + offset).max(0) as u64;
+        UNIX_EPOCH + Duration::from_nanos(ns)
+    }
+
+    /// Number of events of a kind (libevent's `event_base_get_num_events`).
+    pub fn num_events(&self, what: Count) -> usize {
+        match what {
+            Count::Active => self.n_active,
+            Count::Added => self.n_added,
+        }
+    }
+
+    /// High-water mark of [`num_events`](Self::num_events); `clear` resets it to the current
+    /// value (libevent's `event_base_get_max_events`).
+    pub fn max_events(&mut self, what: Count, clear: bool) -> usize {
+        let (max, cur) = match what {
+            Count::Active => (&mut self.max_active, self.n_active),
+            Count::Added => (&mut self.max_added, self.n_added),
+        };
+        let m = *max;
+        if clear {
+            *max = cur;
+        }
+        m
+    }
+
+    /// Calls `f` for every pending or active event, internal ones included, until it returns
+    /// `ControlFlow::Break` (libevent's `event_base_foreach_event`).
+    pub fn foreach_event<F>(&self, mut f: F) -> ControlFlow<()>
+    where
+        F: FnMut(&EventInfo) -> ControlFlow<()>,
+    {
+        let now = sys::clock::now_ns(self.precise);
+        for (idx, s) in self.slots.iter().enumerate() {
+            if !s.live
+                || !s.has(state::INSERTED | state::TIMEOUT | state::ACTIVE | state::ACTIVE_LATER)
+            {
+                continue;
+            }
+            let info = EventInfo {
+                event: self.handle(idx),
+                fd: s.fd,
+                events: s.events,
+                priority: s.pri as usize,
+                inserted: s.has(state::INSERTED),
+                active: s.has(state::ACTIVE | state::ACTIVE_LATER),
+                timeout: s
+                    .has(state::TIMEOUT)
+                    .then(|| Duration::from_nanos(s.deadline.saturating_sub(now))),
+                internal: s.internal(),
+            };
+            f(&info)?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Writes a human-readable list of inserted and active events
+    /// (libevent's `event_base_dump_events`).
+    pub fn dump_events<W: Write>(&self, mut out: W) -> io::Result<()> {
+        writeln!(out, "Inserted events:")?;
+        let mut err = Ok(());
+        let _ = self.foreach_event(|i| {
+            if i.inserted || i.timeout.is_some() {
+                err = writeln!(
+                    out,
+                    "  {:?} [fd {}]{}{}{}{}{}{}",
+                    i.event,
+                    i.fd,
+                    flag(i.events, What::READ, " Read"),
+                    flag(i.events, What::WRITE, " Write"),
+                    flag(i.events, What::CLOSED, " EOF"),
+                    flag(i.events, What::SIGNAL, " Signal"),
+                    flag(i.events, What::PERSIST, " Persist"),
+                    i.timeout
+                        .map(|t| format!(" Timeout={:?}", t))
+                        .unwrap_or_default(),
+                );
+            }
+            if err.is_err() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        std::mem::replace(&mut err, Ok(()))?;
+        writeln!(out, "Active events:")?;
+        let _ = self.foreach_event(|i| {
+            if i.active {
+                err = writeln!(out, "  {:?} [fd {}] priority {}", i.event, i.fd, i.priority);
+            }
+            if err.is_err() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        err
+    }
+}
+
+fn flag(events: What, bit: What, name: &'static str) -> &'static str {
+    if events.contains(bit) {
+        name
+    } else {
+        ""
+    }
+}

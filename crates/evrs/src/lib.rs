@@ -1,0 +1,83 @@
+//! # evrs — libevent, re-imagined in Rust
+//!
+//! evrs is an event-notification library: you tell it which file descriptors, timeouts and
+//! signals you care about, and it calls your code when they happen. It follows libevent 2.1's
+//! model and semantics — an [`EventBase`] (the loop) and [`Event`]s (fd readiness, timeouts,
+//! signals, user activation) with priorities and loop flags — over epoll, poll or select.
+//!
+//! ## A first loop
+//!
+//! ```
+//! use evrs::{EventBase, What};
+//! use std::os::unix::io::AsRawFd;
+//! use std::os::unix::net::UnixStream;
+//! use std::io::{Read, Write};
+//!
+//! let mut base = EventBase::new()?;
+//! let (mut a, b) = UnixStream::pair()?;
+//! b.set_nonblocking(true)?;
+//! let fd = b.as_raw_fd();
+//! let mut b = Some(b);
+//! let ev = base.new_event(fd, What::READ | What::PERSIST, move |base, ev, _what| {
+//!     let mut buf = [0u8; 64];
+//!     let n = b.as_mut().unwrap().read(&mut buf).unwrap();
+//!     assert_eq!(&buf[..n], b"hello");
+//!     base.free(ev).unwrap(); // an event may free itself from its own callback
+//! })?;
+//! base.add(ev, None)?;
+//! a.write_all(b"hello")?;
+//! base.dispatch()?; // returns once no events are left
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## Chapters
+//! * **The base** — [`EventBase::new`], or [`EventConfig`] to choose a backend
+//!   ([`Method`]), require [`Features`], pick the clock, set priorities and dispatch caps.
+//!   `EVRS_BACKEND=poll` (or libevent's `EVENT_NOEPOLL`, ...) steer the choice from the
+//!   environment unless [`BaseFlags::IGNORE_ENV`] is set.
+//! * **Events** — [`EventBase::new_event`] for fds ([`What::READ`], [`What::WRITE`],
+//!   [`What::CLOSED`], [`What::ET`], [`What::PERSIST`]), [`EventBase::new_timer`],
+//!   [`EventBase::new_signal`], [`EventBase::once`]. [`EventBase::add`] with an optional
+//!   timeout, [`EventBase::del`], [`EventBase::activate`], [`EventBase::pending`],
+//!   [`EventBase::set_priority`], [`EventBase::assign`], [`EventBase::free`].
+//! * **The loop** — [`EventBase::run`] with [`LoopFlags`] (`ONCE`, `NONBLOCK`,
+//!   `NO_EXIT_ON_EMPTY`), [`EventBase::dispatch`], [`EventBase::loopexit`],
+//!   [`EventBase::loopbreak`], [`EventBase::loopcontinue`]. Only the most urgent non-empty
+//!   priority runs per iteration; within it callbacks run in activation order.
+//! * **Time** — a monotonic clock (coarse by default, [`BaseFlags::PRECISE_TIMER`] for the
+//!   precise one), read once per iteration and cached; timers sit on a hierarchical timing
+//!   wheel (O(1) add and delete) and never fire early.
+//! * **Threads** — a [`Notifier`] wakes the loop from another thread.
+//!
+//! ## Differences from libevent
+//! Events are handles into the base rather than caller-owned structs (the C ABI layer maps
+//! `struct event` onto them); errors are `io::Error`s with a message instead of `-1`; a
+//! closed or invalid fd, an fd too large for select, a bad signal number, an overflowing
+//! timeout or a stale handle is refused with an error and the base stays usable.
+
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod backend;
+mod base;
+mod config;
+mod event;
+mod flags;
+mod inspect;
+mod io_map;
+mod notify;
+mod queue;
+mod run;
+mod sys;
+mod timer;
+
+pub use base::{EventBase, MAX_PRIORITIES};
+pub use config::EventConfig;
+pub use event::{Callback, Event, OnceCallback};
+pub use flags::{BaseFlags, Features, LoopFlags, Method, What};
+pub use inspect::{Count, EventInfo};
+pub use notify::Notifier;
+pub use run::RunOutcome;
+
+/// The version of libevent whose behaviour evrs follows.
+pub const LIBEVENT_VERSION: &str = "2.1.12-stable";

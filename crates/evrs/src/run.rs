@@ -1,0 +1,308 @@
+//! The loop (libevent's `event_base_loop`): poll the backend, turn readiness and expired
+//! timers into active events, run the callbacks of the most urgent non-empty priority, repeat.
+//!
+//! Path of one readiness event: `Backend::dispatch` (e.g. `epoll_wait`) appends `(fd, bits)`
+//! to a reused buffer → `io_ready` walks the fd's event list and queues each interested event
+//! on its priority's FIFO → `process_active` pops it, deletes it (non-persistent) or re-arms
+//! its timeout (persistent), takes its closure out of the slot, and calls it with
+//! `&mut EventBase`. Nothing on that path allocates.
+
+use crate::base::EventBase;
+use crate::event::{state, Handler, Internal, NIL};
+use crate::flags::{LoopFlags, What};
+use crate::sys;
+use std::io;
+use std::time::Duration;
+
+/// How [`EventBase::run`] ended (libevent's 0 and 1 results; errors are `Err`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Stopped by `loopexit`/`loopbreak`, or `ONCE`/`NONBLOCK` finished (libevent's 0).
+    Exited,
+    /// No events were pending or active (libevent's 1).
+    NoEvents,
+}
+
+impl EventBase {
+    /// Runs the loop until no events are pending (libevent's `event_base_dispatch`).
+    pub fn dispatch(&mut self) -> io::Result<RunOutcome> {
+        self.run(LoopFlags::empty())
+    }
+
+    /// Runs the loop with `flags` (libevent's `event_base_loop`). Returns an error if the
+    /// backend fails or if the loop is already running (a callback may not re-enter it).
+    pub fn run(&mut self, flags: LoopFlags) -> io::Result<RunOutcome> {
+        if self.running {
+            return Err(io::Error::other(
+                "reentrant invocation: only one loop can run on an event base at once",
+            ));
+        }
+        self.running = true;
+        self.cache = None;
+        self.got_exit = false;
+        self.got_break = false;
+        self.claim_signals();
+        let _ = self.backend.set_deferring(true);
+        let res = self.run_inner(flags);
+        let _ = self.backend.set_deferring(false);
+        self.running = false;
+        self.running_priority = None;
+        self.cache = None;
+        res
+    }
+
+    fn run_inner(&mut self, flags: LoopFlags) -> io::Result<RunOutcome> {
+        loop {
+            self.cont = false;
+            if self.got_exit || self.got_break {
+                return Ok(RunOutcome::Exited);
+            }
+            let timeout = if self.n_active > 0 || flags.contains(LoopFlags::NONBLOCK) {
+                Some(Duration::ZERO)
+            } else {
+                self.wheel.next_deadline().map(|at| {
+                    let now = sys::clock::now_ns(self.precise);
+                    Duration::from_nanos(at.saturating_sub(now))
+                })
+            };
+            if !flags.contains(LoopFlags::NO_EXIT_ON_EMPTY) && !self.has_events() {
+                return Ok(RunOutcome::NoEvents);
+            }
+            self.promote_active_later();
+            self.cache = None;
+            let mut ready = std::mem::take(&mut self.ready);
+            let res = self.backend.dispatch(timeout, &mut ready);
+            self.update_cache();
+            for &(fd, bits) in &ready {
+                self.io_ready(fd, bits);
+            }
+            ready.clear();
+            self.ready = ready;
+            res?;
+            self.process_timers();
+            if self.n_active > 0 {
+                let n = self.process_active();
+                if flags.contains(LoopFlags::ONCE) && self.n_active == 0 && n != 0 {
+                    return Ok(RunOutcome::Exited);
+                }
+            } else if flags.contains(LoopFlags::NONBLOCK) {
+                return Ok(RunOutcome::Exited);
+            }
+        }
+    }
+
+    fn has_events(&self) -> bool {
+        self.n_added > 0 || self.n_active > 0
+    }
+
+    pub(crate) fn update_cache(&mut self) {
+        if !self.flags.contains(crate::flags::BaseFlags::NO_CACHE_TIME) {
+            self.cache = Some(sys::clock::now_ns(self.precise));
+        }
+    }
+
+    /// Activates every timer whose deadline has passed, in (deadline, add order).
+    fn process_timers(&mut self) {
+        if self.wheel.len() == 0 {
+            return;
+        }
+        let now = self.now_ns();
+        let mut expired = std::mem::take(&mut self.expired);
+        self.wheel.poll(now, &mut expired);
+        for e in expired.drain(..) {
+            let idx = e.token as usize;
+            self.slots[idx].timer = NIL;
+            self.set_state(idx, state::TIMEOUT, false);
+            self.activate_idx(idx, What::TIMEOUT, 1);
+        }
+        self.expired = expired;
+    }
+
+    /// Runs the first non-empty priority queue (continuing past queues that ran only
+    /// internal callbacks). Returns the number of user callbacks run, or -1 on loopbreak.
+    fn process_active(&mut self) -> i64 {
+        let mut result = 0;
+        for p in 0..self.active.len() {
+            if self.active[p].is_empty() {
+                continue;
+            }
+            self.running_priority = Some(p);
+            let limited = p >= self.limit_from_priority
+                && (self.max_callbacks.is_some() || self.max_interval.is_some());
+            let c = self.process_queue(p, limited);
+            if c != 0 {
+                result = c;
+                break;
+            }
+        }
+        self.running_priority = None;
+        result
+    }
+
+    fn process_queue(&mut self, p: usize, limited: bool) -> i64 {
+        let mut count: i64 = 0;
+        let end = if limited {
+            self.max_interval.map(|d| {
+                sys::clock::now_ns(self.precise).saturating_add(d.as_nanos() as u64)
+            })
+        } else {
+            None
+        };
+        while self.active[p].head != NIL {
+            let idx = self.active[p].head as usize;
+            let (events, res, ncalls) = {
+                let s = &self.slots[idx];
+                (s.events, s.res, s.ncalls)
+            };
+            if events.contains(What::PERSIST) {
+                self.queue_remove(idx);
+            } else {
+                self.del_idx(idx);
+            }
+            let internal = self.slots[idx].internal();
+            if !internal {
+                count += 1;
+            }
+            if events.contains(What::PERSIST) {
+                self.persist_rearm(idx, res);
+            }
+            self.slots[idx].ncalls = ncalls;
+            self.run_callback(idx, res);
+            if self.got_break {
+                return -1;
+            }
+            if limited {
+                if self.max_callbacks.is_some_and(|m| count >= m as i64) {
+                    return count;
+                }
+                if let Some(end) = end {
+                    self.update_cache();
+                    if sys::clock::now_ns(self.precise) > end {
+                        return count;
+                    }
+                }
+            }
+            if self.cont {
+                return count;
+            }
+        }
+        count
+    }
+
+    /// A persistent event with a timeout interval is pending again before its callback:
+    /// previous deadline + interval after a timeout, now + interval after I/O, skipping
+    /// missed periods.
+    fn persist_rearm(&mut self, idx: usize, res: What) {
+        let Some(iv) = self.slots[idx].interval.filter(|&iv| iv > 0) else {
+            return;
+        };
+        let now = self.now_ns();
+        let after_now = now.saturating_add(iv).saturating_add(self.round_ns);
+        let mut next = if res.contains(What::TIMEOUT) {
+            self.slots[idx].deadline.saturating_add(iv)
+        } else {
+            after_now
+        };
+        if next < now {
+            next = after_now;
+        }
+        let _ = self.add_idx(idx, Some((next, None)));
+    }
+
+    fn run_callback(&mut self, idx: usize, what: What) {
+        let ev = self.handle(idx);
+        let Some(handler) = self.slots[idx].handler.take() else {
+            return;
+        };
+        self.running_event = Some(ev);
+        match handler {
+            Handler::Fn(mut f) => {
+                if self.slots[idx].events.contains(What::SIGNAL) {
+                    // One call per delivery; del, add-with-timeout or loopbreak stop the rest.
+                    loop {
+                        let s = &mut self.slots[idx];
+                        if !s.live || s.gen != ev.gen || s.ncalls == 0 || self.got_break {
+                            break;
+                        }
+                        s.ncalls -= 1;
+                        f(self, ev, what);
+                    }
+                } else {
+                    f(self, ev, what);
+                }
+                let s = &mut self.slots[idx];
+                if s.live && s.gen == ev.gen && s.handler.is_none() {
+                    s.handler = Some(Handler::Fn(f));
+                }
+            }
+            Handler::Once(f) => {
+                f(self, ev, what);
+                if self.index(ev).is_ok() {
+                    self.release(idx);
+                }
+            }
+            Handler::Internal(kind) => {
+                self.slots[idx].handler = Some(Handler::Internal(kind));
+                match kind {
+                    Internal::Signals => self.signals_ready(),
+                    Internal::Notify => self.notify_ready(),
+                    Internal::LoopExit => {
+                        self.got_exit = true;
+                        if self.index(ev).is_ok() {
+                            self.release(idx);
+                        }
+                    }
+                }
+            }
+        }
+        self.running_event = None;
+    }
+
+    /// Stops the loop after `after` (or, with `None`, at the end of the current iteration:
+    /// the callbacks already active in it still run). Unlike `loopbreak`, a `loopexit` made
+    /// while no loop runs is remembered for the next run (libevent's `event_base_loopexit`).
+    pub fn loopexit(&mut self, after: Option<Duration>) -> io::Result<()> {
+        let ev = self.new_internal(-1, What::empty(), Internal::LoopExit)?;
+        // A loopexit timer keeps the loop alive like a user event, as in libevent.
+        self.slots[ev.idx as usize].state &= !state::INTERNAL;
+        let r = match after {
+            Some(d) if !d.is_zero() => self.add(ev, Some(d)),
+            _ => self.activate(ev, What::TIMEOUT, 1),
+        };
+        if r.is_err() {
+            let _ = self.free(ev);
+        }
+        r
+    }
+
+    /// Stops the loop right after the current callback; remaining active callbacks stay
+    /// queued for the next run. Ignored (not remembered) if no loop is running.
+    pub fn loopbreak(&mut self) {
+        if self.running {
+            self.got_break = true;
+        }
+    }
+
+    /// Ends the current pass over the active queue after the running callback and polls
+    /// again (libevent's `event_base_loopcontinue`). No effect when no loop runs.
+    pub fn loopcontinue(&mut self) {
+        if self.running {
+            self.cont = true;
+        }
+    }
+
+    /// Did the last (or current) run end because of `loopexit`?
+    pub fn got_exit(&self) -> bool {
+        self.got_exit
+    }
+
+    /// Did the last (or current) run end because of `loopbreak`?
+    pub fn got_break(&self) -> bool {
+        self.got_break
+    }
+
+    /// Is a loop running on this base right now?
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+}

@@ -1,0 +1,71 @@
+//! The system layer: every syscall and every `unsafe` block of the reactor lives below this
+//! module. Each backend ("selector") is one file with the same small surface:
+//! `new`, `change(fd, old, new)`, `dispatch(timeout, ready)`.
+//!
+//! Everything above `sys/` is safe Rust.
+
+use std::io;
+use std::os::unix::io::RawFd;
+
+pub(crate) mod clock;
+pub(crate) mod epoll;
+pub(crate) mod notify;
+pub(crate) mod poll;
+pub(crate) mod select;
+pub(crate) mod signal;
+
+/// Calls a `libc` function and turns the C convention (`-1` plus `errno`) into an
+/// `io::Result`. Callers must uphold the safety contract of the function they name; each call
+/// site says why it does in a `// SAFETY:` comment.
+macro_rules! syscall {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        // SAFETY: the caller of `syscall!` documents why the arguments satisfy `$fn`'s contract.
+        let res = unsafe { libc::$fn($($arg),*) };
+        if res == -1 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(res)
+        }
+    }};
+}
+pub(crate) use syscall;
+
+/// Interest and readiness bits as the selectors see them (a subset of `What`).
+pub(crate) mod interest {
+    pub(crate) const READ: u8 = 0x1;
+    pub(crate) const WRITE: u8 = 0x2;
+    pub(crate) const CLOSED: u8 = 0x4;
+    pub(crate) const ET: u8 = 0x8;
+}
+
+/// Is `fd` an open file descriptor? One `fcntl(F_GETFD)`; used only when an fd is first
+/// registered with a backend that cannot report the error itself (poll, select).
+pub(crate) fn check_fd(fd: RawFd) -> io::Result<()> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: F_GETFD takes no pointer argument; any integer fd is acceptable to the kernel.
+    syscall!(fcntl(fd, libc::F_GETFD)).map(|_| ())
+}
+
+/// Closes an fd we own, ignoring errors (there is nothing useful to do with them).
+pub(crate) fn close(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: only called on fds this crate created and owns exclusively.
+        let _ = syscall!(close(fd));
+    }
+}
+
+/// Converts a timeout to whole milliseconds for `epoll_wait`/`poll`, rounding **up** so a
+/// wait never ends before its deadline; `None` means wait forever (-1). Capped at
+/// libevent's 35 minutes to stay far from `i32` overflow.
+pub(crate) fn timeout_ms(timeout: Option<std::time::Duration>) -> i32 {
+    const MAX_MS: u128 = 35 * 60 * 1000;
+    match timeout {
+        None => -1,
+        Some(d) => {
+            let ms = d.as_nanos().div_ceil(1_000_000);
+            ms.min(MAX_MS) as i32
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! Timers: a hierarchical timing wheel with O(1) insert and remove.
+//!
+//! Six levels of 64 slots; level `L` slots are `64^L` ticks wide and a tick is one millisecond,
+//! so the wheel spans 64^6 ms (about 2.2 years); anything further waits in an overflow list
+//! and is re-filed when the wheel gets there. Each level keeps a 64-bit occupancy mask, so the
+//! next expiry is found with a couple of `trailing_zeros`.
+//!
+//! Deadlines are kept in nanoseconds. A timer is filed under the tick `ceil(deadline / 1 ms)`
+//! and the wheel only advances to `floor(now / 1 ms)`, so a timer can never fire before its
+//! deadline (it may fire up to one tick late). Timers that expire together are handed out
+//! sorted by (deadline, insertion order): equal deadlines fire in the order they were added.
+//!
+//! Nodes live in a slab and link into per-slot doubly linked lists, so nothing allocates once
+//! the slab and the expiry buffer have grown to their working size.
+
+const LEVELS: usize = 6;
+const SLOTS: usize = 64;
+const SLOT_BITS: u32 = 6;
+const TICK_NS: u64 = 1_000_000;
+const NIL: u32 = u32::MAX;
+
+/// Where a node is filed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Loc {
+    Wheel(u8, u8),
+    Due,
+    Overflow,
+}
+
+#[derive(Clone, Copy, Default)]
+struct List {
+    head: u32,
+}
+
+struct Node<T> {
+    deadline: u64,
+    tick: u64,
+    seq: u64,
+    token: T,
+    prev: u32,
+    next: u32,
+    loc: Loc,
+}
+
+/// A timer that has expired: its deadline (ns) and the token it was inserted with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Expired<T> {
+    pub(crate) deadline: u64,
+    pub(crate) seq: u64,
+    pub(crate) token: T,
+}
+
+pub(crate) struct Wheel<T> {
+    nodes: Vec<Option<Node<T>>>,
+    free: Vec<u32>,
+    lists: [[List; SLOTS]; LEVELS],
+    occupied: [u64; LEVELS],
+    due: List,
+    overflow: List,
+    /// Ticks the wheel has advanced to.
+    elapsed: u64,
+    seq: u64,
+    len: usize,
+}
+
+/// Key of an inserted timer.
+pub(crate) type TimerKey = u32;
+
+impl<T: Copy> Wheel<T> {
+    pub(crate) fn new(now_ns: u64) -> Wheel<T> {
+        Wheel {
+            nodes: Vec::new(),
+            free: Vec::new(),
+            lists: [[List { head: NIL }; SLOTS]; LEVELS],
+            occupied: [0; LEVELS],
+            due: List { head: NIL },
+            overflow: List { head: NIL },
+            elapsed: now_ns / TICK_NS,
+            seq: 0,
+            len: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Files a timer for `deadline` (ns on the base's clock).
+    pub(crate) fn insert(&mut self, deadline: u64, token: T) -> TimerKey {
+        let tick = deadline.div_ceil(TICK_NS);
+        self.seq += 1;
+        let node = Node {
+            deadline,
+            tick,
+            seq: self.seq,
+            token,
+            prev: NIL,
+            next: NIL,
+            loc: Loc::Due,
+        };
+        let key = match self.free.pop() {
+            Some(k) => {
+                self.nodes[k as usize] = Some(node);
+                k
+            }
+            None => {
+                self.nodes.push(Some(node));
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        self.len += 1;
+        self.file(key);
+        key
+    }
+
+    /// Removes a timer, returning its token (None if the key is not live).
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
+        let node = self.nodes.get(key as usize)?.as_ref()?;
+        let token = node.token;
+        self.unlink(key);
+        self.nodes[key as usize] = None;
+        self.free.push(key);
+        self.len -= 1;
+        Some(token)
+    }
+
+    fn node(&mut self, key: u32) -> &mut Node<T> {
+        self.nodes[key as usize]
+            .as_mut()
+            .expect("timer wheel: linked key must be live")
+    }
+
+    fn list(&mut self, loc: Loc) -> &mut List {
+        match loc {
+            Loc::Wheel(l, s) => &mut self.lists[l as usize][s as usize],
+            Loc::Due => &mut self.due,
+            Loc::Overflow => &mut self.overflow,
+        }
+    }
+
+    /// Puts a node on the list its tick belongs to, relative to `elapsed`.
+    fn file(&mut self, key: u32) {
+        let tick = self.node(key).tick;
+        let loc = if tick <= self.elapsed {
+            Loc::Due
+        } else {
+            let masked = (self.elapsed ^ tick) | (SLOTS as u64 - 1);
+            let significant = 63 - masked.leading_zeros();
+            let level = (significant / SLOT_BITS) as usize;
+            if level >= LEVELS {
+                Loc::Overflow
+            } else {
+                let slot = ((tick >> (level as u32 * SLOT_BITS)) as usize) & (SLOTS - 1);
+                Loc::Wheel(level as u8, slot as u8)
+            }
+        };
+        let head = self.list(loc).head;
+        {
+            let n = self.node(key);
+            n.loc = loc;
+            n.prev = NIL;
+            n.next = head;
+        }
+        if head != NIL {
+            self.node(head).prev = key;
+        }
+        self.list(loc).head = key;
+        if let Loc::Wheel(l, s) = loc {
+            self.occupied[l as usize] |= 1 << s;
+        }
+    }
+
+    fn unlink(&mut self, key: u32) {
+        let (prev, next, loc) = {
+            let n = self.node(key);
+            (n.prev, n.next, n.loc)
+        };
+        if prev != NIL {
+            self.node(prev).next = next;
+        } else {
+            self.list(loc).head = next;
+        }
+        if next != NIL {
+            self.node(next).prev = prev;
+        }
+        if let Loc::Wheel(l, s) = loc {
+            if self.lists[l as usize][s as usize].head == NIL {
+                self.occupied[l as usize] &= !(1 << s);
+            }
+        }
+    }
+
+    /// The next point (in ticks) where the wheel has work, and what that work is.
+    fn next_expiration(&self) -> Option<(u64, Loc)> {
+        if self.due.head != NIL {
+            return Some((self.elapsed, Loc::Due));
+        }
+        for level in 0..LEVELS {
+            let occ = self.occupied[level];
+            if occ == 0 {
+                continue;
+            }
+            let shift = level as u32 * SLOT_BITS;
+            let slot_range = 1u64 << shift;
+            let level_range = slot_range << SLOT_BITS;
+            let now_slot = ((self.elapsed >> shift) as usize) & (SLOTS - 1);
+            let zeros = occ.rotate_right(now_slot as u32).trailing_zeros() as usize;
+            let slot = (zeros + now_slot) % SLOTS;
+            let level_start = self.elapsed & !(level_range - 1);
+            let mut at = level_start + slot as u64 * slot_range;
+            if slot < now_slot {
+                at += level_range;
+            }
+            return Some((at, Loc::Wheel(level as u8, slot as u8)));
+        }
+        if self.overflow.head != NIL {
+            let span_bits = LEVELS as u32 * SLOT_BITS;
+            let at = ((self.elapsed >> span_bits) + 1) << span_bits;
+            return Some((at, Loc::Overflow));
+        }
+        None
+    }
+
+    /// The earliest instant (ns) at which `poll` may have something to hand out.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        self.next_expiration()
+            .map(|(tick, _)| tick.saturating_mul(TICK_NS))
+    }
+
+    /// Advances the wheel to `now_ns`, removing every timer whose deadline has passed and
+    /// appending it to `out` in (deadline, insertion) order.
+    pub(crate) fn poll(&mut self, now_ns: u64, out: &mut Vec<Expired<T>>) {
+        let now_tick = now_ns / TICK_NS;
+        let start = out.len();
+        while let Some((at, loc)) = self.next_expiration() {
+            if at > now_tick {
+                break;
+            }
+            self.elapsed = self.elapsed.max(at);
+            let mut key = std::mem::replace(&mut self.list(loc).head, NIL);
+            if let Loc::Wheel(l, s) = loc {
+                self.occupied[l as usize] &= !(1 << s);
+            }
+            while key != NIL {
+                let next = self.node(key).next;
+                let fire = matches!(loc, Loc::Due | Loc::Wheel(0, _));
+                if fire {
+                    let n = self.nodes[key as usize].take().expect("live timer");
+                    self.free.push(key);
+                    self.len -= 1;
+                    out.push(Expired {
+                        deadline: n.deadline,
+                        seq: n.seq,
+                        token: n.token,
+                    });
+                } else {
+                    self.file(key);
+                }
+                key = next;
+            }
+        }
+        self.elapsed = self.elapsed.max(now_tick);
+        out[start..].sort_unstable_by_key(|e| (e.deadline, e.seq));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn fires_in_deadline_then_insert_order_and_never_early() {
+        let mut w = Wheel::new(0);
+        w.insert(5 * MS, 'a');
+        w.insert(3 * MS, 'b');
+        w.insert(5 * MS, 'c');
+        w.insert(3 * MS + 1, 'd');
+        let mut out = Vec::new();
+        w.poll(3 * MS, &mut out);
+        assert_eq!(out.iter().map(|e| e.token).collect::<String>(), "b");
+        out.clear();
+        w.poll(4 * MS - 1, &mut out);
+        assert!(out.is_empty(), "3ms+1ns must not fire before 4ms tick");
+        w.poll(4 * MS, &mut out);
+        assert_eq!(out.iter().map(|e| e.token).collect::<String>(), "d");
+        out.clear();
+        w.poll(10 * MS, &mut out);
+        assert_eq!(out.iter().map(|e| e.token).collect::<String>(), "ac");
+        assert_eq!(w.len(), 0);
+    }
+
+    #[test]
+    fn far_timers_cascade_and_overflow() {
+        let mut w = Wheel::new(7 * MS);
+        let year = 365 * 24 * 3600 * 1000 * MS;
+        let k = w.insert(5 * year, 1u32);
+        w.insert(70_000 * MS, 2);
+        assert_eq!(w.next_deadline().map(|d| d <= 70_000 * MS), Some(true));
+        let mut out = Vec::new();
+        w.poll(69_999 * MS, &mut out);
+        assert!(out.is_empty());
+        w.poll(70_000 * MS, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(w.remove(k), Some(1));
+        assert_eq!(w.remove(k), None);
+        assert!(w.next_deadline().is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn matches_a_sorted_model(ops in proptest::collection::vec((0u8..4, 0u64..5_000_000_000u64), 1..200)) {
+            let mut w = Wheel::new(0);
+            let mut model: BTreeMap<(u64, u64), u32> = BTreeMap::new();
+            let mut keys: Vec<(TimerKey, (u64, u64))> = Vec::new();
+            let mut now = 0u64;
+            let mut seq = 0u64;
+            let mut out = Vec::new();
+            for (i, (op, v)) in ops.into_iter().enumerate() {
+                match op {
+                    0 | 1 => {
+                        let deadline = now + v / (1 + op as u64 * 1000);
+                        seq += 1;
+                        let k = w.insert(deadline, i as u32);
+                        model.insert((deadline, seq), i as u32);
+                        keys.push((k, (deadline, seq)));
+                    }
+                    2 => if !keys.is_empty() {
+                        let (k, mk) = keys.swap_remove(v as usize % keys.len());
+                        prop_assert_eq!(w.remove(k), model.remove(&mk));
+                    },
+                    _ => {
+                        now += v / 1000;
+                        out.clear();
+                        w.poll(now, &mut out);
+                        let expect: Vec<u32> = model.iter()
+                            .filter(|((d, _), _)| d.div_ceil(MS) <= now / MS)
+                            .map(|(_, t)| *t).collect();
+                        let got: Vec<u32> = out.iter().map(|e| e.token).collect();
+                        prop_assert_eq!(&got, &expect);
+                        for e in &out {
+                            prop_assert!(e.deadline <= now, "fired early");
+                            model.remove(&(e.deadline, e.seq));
+                            keys.retain(|(_, mk)| *mk != (e.deadline, e.seq));
+                        }
+                        if let Some(next) = w.next_deadline() {
+                            if let Some(((d, _), _)) = model.iter().next() {
+                                prop_assert!(next <= d.div_ceil(MS) * MS);
+                            }
+                        }
+                    }
+                }
+                prop_assert_eq!(w.len(), model.len());
+            }
+        }
+    }
+}
