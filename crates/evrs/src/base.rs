@@ -117,7 +117,8 @@ impl EventBase {
 
     pub(crate) fn with_method(cfg: &EventConfig, method: Method) -> io::Result<EventBase> {
         let mut flags = cfg.flags;
-        if !flags.contains(BaseFlags::IGNORE_ENV) && std::env::var_os("EVENT_PRECISE_TIMER").is_some()
+        if !flags.contains(BaseFlags::IGNORE_ENV)
+            && std::env::var_os("EVENT_PRECISE_TIMER").is_some()
         {
             flags |= BaseFlags::PRECISE_TIMER;
         }
@@ -134,7 +135,9 @@ impl EventBase {
             slots: Vec::new(),
             free_slots: Vec::new(),
             fds: Vec::new(),
-            sigs: (0..sys::signal::NSIG).map(|_| SigEntry::default()).collect(),
+            sigs: (0..sys::signal::NSIG)
+                .map(|_| SigEntry::default())
+                .collect(),
             sig_pipe: None,
             sig_counts: [0; sys::signal::NSIG],
             notify: None,
@@ -244,7 +247,10 @@ impl EventBase {
             Some(i) => i as usize,
             None => {
                 if self.slots.len() >= NIL as usize - 1 {
-                    return Err(io::Error::new(io::ErrorKind::OutOfMemory, "too many events"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::OutOfMemory,
+                        "too many events",
+                    ));
                 }
                 self.slots.push(Slot::vacant());
                 self.slots.len() - 1
@@ -400,9 +406,16 @@ impl EventBase {
     /// Deadline `d` from now, rounded up by the coarse clock's resolution so a timer never
     /// fires before `d` has really passed.
     pub(crate) fn deadline_after(&self, d: Duration) -> io::Result<u64> {
+        if d.is_zero() {
+            // "Next iteration": a deadline at the start of the current wheel tick is due at
+            // the very next timer check, whatever the clock reads then.
+            let now = self.now_ns();
+            return Ok(now - now % 1_000_000);
+        }
+        let round = self.round_ns;
         let ns = u64::try_from(d.as_nanos())
             .ok()
-            .and_then(|ns| ns.checked_add(self.round_ns))
+            .and_then(|ns| ns.checked_add(round))
             .and_then(|ns| ns.checked_add(self.now_ns()))
             .filter(|&t| t < u64::MAX / 2)
             .ok_or_else(|| invalid(format!("timeout {d:?} overflows the clock")))?;

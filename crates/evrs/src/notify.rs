@@ -47,7 +47,9 @@ pub struct Notifier {
 
 impl std::fmt::Debug for Notifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Notifier").field("fd", &self.shared.fd).finish()
+        f.debug_struct("Notifier")
+            .field("fd", &self.shared.fd)
+            .finish()
     }
 }
 

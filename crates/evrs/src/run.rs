@@ -142,9 +142,8 @@ impl EventBase {
     fn process_queue(&mut self, p: usize, limited: bool) -> i64 {
         let mut count: i64 = 0;
         let end = if limited {
-            self.max_interval.map(|d| {
-                sys::clock::now_ns(self.precise).saturating_add(d.as_nanos() as u64)
-            })
+            self.max_interval
+                .map(|d| sys::clock::now_ns(self.precise).saturating_add(d.as_nanos() as u64))
         } else {
             None
         };

@@ -1,0 +1,152 @@
+//! Base configuration, inspection, and waking a loop from another thread.
+mod util;
+use evrs::{BaseFlags, Count, EventConfig, Features, LoopFlags, Method, RunOutcome, What};
+use std::ops::ControlFlow;
+use std::time::Duration;
+use util::*;
+
+on_every_backend! {
+    fn notifier_wakes_a_blocked_loop_from_another_thread(m) {
+        let mut b = base(m);
+        let n = b.notifier().unwrap();
+        // A long timer keeps the loop blocked; the wake-up must end the ONCE run early.
+        let t = b.new_timer(|_, _, _| panic!("timer should not fire")).unwrap();
+        b.add(t, Some(Duration::from_secs(60))).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let th = std::thread::spawn(move || {
+            rx.recv().unwrap();
+            for _ in 0..100 {
+                n.wake().unwrap(); // coalesced: at most one eventfd write per iteration
+            }
+            n
+        });
+        tx.send(()).unwrap();
+        let r = within(Duration::from_secs(10), || {
+            // ONCE returns after an iteration that ran a user callback; the notify event is
+            // internal, so use NONBLOCK polling in a bounded loop instead.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+                if th.is_finished() || std::time::Instant::now() > deadline {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            th.join().unwrap()
+        });
+        b.del(t).unwrap();
+        drop(b);
+        let e = r.wake().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotConnected);
+    }
+
+    fn counts_foreach_and_dump(m) {
+        let mut b = base(m);
+        let (_x, y) = pair();
+        let io = b.new_event(fd(&y), What::READ | What::PERSIST, |_, _, _| {}).unwrap();
+        b.add(io, Some(Duration::from_secs(5))).unwrap();
+        let t = b.new_timer(|_, _, _| {}).unwrap();
+        b.add(t, Some(Duration::from_secs(5))).unwrap();
+        let a = b.new_timer(|_, _, _| {}).unwrap();
+        b.activate(a, What::TIMEOUT, 1).unwrap();
+        assert_eq!(b.num_events(Count::Added), 3); // io: inserted + timeout, t: timeout
+        assert_eq!(b.num_events(Count::Active), 1);
+        let mut seen = Vec::new();
+        let _ = b.foreach_event(|i| { seen.push(i.event); ControlFlow::Continue(()) });
+        assert_eq!(seen.len(), 3);
+        let mut first = 0;
+        let r = b.foreach_event(|_| { first += 1; ControlFlow::Break(()) });
+        assert_eq!((r, first), (ControlFlow::Break(()), 1));
+        let mut out = Vec::new();
+        b.dump_events(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.starts_with("Inserted events:"), "{text}");
+        assert!(text.contains("Read Persist Timeout="), "{text}");
+        assert!(text.contains("Active events:"), "{text}");
+        assert!(b.max_events(Count::Added, true) >= 3);
+        b.free(io).unwrap();
+        b.free(t).unwrap();
+        b.free(a).unwrap();
+        assert_eq!(b.num_events(Count::Added), 0);
+        assert_eq!(b.num_events(Count::Active), 0);
+        assert_eq!(b.run(LoopFlags::NONBLOCK).unwrap(), RunOutcome::NoEvents);
+    }
+
+    fn cached_time_is_stable_within_a_callback(m) {
+        let mut b = base(m);
+        let ev = b.new_timer(|base, _, _| {
+            let a = base.gettimeofday_cached();
+            std::thread::sleep(Duration::from_millis(20)); // deliberately slow callback
+            let b2 = base.gettimeofday_cached();
+            assert_eq!(a, b2, "cached time does not move within an iteration");
+            base.update_cache_time();
+            let c = base.gettimeofday_cached();
+            assert!(c > a, "update_cache_time refreshes it");
+            let wall = std::time::SystemTime::now();
+            let diff = wall.duration_since(c).unwrap_or_default();
+            assert!(diff < Duration::from_millis(100), "{diff:?}");
+        }).unwrap();
+        b.activate(ev, What::TIMEOUT, 1).unwrap();
+        b.dispatch().unwrap();
+    }
+}
+
+#[test]
+fn backend_choice_avoidance_and_features() {
+    let b = EventConfig::new()
+        .flags(BaseFlags::IGNORE_ENV)
+        .build()
+        .unwrap();
+    assert_eq!(b.method(), Method::Epoll);
+    let b = EventConfig::new()
+        .flags(BaseFlags::IGNORE_ENV)
+        .avoid_method(Method::Epoll)
+        .build()
+        .unwrap();
+    assert_eq!(b.method(), Method::Poll);
+    let b = EventConfig::new()
+        .flags(BaseFlags::IGNORE_ENV)
+        .avoid_method(Method::Epoll)
+        .avoid_method(Method::Poll)
+        .build()
+        .unwrap();
+    assert_eq!(b.method(), Method::Select);
+    let b = EventConfig::new()
+        .flags(BaseFlags::IGNORE_ENV)
+        .require_features(Features::FDS)
+        .build()
+        .unwrap();
+    assert_eq!(b.method(), Method::Poll);
+    let e = EventConfig::new()
+        .flags(BaseFlags::IGNORE_ENV)
+        .require_features(Features::ET | Features::FDS)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::Unsupported);
+    assert!(e.to_string().contains("no event mechanism"), "{e}");
+    assert!(EventConfig::new().priorities(0).build().is_err());
+    assert!(EventConfig::new().priorities(256).build().is_err());
+    assert_eq!(
+        EventConfig::new()
+            .priorities(255)
+            .build()
+            .unwrap()
+            .priorities(),
+        255
+    );
+}
+
+#[test]
+fn environment_steers_the_backend_unless_ignored() {
+    // The only test in this binary that touches the environment.
+    let cfg = EventConfig::new();
+    std::env::set_var("EVRS_BACKEND", "poll");
+    assert_eq!(cfg.candidates(), [Method::Poll]);
+    std::env::remove_var("EVRS_BACKEND");
+    std::env::set_var("EVENT_NOEPOLL", "1");
+    assert_eq!(cfg.candidates(), [Method::Poll, Method::Select]);
+    let ignoring = EventConfig::new().flags(BaseFlags::IGNORE_ENV);
+    assert_eq!(ignoring.candidates(), Method::ALL);
+    std::env::remove_var("EVENT_NOEPOLL");
+    assert_eq!(cfg.candidates(), Method::ALL);
+}

@@ -1,0 +1,276 @@
+//! The loop: results, ONCE / NONBLOCK / NO_EXIT_ON_EMPTY, loopexit / loopbreak /
+//! loopcontinue, priorities and activation order.
+mod util;
+use evrs::{EventConfig, LoopFlags, RunOutcome, What};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
+use util::*;
+
+fn prio_base(m: evrs::Method, n: usize) -> evrs::EventBase {
+    EventConfig::new()
+        .method(m)
+        .flags(evrs::BaseFlags::IGNORE_ENV)
+        .priorities(n)
+        .build()
+        .unwrap()
+}
+
+on_every_backend! {
+    fn empty_base_returns_no_events(m) {
+        let mut b = base(m);
+        assert_eq!(b.dispatch().unwrap(), RunOutcome::NoEvents);
+        assert_eq!(b.run(LoopFlags::NONBLOCK).unwrap(), RunOutcome::NoEvents);
+        assert_eq!(b.run(LoopFlags::ONCE).unwrap(), RunOutcome::NoEvents);
+    }
+
+    fn active_events_run_in_activation_order(m) {
+        let mut b = base(m);
+        let l = log();
+        let mut evs = Vec::new();
+        for i in 0..10 {
+            let l = l.clone();
+            evs.push(b.new_timer(move |_, _, _| l.borrow_mut().push(i.to_string())).unwrap());
+        }
+        for &i in &[3usize, 1, 4, 0, 5, 9, 2, 6, 8, 7] {
+            b.activate(evs[i], What::TIMEOUT, 1).unwrap();
+        }
+        // Activating an already active event keeps its place.
+        b.activate(evs[3], What::READ, 1).unwrap();
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(entries(&l), ["3", "1", "4", "0", "5", "9", "2", "6", "8", "7"]);
+    }
+
+    fn activation_bits_accumulate(m) {
+        let mut b = base(m);
+        let got = Rc::new(Cell::new(What::empty()));
+        let g = got.clone();
+        let ev = b.new_timer(move |_, _, w| g.set(w)).unwrap();
+        b.activate(ev, What::READ, 1).unwrap();
+        b.activate(ev, What::WRITE, 1).unwrap();
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(got.get(), What::READ | What::WRITE);
+    }
+
+    fn only_the_most_urgent_priority_runs_per_iteration(m) {
+        let mut b = prio_base(m, 3);
+        let l = log();
+        let mk = |b: &mut evrs::EventBase, name: &'static str, p: usize| {
+            let l = l.clone();
+            let ev = b.new_timer(move |_, _, _| l.borrow_mut().push(name.into())).unwrap();
+            b.set_priority(ev, p).unwrap();
+            ev
+        };
+        let low = mk(&mut b, "low", 2);
+        let mid = mk(&mut b, "mid", 1);
+        let high = mk(&mut b, "high", 0);
+        let high2 = mk(&mut b, "high2", 0);
+        for ev in [low, mid, high, high2] {
+            b.activate(ev, What::TIMEOUT, 1).unwrap();
+        }
+        b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        // ONCE stops once nothing is active; but each iteration runs one priority only.
+        assert_eq!(entries(&l), ["high", "high2", "mid", "low"]);
+        l.borrow_mut().clear();
+        // Observe the per-iteration split with a callback that looks at who else is active.
+        let seen = Rc::new(Cell::new(0usize));
+        let s = seen.clone();
+        let probe = b.new_timer(move |base, _, _| s.set(base.num_events(evrs::Count::Active))).unwrap();
+        b.set_priority(probe, 0).unwrap();
+        b.activate(low, What::TIMEOUT, 1).unwrap();
+        b.activate(probe, What::TIMEOUT, 1).unwrap();
+        b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(seen.get(), 1, "low must still be queued while priority 0 runs");
+    }
+
+    fn urgent_activation_preempts_the_running_queue(m) {
+        let mut b = prio_base(m, 2);
+        let l = log();
+        let l1 = l.clone();
+        let urgent = b.new_timer(move |_, _, _| l1.borrow_mut().push("urgent".into())).unwrap();
+        b.set_priority(urgent, 0).unwrap();
+        let mut lows = Vec::new();
+        for i in 0..3 {
+            let l = l.clone();
+            let ev = b.new_timer(move |base, _, _| {
+                l.borrow_mut().push(format!("low{i}"));
+                if i == 0 {
+                    base.activate(urgent, What::TIMEOUT, 1).unwrap();
+                }
+            }).unwrap();
+            b.set_priority(ev, 1).unwrap();
+            lows.push(ev);
+        }
+        for ev in &lows {
+            b.activate(*ev, What::TIMEOUT, 1).unwrap();
+        }
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(entries(&l), ["low0", "urgent", "low1", "low2"]);
+    }
+
+    fn loopbreak_stops_after_current_callback_and_keeps_the_rest_queued(m) {
+        let mut b = base(m);
+        let l = log();
+        let mut evs = Vec::new();
+        for i in 0..3 {
+            let l = l.clone();
+            evs.push(b.new_timer(move |base, _, _| {
+                l.borrow_mut().push(i.to_string());
+                if i == 0 { base.loopbreak(); }
+            }).unwrap());
+        }
+        for ev in &evs { b.activate(*ev, What::TIMEOUT, 1).unwrap(); }
+        assert_eq!(b.dispatch().unwrap(), RunOutcome::Exited);
+        assert!(b.got_break());
+        assert!(!b.got_exit());
+        assert_eq!(entries(&l), ["0"]);
+        b.dispatch().unwrap();
+        assert!(!b.got_break(), "flags reset when a loop starts");
+        assert_eq!(entries(&l), ["0", "1", "2"]);
+    }
+
+    fn loopbreak_outside_a_loop_is_not_remembered(m) {
+        let mut b = base(m);
+        b.loopbreak();
+        let hit = Rc::new(Cell::new(false));
+        let h = hit.clone();
+        let ev = b.new_timer(move |_, _, _| h.set(true)).unwrap();
+        b.add(ev, Some(Duration::from_millis(1))).unwrap();
+        assert_eq!(b.dispatch().unwrap(), RunOutcome::NoEvents);
+        assert!(hit.get());
+    }
+
+    fn loopexit_outside_a_loop_is_remembered(m) {
+        let mut b = base(m);
+        let (_x, y) = pair();
+        let ev = b.new_event(fd(&y), What::READ, |_, _, _| panic!("no data was sent")).unwrap();
+        b.add(ev, None).unwrap();
+        b.loopexit(None).unwrap();
+        assert_eq!(within(Duration::from_secs(5), || b.dispatch().unwrap()), RunOutcome::Exited);
+        assert!(b.got_exit());
+    }
+
+    fn loopexit_after_a_delay_runs_the_current_iteration_to_its_end(m) {
+        let mut b = base(m);
+        let n = Rc::new(Cell::new(0));
+        let c = n.clone();
+        let ev = b.new_event(-1, What::PERSIST, move |_, _, _| c.set(c.get() + 1)).unwrap();
+        b.add(ev, Some(Duration::from_millis(2))).unwrap();
+        b.loopexit(Some(Duration::from_millis(30))).unwrap();
+        assert_eq!(within(Duration::from_secs(5), || b.dispatch().unwrap()), RunOutcome::Exited);
+        assert!(n.get() >= 3, "persistent timer ran {} times", n.get());
+        assert!(b.got_exit());
+    }
+
+    fn loopcontinue_ends_the_pass(m) {
+        let mut b = base(m);
+        let l = log();
+        let mut evs = Vec::new();
+        for i in 0..3 {
+            let l = l.clone();
+            evs.push(b.new_timer(move |base, _, _| {
+                l.borrow_mut().push(format!("{i}:{}", base.num_events(evrs::Count::Active)));
+                if i == 0 { base.loopcontinue(); }
+            }).unwrap());
+        }
+        for ev in &evs { b.activate(*ev, What::TIMEOUT, 1).unwrap(); }
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(entries(&l), ["0:2", "1:1", "2:0"]);
+    }
+
+    fn once_waits_for_activity_then_drains(m) {
+        let mut b = base(m);
+        let (x, y) = pair();
+        let n = Rc::new(Cell::new(0));
+        let c = n.clone();
+        let ev = b.new_event(fd(&y), What::READ | What::PERSIST, move |base, ev, _| {
+            read_all(&y);
+            c.set(c.get() + 1);
+            base.del(ev).unwrap();
+        }).unwrap();
+        b.add(ev, None).unwrap();
+        let t = std::thread::spawn(move || { write(&x, b"wake"); x });
+        assert_eq!(within(Duration::from_secs(5), || b.run(LoopFlags::ONCE).unwrap()), RunOutcome::Exited);
+        assert_eq!(n.get(), 1);
+        drop(t.join());
+    }
+
+    fn nonblock_does_not_wait(m) {
+        let mut b = base(m);
+        let (_x, y) = pair();
+        let ev = b.new_event(fd(&y), What::READ, |_, _, _| panic!("nothing to read")).unwrap();
+        b.add(ev, Some(Duration::from_secs(60))).unwrap();
+        let r = within(Duration::from_secs(1), || b.run(LoopFlags::NONBLOCK).unwrap());
+        assert_eq!(r, RunOutcome::Exited);
+    }
+
+    fn no_exit_on_empty_keeps_running_until_loopexit(m) {
+        let mut b = base(m);
+        let n = b.notifier().unwrap();
+        let t = std::thread::spawn(move || n.wake().unwrap());
+        b.loopexit(Some(Duration::from_millis(20))).unwrap();
+        let r = within(Duration::from_secs(5), || b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap());
+        assert_eq!(r, RunOutcome::Exited);
+        t.join().unwrap();
+        // Without the flag, an empty base (only internal events) returns at once.
+        assert_eq!(b.dispatch().unwrap(), RunOutcome::NoEvents);
+    }
+
+    fn reentrant_run_is_an_error(m) {
+        let mut b = base(m);
+        let ok = Rc::new(Cell::new(false));
+        let o = ok.clone();
+        let ev = b.new_timer(move |base, _, _| {
+            let e = base.dispatch().unwrap_err();
+            assert!(e.to_string().contains("reentrant"));
+            o.set(true);
+        }).unwrap();
+        b.activate(ev, What::TIMEOUT, 1).unwrap();
+        b.dispatch().unwrap();
+        assert!(ok.get());
+    }
+
+    fn once_events_fire_and_free_themselves(m) {
+        let mut b = base(m);
+        let l = log();
+        for i in 0..3 {
+            let l = l.clone();
+            b.once(-1, What::TIMEOUT, None, move |_, w| {
+                assert_eq!(w, What::TIMEOUT);
+                l.borrow_mut().push(i.to_string());
+            }).unwrap();
+        }
+        let (x, y) = pair();
+        let l2 = l.clone();
+        b.once(fd(&y), What::READ, Some(Duration::from_secs(30)), move |_, w| {
+            assert_eq!(w, What::READ);
+            l2.borrow_mut().push("io".into());
+        }).unwrap();
+        write(&x, b"x");
+        b.dispatch().unwrap();
+        assert_eq!(entries(&l), ["0", "1", "2", "io"]);
+        assert_eq!(b.num_events(evrs::Count::Added), 0);
+        assert!(b.once(-1, What::SIGNAL, None, |_, _| {}).is_err());
+    }
+
+    fn max_callbacks_cap_lets_the_loop_poll_between_batches(m) {
+        let mut b = EventConfig::new()
+            .method(m)
+            .flags(evrs::BaseFlags::IGNORE_ENV)
+            .priorities(2)
+            .max_dispatch_interval(None, Some(2), 0)
+            .build()
+            .unwrap();
+        let l = log();
+        let mut evs = Vec::new();
+        for i in 0..5 {
+            let l = l.clone();
+            evs.push(b.new_timer(move |base, _, _| {
+                l.borrow_mut().push(format!("{i}:{}", base.num_events(evrs::Count::Active)));
+            }).unwrap());
+        }
+        for ev in &evs { b.activate(*ev, What::TIMEOUT, 1).unwrap(); }
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(entries(&l), ["0:4", "1:3", "2:2", "3:1", "4:0"]);
+    }
+}

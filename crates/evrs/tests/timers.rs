@@ -1,0 +1,237 @@
+//! Timeouts: never early, equal deadlines in add order, re-add semantics, persistent
+//! re-arming, remove_timer, overflow.
+mod util;
+use evrs::{BaseFlags, EventConfig, LoopFlags, What};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use util::*;
+
+const MS: Duration = Duration::from_millis(1);
+
+on_every_backend! {
+    fn timers_never_fire_early(m) {
+        let mut b = base(m);
+        let fired = Rc::new(Cell::new(0));
+        for ms in [1u64, 2, 5, 10, 15, 25] {
+            let f = fired.clone();
+            let start = Instant::now();
+            let d = Duration::from_millis(ms);
+            let ev = b.new_timer(move |_, _, what| {
+                assert_eq!(what, What::TIMEOUT);
+                let el = start.elapsed();
+                assert!(el >= d, "timer for {d:?} fired after only {el:?}");
+                f.set(f.get() + 1);
+            }).unwrap();
+            b.add(ev, Some(d)).unwrap();
+        }
+        within(Duration::from_secs(10), || b.dispatch().unwrap());
+        assert_eq!(fired.get(), 6);
+    }
+
+    fn equal_deadlines_fire_in_add_order(m) {
+        let mut b = EventConfig::new().method(m).flags(BaseFlags::IGNORE_ENV).build().unwrap();
+        let l = log();
+        // Added inside one callback, so they share the cached "now" and the same deadline.
+        let l2 = l.clone();
+        let starter = b.new_timer(move |base, _, _| {
+            for i in 0..20 {
+                let l = l2.clone();
+                let ev = base.new_timer(move |_, _, _| l.borrow_mut().push(i.to_string())).unwrap();
+                base.add(ev, Some(5 * MS)).unwrap();
+            }
+        }).unwrap();
+        b.add(starter, None).unwrap();
+        b.activate(starter, What::TIMEOUT, 1).unwrap();
+        b.dispatch().unwrap();
+        let want: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+        assert_eq!(entries(&l), want);
+    }
+
+    fn shorter_timers_fire_first(m) {
+        let mut b = base(m);
+        let l = log();
+        for ms in [30u64, 10, 20] {
+            let l = l.clone();
+            let ev = b.new_timer(move |_, _, _| l.borrow_mut().push(ms.to_string())).unwrap();
+            b.add(ev, Some(Duration::from_millis(ms))).unwrap();
+        }
+        b.dispatch().unwrap();
+        assert_eq!(entries(&l), ["10", "20", "30"]);
+    }
+
+    fn readd_without_timeout_keeps_the_old_one(m) {
+        let mut b = base(m);
+        let (_x, y) = pair();
+        let got = Rc::new(Cell::new(What::empty()));
+        let g = got.clone();
+        let ev = b.new_event(fd(&y), What::READ, move |_, _, w| g.set(w)).unwrap();
+        b.add(ev, Some(10 * MS)).unwrap();
+        b.add(ev, None).unwrap();
+        assert!(b.pending(ev, What::TIMEOUT).unwrap().0.contains(What::TIMEOUT));
+        within(Duration::from_secs(5), || b.dispatch().unwrap());
+        assert_eq!(got.get(), What::TIMEOUT);
+    }
+
+    fn readd_with_timeout_replaces_it(m) {
+        let mut b = base(m);
+        let start = Instant::now();
+        let at = Rc::new(Cell::new(Duration::ZERO));
+        let a = at.clone();
+        let ev = b.new_timer(move |_, _, _| a.set(start.elapsed())).unwrap();
+        b.add(ev, Some(5 * MS)).unwrap();
+        b.add(ev, Some(40 * MS)).unwrap();
+        b.dispatch().unwrap();
+        assert!(at.get() >= 40 * MS, "{:?}", at.get());
+    }
+
+    fn persistent_timer_rearms_from_previous_deadline(m) {
+        let mut b = base(m);
+        let start = Instant::now();
+        let times = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let t = times.clone();
+        let ev = b.new_event(-1, What::PERSIST, move |base, ev, what| {
+            assert!(what.contains(What::TIMEOUT));
+            // Pending again inside the callback.
+            assert!(base.pending(ev, What::TIMEOUT).unwrap().0.contains(What::TIMEOUT));
+            t.borrow_mut().push(start.elapsed());
+            if t.borrow().len() == 5 {
+                base.del(ev).unwrap();
+            }
+        }).unwrap();
+        b.add(ev, Some(10 * MS)).unwrap();
+        within(Duration::from_secs(5), || b.dispatch().unwrap());
+        let t = times.borrow();
+        assert_eq!(t.len(), 5);
+        for (i, at) in t.iter().enumerate() {
+            assert!(*at >= (i as u32 + 1) * 10 * MS, "tick {i} at {at:?}");
+        }
+        // Anchored to deadlines, so no drift accumulates: 5 ticks well under 5*(10ms+slack).
+        assert!(t[4] < Duration::from_millis(50 + 40), "{:?}", t[4]);
+    }
+
+    fn persistent_io_event_timeout_restarts_after_io(m) {
+        let mut b = base(m);
+        let (x, y) = pair();
+        let l = log();
+        let l2 = l.clone();
+        let mut y = Some(y);
+        let yfd = fd(y.as_ref().unwrap());
+        let ev = b.new_event(yfd, What::READ | What::PERSIST, move |base, ev, what| {
+            if what.contains(What::READ) {
+                read_all(y.as_ref().unwrap());
+                l2.borrow_mut().push("read".into());
+            } else {
+                l2.borrow_mut().push("timeout".into());
+                base.del(ev).unwrap();
+                y.take();
+            }
+        }).unwrap();
+        b.add(ev, Some(30 * MS)).unwrap();
+        write(&x, b"hi");
+        within(Duration::from_secs(5), || b.dispatch().unwrap());
+        assert_eq!(entries(&l), ["read", "timeout"]);
+    }
+
+    fn del_then_add_none_brings_back_the_persistent_interval(m) {
+        // libevent quirk kept on purpose: del remembers a PERSIST event's interval.
+        let mut b = base(m);
+        let n = Rc::new(Cell::new(0));
+        let c = n.clone();
+        let ev = b.new_event(-1, What::PERSIST, move |base, ev, what| {
+            c.set(c.get() + 1);
+            if what.contains(What::TIMEOUT) {
+                base.del(ev).unwrap();
+            }
+        }).unwrap();
+        b.add(ev, Some(5 * MS)).unwrap();
+        b.del(ev).unwrap();
+        b.add(ev, None).unwrap();
+        assert_eq!(b.pending(ev, What::TIMEOUT).unwrap().0, What::empty());
+        b.activate(ev, What::READ, 1).unwrap();
+        b.run(LoopFlags::ONCE).unwrap();
+        // After the activation the interval re-armed a timeout.
+        assert!(b.pending(ev, What::TIMEOUT).unwrap().0.contains(What::TIMEOUT));
+        within(Duration::from_secs(5), || b.dispatch().unwrap());
+        assert_eq!(n.get(), 2);
+    }
+
+    fn remove_timer_keeps_io_interest(m) {
+        let mut b = base(m);
+        let (x, y) = pair();
+        let got = Rc::new(Cell::new(What::empty()));
+        let g = got.clone();
+        let ev = b.new_event(fd(&y), What::READ, move |_, _, w| g.set(w)).unwrap();
+        b.add(ev, Some(5 * MS)).unwrap();
+        b.remove_timer(ev).unwrap();
+        assert_eq!(b.pending(ev, What::TIMEOUT | What::READ).unwrap().0, What::READ);
+        write(&x, b"!");
+        b.dispatch().unwrap();
+        assert_eq!(got.get(), What::READ);
+    }
+
+    fn overflowing_timeouts_are_refused(m) {
+        let mut b = base(m);
+        let ev = b.new_timer(|_, _, _| {}).unwrap();
+        let e = b.add(ev, Some(Duration::MAX)).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        assert!(!b.pending(ev, What::TIMEOUT).unwrap().0.contains(What::TIMEOUT));
+        // Very long but representable: accepted.
+        b.add(ev, Some(Duration::from_secs(100 * 365 * 24 * 3600))).unwrap();
+        b.del(ev).unwrap();
+        assert_eq!(b.run(LoopFlags::NONBLOCK).unwrap(), evrs::RunOutcome::NoEvents);
+    }
+
+    fn zero_timeout_fires_next_iteration(m) {
+        let mut b = base(m);
+        let hit = Rc::new(Cell::new(false));
+        let h = hit.clone();
+        let ev = b.new_timer(move |_, _, w| { assert_eq!(w, What::TIMEOUT); h.set(true) }).unwrap();
+        b.add(ev, Some(Duration::ZERO)).unwrap();
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert!(hit.get());
+    }
+
+    fn pending_reports_wall_clock_deadline(m) {
+        let mut b = base(m);
+        let ev = b.new_timer(|_, _, _| {}).unwrap();
+        let before = std::time::SystemTime::now();
+        b.add(ev, Some(Duration::from_secs(10))).unwrap();
+        let (w, when) = b.pending(ev, What::TIMEOUT).unwrap();
+        assert_eq!(w, What::TIMEOUT);
+        let when = when.unwrap();
+        let d = when.duration_since(before).unwrap();
+        assert!(d >= Duration::from_secs(10) && d < Duration::from_secs(11), "{d:?}");
+    }
+
+    fn precise_timer_flag_uses_precise_clock(m) {
+        let mut b = EventConfig::new().method(m).flags(BaseFlags::PRECISE_TIMER | BaseFlags::IGNORE_ENV).build().unwrap();
+        assert!(b.flags().contains(BaseFlags::PRECISE_TIMER));
+        let start = Instant::now();
+        let ev = b.new_timer(move |_, _, _| assert!(start.elapsed() >= 3 * MS)).unwrap();
+        b.add(ev, Some(3 * MS)).unwrap();
+        b.dispatch().unwrap();
+        // Precise timers are not rounded up by the coarse clock's tick.
+        assert!(start.elapsed() < Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn many_timers_added_and_deleted() {
+    let mut b = base(evrs::Method::Epoll);
+    let mut evs = Vec::new();
+    for i in 0..10_000u64 {
+        let ev = b
+            .new_timer(|_, _, _| panic!("deleted timer fired"))
+            .unwrap();
+        b.add(ev, Some(Duration::from_millis(1 + i % 1000)))
+            .unwrap();
+        evs.push(ev);
+    }
+    assert_eq!(b.num_events(evrs::Count::Added), 10_000);
+    for ev in evs {
+        b.del(ev).unwrap();
+    }
+    assert_eq!(b.num_events(evrs::Count::Added), 0);
+    assert_eq!(b.dispatch().unwrap(), evrs::RunOutcome::NoEvents);
+}
