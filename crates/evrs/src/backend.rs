@@ -10,7 +10,8 @@ use std::time::Duration;
 pub(crate) enum Backend {
     Epoll(sys::epoll::Selector),
     Poll(sys::poll::Selector),
-    Select(sys::select::Selector),
+    // Boxed: two fd_sets make it large, and it is the rarely used fallback.
+    Select(Box<sys::select::Selector>),
 }
 
 impl Backend {
@@ -18,7 +19,7 @@ impl Backend {
         Ok(match method {
             Method::Epoll => Backend::Epoll(sys::epoll::Selector::new(changelist)?),
             Method::Poll => Backend::Poll(sys::poll::Selector::new()),
-            Method::Select => Backend::Select(sys::select::Selector::new()),
+            Method::Select => Backend::Select(Box::new(sys::select::Selector::new())),
         })
     }
 
@@ -58,6 +59,14 @@ impl Backend {
             Backend::Epoll(s) => s.dispatch(timeout, ready),
             Backend::Poll(s) => s.dispatch(timeout, ready),
             Backend::Select(s) => s.dispatch(timeout, ready),
+        }
+    }
+
+    /// Rebuilds kernel state in a forked child (only epoll keeps any between calls).
+    pub(crate) fn reinit(&mut self) -> io::Result<()> {
+        match self {
+            Backend::Epoll(s) => s.reinit(),
+            _ => Ok(()),
         }
     }
 }

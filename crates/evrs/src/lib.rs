@@ -63,6 +63,7 @@ mod base;
 mod config;
 mod event;
 mod flags;
+mod fork;
 mod inspect;
 mod io_map;
 mod notify;

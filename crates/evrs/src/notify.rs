@@ -8,11 +8,12 @@ use crate::flags::What;
 use crate::sys;
 use std::io;
 use std::os::unix::io::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Arc;
 
 pub(crate) struct NotifyShared {
-    fd: RawFd,
+    /// Replaced (atomically) when a forked child re-creates its eventfd.
+    fd: AtomicI32,
     pending: AtomicBool,
     attached: AtomicBool,
 }
@@ -23,9 +24,15 @@ impl NotifyShared {
     }
 }
 
+impl NotifyShared {
+    fn fd(&self) -> RawFd {
+        self.fd.load(Ordering::SeqCst)
+    }
+}
+
 impl Drop for NotifyShared {
     fn drop(&mut self) {
-        sys::close(self.fd);
+        sys::close(self.fd());
     }
 }
 
@@ -64,7 +71,7 @@ impl Notifier {
             ));
         }
         if !self.shared.pending.swap(true, Ordering::SeqCst) {
-            sys::notify::wake(self.shared.fd)?;
+            sys::notify::wake(self.shared.fd())?;
         }
         Ok(())
     }
@@ -80,7 +87,7 @@ impl EventBase {
         }
         let fd = sys::notify::new()?;
         let shared = Arc::new(NotifyShared {
-            fd,
+            fd: AtomicI32::new(fd),
             pending: AtomicBool::new(false),
             attached: AtomicBool::new(true),
         });
@@ -98,8 +105,21 @@ impl EventBase {
     /// by this iteration) or writes again (and wakes the next one).
     pub(crate) fn notify_ready(&mut self) {
         if let Some((shared, _)) = &self.notify {
-            sys::notify::drain(shared.fd);
+            sys::notify::drain(shared.fd());
             shared.pending.store(false, Ordering::SeqCst);
         }
+    }
+
+    /// Fork: a fresh eventfd (the inherited one would wake the parent too).
+    pub(crate) fn reinit_notify(&mut self) -> io::Result<()> {
+        let Some((shared, ev)) = self.notify.clone() else {
+            return Ok(());
+        };
+        let fd = sys::notify::new()?;
+        self.replace_internal_fd(ev, fd)?;
+        let old = shared.fd.swap(fd, Ordering::SeqCst);
+        sys::close(old);
+        shared.pending.store(false, Ordering::SeqCst);
+        Ok(())
     }
 }

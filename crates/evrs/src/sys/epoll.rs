@@ -226,6 +226,30 @@ impl Selector {
     }
 }
 
+impl Selector {
+    /// After `fork`: the epoll set is shared with the parent, so it must not be touched.
+    /// Drop our copy of it (pending changes included) and build a fresh one from `want`.
+    pub(crate) fn reinit(&mut self) -> io::Result<()> {
+        // SAFETY: epoll_create1 takes no pointers.
+        let epfd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
+        super::close(self.epfd);
+        self.epfd = epfd;
+        self.changes.clear();
+        for fd in 0..self.fds.len() {
+            let st = &mut self.fds[fd];
+            st.registered = 0;
+            st.dirty = false;
+            st.went_zero = false;
+            let want = st.want;
+            if want != 0 {
+                self.ctl_add(fd as RawFd, want)?;
+                self.fds[fd].registered = want;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Selector {
     fn drop(&mut self) {
         super::close(self.epfd);
@@ -252,9 +276,9 @@ fn to_epoll(mask: u8) -> u32 {
 /// ERR → READ|WRITE; HUP without RDHUP → READ|WRITE; IN → READ; OUT → WRITE; RDHUP → CLOSED.
 fn from_epoll(e: u32) -> u8 {
     let mut bits = 0;
-    if e & libc::EPOLLERR as u32 != 0 {
-        bits |= READ | WRITE;
-    } else if e & libc::EPOLLHUP as u32 != 0 && e & libc::EPOLLRDHUP as u32 == 0 {
+    let err = e & libc::EPOLLERR as u32 != 0;
+    let bare_hup = e & libc::EPOLLHUP as u32 != 0 && e & libc::EPOLLRDHUP as u32 == 0;
+    if err || bare_hup {
         bits |= READ | WRITE;
     } else {
         if e & libc::EPOLLIN as u32 != 0 {
