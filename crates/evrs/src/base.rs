@@ -393,30 +393,32 @@ impl EventBase {
 
     // ----- time ----------------------------------------------------------------------------
 
-    /// "Now" on the base's clock: the iteration's cached time while callbacks run (unless
-    /// `NO_CACHE_TIME`), else a fresh reading.
+    /// "Now" on the base's clock — the iteration's cached time while callbacks run (unless
+    /// `NO_CACHE_TIME`), else a fresh reading — plus how far behind real time that reading may be. The per-iteration cache is
+    /// read from the precise clock (one cheap vDSO read per iteration), so it is exact; a
+    /// fresh reading outside the loop uses the coarse clock unless `PRECISE_TIMER`, which can
+    /// lag by up to its resolution.
     #[inline]
-    pub(crate) fn now_ns(&self) -> u64 {
+    pub(crate) fn now_and_slack(&self) -> (u64, u64) {
         match self.cache {
-            Some(t) => t,
-            None => sys::clock::now_ns(self.precise),
+            Some(t) => (t, 0),
+            None => (sys::clock::now_ns(self.precise), self.round_ns),
         }
     }
 
-    /// Deadline `d` from now, rounded up by the coarse clock's resolution so a timer never
-    /// fires before `d` has really passed.
+    /// Deadline `d` from now, rounded up by the clock's possible lag so a timer never fires
+    /// before `d` has really passed.
     pub(crate) fn deadline_after(&self, d: Duration) -> io::Result<u64> {
+        let (now, slack) = self.now_and_slack();
         if d.is_zero() {
             // "Next iteration": a deadline at the start of the current wheel tick is due at
             // the very next timer check, whatever the clock reads then.
-            let now = self.now_ns();
             return Ok(now - now % 1_000_000);
         }
-        let round = self.round_ns;
         let ns = u64::try_from(d.as_nanos())
             .ok()
-            .and_then(|ns| ns.checked_add(round))
-            .and_then(|ns| ns.checked_add(self.now_ns()))
+            .and_then(|ns| ns.checked_add(slack))
+            .and_then(|ns| ns.checked_add(now))
             .filter(|&t| t < u64::MAX / 2)
             .ok_or_else(|| invalid(format!("timeout {d:?} overflows the clock")))?;
         Ok(ns)

@@ -44,9 +44,11 @@
 //!   `NO_EXIT_ON_EMPTY`), [`EventBase::dispatch`], [`EventBase::loopexit`],
 //!   [`EventBase::loopbreak`], [`EventBase::loopcontinue`]. Only the most urgent non-empty
 //!   priority runs per iteration; within it callbacks run in activation order.
-//! * **Time** — a monotonic clock (coarse by default, [`BaseFlags::PRECISE_TIMER`] for the
-//!   precise one), read once per iteration and cached; timers sit on a hierarchical timing
-//!   wheel (O(1) add and delete) and never fire early.
+//! * **Time** — a monotonic clock read once per loop iteration and cached, so every "now" a
+//!   callback sees is the iteration's start (libevent's rule). evrs takes that one reading
+//!   from the precise clock; reads outside the loop use the cheaper coarse clock and round
+//!   deadlines up by its resolution, unless [`BaseFlags::PRECISE_TIMER`]. Timers sit on a
+//!   hierarchical timing wheel (O(1) add and delete) and never fire early.
 //! * **Threads** — a [`Notifier`] wakes the loop from another thread.
 //!
 //! ## Differences from libevent
@@ -82,3 +84,8 @@ pub use run::RunOutcome;
 
 /// The version of libevent whose behaviour evrs follows.
 pub const LIBEVENT_VERSION: &str = "2.1.12-stable";
+
+/// Compiles the README's examples as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -42,9 +42,10 @@ impl Drop for NotifyShared {
 /// use evrs::{EventBase, LoopFlags};
 /// let mut base = EventBase::new()?;
 /// let n = base.notifier()?;
-/// let t = std::thread::spawn(move || n.wake().unwrap());
-/// t.join().unwrap();
-/// base.run(LoopFlags::ONCE | LoopFlags::NO_EXIT_ON_EMPTY)?; // returns: the wake-up arrived
+/// std::thread::spawn(move || n.wake().unwrap()).join().unwrap();
+/// // The wake-up makes the loop iterate; the notify event itself is internal, so it runs
+/// // no user callback and NONBLOCK returns once it has been drained.
+/// base.run(LoopFlags::NONBLOCK | LoopFlags::NO_EXIT_ON_EMPTY)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone)]

@@ -61,7 +61,8 @@ impl EventBase {
                 Some(Duration::ZERO)
             } else {
                 self.wheel.next_deadline().map(|at| {
-                    let now = sys::clock::now_ns(self.precise);
+                    // Precise: a lagging coarse reading would make the wait too long.
+                    let now = sys::clock::now_ns(true);
                     Duration::from_nanos(at.saturating_sub(now))
                 })
             };
@@ -97,7 +98,9 @@ impl EventBase {
 
     pub(crate) fn update_cache(&mut self) {
         if !self.flags.contains(crate::flags::BaseFlags::NO_CACHE_TIME) {
-            self.cache = Some(sys::clock::now_ns(self.precise));
+            // Always the precise clock: once per iteration it costs nothing next to the
+            // backend's syscall, and it keeps timers from firing late by a coarse tick.
+            self.cache = Some(sys::clock::now_ns(true));
         }
     }
 
@@ -106,7 +109,8 @@ impl EventBase {
         if self.wheel.len() == 0 {
             return;
         }
-        let now = self.now_ns();
+        // Expiry is judged on a precise reading (also under NO_CACHE_TIME).
+        let now = self.cache.unwrap_or_else(|| sys::clock::now_ns(true));
         let mut expired = std::mem::take(&mut self.expired);
         self.wheel.poll(now, &mut expired);
         for e in expired.drain(..) {
@@ -195,8 +199,8 @@ impl EventBase {
         let Some(iv) = self.slots[idx].interval.filter(|&iv| iv > 0) else {
             return;
         };
-        let now = self.now_ns();
-        let after_now = now.saturating_add(iv).saturating_add(self.round_ns);
+        let (now, slack) = self.now_and_slack();
+        let after_now = now.saturating_add(iv).saturating_add(slack);
         let mut next = if res.contains(What::TIMEOUT) {
             self.slots[idx].deadline.saturating_add(iv)
         } else {

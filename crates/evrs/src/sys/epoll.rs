@@ -209,13 +209,8 @@ impl Selector {
         unsafe { self.events.set_len(n) };
         for ev in &self.events {
             let fd = ev.u64 as RawFd;
-            let bits = from_epoll(ev.events);
-            let want = self.fds.get(fd as usize).map_or(0, |s| s.want);
-            if want == 0 {
-                // Stale registration (its DEL is still queued or failed): ignore.
-                continue;
-            }
-            ready.push((fd, bits));
+            // A stale registration (DEL queued or failed) finds no events in the fd table.
+            ready.push((fd, from_epoll(ev.events)));
         }
         if n == cap && cap < MAX_EVENTS {
             self.events = Vec::with_capacity(cap * 2);
