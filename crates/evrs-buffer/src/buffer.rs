@@ -1,0 +1,287 @@
+//! The `EvBuffer` type itself: state, construction, freezing, flags and the
+//! small internal helpers every other module uses.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::BytesMut;
+
+use crate::callbacks::Callbacks;
+use crate::chunk::{next_chunk_size, Chunk};
+use crate::error::{End, Error, Result};
+use crate::reserve::Reservation;
+
+/// libevent's per-call read cap (`EVBUFFER_MAX_READ`).
+pub const DEFAULT_MAX_READ: usize = 4096;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A growable byte queue made of a chain of chunks: libevent's `evbuffer`.
+///
+/// Data is appended at the end and consumed from the start. Moving data
+/// between buffers ([`add_buffer`](Self::add_buffer),
+/// [`remove_buffer`](Self::remove_buffer)) relinks chunks instead of copying
+/// them, and [`add_bytes`](Self::add_bytes),
+/// [`add_reference`](Self::add_reference) and file segments add data
+/// without copying at all.
+///
+/// ```
+/// use evrs_buffer::{EolStyle, EvBuffer};
+///
+/// let mut buf = EvBuffer::new();
+/// buf.add(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+/// let line = buf.readln(EolStyle::CrlfStrict, Some(8192)).unwrap();
+/// assert_eq!(line.as_deref(), Some(&b"GET / HTTP/1.1"[..]));
+/// assert_eq!(buf.len(), 11);
+/// ```
+pub struct EvBuffer {
+    pub(crate) chunks: VecDeque<Chunk>,
+    pub(crate) len: usize,
+    /// Identity, so a position from another buffer is never trusted.
+    pub(crate) id: u64,
+    /// Bumped by every mutation; stale positions and reservations notice.
+    pub(crate) gen: u64,
+    pub(crate) freeze_start: bool,
+    pub(crate) freeze_end: bool,
+    pub(crate) drains_to_fd: bool,
+    pub(crate) max_read: usize,
+    pub(crate) reservation: Option<Reservation>,
+    pub(crate) cbs: Callbacks,
+}
+
+impl Default for EvBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for EvBuffer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EvBuffer")
+            .field("len", &self.len)
+            .field("chunks", &self.chunks.len())
+            .field("freeze_start", &self.freeze_start)
+            .field("freeze_end", &self.freeze_end)
+            .field("callbacks", &self.cbs)
+            .finish()
+    }
+}
+
+impl EvBuffer {
+    /// An empty buffer. Allocates nothing until data arrives.
+    pub fn new() -> Self {
+        EvBuffer {
+            chunks: VecDeque::new(),
+            len: 0,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            gen: 0,
+            freeze_start: false,
+            freeze_end: false,
+            drains_to_fd: false,
+            max_read: DEFAULT_MAX_READ,
+            reservation: None,
+            cbs: Callbacks::default(),
+        }
+    }
+
+    /// Number of bytes stored (libevent's `evbuffer_get_length`).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if no bytes are stored.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Length of the first chunk: the bytes readable without a pullup
+    /// (libevent's `evbuffer_get_contiguous_space`).
+    pub fn contiguous_space(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(Chunk::len)
+            .find(|&l| l > 0)
+            .unwrap_or(0)
+    }
+
+    /// Iterates over the stored data chunk by chunk, front to back.
+    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.chunks
+            .iter()
+            .map(Chunk::as_slice)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Copies the whole content into a new `Vec` (a convenience for tests and
+    /// small buffers; nothing is removed).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len);
+        for c in self.chunks() {
+            v.extend_from_slice(c);
+        }
+        v
+    }
+
+    /// Freezes one end: calls that would change that end fail with
+    /// [`Error::Frozen`] until [`unfreeze`](Self::unfreeze). Freezing
+    /// `End::Start` blocks drain, remove, copyout, readln, write and prepend
+    /// (and being the source of `add_buffer`/`remove_buffer`); freezing
+    /// `End::End` blocks add, formatting, references, files, read,
+    /// reserve/commit and being their destination.
+    pub fn freeze(&mut self, end: End) {
+        match end {
+            End::Start => self.freeze_start = true,
+            End::End => self.freeze_end = true,
+        }
+    }
+
+    /// Undoes [`freeze`](Self::freeze) for that end.
+    pub fn unfreeze(&mut self, end: End) {
+        match end {
+            End::Start => self.freeze_start = false,
+            End::End => self.freeze_end = false,
+        }
+    }
+
+    /// True if that end is frozen.
+    pub fn is_frozen(&self, end: End) -> bool {
+        match end {
+            End::Start => self.freeze_start,
+            End::End => self.freeze_end,
+        }
+    }
+
+    /// Marks the buffer as one that is written to a socket
+    /// (`EVBUFFER_FLAG_DRAINS_TO_FD`): file segments added afterwards are sent
+    /// with `sendfile(2)` by [`write`](Self::write).
+    pub fn set_drains_to_fd(&mut self, on: bool) {
+        self.drains_to_fd = on;
+    }
+
+    /// True if [`set_drains_to_fd`](Self::set_drains_to_fd) is on.
+    pub fn drains_to_fd(&self) -> bool {
+        self.drains_to_fd
+    }
+
+    #[inline]
+    pub(crate) fn check_start(&self) -> Result<()> {
+        if self.freeze_start {
+            Err(Error::Frozen(End::Start))
+        } else {
+            Ok(())
+        }
+    }
+
+    #[inline]
+    pub(crate) fn check_end(&self) -> Result<()> {
+        if self.freeze_end {
+            Err(Error::Frozen(End::End))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Structural change without a change of content.
+    #[inline]
+    pub(crate) fn touch(&mut self) {
+        self.gen = self.gen.wrapping_add(1);
+    }
+
+    /// Appends bytes at the end: fills the tail's spare space, then one new
+    /// chunk for the rest. No callbacks, no freeze check.
+    #[inline]
+    pub(crate) fn append(&mut self, mut data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.len += data.len();
+        let mut last_cap = 0;
+        if let Some(Chunk::Mem(tail)) = self.chunks.back_mut() {
+            let spare = tail.capacity() - tail.len();
+            if spare >= data.len() {
+                tail.extend_from_slice(data);
+                return;
+            }
+            if tail.is_empty() && tail.try_reclaim(data.len()) {
+                tail.extend_from_slice(data);
+                return;
+            }
+            if spare > 0 {
+                let (now, rest) = data.split_at(spare);
+                tail.extend_from_slice(now);
+                data = rest;
+            }
+            last_cap = tail.capacity();
+        }
+        let mut b = BytesMut::with_capacity(next_chunk_size(data.len(), last_cap));
+        b.extend_from_slice(data);
+        self.push_back_chunk(Chunk::Mem(b));
+    }
+
+    /// Pushes a chunk at the back, replacing an empty trailing chunk.
+    #[inline]
+    pub(crate) fn push_back_chunk(&mut self, c: Chunk) {
+        if matches!(self.chunks.back(), Some(t) if t.len() == 0) {
+            self.chunks.pop_back();
+        }
+        self.chunks.push_back(c);
+    }
+
+    /// Drops `n` bytes from the front (clamped). No callbacks, no checks.
+    pub(crate) fn drop_front(&mut self, mut n: usize) {
+        n = n.min(self.len);
+        self.len -= n;
+        while n > 0 {
+            let last = self.chunks.len() == 1;
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            let l = front.len();
+            if l > n {
+                front.advance(n);
+                break;
+            }
+            n -= l;
+            if last {
+                if let Chunk::Mem(b) = front {
+                    // Keep the tail's memory for the next append.
+                    b.clear();
+                    break;
+                }
+            }
+            self.chunks.pop_front();
+        }
+        self.drop_empty_front();
+    }
+
+    /// Removes empty chunks at the front, keeping a lone empty `Mem` tail.
+    #[inline]
+    pub(crate) fn drop_empty_front(&mut self) {
+        while self.chunks.len() > 1 && self.chunks.front().is_some_and(|c| c.len() == 0) {
+            self.chunks.pop_front();
+        }
+        if self.chunks.len() == 1
+            && matches!(self.chunks.front(), Some(c) if c.len() == 0 && !matches!(c, Chunk::Mem(_)))
+        {
+            self.chunks.pop_front();
+        }
+    }
+
+    /// Copies up to `out.len()` bytes starting at chunk `ci`, offset `off`.
+    pub(crate) fn copy_from(&self, mut ci: usize, mut off: usize, out: &mut [u8]) -> usize {
+        let mut done = 0;
+        while done < out.len() {
+            let Some(c) = self.chunks.get(ci) else { break };
+            let s = c.as_slice().get(off..).unwrap_or(&[]);
+            let k = s.len().min(out.len() - done);
+            out[done..done + k].copy_from_slice(&s[..k]);
+            done += k;
+            ci += 1;
+            off = 0;
+        }
+        done
+    }
+}

@@ -1,0 +1,150 @@
+//! Socket I/O: reading from and writing to file descriptors.
+
+use std::io::IoSlice;
+use std::os::unix::io::RawFd;
+
+use bytes::BytesMut;
+
+use crate::chunk::{next_chunk_size, Chunk};
+use crate::error::Result;
+use crate::sys;
+use crate::EvBuffer;
+
+/// Tail spare space smaller than this is not worth a second iovec.
+const MIN_TAIL_IOV: usize = 64;
+
+impl EvBuffer {
+    /// The most bytes one [`read_from`](Self::read_from) call reads
+    /// (default [`DEFAULT_MAX_READ`](crate::DEFAULT_MAX_READ) = 4096, as
+    /// libevent's `EVBUFFER_MAX_READ`).
+    pub fn max_read(&self) -> usize {
+        self.max_read
+    }
+
+    /// Sets the per-call read cap. libevent's fixed 4096 costs many wakeups
+    /// on fast links (libevent #798); raise it here. 0 is treated as 1.
+    pub fn set_max_read(&mut self, n: usize) {
+        self.max_read = n.max(1);
+    }
+
+    /// Reads from `fd` into the end of the buffer with one `readv`
+    /// (libevent's `evbuffer_read`). Returns the bytes read; 0 means end of
+    /// file. Errors, including `WouldBlock`, come back as
+    /// [`Error::Io`](crate::Error::Io).
+    ///
+    /// How much: what `ioctl(FIONREAD)` reports, or the cap if that fails,
+    /// is zero or exceeds it; then at most `howmuch` if given. The cap is
+    /// [`max_read`](Self::max_read), so one call never reads unboundedly.
+    /// `Some(0)` returns 0 without a system call. Fails if the end is
+    /// frozen.
+    pub fn read_from(&mut self, fd: RawFd, howmuch: Option<usize>) -> Result<usize> {
+        self.check_end()?;
+        let avail = match sys::fionread(fd) {
+            Ok(n) if n > 0 && n <= self.max_read => n,
+            _ => self.max_read,
+        };
+        let n = howmuch.map_or(avail, |h| h.min(avail));
+        if n == 0 {
+            return Ok(0);
+        }
+        let orig = self.len;
+        // Space: the tail's free bytes, plus one new chunk for the rest.
+        let mut last_cap = 0;
+        let mut tail_spare = 0;
+        if let Some(Chunk::Mem(t)) = self.chunks.back_mut() {
+            if t.is_empty() && t.capacity() < n {
+                let _ = t.try_reclaim(n);
+            }
+            tail_spare = t.capacity() - t.len();
+            last_cap = t.capacity();
+        }
+        let use_tail = tail_spare >= n || tail_spare >= MIN_TAIL_IOV;
+        let use_tail_n = if use_tail { tail_spare.min(n) } else { 0 };
+        let need_new = n - use_tail_n;
+        let mut fresh =
+            (need_new > 0).then(|| BytesMut::with_capacity(next_chunk_size(need_new, last_cap)));
+        let got = {
+            let mut bufs: Vec<(&mut BytesMut, usize)> = Vec::with_capacity(2);
+            if use_tail_n > 0 {
+                if let Some(Chunk::Mem(t)) = self.chunks.back_mut() {
+                    bufs.push((t, use_tail_n));
+                }
+            }
+            if let Some(f) = fresh.as_mut() {
+                bufs.push((f, need_new));
+            }
+            sys::readv_spare(fd, &mut bufs)?
+        };
+        if let Some(f) = fresh {
+            if !f.is_empty() {
+                self.push_back_chunk(Chunk::Mem(f));
+            }
+        }
+        self.len += got;
+        self.changed(orig, got, 0);
+        Ok(got)
+    }
+
+    /// Writes as much of the buffer as `fd` takes and drains it
+    /// (libevent's `evbuffer_write`). See
+    /// [`write_atmost`](Self::write_atmost).
+    pub fn write(&mut self, fd: RawFd) -> Result<usize> {
+        self.write_atmost(fd, None)
+    }
+
+    /// Writes up to `n` bytes (`None`: everything) from the front to `fd`
+    /// with one `writev` of up to 128 chunks, or one `sendfile` when the
+    /// first chunk is a file segment and the buffer drains to an fd
+    /// (libevent's `evbuffer_write_atmost`). Drains and returns what was
+    /// written.
+    ///
+    /// An empty buffer (or `n == Some(0)`) returns `Ok(0)` without a system
+    /// call; libevent returns -1 there. Fails if the start is frozen. Like
+    /// libevent this uses `writev`, so writing to a closed socket raises
+    /// `SIGPIPE` unless the program ignores it.
+    pub fn write_atmost(&mut self, fd: RawFd, n: Option<usize>) -> Result<usize> {
+        self.check_start()?;
+        let n = n.map_or(self.len, |n| n.min(self.len));
+        if n == 0 {
+            return Ok(0);
+        }
+        self.drop_empty_front();
+        let written = match self.chunks.front() {
+            Some(Chunk::File {
+                data,
+                seg,
+                file_off,
+            }) if self.drains_to_fd && !seg.flags.disable_sendfile => {
+                sys::sendfile(fd, &seg.file, *file_off, data.len().min(n))?
+            }
+            _ => {
+                let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(self.chunks.len().min(16));
+                let mut left = n;
+                for c in self.chunks.iter() {
+                    if left == 0 || iov.len() == sys::MAX_WRITE_IOV {
+                        break;
+                    }
+                    // A file segment that goes out by sendfile starts the
+                    // next call instead.
+                    if let Chunk::File { seg, .. } = c {
+                        if self.drains_to_fd && !seg.flags.disable_sendfile && !iov.is_empty() {
+                            break;
+                        }
+                    }
+                    let s = c.as_slice();
+                    let k = s.len().min(left);
+                    if k > 0 {
+                        iov.push(IoSlice::new(&s[..k]));
+                        left -= k;
+                    }
+                }
+                sys::writev(fd, &iov)?
+            }
+        };
+        let written = written.min(self.len);
+        let orig = self.len;
+        self.drop_front(written);
+        self.changed(orig, 0, written);
+        Ok(written)
+    }
+}
