@@ -1,0 +1,82 @@
+//! Compiles the C peers (bench/c/*.c) into executables in OUT_DIR when their libraries are
+//! installed, and tells the runner where they are through `EVRS_BENCH_<PEER>_BIN`.
+//! A missing header or a failed compile only skips that peer (with a cargo warning).
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct CPeer {
+    name: &'static str,
+    source: &'static str,
+    header: &'static str,
+    lib: &'static str,
+    env: &'static str,
+}
+
+const PEERS: [CPeer; 2] = [
+    CPeer {
+        name: "libevent",
+        source: "c/libevent_bench.c",
+        header: "event2/event.h",
+        lib: "event_core",
+        env: "EVRS_BENCH_LIBEVENT_BIN",
+    },
+    CPeer {
+        name: "libev",
+        source: "c/libev_bench.c",
+        header: "ev.h",
+        lib: "ev",
+        env: "EVRS_BENCH_LIBEV_BIN",
+    },
+];
+
+fn header_exists(header: &str) -> bool {
+    let dirs = ["/usr/include", "/usr/local/include"];
+    let extra = env::var("CPATH").unwrap_or_default();
+    dirs.iter()
+        .map(PathBuf::from)
+        .chain(
+            extra
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+        )
+        .any(|d| d.join(header).exists())
+}
+
+fn main() {
+    println!("cargo:rerun-if-changed=c");
+    println!("cargo:rerun-if-env-changed=CC");
+    println!("cargo:rerun-if-env-changed=CPATH");
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let cc = env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    for p in PEERS {
+        println!("cargo:rerun-if-changed={}", p.source);
+        if !header_exists(p.header) {
+            println!(
+                "cargo:warning={} peer skipped: <{}> not found (install its -dev package)",
+                p.name, p.header
+            );
+            continue;
+        }
+        let bin = out.join(format!("{}_bench", p.name));
+        let status = Command::new(&cc)
+            .args(["-O2", "-Wall", "-Wextra", "-o"])
+            .arg(&bin)
+            .arg(Path::new(p.source))
+            .arg(format!("-l{}", p.lib))
+            .status();
+        match status {
+            Ok(s) if s.success() => println!("cargo:rustc-env={}={}", p.env, bin.display()),
+            Ok(s) => println!(
+                "cargo:warning={} peer skipped: {cc} exited with {s}",
+                p.name
+            ),
+            Err(e) => println!(
+                "cargo:warning={} peer skipped: cannot run {cc}: {e}",
+                p.name
+            ),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! tokio 1.x, `current_thread` runtime with a `LocalSet`.
+//!
+//! * pipechain: one task per ring element. Every socket is one `tokio::net::UnixStream`
+//!   (shared through an `Rc`, since in the duplex layout one socket is both an element's
+//!   read end and another element's write end). A task loops on `readable().await` +
+//!   `try_read` of one byte (tokio is edge-triggered: readiness is cleared only by an
+//!   `EAGAIN` read, as for mio), then `try_write`s one byte to the next element. The main
+//!   task injects the bytes and awaits a `Notify` that the task finishing the run signals.
+//!   Timed: from after injection until the main task resumes.
+//! * timers add/del: add = create a `Sleep` (`tokio::time::sleep`, boxed so it can be kept)
+//!   and poll it once with a no-op waker, which registers it with the timer wheel;
+//!   del = drop it. The box allocation is part of tokio's cost here.
+//! * timers fire: one spawned local task per timer (`sleep(d).await`, then count).
+
+use crate::common::{
+    adddel_deadlines, cpu_ns, fire_deadlines, now_ns, sample, user_ns, write_fd, Bench, Counters,
+    Params, Ring, READ_BUF,
+};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::os::unix::io::{FromRawFd, RawFd};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Waker};
+use tokio::net::UnixStream;
+use tokio::sync::Notify;
+
+const PEER: &str = "tokio";
+
+fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+}
+
+fn stream(fd: RawFd) -> io::Result<UnixStream> {
+    // SAFETY: the caller hands over sole ownership of an open, nonblocking socket.
+    let s = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+    UnixStream::from_std(s)
+}
+
+/// Child entry: pipechain.
+pub fn pipechain(p: &Params) -> io::Result<()> {
+    let rt = runtime()?;
+    let local = tokio::task::LocalSet::new();
+    let p = *p;
+    local.block_on(&rt, async move {
+        let mut ring = Ring::new(p.n, p.duplex)?;
+        let owned = std::mem::take(&mut ring.owned);
+        let (rd, wr) = (ring.rd.clone(), ring.wr.clone());
+        let wr_raw = wr.clone();
+        let n = p.n;
+        let c = Rc::new(Counters::default());
+        let target = Rc::new(Cell::new(0u64));
+        let done = Rc::new(Notify::new());
+        let mut streams: HashMap<RawFd, Rc<UnixStream>> = HashMap::with_capacity(owned.len());
+        for fd in owned {
+            streams.insert(fd, Rc::new(stream(fd)?));
+        }
+        for i in 0..n {
+            let rd = streams[&rd[i]].clone();
+            let next = streams[&wr[(i + 1) % n]].clone();
+            let (c, target, done) = (c.clone(), target.clone(), done.clone());
+            tokio::task::spawn_local(async move {
+                let mut buf = [0u8; READ_BUF];
+                loop {
+                    if rd.readable().await.is_err() {
+                        return;
+                    }
+                    let r = match rd.try_read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(r) => r,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(_) => return,
+                    };
+                    let reads = c.reads.get() + r as u64;
+                    c.reads.set(reads);
+                    let left = c.writes_left.get();
+                    let k = (r as u64).min(left);
+                    if k > 0 {
+                        c.writes_left.set(left - k);
+                        let mut out = &buf[..k as usize];
+                        while !out.is_empty() {
+                            match next.try_write(out) {
+                                Ok(w) => out = &out[w..],
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                    if next.writable().await.is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(_) => return,
+                            }
+                        }
+                    }
+                    if reads == target.get() {
+                        done.notify_one();
+                    }
+                }
+            });
+        }
+        let space = (n / p.active.max(1)).max(1);
+        let mut ns = Vec::with_capacity(p.reps);
+        let mut u0 = user_ns();
+        for rep in 0..p.warmup + p.reps {
+            if rep == p.warmup {
+                u0 = user_ns();
+            }
+            c.start(p.writes);
+            target.set((p.active + p.writes) as u64);
+            for k in 0..p.active {
+                write_fd(wr_raw[(k * space) % n], b"e");
+            }
+            let t0 = now_ns();
+            done.notified().await;
+            if rep >= p.warmup {
+                ns.push(now_ns() - t0);
+            }
+        }
+        sample(
+            Bench::Pipechain,
+            PEER,
+            p.n,
+            "events",
+            (p.active + p.writes) as u64,
+        );
+        let user = user_ns() - u0;
+        for v in ns {
+            sample(Bench::Pipechain, PEER, p.n, "run_ns", v);
+        }
+        sample(
+            Bench::Pipechain,
+            PEER,
+            p.n,
+            "user_ns_per_run",
+            user / p.reps.max(1) as u64,
+        );
+        Ok(())
+    })
+}
+
+/// Child entry: add then delete `n` sleeps.
+pub fn timers_adddel(p: &Params) -> io::Result<()> {
+    let d = adddel_deadlines(p.n);
+    let rt = runtime()?;
+    let _guard = rt.enter();
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut sleeps: Vec<Pin<Box<tokio::time::Sleep>>> = Vec::with_capacity(p.n);
+    for rep in 0..p.warmup + p.reps {
+        let t0 = now_ns();
+        for &d in &d {
+            let mut s = Box::pin(tokio::time::sleep(d));
+            let _ = s.as_mut().poll(&mut cx);
+            sleeps.push(s);
+        }
+        sleeps.clear();
+        let ns = now_ns() - t0;
+        if rep >= p.warmup {
+            sample(Bench::TimersAddDel, PEER, p.n, "op_ns", ns / p.n as u64);
+        }
+    }
+    Ok(())
+}
+
+/// Child entry: `n` sleeping tasks.
+pub fn timers_fire(p: &Params) -> io::Result<()> {
+    let d = fire_deadlines(p.n);
+    let rt = runtime()?;
+    let local = tokio::task::LocalSet::new();
+    let p = *p;
+    local.block_on(&rt, async move {
+        for rep in 0..p.warmup + p.reps {
+            let fired = Rc::new(Cell::new(0usize));
+            let done = Rc::new(Notify::new());
+            let (c0, t0) = (cpu_ns(), now_ns());
+            for &d in &d {
+                let (fired, done) = (fired.clone(), done.clone());
+                tokio::task::spawn_local(async move {
+                    tokio::time::sleep(d).await;
+                    fired.set(fired.get() + 1);
+                    if fired.get() == p.n {
+                        done.notify_one();
+                    }
+                });
+            }
+            done.notified().await;
+            let (c1, t1) = (cpu_ns(), now_ns());
+            if rep >= p.warmup {
+                sample(Bench::TimersFire, PEER, p.n, "cpu_ns", c1 - c0);
+                sample(Bench::TimersFire, PEER, p.n, "wall_ns", t1 - t0);
+            }
+        }
+        Ok(())
+    })
+}
