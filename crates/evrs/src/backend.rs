@@ -69,4 +69,12 @@ impl Backend {
             _ => Ok(()),
         }
     }
+
+    /// Kernel interest-set updates issued so far (epoll only; 0 elsewhere).
+    pub(crate) fn ctl_calls(&self) -> u64 {
+        match self {
+            Backend::Epoll(s) => s.ctl_calls,
+            _ => 0,
+        }
+    }
 }

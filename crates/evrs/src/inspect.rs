@@ -73,6 +73,12 @@ impl EventBase {
         UNIX_EPOCH + Duration::from_nanos(ns)
     }
 
+    /// How many `epoll_ctl` calls the backend has made (0 for poll and select, which keep
+    /// their interest sets in user space). Shows the change list at work.
+    pub fn backend_ctl_calls(&self) -> u64 {
+        self.backend.ctl_calls()
+    }
+
     /// Number of events of a kind (libevent's `event_base_get_num_events`).
     pub fn num_events(&self, what: Count) -> usize {
         match what {

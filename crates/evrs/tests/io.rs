@@ -176,3 +176,79 @@ fn select_refuses_fds_beyond_fd_setsize() {
     // SAFETY: we own `high`.
     unsafe { libc::close(high) };
 }
+
+#[test]
+fn epoll_change_list_coalesces_changes_within_an_iteration() {
+    let mut b = base(Method::Epoll);
+    let (x, y) = pair();
+    let n = Rc::new(Cell::new(0));
+    let c = n.clone();
+    write(&x, b"first");
+    // A non-persistent event is deleted before its callback and re-added inside it, several
+    // times over: within one iteration that nets out to (at most) one epoll_ctl.
+    let ev = b
+        .new_event(fd(&y), What::READ, move |base, ev, _| {
+            read_all(&y);
+            c.set(c.get() + 1);
+            if c.get() < 50 {
+                for _ in 0..3 {
+                    base.add(ev, None).unwrap();
+                    base.del(ev).unwrap();
+                }
+                base.add(ev, None).unwrap();
+                write(&x, b"again");
+            }
+        })
+        .unwrap();
+    b.add(ev, None).unwrap();
+    let before = b.backend_ctl_calls();
+    b.dispatch().unwrap();
+    assert_eq!(n.get(), 50);
+    let calls = b.backend_ctl_calls() - before;
+    // 49 re-arms (one MOD each, issued because a DEL was cancelled) plus the final DEL.
+    assert!(calls <= 50, "{calls} epoll_ctl calls for 50 iterations");
+}
+
+#[test]
+fn epoll_recovers_when_an_fd_is_closed_and_its_number_reused_within_an_iteration() {
+    // Inside a callback: del (queued in the change list), close, a new socket that reuses the
+    // number, add. The queued DEL was cancelled, but the kernel forgot the old registration
+    // when the fd closed: evrs issues MOD, gets ENOENT, and retries as ADD (as libevent does).
+    let mut b = base(Method::Epoll);
+    let (x, y) = pair();
+    let old = fd(&y);
+    let slot: Rc<
+        std::cell::RefCell<
+            Option<(
+                std::os::unix::net::UnixStream,
+                std::os::unix::net::UnixStream,
+            )>,
+        >,
+    > = Rc::new(std::cell::RefCell::new(None));
+    let hit = Rc::new(Cell::new(false));
+    let ev = b
+        .new_event(old, What::READ | What::PERSIST, |_, _, _| {})
+        .unwrap();
+    b.add(ev, None).unwrap();
+    let (s2, h2) = (slot.clone(), hit.clone());
+    let mut y = Some(y);
+    let starter = b
+        .new_timer(move |base, _, _| {
+            base.del(ev).unwrap();
+            drop(y.take());
+            let (p, q) = pair();
+            let h = h2.clone();
+            assert_eq!(fd(&p), old, "the lowest free fd number is reused");
+            let ev2 = base
+                .new_event(fd(&p), What::READ, move |_, _, _| h.set(true))
+                .unwrap();
+            base.add(ev2, None).unwrap();
+            write(&q, b"!");
+            *s2.borrow_mut() = Some((p, q));
+        })
+        .unwrap();
+    b.activate(starter, What::TIMEOUT, 1).unwrap();
+    within(std::time::Duration::from_secs(5), || b.dispatch().unwrap());
+    assert!(hit.get());
+    drop(x);
+}

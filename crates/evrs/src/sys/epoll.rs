@@ -51,6 +51,8 @@ pub(crate) struct Selector {
     changes: Vec<RawFd>,
     deferring: bool,
     use_changelist: bool,
+    /// `epoll_ctl` calls made so far (observability for tests and benchmarks).
+    pub(crate) ctl_calls: u64,
 }
 
 impl Selector {
@@ -64,6 +66,7 @@ impl Selector {
             changes: Vec::new(),
             deferring: false,
             use_changelist,
+            ctl_calls: 0,
         })
     }
 
@@ -176,7 +179,8 @@ impl Selector {
         let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0);
     }
 
-    fn ctl(&self, op: libc::c_int, fd: RawFd, mask: u8) -> io::Result<()> {
+    fn ctl(&mut self, op: libc::c_int, fd: RawFd, mask: u8) -> io::Result<()> {
+        self.ctl_calls += 1;
         let mut ev = libc::epoll_event {
             events: to_epoll(mask),
             u64: fd as u64,
