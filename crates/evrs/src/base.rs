@@ -498,37 +498,22 @@ impl EventBase {
         self.set_state(idx, state::TIMEOUT, false);
     }
 
-    /// Sets or clears state bits, keeping the added/active counters right.
+    /// Sets or clears INSERTED or TIMEOUT, keeping the added-events counter right. (ACTIVE
+    /// and ACTIVE_LATER are kept by the queue operations, which also count them.)
     #[inline]
     pub(crate) fn set_state(&mut self, idx: usize, bit: u8, on: bool) {
+        debug_assert!(bit == state::INSERTED || bit == state::TIMEOUT);
         let s = &mut self.slots[idx];
-        let had = s.state & bit != 0;
-        if had == on {
+        if (s.state & bit != 0) == on {
             return;
         }
-        if on {
-            s.state |= bit;
-        } else {
-            s.state &= !bit;
-        }
-        let internal = s.internal();
-        let delta_added = bit & (state::INSERTED | state::TIMEOUT) != 0 && !internal;
-        let delta_active = bit & (state::ACTIVE | state::ACTIVE_LATER) != 0;
-        if on {
-            if delta_added {
+        s.state ^= bit;
+        if !s.internal() {
+            if on {
                 self.n_added += 1;
                 self.max_added = self.max_added.max(self.n_added);
-            }
-            if delta_active {
-                self.n_active += 1;
-                self.max_active = self.max_active.max(self.n_active);
-            }
-        } else {
-            if delta_added {
+            } else {
                 self.n_added -= 1;
-            }
-            if delta_active {
-                self.n_active -= 1;
             }
         }
     }
@@ -625,15 +610,15 @@ impl EventBase {
     #[inline]
     pub(crate) fn activate_idx(&mut self, idx: usize, what: What, ncalls: u16) {
         let s = &mut self.slots[idx];
-        if s.has(state::FINALIZING) {
-            return;
-        }
-        if s.has(state::ACTIVE) {
+        if s.state & (state::FINALIZING | state::ACTIVE | state::ACTIVE_LATER) != 0 {
+            if s.has(state::FINALIZING) {
+                return;
+            }
             s.res |= what;
-            return;
-        }
-        if s.has(state::ACTIVE_LATER) {
-            s.res |= what;
+            if s.has(state::ACTIVE) {
+                return;
+            }
+            // Active-later: move to the tail of its priority queue now.
             self.queue_remove(idx);
         } else {
             s.res = what;
@@ -643,8 +628,10 @@ impl EventBase {
             s.ncalls = ncalls;
         }
         let pri = s.pri as usize;
-        if self.running_priority.is_some_and(|rp| pri < rp) {
-            self.cont = true;
+        if let Some(rp) = self.running_priority {
+            if pri < rp {
+                self.cont = true;
+            }
         }
         self.queue_push(idx);
     }

@@ -31,42 +31,73 @@ impl EventBase {
         if s.has(state::ACTIVE_LATER) {
             &mut self.active_later
         } else {
-            let p = (s.pri as usize).min(self.active.len() - 1);
-            &mut self.active[p]
+            &mut self.active[s.pri as usize]
         }
     }
 
+    #[inline]
     fn link_tail(&mut self, idx: usize, later: bool) {
-        let p = (self.slots[idx].pri as usize).min(self.active.len() - 1);
+        let pri = self.slots[idx].pri as usize;
         let q = if later {
             &mut self.active_later
         } else {
-            &mut self.active[p]
+            // Priorities are kept below the queue count (priority_init clamps them).
+            &mut self.active[pri]
         };
         let tail = q.tail;
         q.tail = idx as u32;
         if tail == NIL {
             q.head = idx as u32;
-        }
-        if tail != NIL {
+        } else {
             self.slots[tail as usize].act_next = idx as u32;
         }
         let s = &mut self.slots[idx];
         s.act_prev = tail;
         s.act_next = NIL;
+        s.state |= if later {
+            state::ACTIVE_LATER
+        } else {
+            state::ACTIVE
+        };
+        self.n_active += 1;
+        if self.n_active > self.max_active {
+            self.max_active = self.n_active;
+        }
     }
 
     /// Appends to the event's priority queue and marks it ACTIVE.
     #[inline]
     pub(crate) fn queue_push(&mut self, idx: usize) {
         self.link_tail(idx, false);
-        self.set_state(idx, state::ACTIVE, true);
     }
 
     /// Appends to the active-later queue.
     pub(crate) fn queue_push_later(&mut self, idx: usize) {
         self.link_tail(idx, true);
-        self.set_state(idx, state::ACTIVE_LATER, true);
+    }
+
+    /// Takes the head of priority queue `p` (the loop's fast path), clearing ACTIVE.
+    #[inline]
+    pub(crate) fn queue_pop(&mut self, p: usize) -> Option<usize> {
+        let head = self.active[p].head;
+        if head == NIL {
+            return None;
+        }
+        let idx = head as usize;
+        let s = &mut self.slots[idx];
+        let next = s.act_next;
+        s.act_next = NIL;
+        s.act_prev = NIL;
+        s.state &= !state::ACTIVE;
+        self.n_active -= 1;
+        let q = &mut self.active[p];
+        q.head = next;
+        if next == NIL {
+            q.tail = NIL;
+        } else {
+            self.slots[next as usize].act_prev = NIL;
+        }
+        Some(idx)
     }
 
     /// Unlinks from whichever queue holds the event.
@@ -89,8 +120,10 @@ impl EventBase {
         let s = &mut self.slots[idx];
         s.act_prev = NIL;
         s.act_next = NIL;
-        // An event is on at most one queue, so this clears exactly one bit.
-        self.set_state(idx, state::ACTIVE | state::ACTIVE_LATER, false);
+        if s.state & (state::ACTIVE | state::ACTIVE_LATER) != 0 {
+            s.state &= !(state::ACTIVE | state::ACTIVE_LATER);
+            self.n_active -= 1;
+        }
     }
 
     /// Moves every active-later event to the tail of its priority queue.

@@ -8,7 +8,7 @@
 //! `&mut EventBase`. Nothing on that path allocates.
 
 use crate::base::EventBase;
-use crate::event::{state, Handler, Internal, NIL};
+use crate::event::{state, Event, Handler, Internal, NIL};
 use crate::flags::{LoopFlags, What};
 use crate::sys;
 use std::io;
@@ -151,26 +151,21 @@ impl EventBase {
         } else {
             None
         };
-        while self.active[p].head != NIL {
-            let idx = self.active[p].head as usize;
-            let (events, res, ncalls) = {
-                let s = &self.slots[idx];
-                (s.events, s.res, s.ncalls)
-            };
-            if events.contains(What::PERSIST) {
-                self.queue_remove(idx);
-            } else {
+        while let Some(idx) = self.queue_pop(p) {
+            let s = &self.slots[idx];
+            let (events, res, ncalls, internal) = (s.events, s.res, s.ncalls, s.internal());
+            if !events.contains(What::PERSIST) {
                 self.del_idx(idx);
+            } else if self.slots[idx].interval.is_some() {
+                self.persist_rearm(idx, res);
             }
-            let internal = self.slots[idx].internal();
             if !internal {
                 count += 1;
             }
-            if events.contains(What::PERSIST) {
-                self.persist_rearm(idx, res);
+            if events.contains(What::SIGNAL) {
+                self.slots[idx].ncalls = ncalls;
             }
-            self.slots[idx].ncalls = ncalls;
-            self.run_callback(idx, res);
+            self.run_callback(idx, events, res);
             if self.got_break {
                 return -1;
             }
@@ -212,15 +207,21 @@ impl EventBase {
         let _ = self.add_idx(idx, Some((next, None)));
     }
 
-    fn run_callback(&mut self, idx: usize, what: What) {
-        let ev = self.handle(idx);
-        let Some(handler) = self.slots[idx].handler.take() else {
+    #[inline]
+    fn run_callback(&mut self, idx: usize, events: What, what: What) {
+        let slot = &mut self.slots[idx];
+        let Some(handler) = slot.handler.take() else {
             return;
+        };
+        let ev = Event {
+            idx: idx as u32,
+            gen: slot.gen,
+            base: self.id,
         };
         self.running_event = Some(ev);
         match handler {
             Handler::Fn(mut f) => {
-                if self.slots[idx].events.contains(What::SIGNAL) {
+                if events.contains(What::SIGNAL) {
                     // One call per delivery; del, add-with-timeout or loopbreak stop the rest.
                     loop {
                         let s = &mut self.slots[idx];
@@ -233,8 +234,10 @@ impl EventBase {
                 } else {
                     f(self, ev, what);
                 }
+                // Put the closure back unless the event was freed (its generation moved on)
+                // or re-assigned (a new closure is already there) while it ran.
                 let s = &mut self.slots[idx];
-                if s.live && s.gen == ev.gen && s.handler.is_none() {
+                if s.gen == ev.gen && s.live && s.handler.is_none() {
                     s.handler = Some(Handler::Fn(f));
                 }
             }
