@@ -168,16 +168,7 @@ impl EventBase {
         let Some(entry) = self.fds.get(fd as usize) else {
             return;
         };
-        let mut ready_what = What::empty();
-        if ready & interest::READ != 0 {
-            ready_what |= What::READ;
-        }
-        if ready & interest::WRITE != 0 {
-            ready_what |= What::WRITE;
-        }
-        if ready & interest::CLOSED != 0 {
-            ready_what |= What::CLOSED;
-        }
+        let ready_what = What::from_bits_retain(u16::from(ready & !interest::ET));
         let mut cur = entry.head;
         while cur != NIL {
             let idx = cur as usize;

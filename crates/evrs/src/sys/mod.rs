@@ -30,12 +30,14 @@ macro_rules! syscall {
 }
 pub(crate) use syscall;
 
-/// Interest and readiness bits as the selectors see them (a subset of `What`).
+/// Interest and readiness bits as the selectors see them: the same values as the public
+/// `What` bits (`EV_READ` 0x02, `EV_WRITE` 0x04, `EV_ET` 0x20, `EV_CLOSED` 0x80), so the loop
+/// converts between them for free.
 pub(crate) mod interest {
-    pub(crate) const READ: u8 = 0x1;
-    pub(crate) const WRITE: u8 = 0x2;
-    pub(crate) const CLOSED: u8 = 0x4;
-    pub(crate) const ET: u8 = 0x8;
+    pub(crate) const READ: u8 = 0x02;
+    pub(crate) const WRITE: u8 = 0x04;
+    pub(crate) const ET: u8 = 0x20;
+    pub(crate) const CLOSED: u8 = 0x80;
 }
 
 /// Is `fd` an open file descriptor? One `fcntl(F_GETFD)`; used only when an fd is first
