@@ -7,8 +7,11 @@
 //!
 //! Deadlines are kept in nanoseconds. A timer is filed under the tick `ceil(deadline / 1 ms)`
 //! and the wheel only advances to `floor(now / 1 ms)`, so a timer can never fire before its
-//! deadline (it may fire up to one tick late). Timers that expire together are handed out
-//! sorted by (deadline, insertion order): equal deadlines fire in the order they were added.
+//! deadline (it may fire up to one tick late). Expired timers come out in tick order, and
+//! within a tick in the order they were added — so equal deadlines fire in add order, with no
+//! sorting: every list is FIFO, and a cascade moves a slot's entries down in list order before
+//! any later insert can land in the slots it fills (a direct insert into a lower level needs
+//! the wheel to be inside that slot's range already, which is exactly when it cascaded).
 //!
 //! Nodes live in a slab and link into per-slot doubly linked lists, so nothing allocates once
 //! the slab and the expiry buffer have grown to their working size.
@@ -27,10 +30,16 @@ enum Loc {
     Overflow,
 }
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct List {
     head: u32,
+    tail: u32,
 }
+
+const EMPTY: List = List {
+    head: NIL,
+    tail: NIL,
+};
 
 struct Node<T> {
     deadline: u64,
@@ -71,10 +80,10 @@ impl<T: Copy> Wheel<T> {
         Wheel {
             nodes: Vec::new(),
             free: Vec::new(),
-            lists: [[List { head: NIL }; SLOTS]; LEVELS],
+            lists: [[EMPTY; SLOTS]; LEVELS],
             occupied: [0; LEVELS],
-            due: List { head: NIL },
-            overflow: List { head: NIL },
+            due: EMPTY,
+            overflow: EMPTY,
             elapsed: now_ns / TICK_NS,
             seq: 0,
             len: 0,
@@ -154,17 +163,19 @@ impl<T: Copy> Wheel<T> {
                 Loc::Wheel(level as u8, slot as u8)
             }
         };
-        let head = self.list(loc).head;
+        let tail = self.list(loc).tail;
         {
             let n = self.node(key);
             n.loc = loc;
-            n.prev = NIL;
-            n.next = head;
+            n.prev = tail;
+            n.next = NIL;
         }
-        if head != NIL {
-            self.node(head).prev = key;
+        if tail != NIL {
+            self.node(tail).next = key;
+        } else {
+            self.list(loc).head = key;
         }
-        self.list(loc).head = key;
+        self.list(loc).tail = key;
         if let Loc::Wheel(l, s) = loc {
             self.occupied[l as usize] |= 1 << s;
         }
@@ -182,6 +193,8 @@ impl<T: Copy> Wheel<T> {
         }
         if next != NIL {
             self.node(next).prev = prev;
+        } else {
+            self.list(loc).tail = prev;
         }
         if let Loc::Wheel(l, s) = loc {
             if self.lists[l as usize][s as usize].head == NIL {
@@ -228,16 +241,15 @@ impl<T: Copy> Wheel<T> {
     }
 
     /// Advances the wheel to `now_ns`, removing every timer whose deadline has passed and
-    /// appending it to `out` in (deadline, insertion) order.
+    /// appending it to `out` in (tick, insertion) order.
     pub(crate) fn poll(&mut self, now_ns: u64, out: &mut Vec<Expired<T>>) {
         let now_tick = now_ns / TICK_NS;
-        let start = out.len();
         while let Some((at, loc)) = self.next_expiration() {
             if at > now_tick {
                 break;
             }
             self.elapsed = self.elapsed.max(at);
-            let mut key = std::mem::replace(&mut self.list(loc).head, NIL);
+            let mut key = std::mem::replace(self.list(loc), EMPTY).head;
             if let Loc::Wheel(l, s) = loc {
                 self.occupied[l as usize] &= !(1 << s);
             }
@@ -260,7 +272,6 @@ impl<T: Copy> Wheel<T> {
             }
         }
         self.elapsed = self.elapsed.max(now_tick);
-        out[start..].sort_unstable_by_key(|e| (e.deadline, e.seq));
     }
 }
 
@@ -314,7 +325,8 @@ mod tests {
         #[test]
         fn matches_a_sorted_model(ops in proptest::collection::vec((0u8..4, 0u64..5_000_000_000u64), 1..200)) {
             let mut w = Wheel::new(0);
-            let mut model: BTreeMap<(u64, u64), u32> = BTreeMap::new();
+            // Keyed (tick, seq): the order timers come out in.
+            let mut model: BTreeMap<(u64, u64), (u64, u32)> = BTreeMap::new();
             let mut keys: Vec<(TimerKey, (u64, u64))> = Vec::new();
             let mut now = 0u64;
             let mut seq = 0u64;
@@ -325,30 +337,31 @@ mod tests {
                         let deadline = now + v / (1 + op as u64 * 1000);
                         seq += 1;
                         let k = w.insert(deadline, i as u32);
-                        model.insert((deadline, seq), i as u32);
-                        keys.push((k, (deadline, seq)));
+                        model.insert((deadline.div_ceil(MS), seq), (deadline, i as u32));
+                        keys.push((k, (deadline.div_ceil(MS), seq)));
                     }
                     2 => if !keys.is_empty() {
                         let (k, mk) = keys.swap_remove(v as usize % keys.len());
-                        prop_assert_eq!(w.remove(k), model.remove(&mk));
+                        prop_assert_eq!(w.remove(k), model.remove(&mk).map(|(_, t)| t));
                     },
                     _ => {
                         now += v / 1000;
                         out.clear();
                         w.poll(now, &mut out);
                         let expect: Vec<u32> = model.iter()
-                            .filter(|((d, _), _)| d.div_ceil(MS) <= now / MS)
-                            .map(|(_, t)| *t).collect();
+                            .filter(|((tick, _), _)| *tick <= now / MS)
+                            .map(|(_, (_, t))| *t).collect();
                         let got: Vec<u32> = out.iter().map(|e| e.token).collect();
                         prop_assert_eq!(&got, &expect);
                         for e in &out {
                             prop_assert!(e.deadline <= now, "fired early");
-                            model.remove(&(e.deadline, e.seq));
-                            keys.retain(|(_, mk)| *mk != (e.deadline, e.seq));
+                            let mk = (e.deadline.div_ceil(MS), e.seq);
+                            model.remove(&mk);
+                            keys.retain(|(_, k)| *k != mk);
                         }
                         if let Some(next) = w.next_deadline() {
-                            if let Some(((d, _), _)) = model.iter().next() {
-                                prop_assert!(next <= d.div_ceil(MS) * MS);
+                            if let Some(((tick, _), _)) = model.iter().next() {
+                                prop_assert!(next <= tick * MS);
                             }
                         }
                     }
