@@ -7,8 +7,8 @@ use crate::backend::Backend;
 use crate::config::EventConfig;
 use crate::event::{state, Event, Handler, Internal, Slot, NIL};
 use crate::flags::{BaseFlags, Features, Method, What};
+use crate::handle::{Command, NotifyShared};
 use crate::io_map::{FdEntry, SigEntry};
-use crate::notify::NotifyShared;
 use crate::queue::Queue;
 use crate::sys;
 use crate::timer::{Expired, Wheel};
@@ -63,6 +63,8 @@ pub struct EventBase {
     pub(crate) sig_pipe: Option<(RawFd, RawFd, Event)>,
     pub(crate) sig_counts: [u32; sys::signal::NSIG],
     pub(crate) notify: Option<(Arc<NotifyShared>, Event)>,
+    /// Reused buffer for commands taken from the handle's queue.
+    pub(crate) commands: Vec<Command>,
     pub(crate) active: Vec<Queue>,
     pub(crate) active_later: Queue,
     pub(crate) n_active: usize,
@@ -141,6 +143,7 @@ impl EventBase {
             sig_pipe: None,
             sig_counts: [0; sys::signal::NSIG],
             notify: None,
+            commands: Vec::new(),
             active: vec![Queue::default(); cfg.priorities],
             active_later: Queue::default(),
             n_active: 0,
@@ -226,7 +229,7 @@ impl EventBase {
     }
 
     #[inline]
-    pub(crate) fn handle(&self, idx: usize) -> Event {
+    pub(crate) fn event_at(&self, idx: usize) -> Event {
         Event {
             idx: idx as u32,
             gen: self.slots[idx].gen,
@@ -268,7 +271,7 @@ impl EventBase {
         s.handler = Some(handler);
         s.interval = None;
         s.deadline = 0;
-        Ok(self.handle(idx))
+        Ok(self.event_at(idx))
     }
 
     /// Creates an event (libevent's `event_new`): `fd` with `READ`, `WRITE`, `CLOSED`

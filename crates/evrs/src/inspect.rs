@@ -115,7 +115,7 @@ impl EventBase {
                 continue;
             }
             let info = EventInfo {
-                event: self.handle(idx),
+                event: self.event_at(idx),
                 fd: s.fd,
                 events: s.events,
                 priority: s.pri as usize,

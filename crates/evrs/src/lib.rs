@@ -49,7 +49,8 @@
 //!   from the precise clock; reads outside the loop use the cheaper coarse clock and round
 //!   deadlines up by its resolution, unless [`BaseFlags::PRECISE_TIMER`]. Timers sit on a
 //!   hierarchical timing wheel (O(1) add and delete) and never fire early.
-//! * **Threads** — a [`Notifier`] wakes the loop from another thread.
+//! * **Threads** — a [`Handle`] (`Send + Sync`) lets other threads activate, add or delete
+//!   events, run closures on the loop thread, and stop the loop; wake-ups are coalesced.
 //!
 //! ## Differences from libevent
 //! Events are handles into the base rather than caller-owned structs (the C ABI layer maps
@@ -66,9 +67,9 @@ mod config;
 mod event;
 mod flags;
 mod fork;
+mod handle;
 mod inspect;
 mod io_map;
-mod notify;
 mod queue;
 mod run;
 mod sys;
@@ -78,8 +79,8 @@ pub use base::{EventBase, MAX_PRIORITIES};
 pub use config::EventConfig;
 pub use event::{Callback, Event, OnceCallback};
 pub use flags::{BaseFlags, Features, LoopFlags, Method, What};
+pub use handle::{Handle, Notifier};
 pub use inspect::{Count, EventInfo};
-pub use notify::Notifier;
 pub use run::RunOutcome;
 
 /// The version of libevent whose behaviour evrs follows.

@@ -1,0 +1,263 @@
+//! The cross-thread handle: a `Send + Sync` [`Handle`] queues commands (activate, add, del,
+//! run a closure, loopexit, loopbreak) for a base and wakes its loop through an eventfd that
+//! the loop watches as an internal event.
+//!
+//! # The wake-up protocol
+//! A caller pushes its command under the queue's mutex, then swaps `pending` to `true` and
+//! writes the eventfd only if it was `false`: however many threads call in before the loop
+//! runs, the eventfd is written once per loop iteration. The loop, woken, resets the eventfd,
+//! stores `pending = false`, and only then takes the queue. A command pushed before a caller
+//! saw `pending == true` is therefore already in the queue when the loop takes it; a command
+//! pushed after the loop cleared `pending` comes with its own eventfd write. No wake-up is lost
+//! and none is duplicated (`tests/handle.rs` checks this with many threads).
+
+use crate::base::EventBase;
+use crate::event::{Event, Internal};
+use crate::flags::What;
+use crate::sys;
+use std::io;
+use std::os::unix::io::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Work queued for the loop thread.
+pub(crate) enum Command {
+    Activate(Event, What, u16),
+    Add(Event, Option<Duration>),
+    Del(Event),
+    Run(Box<dyn FnOnce(&mut EventBase) + Send>),
+    LoopExit(Option<Duration>),
+    LoopBreak,
+}
+
+pub(crate) struct NotifyShared {
+    /// Replaced (atomically) when a forked child re-creates its eventfd.
+    fd: AtomicI32,
+    pending: AtomicBool,
+    attached: AtomicBool,
+    base_id: u32,
+    queue: Mutex<Vec<Command>>,
+    /// eventfd writes made so far (shows the coalescing).
+    writes: AtomicU64,
+}
+
+impl NotifyShared {
+    pub(crate) fn detach(&self) {
+        self.attached.store(false, Ordering::SeqCst);
+    }
+}
+
+impl NotifyShared {
+    fn fd(&self) -> RawFd {
+        self.fd.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for NotifyShared {
+    fn drop(&mut self) {
+        sys::close(self.fd());
+    }
+}
+
+/// A `Send + Sync`, clonable handle to an [`EventBase`] for other threads: activate, add or
+/// delete its events, run a closure on the loop thread, or stop the loop. Each call queues a
+/// command and wakes the loop (coalesced: one eventfd write per loop iteration at most).
+///
+/// Commands run on the loop thread, in the order each thread issued them, the next time the
+/// loop iterates. A command about an event that was freed in the meantime is dropped. Calls
+/// fail once the base is gone, and for an event of another base.
+///
+/// ```
+/// use evrs::{EventBase, LoopFlags};
+/// let mut base = EventBase::new()?;
+/// let h = base.handle()?;
+/// std::thread::spawn(move || {
+///     h.run_in_loop(|base| println!("on the loop thread, {} backend", base.method())).unwrap();
+///     h.loopbreak().unwrap();
+/// });
+/// base.run(LoopFlags::NO_EXIT_ON_EMPTY)?; // returns when the loopbreak arrives
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<NotifyShared>,
+}
+
+/// The name this type had first: a handle used only to wake the loop.
+pub type Notifier = Handle;
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("base", &self.shared.base_id)
+            .field("fd", &self.shared.fd())
+            .finish()
+    }
+}
+
+impl Handle {
+    fn check_attached(&self) -> io::Result<()> {
+        if self.shared.attached.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the event base behind this handle was dropped",
+            ))
+        }
+    }
+
+    /// Wakes the loop without queuing anything (one eventfd write per loop iteration at most,
+    /// however many callers). Fails once the base is gone.
+    pub fn wake(&self) -> io::Result<()> {
+        self.check_attached()?;
+        if !self.shared.pending.swap(true, Ordering::SeqCst) {
+            self.shared.writes.fetch_add(1, Ordering::Relaxed);
+            sys::notify::wake(self.shared.fd())?;
+        }
+        Ok(())
+    }
+
+    /// How many times any handle of this base actually wrote the eventfd (the rest of the
+    /// calls were coalesced into those writes).
+    pub fn wake_writes(&self) -> u64 {
+        self.shared.writes.load(Ordering::Relaxed)
+    }
+
+    fn send(&self, cmd: Command) -> io::Result<()> {
+        self.check_attached()?;
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cmd);
+        self.wake()
+    }
+
+    fn check_event(&self, ev: Event) -> io::Result<()> {
+        if ev.base != self.shared.base_id {
+            return Err(crate::base::invalid(
+                "event belongs to another event base than this handle's",
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`EventBase::activate`] from another thread.
+    pub fn activate(&self, ev: Event, what: What, ncalls: u16) -> io::Result<()> {
+        self.check_event(ev)?;
+        self.send(Command::Activate(ev, what, ncalls))
+    }
+
+    /// [`EventBase::add`] from another thread.
+    pub fn add(&self, ev: Event, timeout: Option<Duration>) -> io::Result<()> {
+        self.check_event(ev)?;
+        self.send(Command::Add(ev, timeout))
+    }
+
+    /// [`EventBase::del`] from another thread. It takes effect on the loop thread, between
+    /// callbacks; it does not wait for a running callback.
+    pub fn del(&self, ev: Event) -> io::Result<()> {
+        self.check_event(ev)?;
+        self.send(Command::Del(ev))
+    }
+
+    /// Runs `f` on the loop thread with the base, at its next iteration.
+    pub fn run_in_loop<F>(&self, f: F) -> io::Result<()>
+    where
+        F: FnOnce(&mut EventBase) + Send + 'static,
+    {
+        self.send(Command::Run(Box::new(f)))
+    }
+
+    /// [`EventBase::loopexit`] from another thread.
+    pub fn loopexit(&self, after: Option<Duration>) -> io::Result<()> {
+        self.send(Command::LoopExit(after))
+    }
+
+    /// [`EventBase::loopbreak`] from another thread: the loop stops after the callback it is
+    /// running (if any) finishes.
+    pub fn loopbreak(&self) -> io::Result<()> {
+        self.send(Command::LoopBreak)
+    }
+}
+
+impl EventBase {
+    /// A handle other threads can use to reach this base (creates the eventfd on first use).
+    pub fn handle(&mut self) -> io::Result<Handle> {
+        if let Some((shared, _)) = &self.notify {
+            return Ok(Handle {
+                shared: shared.clone(),
+            });
+        }
+        let fd = sys::notify::new()?;
+        let shared = Arc::new(NotifyShared {
+            fd: AtomicI32::new(fd),
+            pending: AtomicBool::new(false),
+            attached: AtomicBool::new(true),
+            base_id: self.id,
+            queue: Mutex::new(Vec::new()),
+            writes: AtomicU64::new(0),
+        });
+        let ev = self.new_internal(fd, What::READ | What::PERSIST, Internal::Notify)?;
+        if let Err(e) = self.add(ev, None) {
+            let _ = self.free(ev);
+            return Err(e);
+        }
+        self.notify = Some((shared.clone(), ev));
+        Ok(Handle { shared })
+    }
+
+    /// Same as [`handle`](Self::handle) (kept from when the handle could only wake the loop).
+    pub fn notifier(&mut self) -> io::Result<Handle> {
+        self.handle()
+    }
+
+    /// The eventfd is readable: reset it, re-arm coalescing, then run the queued commands
+    /// (see the protocol in the module docs).
+    pub(crate) fn notify_ready(&mut self) {
+        let Some((shared, _)) = &self.notify else {
+            return;
+        };
+        let shared = shared.clone();
+        sys::notify::drain(shared.fd());
+        shared.pending.store(false, Ordering::SeqCst);
+        let mut cmds = std::mem::take(&mut self.commands);
+        std::mem::swap(
+            &mut cmds,
+            &mut shared.queue.lock().unwrap_or_else(|e| e.into_inner()),
+        );
+        for cmd in cmds.drain(..) {
+            // Errors concern events freed since the command was queued: nothing to report to.
+            let _ = match cmd {
+                Command::Activate(ev, what, n) => self.activate(ev, what, n),
+                Command::Add(ev, t) => self.add(ev, t),
+                Command::Del(ev) => self.del(ev),
+                Command::Run(f) => {
+                    f(self);
+                    Ok(())
+                }
+                Command::LoopExit(after) => self.loopexit(after),
+                Command::LoopBreak => {
+                    self.loopbreak();
+                    Ok(())
+                }
+            };
+        }
+        self.commands = cmds;
+    }
+
+    /// Fork: a fresh eventfd (the inherited one would wake the parent too).
+    pub(crate) fn reinit_notify(&mut self) -> io::Result<()> {
+        let Some((shared, ev)) = self.notify.clone() else {
+            return Ok(());
+        };
+        let fd = sys::notify::new()?;
+        self.replace_internal_fd(ev, fd)?;
+        let old = shared.fd.swap(fd, Ordering::SeqCst);
+        sys::close(old);
+        shared.pending.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+}

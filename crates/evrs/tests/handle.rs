@@ -1,0 +1,167 @@
+//! The cross-thread handle: commands from many threads arrive exactly once, wake-ups are
+//! coalesced, and misuse is an error. Real threads; waits are bounded, never sleeps.
+mod util;
+use evrs::{EventBase, LoopFlags, RunOutcome, What};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Barrier};
+use std::time::Duration;
+use util::*;
+
+on_every_backend! {
+    fn closures_from_many_threads_each_run_exactly_once(m) {
+        const THREADS: usize = 8;
+        const PER: usize = 2_000;
+        let mut b = base(m);
+        let h = b.handle().unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let start = Arc::new(Barrier::new(THREADS));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (h, count, start) = (h.clone(), count.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    for _ in 0..PER {
+                        let c = count.clone();
+                        h.run_in_loop(move |base| {
+                            if c.fetch_add(1, Ordering::SeqCst) + 1 == THREADS * PER {
+                                base.loopbreak();
+                            }
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        // A watchdog turns a lost wake-up into a clear failure instead of a hang.
+        b.loopexit(Some(Duration::from_secs(20))).unwrap();
+        b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(!b.got_exit(), "watchdog fired: only {} of {} closures ran", count.load(Ordering::SeqCst), THREADS * PER);
+        assert_eq!(count.load(Ordering::SeqCst), THREADS * PER);
+        // Coalescing: far fewer eventfd writes than calls.
+        let writes = h.wake_writes();
+        assert!(writes <= (THREADS * PER) as u64, "{writes}");
+        eprintln!("{m}: {} commands, {writes} eventfd writes", THREADS * PER);
+    }
+
+    fn activations_ping_pong_exactly_once_each(m) {
+        const THREADS: usize = 4;
+        const ROUNDS: usize = 200;
+        let mut b = base(m);
+        let h = b.handle().unwrap();
+        let done = Rc::new(Cell::new(0));
+        let mut threads = Vec::new();
+        for _ in 0..THREADS {
+            let (tx, rx) = mpsc::channel::<()>();
+            let d = done.clone();
+            let calls = Rc::new(Cell::new(0));
+            let ev = b.new_timer(move |base, _, what| {
+                assert_eq!(what, What::READ);
+                calls.set(calls.get() + 1);
+                tx.send(()).unwrap();
+                if calls.get() == ROUNDS {
+                    d.set(d.get() + 1);
+                    if d.get() == THREADS {
+                        base.loopbreak();
+                    }
+                }
+            }).unwrap();
+            let h = h.clone();
+            threads.push(std::thread::spawn(move || {
+                for _ in 0..ROUNDS {
+                    h.activate(ev, What::READ, 1).unwrap();
+                    rx.recv_timeout(Duration::from_secs(20)).expect("callback ran");
+                }
+            }));
+        }
+        b.loopexit(Some(Duration::from_secs(30))).unwrap();
+        b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap();
+        assert!(!b.got_exit(), "watchdog fired");
+        assert_eq!(done.get(), THREADS);
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+
+    fn add_del_and_loopexit_from_another_thread(m) {
+        let mut b = base(m);
+        let h = b.handle().unwrap();
+        let (x, y) = pair();
+        let hits = Rc::new(Cell::new(0));
+        let c = hits.clone();
+        let ev = b.new_event(fd(&y), What::READ | What::PERSIST, move |_, _, _| {
+            read_all(&y);
+            c.set(c.get() + 1);
+        }).unwrap();
+        let t = std::thread::spawn(move || {
+            h.add(ev, None).unwrap();
+            h.run_in_loop(move |_| write(&x, b"from afar")).unwrap();
+            h
+        });
+        let h = t.join().unwrap();
+        // Nothing is added yet (the add is queued), so the loop must not exit on empty; it
+        // runs the queued add, then the write makes the event fire.
+        within(Duration::from_secs(10), || {
+            while hits.get() == 0 {
+                b.run(LoopFlags::ONCE | LoopFlags::NO_EXIT_ON_EMPTY).unwrap();
+            }
+        });
+        let t = std::thread::spawn(move || {
+            h.del(ev).unwrap();
+            h.loopexit(None).unwrap();
+            h
+        });
+        let h = t.join().unwrap();
+        assert_eq!(within(Duration::from_secs(10), || b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap()), RunOutcome::Exited);
+        assert!(b.got_exit());
+        assert_eq!(b.pending(ev, What::READ).unwrap().0, What::empty());
+        drop(h);
+    }
+
+    fn loopbreak_from_another_thread_stops_a_blocked_loop(m) {
+        let mut b = base(m);
+        let h = b.handle().unwrap();
+        let t = b.new_timer(|_, _, _| panic!("the loop should have been stopped first")).unwrap();
+        b.add(t, Some(Duration::from_secs(60))).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let th = std::thread::spawn(move || {
+            rx.recv().unwrap();
+            h.loopbreak().unwrap();
+        });
+        let ready = b.new_timer(move |_, _, _| tx.send(()).unwrap()).unwrap();
+        b.activate(ready, What::TIMEOUT, 1).unwrap();
+        let r = within(Duration::from_secs(10), || b.dispatch().unwrap());
+        assert_eq!(r, RunOutcome::Exited);
+        assert!(b.got_break());
+        th.join().unwrap();
+    }
+}
+
+#[test]
+fn handle_refuses_foreign_events_and_a_dropped_base() {
+    let mut a = EventBase::new().unwrap();
+    let mut b = EventBase::new().unwrap();
+    let ha = a.handle().unwrap();
+    let ev_b = b.new_timer(|_, _, _| {}).unwrap();
+    let e = ha.activate(ev_b, What::TIMEOUT, 1).unwrap_err();
+    assert!(e.to_string().contains("another event base"), "{e}");
+    assert!(ha.add(ev_b, None).is_err());
+    assert!(ha.del(ev_b).is_err());
+    drop(a);
+    for r in [ha.wake(), ha.loopbreak(), ha.run_in_loop(|_| {})] {
+        assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::NotConnected);
+    }
+    // The other base is untouched.
+    b.activate(ev_b, What::TIMEOUT, 1).unwrap();
+    b.dispatch().unwrap();
+}
+
+#[test]
+fn handle_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<evrs::Handle>();
+}
