@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::chunk::{next_chunk_size, Chunk};
 use crate::error::{Error, Result};
@@ -41,6 +41,56 @@ impl EvBuffer {
         self.append(data);
         self.changed(orig, data.len(), 0);
         Ok(())
+    }
+
+    /// Appends copies of several slices in order, like one [`add`](Self::add)
+    /// of their concatenation (libevent's `evbuffer_add_iovec`), and returns
+    /// the bytes added. The tail's free space is filled first; at most one
+    /// new chunk is allocated, sized for everything that is left.
+    ///
+    /// ```
+    /// use evrs_buffer::EvBuffer;
+    /// let mut buf = EvBuffer::new();
+    /// let n = buf.add_iovec(&[&b"GET "[..], b"/ ", b"HTTP/1.1\r\n"]).unwrap();
+    /// assert_eq!(n, 16);
+    /// assert_eq!(buf.to_vec(), b"GET / HTTP/1.1\r\n");
+    /// ```
+    pub fn add_iovec<S: AsRef<[u8]>>(&mut self, slices: &[S]) -> Result<usize> {
+        self.check_end()?;
+        let total = slices
+            .iter()
+            .try_fold(0usize, |t, s| t.checked_add(s.as_ref().len()))
+            .ok_or(Error::OutOfRange)?;
+        if total == 0 {
+            return Ok(0);
+        }
+        let orig = self.len;
+        let (mut spare, last_cap) = match self.chunks.back() {
+            Some(Chunk::Mem(t)) => (t.capacity() - t.len(), t.capacity()),
+            _ => (0, 0),
+        };
+        let mut fresh = (total > spare)
+            .then(|| BytesMut::with_capacity(next_chunk_size(total - spare, last_cap)));
+        for s in slices {
+            let mut d = s.as_ref();
+            if spare > 0 {
+                let k = spare.min(d.len());
+                if let Some(Chunk::Mem(t)) = self.chunks.back_mut() {
+                    t.extend_from_slice(d.get(..k).unwrap_or(d));
+                }
+                spare -= k;
+                d = d.get(k..).unwrap_or(&[]);
+            }
+            if let Some(f) = fresh.as_mut() {
+                f.extend_from_slice(d);
+            }
+        }
+        if let Some(f) = fresh.filter(|f| !f.is_empty()) {
+            self.push_back_chunk(Chunk::Mem(f));
+        }
+        self.len += total;
+        self.changed(orig, total, 0);
+        Ok(total)
     }
 
     /// Appends `data` without copying: the `Bytes` becomes a chunk.
@@ -189,7 +239,8 @@ impl EvBuffer {
                     seg: seg.clone(),
                     file_off: *file_off,
                 },
-                Chunk::Mem(_) => continue, // only the empty tail is left as Mem
+                // share_all left only the empty tail as Mem, and no Front.
+                Chunk::Mem(_) | Chunk::Front { .. } => continue,
             };
             if shared.len() > 0 {
                 self.push_back_chunk(shared);
@@ -216,6 +267,12 @@ impl EvBuffer {
                         self.chunks.push_back(Chunk::Mem(b));
                     }
                 }
+                Chunk::Front { mut buf, start } => {
+                    buf.advance(start.min(buf.len()));
+                    if !buf.is_empty() {
+                        self.chunks.push_back(Chunk::Shared(buf.freeze()));
+                    }
+                }
                 other => self.chunks.push_back(other),
             }
         }
@@ -234,9 +291,21 @@ impl EvBuffer {
             self.chunks.clear();
             self.append(data);
         } else {
-            let mut b = BytesMut::with_capacity(data.len());
-            b.extend_from_slice(data);
-            self.chunks.push_front(Chunk::Mem(b));
+            self.drop_empty_front();
+            // Fill the first chunk's front room with the end of `data`, then
+            // one new chunk for the rest, with room for more prepends
+            // (libevent reuses the first chain's misalign the same way).
+            let room = self.chunks.front().map_or(0, Chunk::front_room);
+            let (rest, last) = data.split_at(data.len().saturating_sub(room));
+            if !last.is_empty() {
+                if let Some(front) = self.chunks.front_mut() {
+                    front.prepend_in_place(last);
+                }
+            }
+            if !rest.is_empty() {
+                let room = next_chunk_size(rest.len(), 0) - rest.len();
+                self.chunks.push_front(Chunk::new_front(rest, room));
+            }
             self.len += data.len();
         }
         self.changed(orig, data.len(), 0);

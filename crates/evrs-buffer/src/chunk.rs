@@ -18,6 +18,10 @@ pub(crate) enum Chunk {
     Mem(BytesMut),
     /// Immutable shared bytes: references, zero-copy adds, pulled lines.
     Shared(Bytes),
+    /// Owned memory filled from the back by `prepend`: the data is
+    /// `buf[start..]` and `buf[..start]` is free room for later prepends
+    /// (libevent's misalign). `buf` is fully initialised.
+    Front { buf: BytesMut, start: usize },
     /// A window of a file segment. `data` is the in-memory view (mmap or a
     /// copy); `file_off` is where `data` starts in the file, for sendfile.
     File {
@@ -33,6 +37,7 @@ impl Chunk {
         match self {
             Chunk::Mem(b) => b.len(),
             Chunk::Shared(b) => b.len(),
+            Chunk::Front { buf, start } => buf.len().saturating_sub(*start),
             Chunk::File { data, .. } => data.len(),
         }
     }
@@ -42,6 +47,7 @@ impl Chunk {
         match self {
             Chunk::Mem(b) => b,
             Chunk::Shared(b) => b,
+            Chunk::Front { buf, start } => buf.get(*start..).unwrap_or(&[]),
             Chunk::File { data, .. } => data,
         }
     }
@@ -53,6 +59,7 @@ impl Chunk {
         match self {
             Chunk::Mem(b) => b.advance(n),
             Chunk::Shared(b) => b.advance(n),
+            Chunk::Front { start, .. } => *start += n,
             Chunk::File { data, file_off, .. } => {
                 data.advance(n);
                 *file_off += n as u64;
@@ -67,6 +74,13 @@ impl Chunk {
         match self {
             Chunk::Mem(b) => Chunk::Mem(b.split_to(n)),
             Chunk::Shared(b) => Chunk::Shared(b.split_to(n)),
+            Chunk::Front { buf, start } => {
+                // The front room goes with the split-off part's
+                // allocation; what stays keeps none.
+                buf.advance((*start).min(buf.len()));
+                *start = 0;
+                Chunk::Mem(buf.split_to(n))
+            }
             Chunk::File {
                 data,
                 seg,
@@ -88,8 +102,49 @@ impl Chunk {
         match self.split_to(n) {
             Chunk::Mem(b) => b.freeze(),
             Chunk::Shared(b) => b,
+            Chunk::Front { mut buf, start } => {
+                buf.advance(start.min(buf.len()));
+                buf.freeze()
+            }
             Chunk::File { data, .. } => data,
         }
+    }
+
+    /// Room before the data that `prepend` may fill.
+    #[inline]
+    pub(crate) fn front_room(&self) -> usize {
+        match self {
+            Chunk::Front { start, .. } => *start,
+            _ => 0,
+        }
+    }
+
+    /// Copies `data` into the room before the data. Callers guarantee
+    /// `data.len() <= front_room()`; otherwise nothing happens.
+    #[inline]
+    pub(crate) fn prepend_in_place(&mut self, data: &[u8]) -> bool {
+        if let Chunk::Front { buf, start } = self {
+            if let Some(at) = start.checked_sub(data.len()) {
+                if let Some(dst) = buf.get_mut(at..*start) {
+                    dst.copy_from_slice(data);
+                    *start = at;
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// A chunk holding a copy of `data` at its end, with `room` free bytes
+    /// before it for later prepends.
+    pub(crate) fn new_front(data: &[u8], room: usize) -> Chunk {
+        let buf = BytesMut::zeroed(room.saturating_add(data.len()));
+        let mut c = Chunk::Front {
+            buf,
+            start: room.saturating_add(data.len()),
+        };
+        c.prepend_in_place(data);
+        c
     }
 }
 

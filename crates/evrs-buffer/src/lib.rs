@@ -46,7 +46,8 @@
 //!
 //! # Where things are
 //!
-//! * Adding: [`EvBuffer::add`], [`add_bytes`](EvBuffer::add_bytes),
+//! * Adding: [`EvBuffer::add`], [`add_iovec`](EvBuffer::add_iovec),
+//!   [`add_bytes`](EvBuffer::add_bytes),
 //!   [`add_buffer`](EvBuffer::add_buffer),
 //!   [`add_buffer_reference`](EvBuffer::add_buffer_reference),
 //!   [`add_reference_with_cleanup`](EvBuffer::add_reference_with_cleanup),
@@ -65,6 +66,9 @@
 //! * Callbacks: [`add_cb`](EvBuffer::add_cb), [`CallbackInfo`], deferred
 //!   mode via [`defer_callbacks`](EvBuffer::defer_callbacks) and
 //!   [`run_deferred_callbacks`](EvBuffer::run_deferred_callbacks).
+//! * Sharing between threads (libevent's `evbuffer_enable_locking`,
+//!   `evbuffer_lock`/`unlock`): [`SharedEvBuffer`]; a plain `EvBuffer` needs
+//!   no lock because `&mut` already means one writer.
 //!
 //! # Differences from libevent
 //!
@@ -89,6 +93,7 @@ mod ptr;
 mod remove;
 mod reserve;
 mod search;
+mod shared;
 mod sys;
 
 pub use buffer::{EvBuffer, DEFAULT_MAX_READ};
@@ -98,3 +103,4 @@ pub use eol::EolStyle;
 pub use error::{End, Error, Result};
 pub use file::{FileSegment, SegmentFlags};
 pub use ptr::BufferPtr;
+pub use shared::SharedEvBuffer;

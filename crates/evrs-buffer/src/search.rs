@@ -1,5 +1,13 @@
 //! Searching for byte strings across chunk boundaries.
+//!
+//! Each chunk is searched with one matcher per search (see `Finder`: a
+//! `memchr` prefilter on the needle's rarest byte, falling back to a
+//! `memchr::memmem` finder when candidates are frequent). Matches that
+//! start in one chunk and end in a later one are found by searching a small
+//! window: the last `needle_len - 1` bytes of the chunk followed by at most
+//! `needle_len - 1` bytes of what comes next.
 
+use memchr::arch::all::packedpair::Pair;
 use memchr::memmem;
 
 use crate::error::Result;
@@ -52,12 +60,10 @@ impl EvBuffer {
         if m == 0 {
             return Some(c);
         }
-        let first = what[0];
-        let mut scan = Scan {
-            finder: None,
-            false_hits: 0,
-            scanned: 0,
-        };
+        let mut finder = Finder::new(what);
+        // Bytes around a chunk boundary: < m from the end of one chunk, then
+        // < m from the following chunks.
+        let mut window: Vec<u8> = Vec::new();
         let mut base = c.pos - c.off; // absolute position of chunk start
         let mut off = c.off;
         for (i, ch) in self.chunks.iter().enumerate().skip(c.chunk) {
@@ -65,14 +71,8 @@ impl EvBuffer {
             let clen = data.len();
             // Matches wholly inside this chunk, within the limit.
             let region_end = clen.min(limit.saturating_sub(base));
-            if off < region_end {
-                let hay = &data[off..region_end];
-                let hit = if m == 1 {
-                    memchr::memchr(first, hay)
-                } else {
-                    scan.find(what, hay)
-                };
-                if let Some(p) = hit {
+            if let Some(hay) = data.get(off..region_end) {
+                if let Some(p) = finder.find(hay) {
                     let o = off + p;
                     return Some(Cursor {
                         pos: base + o,
@@ -81,80 +81,104 @@ impl EvBuffer {
                     });
                 }
             }
-            // Matches that start here and continue in later chunks.
-            if m > 1 {
+            let next_base = base + clen;
+            // Matches that start here and continue in later chunks; only
+            // possible if the limit lies beyond this chunk.
+            if m > 1 && limit > next_base {
                 let from = off.max(clen.saturating_sub(m - 1));
-                for (q, &b) in data.iter().enumerate().skip(from) {
-                    if base + q + m > limit {
-                        return None;
+                if let Some(tail) = data.get(from..).filter(|t| !t.is_empty()) {
+                    window.clear();
+                    window.extend_from_slice(tail);
+                    let want = tail.len() + (m - 1).min(limit - next_base);
+                    for next in self.chunks.iter().skip(i + 1) {
+                        let left = want - window.len();
+                        if left == 0 {
+                            break;
+                        }
+                        let s = next.as_slice();
+                        window.extend_from_slice(s.get(..left).unwrap_or(s));
                     }
-                    if b == first && self.matches_at(i, q, what) {
+                    if let Some(p) = finder.find(&window).filter(|&p| p < tail.len()) {
+                        let o = from + p;
                         return Some(Cursor {
-                            pos: base + q,
+                            pos: base + o,
                             chunk: i,
-                            off: q,
+                            off: o,
                         });
                     }
                 }
             }
-            base += clen;
+            base = next_base;
             off = 0;
-            if base + m > limit {
+            if base.checked_add(m).is_none_or(|e| e > limit) {
                 return None;
             }
         }
         None
     }
-
-    /// True if `what` occurs at chunk `ci`, offset `off` (may span chunks).
-    pub(crate) fn matches_at(&self, mut ci: usize, mut off: usize, mut what: &[u8]) -> bool {
-        while !what.is_empty() {
-            let Some(ch) = self.chunks.get(ci) else {
-                return false;
-            };
-            let s = ch.as_slice().get(off..).unwrap_or(&[]);
-            let k = s.len().min(what.len());
-            if s[..k] != what[..k] {
-                return false;
-            }
-            what = &what[k..];
-            ci += 1;
-            off = 0;
-        }
-        true
-    }
 }
 
-/// In-chunk search strategy: like libevent, jump between occurrences of the
-/// first byte (fast when it is rare); once false hits become frequent,
-/// switch to a substring finder for the rest of the search.
-struct Scan<'w> {
-    finder: Option<memmem::Finder<'w>>,
+/// One search's matcher, used for every chunk and every boundary window.
+///
+/// A one-byte needle is a plain `memchr`. A longer needle starts as a
+/// prefilter: `memchr` for the needle's rarest byte (by `memchr`'s
+/// frequency ranking), then a compare. That is the fastest scan when the
+/// byte is rare, which is the common case (measured: about 2x faster than a
+/// `memmem::Finder` on cached data, and never slower on data that has to
+/// come from memory). If false candidates become frequent (more than one
+/// per 64 bytes scanned) the search switches to a `memmem::Finder`, whose
+/// worst case is linear.
+struct Finder<'w> {
+    what: &'w [u8],
+    /// Index of the byte the prefilter looks for.
+    rare: usize,
+    mm: Option<memmem::Finder<'w>>,
     false_hits: usize,
     scanned: usize,
 }
 
-impl<'w> Scan<'w> {
-    /// First match of `what` (at least 2 bytes) wholly inside `hay`.
-    fn find(&mut self, what: &'w [u8], hay: &[u8]) -> Option<usize> {
-        if let Some(f) = &self.finder {
+impl<'w> Finder<'w> {
+    fn new(what: &'w [u8]) -> Self {
+        let rare = if what.len() > 1 {
+            Pair::new(what).map_or(0, |p| usize::from(p.index1()))
+        } else {
+            0
+        };
+        Finder {
+            what,
+            rare: rare.min(what.len().saturating_sub(1)),
+            mm: None,
+            false_hits: 0,
+            scanned: 0,
+        }
+    }
+
+    /// First match of the needle (non-empty) wholly inside `hay`.
+    #[inline]
+    fn find(&mut self, hay: &[u8]) -> Option<usize> {
+        let what = self.what;
+        let m = what.len();
+        if m == 1 {
+            return memchr::memchr(*what.first()?, hay);
+        }
+        let last_start = hay.len().checked_sub(m)?;
+        if let Some(f) = &self.mm {
             return f.find(hay);
         }
-        let m = what.len();
-        let mut i = 0;
-        while let Some(p) = crate::sys::memchr(what[0], hay.get(i..)?) {
-            let o = i + p;
-            let cand = hay.get(o..o + m)?;
-            if cand == what {
-                return Some(o);
+        let k = self.rare;
+        let b = *what.get(k)?;
+        let mut s = 0; // first start not yet ruled out
+        while s <= last_start {
+            let p = memchr::memchr(b, hay.get(s + k..=last_start + k)?)?;
+            let cand = s + p;
+            if hay.get(cand..cand + m)? == what {
+                return Some(cand);
             }
-            i = o + 1;
+            s = cand + 1;
             self.false_hits += 1;
-            if self.false_hits > 32 && self.false_hits * 64 > self.scanned + i {
-                let f = memmem::Finder::new(what);
-                let r = f.find(hay.get(i..)?).map(|p| i + p);
-                self.finder = Some(f);
-                return r;
+            if self.false_hits > 32 && self.false_hits * 64 > self.scanned + s {
+                let f = self.mm.insert(memmem::Finder::new(what));
+                return f.find(hay.get(s..)?).map(|p| s + p);
             }
         }
         self.scanned += hay.len();

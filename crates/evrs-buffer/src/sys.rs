@@ -154,17 +154,3 @@ impl Drop for Mmap {
         unsafe { libc::munmap(self.ptr, self.map_len) };
     }
 }
-
-/// glibc's `memchr`, which beats portable SIMD on long haystacks with a
-/// rare byte (used by the search prefilter).
-#[inline]
-pub(crate) fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    // SAFETY: the pointer/length pair describes a live, initialised slice;
-    // memchr only reads within it and returns a pointer into it or null.
-    let p = unsafe { libc::memchr(hay.as_ptr().cast(), needle as libc::c_int, hay.len()) };
-    if p.is_null() {
-        None
-    } else {
-        Some(p as usize - hay.as_ptr() as usize)
-    }
-}

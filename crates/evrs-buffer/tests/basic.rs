@@ -284,3 +284,136 @@ fn error_converts_to_io_error() {
     assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
     assert!(!format!("{}", Error::OutOfRange).is_empty());
 }
+
+#[test]
+fn repeated_small_prepends_reuse_front_room() {
+    let mut buf = EvBuffer::new();
+    buf.add(b"tail").unwrap();
+    let mut want = b"tail".to_vec();
+    for i in 0..200u8 {
+        let b = b'a' + i % 26;
+        buf.prepend(&[b, b]).unwrap();
+        want.splice(0..0, [b, b]);
+    }
+    assert_eq!(buf.to_vec(), want);
+    // One chunk for "tail", one (1 KiB, filled from the back) for all the
+    // prepends.
+    assert_eq!(buf.chunks().count(), 2);
+    // Drained front space of that chunk is reused too.
+    buf.drain(100).unwrap();
+    buf.prepend(&[b'z'; 100]).unwrap();
+    want.drain(..100);
+    want.splice(0..0, [b'z'; 100]);
+    assert_eq!(buf.to_vec(), want);
+    assert_eq!(buf.chunks().count(), 2);
+    // A prepend larger than the room fills it and adds one chunk.
+    buf.prepend(&[b'y'; 5000]).unwrap();
+    want.splice(0..0, [b'y'; 5000]);
+    assert_eq!(buf.to_vec(), want);
+    assert_eq!(buf.chunks().count(), 3);
+    // Zero-copy consumers see the right bytes.
+    let line = buf.remove_bytes(5001).unwrap();
+    assert_eq!(&line[..], &want[..5001]);
+    let mut other = EvBuffer::new();
+    other.add_buffer_reference(&mut buf).unwrap();
+    assert_eq!(other.to_vec(), &want[5001..]);
+}
+
+#[test]
+fn add_iovec_adds_all_slices_in_one_allocation() {
+    let mut buf = EvBuffer::new();
+    let parts: Vec<Vec<u8>> = (0..10u8).map(|i| vec![b'0' + i; 300]).collect();
+    assert_eq!(buf.add_iovec(&parts).unwrap(), 3000);
+    assert_eq!(buf.to_vec(), parts.concat());
+    assert_eq!(buf.chunks().count(), 1);
+    // Tail space first, then one chunk for the rest.
+    let n = buf
+        .add_iovec(&[&[b'a'; 700][..], &[b'b'; 5000][..]])
+        .unwrap();
+    assert_eq!(n, 5700);
+    assert_eq!(buf.chunks().count(), 2);
+    let mut want = parts.concat();
+    want.extend_from_slice(&[b'a'; 700]);
+    want.extend_from_slice(&[b'b'; 5000]);
+    assert_eq!(buf.to_vec(), want);
+    assert_eq!(buf.add_iovec::<&[u8]>(&[]).unwrap(), 0);
+    buf.freeze(evrs_buffer::End::End);
+    assert!(buf.add_iovec(&[b"x"]).is_err());
+    assert_eq!(buf.len(), want.len());
+}
+
+#[test]
+fn reserve_space_uses_up_to_nvec_chunks() {
+    let mut buf = EvBuffer::new();
+    buf.add(b"abc").unwrap(); // one 1 KiB chunk: 1021 bytes free
+    buf.expand(2000).unwrap(); // an empty chunk with >= 2000 free after it
+    let vecs = buf.reserve_space(10_000, 3).unwrap();
+    let sizes: Vec<usize> = vecs.iter().map(|v| v.len()).collect();
+    assert_eq!(sizes.len(), 3, "{sizes:?}");
+    assert_eq!(sizes[0], 1021);
+    assert_eq!(sizes.iter().sum::<usize>(), 10_000);
+    for (i, v) in vecs.into_iter().enumerate() {
+        v.fill(b'x' + i as u8);
+    }
+    assert_eq!(buf.commit_space(&sizes).unwrap(), 10_000);
+    let mut want = b"abc".to_vec();
+    for (i, &s) in sizes.iter().enumerate() {
+        want.extend(std::iter::repeat_n(b'x' + i as u8, s));
+    }
+    assert_eq!(buf.to_vec(), want);
+    assert_eq!(buf.chunks().count(), 3);
+
+    // nvec = 1: one contiguous slice even if the tail has some room.
+    let mut buf = EvBuffer::new();
+    buf.add(b"abc").unwrap();
+    let vecs = buf.reserve_space(4000, 1).unwrap();
+    assert_eq!(vecs.len(), 1);
+    assert_eq!(vecs[0].len(), 4000);
+    // A large nvec uses only what it needs.
+    let vecs = buf.reserve_space(100, 8).unwrap();
+    assert_eq!(vecs.len(), 1);
+    // Validation happens before any effect: a bad length adds nothing.
+    let vecs = buf.reserve_space(3000, 4).unwrap();
+    let sizes: Vec<usize> = vecs.iter().map(|v| v.len()).collect();
+    assert_eq!(sizes.len(), 2);
+    assert!(buf.commit_space(&[sizes[0], sizes[1] + 1]).is_err());
+    assert_eq!(buf.to_vec(), b"abc");
+    // Partial commits keep the data in order.
+    let mut vecs = buf.reserve_space(3000, 4).unwrap();
+    vecs[0][..2].copy_from_slice(b"de");
+    vecs[1][..2].copy_from_slice(b"fg");
+    assert_eq!(buf.commit_space(&[2, 2]).unwrap(), 4);
+    assert_eq!(buf.to_vec(), b"abcdefg");
+    buf.add(b"h").unwrap();
+    assert_eq!(buf.to_vec(), b"abcdefgh");
+}
+
+#[test]
+fn shared_buffer_locks() {
+    use evrs_buffer::SharedEvBuffer;
+    let shared = SharedEvBuffer::new(EvBuffer::new());
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let s = shared.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    // Two calls under one lock stay together.
+                    let mut g = s.lock();
+                    g.add(b"<").unwrap();
+                    g.add(b">").unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let guard = shared.try_lock().unwrap();
+    assert_eq!(guard.to_vec(), b"<>".repeat(200));
+    drop(guard);
+    let other = shared.clone();
+    assert!(other.ptr_eq(&shared));
+    let shared = shared.try_unwrap().unwrap_err();
+    drop(other);
+    assert_eq!(shared.try_unwrap().unwrap().len(), 400);
+}

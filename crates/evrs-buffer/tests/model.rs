@@ -12,6 +12,7 @@ use util::{model_eol, model_readln, model_search, STYLES};
 #[derive(Debug, Clone)]
 enum Op {
     Add(usize, Vec<u8>),
+    AddIovec(usize, Vec<Vec<u8>>),
     AddBytes(usize, Vec<u8>),
     AddRef(usize, Vec<u8>),
     AddFmt(usize, u32),
@@ -65,6 +66,7 @@ fn op() -> impl Strategy<Value = Op> {
     let t = 0usize..2;
     prop_oneof![
         6 => (t.clone(), data()).prop_map(|(t, d)| Op::Add(t, d)),
+        1 => (t.clone(), prop::collection::vec(data(), 0..4)).prop_map(|(t, v)| Op::AddIovec(t, v)),
         2 => (t.clone(), data()).prop_map(|(t, d)| Op::AddBytes(t, d)),
         1 => (t.clone(), data()).prop_map(|(t, d)| Op::AddRef(t, d)),
         1 => (t.clone(), any::<u32>()).prop_map(|(t, x)| Op::AddFmt(t, x)),
@@ -86,7 +88,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(t, s, m)| Op::Readln(t, s, m)),
         1 => (t.clone(), n()).prop_map(|(t, n)| Op::Pullup(t, n)),
         1 => (t.clone(), 0usize..5000).prop_map(|(t, n)| Op::Expand(t, n)),
-        2 => (t.clone(), 0usize..5000, 0usize..3, prop::collection::vec(n(), 0..3))
+        2 => (t.clone(), 0usize..5000, 0usize..5, prop::collection::vec(n(), 0..5))
             .prop_map(|(t, n, v, l)| Op::Reserve(t, n, v, l)),
         1 => (t.clone(), prop::option::of(n()), n()).prop_map(|(t, l, s)| Op::Peek(t, l, s)),
         1 => (t, n(), n()).prop_map(|(t, p, n)| Op::PtrAdd(t, p, n)),
@@ -118,6 +120,13 @@ impl State {
             Op::Add(t, d) => {
                 self.bufs[t].add(&d).unwrap();
                 self.models[t].extend(&d);
+            }
+            Op::AddIovec(t, v) => {
+                let n = self.bufs[t].add_iovec(&v).unwrap();
+                assert_eq!(n, v.iter().map(Vec::len).sum::<usize>());
+                for d in &v {
+                    self.models[t].extend(d);
+                }
             }
             Op::AddBytes(t, d) => {
                 self.bufs[t].add_bytes(d.clone().into()).unwrap();
@@ -368,11 +377,21 @@ impl State {
     }
 }
 
+/// Cases and the longest operation sequence: small under Miri, which is
+/// about a thousand times slower.
+const CASES: u32 = if cfg!(miri) { 2 } else { 96 };
+const MAX_OPS: usize = if cfg!(miri) { 20 } else { 80 };
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: util::cases(96), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: util::cases(CASES),
+        // No failure persistence files under Miri's isolation.
+        failure_persistence: if cfg!(miri) { None } else { ProptestConfig::default().failure_persistence },
+        ..ProptestConfig::default()
+    })]
 
     #[test]
-    fn evbuffer_matches_vecdeque_model(ops in prop::collection::vec(op(), 1..80)) {
+    fn evbuffer_matches_vecdeque_model(ops in prop::collection::vec(op(), 1..MAX_OPS)) {
         let mut s = State {
             bufs: [EvBuffer::new(), EvBuffer::new()],
             models: [VecDeque::new(), VecDeque::new()],

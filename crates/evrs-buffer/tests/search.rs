@@ -118,3 +118,57 @@ fn peek_returns_chunks() {
     assert_eq!(buf.peek(Some(0), None).unwrap().len(), 0);
     assert_eq!(buf.peek(None, None).unwrap().concat(), b"abcdef");
 }
+
+/// Needles spanning several chunk boundaries, longer than the chunks, and
+/// boundary matches that would end past the `end` limit.
+#[test]
+fn search_spanning_many_small_chunks() {
+    let buf = chunked(&[b"xa", b"b", b"c", b"d", b"ex", b"abcde"]);
+    assert_eq!(
+        buf.search(b"abcde", None).unwrap().map(|p| p.pos()),
+        Some(1)
+    );
+    assert_eq!(
+        buf.search(b"bcdex", None).unwrap().map(|p| p.pos()),
+        Some(2)
+    );
+    let from = buf.ptr_at(2).unwrap();
+    assert_eq!(
+        buf.search(b"abcde", Some(&from)).unwrap().map(|p| p.pos()),
+        Some(7)
+    );
+    // The spanning match at 1 ends at 6: allowed with end 6, not with 5.
+    let end = buf.ptr_at(6).unwrap();
+    assert_eq!(
+        buf.search_range(b"abcde", None, Some(&end))
+            .unwrap()
+            .map(|p| p.pos()),
+        Some(1)
+    );
+    let end = buf.ptr_at(5).unwrap();
+    assert_eq!(buf.search_range(b"abcde", None, Some(&end)).unwrap(), None);
+}
+
+/// Many false candidates (the prefilter gives way to a substring finder)
+/// with the only match straddling a chunk boundary.
+#[test]
+fn search_many_false_hits_match_on_boundary() {
+    let mut needle = vec![b'a'; 40];
+    needle.push(b'b');
+    let mut buf = EvBuffer::new();
+    let mut data = vec![b'a'; 10_000];
+    data.push(b'b');
+    data.extend_from_slice(&[b'a'; 500]);
+    for piece in data.chunks(97) {
+        buf.add_bytes(piece.to_vec().into()).unwrap();
+    }
+    let want = 10_000 - 40;
+    assert_eq!(
+        buf.search(&needle, None).unwrap().map(|p| p.pos()),
+        Some(want)
+    );
+    let from = buf.ptr_at(want + 1).unwrap();
+    assert_eq!(buf.search(&needle, Some(&from)).unwrap(), None);
+    let end = buf.ptr_at(want + 40).unwrap();
+    assert_eq!(buf.search_range(&needle, None, Some(&end)).unwrap(), None);
+}
