@@ -15,10 +15,11 @@ use crate::base::EventBase;
 use crate::event::{Event, Internal};
 use crate::flags::What;
 use crate::sys;
+use crate::wake_queue::WakeQueue;
 use std::io;
 use std::os::unix::io::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Work queued for the loop thread.
@@ -34,10 +35,9 @@ pub(crate) enum Command {
 pub(crate) struct NotifyShared {
     /// Replaced (atomically) when a forked child re-creates its eventfd.
     fd: AtomicI32,
-    pending: AtomicBool,
     attached: AtomicBool,
     base_id: u32,
-    queue: Mutex<Vec<Command>>,
+    queue: WakeQueue<Command>,
     /// eventfd writes made so far (shows the coalescing).
     writes: AtomicU64,
 }
@@ -112,11 +112,15 @@ impl Handle {
     /// however many callers). Fails once the base is gone.
     pub fn wake(&self) -> io::Result<()> {
         self.check_attached()?;
-        if !self.shared.pending.swap(true, Ordering::SeqCst) {
-            self.shared.writes.fetch_add(1, Ordering::Relaxed);
-            sys::notify::wake(self.shared.fd())?;
+        if self.shared.queue.request_wake() {
+            self.signal()?;
         }
         Ok(())
+    }
+
+    fn signal(&self) -> io::Result<()> {
+        self.shared.writes.fetch_add(1, Ordering::Relaxed);
+        sys::notify::wake(self.shared.fd())
     }
 
     /// How many times any handle of this base actually wrote the eventfd (the rest of the
@@ -127,12 +131,10 @@ impl Handle {
 
     fn send(&self, cmd: Command) -> io::Result<()> {
         self.check_attached()?;
-        self.shared
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(cmd);
-        self.wake()
+        if self.shared.queue.push(cmd) {
+            self.signal()?;
+        }
+        Ok(())
     }
 
     fn check_event(&self, ev: Event) -> io::Result<()> {
@@ -194,10 +196,9 @@ impl EventBase {
         let fd = sys::notify::new()?;
         let shared = Arc::new(NotifyShared {
             fd: AtomicI32::new(fd),
-            pending: AtomicBool::new(false),
             attached: AtomicBool::new(true),
             base_id: self.id,
-            queue: Mutex::new(Vec::new()),
+            queue: WakeQueue::new(),
             writes: AtomicU64::new(0),
         });
         let ev = self.new_internal(fd, What::READ | What::PERSIST, Internal::Notify)?;
@@ -222,12 +223,8 @@ impl EventBase {
         };
         let shared = shared.clone();
         sys::notify::drain(shared.fd());
-        shared.pending.store(false, Ordering::SeqCst);
         let mut cmds = std::mem::take(&mut self.commands);
-        std::mem::swap(
-            &mut cmds,
-            &mut shared.queue.lock().unwrap_or_else(|e| e.into_inner()),
-        );
+        shared.queue.take(&mut cmds);
         for cmd in cmds.drain(..) {
             // Errors concern events freed since the command was queued: nothing to report to.
             let _ = match cmd {
@@ -257,7 +254,10 @@ impl EventBase {
         self.replace_internal_fd(ev, fd)?;
         let old = shared.fd.swap(fd, Ordering::SeqCst);
         sys::close(old);
-        shared.pending.store(false, Ordering::SeqCst);
+        // Whatever the inherited `pending` flag says, wake the child's own eventfd once so
+        // anything queued before the fork is taken by the child's loop.
+        shared.queue.request_wake();
+        sys::notify::wake(fd)?;
         Ok(())
     }
 }

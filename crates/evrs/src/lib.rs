@@ -74,6 +74,7 @@ mod queue;
 mod run;
 mod sys;
 mod timer;
+mod wake_queue;
 
 pub use base::{EventBase, MAX_PRIORITIES};
 pub use config::EventConfig;
