@@ -5,7 +5,7 @@
 
 use crate::backend::Backend;
 use crate::config::EventConfig;
-use crate::event::{state, Event, Handler, Internal, Slot, NIL};
+use crate::event::{state, Event, FinalizeCallback, Handler, Internal, Slot, NIL};
 use crate::flags::{BaseFlags, Features, Method, What};
 use crate::handle::{Command, NotifyShared};
 use crate::io_map::{FdEntry, SigEntry};
@@ -581,6 +581,65 @@ impl EventBase {
         drop(handler);
     }
 
+    /// Finalizes an event (libevent's `event_finalize`): deletes it without waiting, replaces
+    /// its callback with `cb`, and runs `cb` on the loop thread at the event's priority once
+    /// the event can no longer run. Meanwhile `add` fails, `activate` is ignored and `del` is
+    /// a no-op. Pending finalizers also run when the base is dropped. Safe from inside the
+    /// event's own callback (the old closure is dropped when it returns).
+    pub fn finalize<F>(&mut self, ev: Event, cb: F) -> io::Result<()>
+    where
+        F: FnOnce(&mut EventBase, Event) + 'static,
+    {
+        self.finalize_idx(ev, Box::new(cb), false)
+    }
+
+    /// Like [`finalize`](Self::finalize), then frees the event (libevent's
+    /// `event_free_finalize`).
+    pub fn free_finalize<F>(&mut self, ev: Event, cb: F) -> io::Result<()>
+    where
+        F: FnOnce(&mut EventBase, Event) + 'static,
+    {
+        self.finalize_idx(ev, Box::new(cb), true)
+    }
+
+    fn finalize_idx(&mut self, ev: Event, cb: Box<FinalizeCallback>, free: bool) -> io::Result<()> {
+        let idx = self.index(ev)?;
+        if self.slots[idx].has(state::FINALIZING) {
+            return Err(invalid("event is already being finalized"));
+        }
+        self.del_idx(idx);
+        let old = {
+            let s = &mut self.slots[idx];
+            s.state |= state::FINALIZING;
+            s.res = What::FINALIZE;
+            s.handler.replace(Handler::Finalize(cb, free))
+        };
+        self.queue_push(idx);
+        drop(old);
+        Ok(())
+    }
+
+    /// Runs every pending finalizer (base teardown).
+    fn run_pending_finalizers(&mut self) {
+        for idx in 0..self.slots.len() {
+            let s = &mut self.slots[idx];
+            if !(s.live && s.has(state::FINALIZING)) {
+                continue;
+            }
+            if let Some(Handler::Finalize(f, free)) = s.handler.take() {
+                let ev = self.event_at(idx);
+                if self.slots[idx].has(state::ACTIVE | state::ACTIVE_LATER) {
+                    self.queue_remove(idx);
+                }
+                self.slots[idx].state &= !state::FINALIZING;
+                f(self, ev);
+                if free && self.index(ev).is_ok() {
+                    self.release(idx);
+                }
+            }
+        }
+    }
+
     // ----- activation ----------------------------------------------------------------------
 
     /// Makes an event active as if `what` happened (libevent's `event_active`); `ncalls` is
@@ -717,6 +776,7 @@ impl EventBase {
 
 impl Drop for EventBase {
     fn drop(&mut self) {
+        self.run_pending_finalizers();
         for signo in 0..self.sigs.len() {
             if let Some(saved) = self.sigs[signo].saved.take() {
                 sys::signal::restore(signo as i32, &saved);

@@ -56,10 +56,15 @@ pub(crate) enum Internal {
     LoopExit,
 }
 
+/// A finalizer, as for [`EventBase::finalize`].
+pub type FinalizeCallback = dyn FnOnce(&mut EventBase, Event);
+
 pub(crate) enum Handler {
     Fn(Box<Callback>),
     Once(Box<OnceCallback>),
     Internal(Internal),
+    /// A pending finalizer; `true` frees the event after it runs.
+    Finalize(Box<FinalizeCallback>, bool),
 }
 
 pub(crate) const NIL: u32 = u32::MAX;

@@ -78,7 +78,7 @@ mod wake_queue;
 
 pub use base::{EventBase, MAX_PRIORITIES};
 pub use config::EventConfig;
-pub use event::{Callback, Event, OnceCallback};
+pub use event::{Callback, Event, FinalizeCallback, OnceCallback};
 pub use flags::{BaseFlags, Features, LoopFlags, Method, What};
 pub use handle::{Handle, Notifier};
 pub use inspect::{Count, EventInfo};

@@ -156,7 +156,8 @@ impl EventBase {
             let (events, res, ncalls, internal) = (s.events, s.res, s.ncalls, s.internal());
             if !events.contains(What::PERSIST) {
                 self.del_idx(idx);
-            } else if self.slots[idx].interval.is_some() {
+            } else if self.slots[idx].interval.is_some() && !self.slots[idx].has(state::FINALIZING)
+            {
                 self.persist_rearm(idx, res);
             }
             if !internal {
@@ -244,6 +245,13 @@ impl EventBase {
             Handler::Once(f) => {
                 f(self, ev, what);
                 if self.index(ev).is_ok() {
+                    self.release(idx);
+                }
+            }
+            Handler::Finalize(f, free) => {
+                self.slots[idx].state &= !state::FINALIZING;
+                f(self, ev);
+                if free && self.index(ev).is_ok() {
                     self.release(idx);
                 }
             }
