@@ -273,4 +273,43 @@ on_every_backend! {
         b.run(LoopFlags::NONBLOCK).unwrap();
         assert_eq!(entries(&l), ["0:4", "1:3", "2:2", "3:1", "4:0"]);
     }
+
+    fn max_dispatch_interval_ends_a_pass_after_the_time_cap(m) {
+        // Slow callbacks at priority 1; the first one queues an urgent priority-0 event for the
+        // next iteration. With a 1 ms cap the pass ends after the first slow callback, so the
+        // urgent event runs second; without it, it would run last.
+        for (cap, want) in [
+            (Some(Duration::from_millis(1)), ["s0", "urgent", "s1", "s2"]),
+            (None, ["s0", "s1", "s2", "urgent"]),
+        ] {
+            let mut b = EventConfig::new()
+                .method(m)
+                .flags(evrs::BaseFlags::IGNORE_ENV)
+                .priorities(2)
+                .max_dispatch_interval(cap, None, 0)
+                .build()
+                .unwrap();
+            let l = log();
+            let lu = l.clone();
+            let urgent = b.new_timer(move |_, _, _| lu.borrow_mut().push("urgent".into())).unwrap();
+            b.set_priority(urgent, 0).unwrap();
+            let mut evs = Vec::new();
+            for i in 0..3 {
+                let l = l.clone();
+                let ev = b.new_timer(move |base, _, _| {
+                    l.borrow_mut().push(format!("s{i}"));
+                    if i == 0 {
+                        base.activate_later(urgent, What::TIMEOUT).unwrap();
+                    }
+                    // Simulated work longer than the cap (not synchronisation).
+                    std::thread::sleep(Duration::from_millis(3));
+                }).unwrap();
+                b.set_priority(ev, 1).unwrap();
+                evs.push(ev);
+            }
+            for ev in &evs { b.activate(*ev, What::TIMEOUT, 1).unwrap(); }
+            b.run(LoopFlags::NONBLOCK).unwrap();
+            assert_eq!(entries(&l), want, "cap {cap:?}");
+        }
+    }
 }
