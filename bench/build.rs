@@ -10,7 +10,8 @@ struct CPeer {
     name: &'static str,
     source: &'static str,
     header: &'static str,
-    lib: &'static str,
+    /// Linker flags (libraries).
+    libs: &'static [&'static str],
     env: &'static str,
 }
 
@@ -19,14 +20,15 @@ const PEERS: [CPeer; 2] = [
         name: "libevent",
         source: "c/libevent_bench.c",
         header: "event2/event.h",
-        lib: "event_core",
+        // event_pthreads + -pthread for the xthread benchmark (evthread_use_pthreads).
+        libs: &["-levent_core", "-levent_pthreads", "-pthread"],
         env: "EVRS_BENCH_LIBEVENT_BIN",
     },
     CPeer {
         name: "libev",
         source: "c/libev_bench.c",
         header: "ev.h",
-        lib: "ev",
+        libs: &["-lev"],
         env: "EVRS_BENCH_LIBEV_BIN",
     },
 ];
@@ -65,7 +67,7 @@ fn main() {
             .args(["-O2", "-Wall", "-Wextra", "-o"])
             .arg(&bin)
             .arg(Path::new(p.source))
-            .arg(format!("-l{}", p.lib))
+            .args(p.libs)
             .status();
         match status {
             Ok(s) if s.success() => println!("cargo:rustc-env={}={}", p.env, bin.display()),

@@ -14,6 +14,12 @@ pub enum Bench {
     TimersAddDel,
     /// `n` timers firing over ~100 ms; reports CPU and wall nanoseconds for the whole run.
     TimersFire,
+    /// Cross-thread throughput: `n` producer threads each send `writes` commands to the loop
+    /// thread; reports picoseconds per command and per callback (see [`XtputSample`]).
+    XthreadTput,
+    /// Cross-thread latency: one producer pings the loop thread `reps` times and spins until
+    /// the reply; reports round-trip percentiles (see [`latency_samples`]).
+    XthreadLat,
 }
 
 impl Bench {
@@ -23,14 +29,22 @@ impl Bench {
             Bench::Pipechain => "pipechain",
             Bench::TimersAddDel => "timers_adddel",
             Bench::TimersFire => "timers_fire",
+            Bench::XthreadTput => "xthread_tput",
+            Bench::XthreadLat => "xthread_lat",
         }
     }
 
     /// Parses [`Bench::name`].
     pub fn from_name(s: &str) -> Option<Bench> {
-        [Bench::Pipechain, Bench::TimersAddDel, Bench::TimersFire]
-            .into_iter()
-            .find(|b| b.name() == s)
+        [
+            Bench::Pipechain,
+            Bench::TimersAddDel,
+            Bench::TimersFire,
+            Bench::XthreadTput,
+            Bench::XthreadLat,
+        ]
+        .into_iter()
+        .find(|b| b.name() == s)
     }
 }
 
@@ -383,4 +397,89 @@ pub fn pipechain_samples(
         user / p.reps.max(1) as u64,
     );
     Ok(())
+}
+
+/// Commands (closures, tasks, messages) run so far in an xthread throughput run. Written by
+/// the loop thread only (load + store, no read-modify-write: the C peers use a plain global).
+pub static XT_COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts one command on the loop thread and returns the new count. Only the loop thread
+/// may call it (a single writer: a plain load + store, like the C peers' `count++`).
+#[inline]
+pub fn xt_bump() -> u64 {
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = XT_COUNT.load(Relaxed) + 1;
+    XT_COUNT.store(c, Relaxed);
+    c
+}
+
+/// Resets [`XT_COUNT`] (before producers start).
+pub fn xt_reset() {
+    XT_COUNT.store(0, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// One xthread throughput repetition, printed by [`XtputSample::print`] after the run.
+#[derive(Clone, Copy, Debug)]
+pub struct XtputSample {
+    /// Wall time from releasing the producers until the loop returned.
+    pub wall_ns: u64,
+    /// Commands sent (`n` producers x `writes` each).
+    pub cmds: u64,
+    /// Callbacks (closures, tasks, messages handled) actually run; below `cmds` when the
+    /// library coalesces activations of an already active event.
+    pub callbacks: u64,
+    /// eventfd writes the senders made (evrs only: `Handle::wake_writes`).
+    pub wakes: Option<u64>,
+}
+
+impl XtputSample {
+    /// Prints `ps_per_cmd`, `ps_per_cb`, `cb_per_kcmd` and (evrs) `wakes_per_mcmd`.
+    pub fn print(&self, label: &str, n: usize) {
+        let b = Bench::XthreadTput;
+        let (wall, cmds, cbs) = (
+            self.wall_ns as u128,
+            self.cmds.max(1) as u128,
+            self.callbacks.max(1) as u128,
+        );
+        sample(b, label, n, "ps_per_cmd", (wall * 1000 / cmds) as u64);
+        sample(b, label, n, "ps_per_cb", (wall * 1000 / cbs) as u64);
+        sample(
+            b,
+            label,
+            n,
+            "cb_per_kcmd",
+            (self.callbacks as u128 * 1000 / cmds) as u64,
+        );
+        if let Some(w) = self.wakes {
+            sample(
+                b,
+                label,
+                n,
+                "wakes_per_mcmd",
+                (w as u128 * 1_000_000 / cmds) as u64,
+            );
+        }
+    }
+}
+
+/// Prints the round-trip percentiles of an xthread latency run (`rtt` in ns, warm-up
+/// already removed): `rtt_p50_ns`, `rtt_p99_ns`, `rtt_min_ns`.
+pub fn latency_samples(label: &str, n: usize, rtt: &mut [u64]) {
+    if rtt.is_empty() {
+        return;
+    }
+    rtt.sort_unstable();
+    let at = |q: f64| rtt[((rtt.len() - 1) as f64 * q).round() as usize];
+    let b = Bench::XthreadLat;
+    sample(b, label, n, "rtt_p50_ns", at(0.5));
+    sample(b, label, n, "rtt_p99_ns", at(0.99));
+    sample(b, label, n, "rtt_min_ns", rtt[0]);
+}
+
+/// Spins until `flag` holds `want` (the producer side of a ping).
+#[inline]
+pub fn spin_until(flag: &std::sync::atomic::AtomicU64, want: u64) {
+    while flag.load(std::sync::atomic::Ordering::Acquire) != want {
+        std::hint::spin_loop();
+    }
 }

@@ -1,4 +1,4 @@
-//! The benchmark runner: `evrs-bench [pipechain|timers|all] [--quick] [options]`.
+//! The benchmark runner: `evrs-bench [pipechain|timers|xthread|all] [--quick] [options]`.
 //!
 //! Every (peer, benchmark, size) runs in a fresh child process - this executable re-executed
 //! as `evrs-bench child ...` for the Rust peers, the compiled `bench/c` programs for the C
@@ -26,11 +26,13 @@ const ALL_PEERS: [&str; 8] = [
 ];
 
 const USAGE: &str = "\
-usage: evrs-bench [pipechain|timers|all] [--quick] [--peers a,b,..] [--sizes n,..]
+usage: evrs-bench [pipechain|timers|xthread|all] [--quick] [--peers a,b,..] [--sizes n,..]
                   [--active A] [--writes W] [--rounds R]
   pipechain  socketpair ring (libevent's test/bench.c shape), n = 100, 1000, 10000
   timers     1,000,000 timers added then deleted; 100,000 timers firing over ~100 ms
-  all        both (default)
+  xthread    cross-thread commands: throughput (1 and 4 producers x 100,000) and
+             ping latency (20,000 round trips); peers evrs, tokio, libevent
+  all        all three (default)
   --quick    few iterations, for a smoke test (< 60 s)
   --peers    from: evrs evrs-poll evrs-select raw-epoll libevent libev mio tokio
              (default: evrs raw-epoll libevent libev mio tokio)
@@ -89,6 +91,9 @@ fn child(a: &[String]) -> io::Result<()> {
     };
     let bench = Bench::from_name(bench).ok_or_else(|| io::Error::other("unknown benchmark"))?;
     let p = parse_params(&a[2..])?;
+    if matches!(bench, Bench::XthreadTput | Bench::XthreadLat) {
+        return xthread_child(peer, bench, &p);
+    }
     let need = fds_needed(p.n, p.duplex);
     if bench == Bench::Pipechain && raise_nofile(need) < need {
         return Err(io::Error::other("RLIMIT_NOFILE too low"));
@@ -98,6 +103,7 @@ fn child(a: &[String]) -> io::Result<()> {
             Bench::Pipechain => peers::epoll_raw::pipechain(&p),
             Bench::TimersAddDel => peers::epoll_raw::timers_adddel(&p),
             Bench::TimersFire => peers::epoll_raw::timers_fire(&p),
+            _ => unreachable!("xthread handled above"),
         },
         "mio" => match bench {
             Bench::Pipechain => peers::mio::pipechain(&p),
@@ -107,6 +113,7 @@ fn child(a: &[String]) -> io::Result<()> {
             Bench::Pipechain => peers::tokio::pipechain(&p),
             Bench::TimersAddDel => peers::tokio::timers_adddel(&p),
             Bench::TimersFire => peers::tokio::timers_fire(&p),
+            _ => unreachable!("xthread handled above"),
         },
         "evrs" | "evrs-poll" | "evrs-select" => evrs_child(peer, bench, &p),
         _ => Err(io::Error::other(format!("unknown Rust peer {peer}"))),
@@ -125,6 +132,23 @@ fn evrs_child(peer: &str, bench: Bench, p: &Params) -> io::Result<()> {
         Bench::Pipechain => peers::evrs::pipechain(p, m),
         Bench::TimersAddDel => peers::evrs::timers_adddel(p, m),
         Bench::TimersFire => peers::evrs::timers_fire(p, m),
+        Bench::XthreadTput | Bench::XthreadLat => unreachable!("xthread handled apart"),
+    }
+}
+
+/// A Rust xthread child (evrs and tokio; the others have no cross-thread API here).
+fn xthread_child(peer: &str, bench: Bench, p: &Params) -> io::Result<()> {
+    match (peer, bench) {
+        #[cfg(feature = "evrs")]
+        ("evrs", Bench::XthreadTput) => peers::evrs::xthread_tput(p),
+        #[cfg(feature = "evrs")]
+        ("evrs", Bench::XthreadLat) => peers::evrs::xthread_lat(p),
+        ("tokio", Bench::XthreadTput) => peers::tokio::xthread_tput(p),
+        ("tokio", Bench::XthreadLat) => peers::tokio::xthread_lat(p),
+        _ => {
+            evrs_bench::common::skip(bench, peer, p.n, "no cross-thread variant");
+            Ok(())
+        }
     }
 }
 
@@ -137,6 +161,7 @@ fn evrs_child(peer: &str, bench: Bench, p: &Params) -> io::Result<()> {
 struct Options {
     pipechain: bool,
     timers: bool,
+    xthread: bool,
     quick: bool,
     peers: Vec<String>,
     sizes: Vec<usize>,
@@ -158,6 +183,7 @@ impl Options {
         let mut o = Options {
             pipechain: true,
             timers: true,
+            xthread: true,
             quick: false,
             peers: DEFAULT_PEERS.iter().map(|s| s.to_string()).collect(),
             sizes: vec![100, 1000, 10_000],
@@ -177,9 +203,10 @@ impl Options {
         };
         while let Some(a) = it.next() {
             match a.as_str() {
-                "pipechain" => (o.pipechain, o.timers) = (true, false),
-                "timers" => (o.pipechain, o.timers) = (false, true),
-                "all" => (o.pipechain, o.timers) = (true, true),
+                "pipechain" => (o.pipechain, o.timers, o.xthread) = (true, false, false),
+                "timers" => (o.pipechain, o.timers, o.xthread) = (false, true, false),
+                "xthread" => (o.pipechain, o.timers, o.xthread) = (false, false, true),
+                "all" => (o.pipechain, o.timers, o.xthread) = (true, true, true),
                 "--quick" => o.quick = true,
                 "--peers" => {
                     o.peers = list(it.next(), a)?;
@@ -396,6 +423,12 @@ fn run(o: &Options) {
     let (pc_reps, pc_warm) = if o.quick { (30, 5) } else { (200, 20) };
     let (ad_reps, ad_warm) = if o.quick { (1, 1) } else { (2, 1) };
     let (fi_reps, fi_warm) = if o.quick { (1, 0) } else { (3, 1) };
+    let (xt_reps, xt_warm) = if o.quick { (2, 1) } else { (5, 1) };
+    let (lat_reps, lat_warm) = if o.quick {
+        (5_000, 500)
+    } else {
+        (20_000, 2_000)
+    };
     let t0 = std::time::Instant::now();
     for round in 0..o.rounds {
         eprintln!("round {} of {}", round + 1, o.rounds);
@@ -430,6 +463,30 @@ fn run(o: &Options) {
                 }
             }
         }
+        if o.xthread {
+            for peer in xthread_peers(o) {
+                for &n in &XT_PRODUCERS {
+                    let p = Params {
+                        n,
+                        active: 0,
+                        writes: XT_K,
+                        reps: xt_reps,
+                        warmup: xt_warm,
+                        duplex: false,
+                    };
+                    spawn(&mut res, peer, Bench::XthreadTput, &p);
+                }
+                let p = Params {
+                    n: 1,
+                    active: 0,
+                    writes: 0,
+                    reps: lat_reps,
+                    warmup: lat_warm,
+                    duplex: false,
+                };
+                spawn(&mut res, peer, Bench::XthreadLat, &p);
+            }
+        }
     }
     eprintln!("done in {:.0} s", t0.elapsed().as_secs_f64());
     println!();
@@ -440,6 +497,9 @@ fn run(o: &Options) {
     if o.timers {
         print_adddel(&res, o);
         print_fire(&res, o);
+    }
+    if o.xthread {
+        print_xthread(&res, o);
     }
     print_notes(&res);
 }
@@ -634,6 +694,124 @@ fn print_fire(res: &Results, o: &Options) {
             ratio(cpu.median, evrs),
             ratio(cpu.median, raw)
         );
+    }
+    println!();
+}
+
+/// Producer thread counts of the xthread throughput benchmark.
+const XT_PRODUCERS: [usize; 2] = [1, 4];
+/// Commands each producer sends.
+const XT_K: usize = 100_000;
+
+/// The peers that have an xthread variant, in `--peers` order.
+fn xthread_peers(o: &Options) -> impl Iterator<Item = &str> {
+    o.peers
+        .iter()
+        .map(String::as_str)
+        .filter(|p| matches!(*p, "evrs" | "tokio" | "libevent"))
+}
+
+/// Table rows (variant labels the children report) of an xthread peer.
+fn xthread_labels(peer: &str, bench: Bench) -> &'static [&'static str] {
+    match (peer, bench) {
+        ("evrs", _) => &["evrs/run_in_loop", "evrs/activate"],
+        ("tokio", Bench::XthreadTput) => &["tokio/spawn", "tokio/mpsc"],
+        ("tokio", _) => &["tokio/mpsc"],
+        ("libevent", _) => &["libevent/event_active"],
+        _ => &[],
+    }
+}
+
+/// The libevent row the xthread ratios refer to.
+const XT_LIBEVENT: &str = "libevent/event_active";
+
+fn print_xthread(res: &Results, o: &Options) {
+    let b = Bench::XthreadTput;
+    println!(
+        "### xthread throughput: P producer threads x {XT_K} commands each to the loop thread"
+    );
+    println!();
+    println!(
+        "Wall time from releasing the producers until the loop returns. cmd = one \
+         `run_in_loop` closure / `activate` / `event_active` / tokio `spawn` / mpsc `send`. \
+         Activations of an event that is already active are coalesced by evrs and libevent \
+         (one callback), so for them callbacks/s < cmds/s; closures, tasks and messages all \
+         run. \"x libevent\" = this row's rate / libevent's rate (2.00x = twice libevent's \
+         throughput), for commands and for callbacks. eventfd writes/cmd: evrs's \
+         `wake_writes()` (coalescing of wake-ups)."
+    );
+    println!();
+    println!(
+        "| P | peer/mechanism | M cmds/s | M callbacks/s | callbacks/cmd | eventfd writes/cmd \
+         | spread | x libevent cmds/s | x libevent callbacks/s |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    for &n in &XT_PRODUCERS {
+        let rate = |label: &str, metric: &str| {
+            res.stat(b, label, n, metric)
+                .map(|s| 1e12 / s.median.max(1.0))
+        };
+        let (lcmd, lcb) = (
+            rate(XT_LIBEVENT, "ps_per_cmd"),
+            rate(XT_LIBEVENT, "ps_per_cb"),
+        );
+        for peer in xthread_peers(o) {
+            for &label in xthread_labels(peer, b) {
+                let Some(cmd) = res.stat(b, label, n, "ps_per_cmd") else {
+                    continue;
+                };
+                let cmd_rate = 1e12 / cmd.median.max(1.0);
+                let cb_rate = rate(label, "ps_per_cb").unwrap_or(0.0);
+                let per_cmd = res
+                    .stat(b, label, n, "cb_per_kcmd")
+                    .map_or("-".into(), |s| format!("{:.3}", s.median / 1e3));
+                let wakes = res
+                    .stat(b, label, n, "wakes_per_mcmd")
+                    .map_or("-".into(), |s| format!("{:.4}", s.median / 1e6));
+                println!(
+                    "| {n} | {label} | {:.2} | {:.2} | {per_cmd} | {wakes} | {} | {} | {} |",
+                    cmd_rate / 1e6,
+                    cb_rate / 1e6,
+                    spread(&cmd),
+                    ratio(cmd_rate, lcmd),
+                    ratio(cb_rate, lcb),
+                );
+            }
+        }
+    }
+    println!();
+    let b = Bench::XthreadLat;
+    println!("### xthread latency: one producer pings the loop thread, spins for the reply");
+    println!();
+    println!(
+        "Round trip: store the ping number, send (`activate` / `run_in_loop` / \
+         `event_active` / mpsc `send`), spin until the loop thread's callback has stored it \
+         in the reply atomic. Percentiles over the measured pings of one process (best \
+         process's median shown); \"vs libevent\" = this row's median / libevent's (below \
+         1.00x: faster)."
+    );
+    println!();
+    println!("| peer/mechanism | median µs | p99 µs | min µs | spread | vs libevent |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let lib = res.stat(b, XT_LIBEVENT, 1, "rtt_p50_ns").map(|s| s.median);
+    for peer in xthread_peers(o) {
+        for &label in xthread_labels(peer, b) {
+            let Some(p50) = res.stat(b, label, 1, "rtt_p50_ns") else {
+                continue;
+            };
+            let us = |m: &str| {
+                res.stat(b, label, 1, m)
+                    .map_or("-".into(), |s| format!("{:.2}", s.median / 1e3))
+            };
+            println!(
+                "| {label} | {:.2} | {} | {} | {} | {} |",
+                p50.median / 1e3,
+                us("rtt_p99_ns"),
+                us("rtt_min_ns"),
+                spread(&p50),
+                ratio(p50.median, lib),
+            );
+        }
     }
     println!();
 }

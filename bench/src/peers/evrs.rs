@@ -142,3 +142,151 @@ pub fn timers_fire(p: &Params, method: Method) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Child entry: cross-thread throughput. `p.n` producer threads each send `p.writes`
+/// commands to a loop running `run(NO_EXIT_ON_EMPTY)` on this thread, in two variants:
+///
+/// * `evrs/run_in_loop`: `Handle::run_in_loop` closures (each captures the total, so each is
+///   one small boxed allocation), counting; the one that counts the last loopbreaks.
+/// * `evrs/activate`: `Handle::activate` of the producer's own event; an event already active
+///   is coalesced (one callback), as in libevent. After its last activation, the last
+///   producer to finish activates a "done" event, queued behind every earlier activation,
+///   whose callback loopbreaks.
+pub fn xthread_tput(p: &Params) -> io::Result<()> {
+    use crate::common::{xt_bump, xt_reset, XtputSample, XT_COUNT};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    let (nprod, k) = (p.n.max(1), p.writes as u64);
+    let total = nprod as u64 * k;
+    let mut base = EventConfig::new().method(Method::Epoll).build()?;
+    let h = base.handle()?;
+    let evs = (0..nprod)
+        .map(|_| {
+            base.new_event(-1, What::empty(), |_, _, _| {
+                xt_bump();
+            })
+        })
+        .collect::<io::Result<Vec<Event>>>()?;
+    let done = base.new_event(-1, What::empty(), |b, _, _| b.loopbreak())?;
+    let mut out: Vec<(&str, XtputSample)> = Vec::new();
+    for rep in 0..p.warmup + p.reps {
+        for variant in ["evrs/run_in_loop", "evrs/activate"] {
+            let closures = variant == "evrs/run_in_loop";
+            xt_reset();
+            let start = Arc::new(Barrier::new(nprod + 1));
+            let finished = Arc::new(AtomicUsize::new(0));
+            let w0 = h.wake_writes();
+            let producers: Vec<_> = (0..nprod)
+                .map(|i| {
+                    let (h, start, finished, ev) =
+                        (h.clone(), start.clone(), finished.clone(), evs[i]);
+                    std::thread::spawn(move || -> io::Result<()> {
+                        start.wait();
+                        if closures {
+                            for _ in 0..k {
+                                h.run_in_loop(move |b| {
+                                    if xt_bump() == total {
+                                        b.loopbreak();
+                                    }
+                                })?;
+                            }
+                        } else {
+                            for _ in 0..k {
+                                h.activate(ev, What::READ, 1)?;
+                            }
+                            if finished.fetch_add(1, Ordering::AcqRel) + 1 == nprod {
+                                h.activate(done, What::READ, 1)?;
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            start.wait();
+            let t0 = now_ns();
+            base.run(LoopFlags::NO_EXIT_ON_EMPTY)?;
+            let wall = now_ns() - t0;
+            for t in producers {
+                t.join()
+                    .map_err(|_| io::Error::other("producer panicked"))??;
+            }
+            let callbacks = XT_COUNT.load(Ordering::Relaxed);
+            if closures && callbacks != total {
+                return Err(io::Error::other(format!("ran {callbacks} of {total}")));
+            }
+            if rep >= p.warmup {
+                out.push((
+                    variant,
+                    XtputSample {
+                        wall_ns: wall,
+                        cmds: total,
+                        callbacks,
+                        wakes: Some(h.wake_writes() - w0),
+                    },
+                ));
+            }
+        }
+    }
+    for (label, s) in out {
+        s.print(label, p.n);
+    }
+    Ok(())
+}
+
+/// Child entry: cross-thread latency. One producer thread pings `p.reps` times (after
+/// `p.warmup` untimed pings): stores the ping number, sends it, and spins until the loop
+/// thread has copied it to the reply atomic. Variants: `evrs/activate` (`Handle::activate`
+/// of an event whose callback replies) and `evrs/run_in_loop` (a closure that replies).
+pub fn xthread_lat(p: &Params) -> io::Result<()> {
+    use crate::common::{latency_samples, spin_until};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let mut base = EventConfig::new().method(Method::Epoll).build()?;
+    let h = base.handle()?;
+    let ping = Arc::new(AtomicU64::new(0));
+    let pong = Arc::new(AtomicU64::new(0));
+    let ev = {
+        let (ping, pong) = (ping.clone(), pong.clone());
+        base.new_event(-1, What::empty(), move |_, _, _| {
+            pong.store(ping.load(Ordering::Acquire), Ordering::Release);
+        })?
+    };
+    let (warm, reps) = (p.warmup as u64, p.reps as u64);
+    let mut out = Vec::new();
+    for variant in ["evrs/activate", "evrs/run_in_loop"] {
+        ping.store(0, Ordering::Relaxed);
+        pong.store(0, Ordering::Relaxed);
+        let (h2, ping2, pong2) = (h.clone(), ping.clone(), pong.clone());
+        let closures = variant == "evrs/run_in_loop";
+        let pinger = std::thread::spawn(move || -> io::Result<Vec<u64>> {
+            let mut rtt = Vec::with_capacity(reps as usize);
+            for i in 1..=warm + reps {
+                let pong = pong2.clone();
+                let t0 = now_ns();
+                if closures {
+                    h2.run_in_loop(move |_| pong.store(i, Ordering::Release))?;
+                } else {
+                    ping2.store(i, Ordering::Release);
+                    h2.activate(ev, What::READ, 1)?;
+                }
+                spin_until(&pong2, i);
+                if i > warm {
+                    rtt.push(now_ns() - t0);
+                }
+            }
+            h2.loopbreak()?;
+            Ok(rtt)
+        });
+        base.run(LoopFlags::NO_EXIT_ON_EMPTY)?;
+        let rtt = pinger
+            .join()
+            .map_err(|_| io::Error::other("pinger panicked"))??;
+        out.push((variant, rtt));
+    }
+    for (label, mut rtt) in out {
+        latency_samples(label, p.n, &mut rtt);
+    }
+    Ok(())
+}

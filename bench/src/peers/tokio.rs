@@ -195,3 +195,134 @@ pub fn timers_fire(p: &Params) -> io::Result<()> {
         Ok(())
     })
 }
+
+/// The last task of an xthread `spawn` run signals this (a static: capturing an `Arc` would
+/// add two contended reference-count updates per task).
+static XT_DONE: Notify = Notify::const_new();
+
+/// Child entry: cross-thread throughput on a `current_thread` runtime (I/O and time drivers
+/// enabled, so the loop thread parks in `epoll_wait` like the reactors) driven by `block_on`
+/// on this thread; `p.n` producer threads each send `p.writes` commands:
+///
+/// * `tokio/spawn`: `Handle::spawn` of a task that counts (and captures the total); the one
+///   that counts the last signals a static `Notify` the main future awaits. The `JoinHandle`
+///   is dropped at once.
+/// * `tokio/mpsc`: `UnboundedSender::send(u64)` on one `unbounded_channel`; the main future
+///   receives and counts until the total. No per-command allocation (the channel allocates
+///   in blocks of 32) and no boxed closure: the cheapest tokio way to hand work over.
+pub fn xthread_tput(p: &Params) -> io::Result<()> {
+    use crate::common::{xt_bump, xt_reset, XtputSample};
+    use std::sync::{Arc, Barrier};
+
+    let rt = runtime()?;
+    let (nprod, k) = (p.n.max(1), p.writes as u64);
+    let total = nprod as u64 * k;
+    let mut out: Vec<(&str, XtputSample)> = Vec::new();
+    for rep in 0..p.warmup + p.reps {
+        for variant in ["tokio/spawn", "tokio/mpsc"] {
+            xt_reset();
+            let start = Arc::new(Barrier::new(nprod + 1));
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+            let spawn = variant == "tokio/spawn";
+            let producers: Vec<_> = (0..nprod)
+                .map(|_| {
+                    let (h, start, tx) = (rt.handle().clone(), start.clone(), tx.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        for i in 0..k {
+                            if spawn {
+                                h.spawn(async move {
+                                    if xt_bump() == total {
+                                        XT_DONE.notify_one();
+                                    }
+                                });
+                            } else if tx.send(i).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            drop(tx);
+            start.wait();
+            let t0 = now_ns();
+            let callbacks = rt.block_on(async {
+                if spawn {
+                    XT_DONE.notified().await;
+                    total
+                } else {
+                    let mut n = 0;
+                    while rx.recv().await.is_some() {
+                        n += 1;
+                        if n == total {
+                            break;
+                        }
+                    }
+                    n
+                }
+            });
+            let wall = now_ns() - t0;
+            for t in producers {
+                t.join()
+                    .map_err(|_| io::Error::other("producer panicked"))?;
+            }
+            if callbacks != total {
+                return Err(io::Error::other(format!("ran {callbacks} of {total}")));
+            }
+            if rep >= p.warmup {
+                out.push((
+                    variant,
+                    XtputSample {
+                        wall_ns: wall,
+                        cmds: total,
+                        callbacks,
+                        wakes: None,
+                    },
+                ));
+            }
+        }
+    }
+    for (label, s) in out {
+        s.print(label, p.n);
+    }
+    Ok(())
+}
+
+/// Child entry: cross-thread latency, `tokio/mpsc`: one producer sends the ping number over
+/// an `unbounded_channel` and spins until the main future (in `block_on` on this thread),
+/// which receives it, has stored it in the reply atomic.
+pub fn xthread_lat(p: &Params) -> io::Result<()> {
+    use crate::common::{latency_samples, spin_until};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let rt = runtime()?;
+    let pong = Arc::new(AtomicU64::new(0));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let (warm, reps) = (p.warmup as u64, p.reps as u64);
+    let pong2 = pong.clone();
+    let pinger = std::thread::spawn(move || {
+        let mut rtt = Vec::with_capacity(reps as usize);
+        for i in 1..=warm + reps {
+            let t0 = now_ns();
+            if tx.send(i).is_err() {
+                break;
+            }
+            spin_until(&pong2, i);
+            if i > warm {
+                rtt.push(now_ns() - t0);
+            }
+        }
+        rtt
+    });
+    rt.block_on(async {
+        while let Some(i) = rx.recv().await {
+            pong.store(i, Ordering::Release);
+        }
+    });
+    let mut rtt = pinger
+        .join()
+        .map_err(|_| io::Error::other("pinger panicked"))?;
+    latency_samples("tokio/mpsc", p.n, &mut rtt);
+    Ok(())
+}
