@@ -126,3 +126,30 @@ fn bad_signal_numbers_are_refused() {
     }
     assert_eq!(b.dispatch().unwrap(), evrs::RunOutcome::NoEvents);
 }
+
+#[test]
+fn a_signal_handled_on_another_thread_reaches_the_owning_base() {
+    let _g = serial();
+    let mut b = base(Method::Epoll);
+    let n = Rc::new(Cell::new(0));
+    let c = n.clone();
+    let ev = b
+        .new_signal(libc::SIGUSR1, move |base, ev, _| {
+            c.set(c.get() + 1);
+            base.del(ev).unwrap();
+        })
+        .unwrap();
+    b.add(ev, None).unwrap();
+    // Another thread takes the signal (pthread_kill targets it): its handler must still
+    // write to this base's pipe.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        // SAFETY: pthread_self/pthread_kill take no pointers; the handler is installed.
+        unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGUSR1) };
+        tx.send(()).unwrap();
+    });
+    rx.recv().unwrap();
+    t.join().unwrap();
+    within(Duration::from_secs(5), || b.dispatch().unwrap());
+    assert_eq!(n.get(), 1);
+}
