@@ -10,6 +10,7 @@
 //! | `echo_server`        | [`echo`]           | one thread serving thousands of clients        |
 //! | `reactor_downloader` | [`downloader`]     | a reader/writer event per download             |
 //! | `loop_flags`         | [`loop_flags`]     | priorities, `ONCE`, `NONBLOCK`, `loopexit`     |
+//! | `multi_loop_echo`    | [`multi_loop`]     | one acceptor, a loop per core, via `Handle`    |
 //!
 //! The helpers here are the small bits every server needs: a way to stop a loop from another
 //! thread or from Ctrl-C, the port to listen on, and a non-blocking `connect`.
@@ -20,6 +21,8 @@ pub mod downloader;
 pub mod echo;
 #[path = "src/loop_flags.rs"]
 pub mod loop_flags;
+#[path = "src/multi_loop.rs"]
+pub mod multi_loop;
 #[path = "src/receive_two.rs"]
 pub mod receive_two;
 #[path = "src/rot13.rs"]

@@ -105,7 +105,10 @@ fn accept_some_clients(base: &mut EventBase, me: Event, listener: &TcpListener, 
     }
 }
 
-fn add_client(base: &mut EventBase, stream: TcpStream, s: &Rc<Stats>) -> io::Result<()> {
+/// Registers one accepted connection on `base` (its read and write events; see the module
+/// docs). [`multi_loop`](crate::multi_loop) calls it on a worker's loop for the connections
+/// its acceptor hands over.
+pub fn add_client(base: &mut EventBase, stream: TcpStream, s: &Rc<Stats>) -> io::Result<()> {
     stream.set_nonblocking(true)?;
     let fd = stream.as_raw_fd();
     let shared: Shared = Rc::new(RefCell::new(None));
