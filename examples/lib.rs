@@ -28,11 +28,12 @@ pub mod receive_two;
 #[path = "src/rot13.rs"]
 pub mod rot13;
 
-use evrs::{EventBase, What};
-use std::io::{self, Read};
+use evrs::{Event, EventBase, What};
+use std::io::{self, ErrorKind, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::io::{AsRawFd, FromRawFd};
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 /// The other end of a [`stop_handle`]: dropping it (or calling [`StopHandle::stop`]) makes
 /// the loop return. It is `Send`, so a test can stop a server running on another thread.
@@ -139,4 +140,43 @@ pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
         }
     }
     Ok(stream)
+}
+
+/// Accepts every connection waiting on `listener` — with many clients connecting at once,
+/// one accept per wake-up would cost one trip through the loop per client — and hands each to
+/// `on_stream`. On a real accept error (typically `EMFILE`, out of file descriptors) the
+/// listener stays readable, so a level-triggered event would call us again at once, forever
+/// (libevent #71): instead, stop watching `me` (the listener's event) for 100 ms and let a
+/// one-shot timer resume it. `who` prefixes the log lines.
+pub fn accept_pending(
+    base: &mut EventBase,
+    me: Event,
+    listener: &TcpListener,
+    who: &str,
+    mut on_stream: impl FnMut(&mut EventBase, TcpStream) -> io::Result<()>,
+) {
+    loop {
+        match listener.accept() {
+            Ok((stream, _peer)) => {
+                if let Err(e) = on_stream(base, stream) {
+                    eprintln!("{who}: cannot take a connection: {e}");
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Interrupted | ErrorKind::ConnectionAborted
+                ) => {}
+            Err(e) => {
+                eprintln!("{who}: accept: {e}; pausing for 100 ms");
+                let _ = base.del(me);
+                let later = Some(Duration::from_millis(100));
+                let _ = base.once(-1, What::empty(), later, move |base, _| {
+                    let _ = base.add(me, None);
+                });
+                return;
+            }
+        }
+    }
 }

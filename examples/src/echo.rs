@@ -27,7 +27,6 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::rc::Rc;
-use std::time::Duration;
 
 /// The lecture's port.
 pub const DEFAULT_PORT: u16 = 12345;
@@ -78,31 +77,9 @@ pub fn listen(base: &mut EventBase, listener: TcpListener) -> io::Result<Rc<Stat
 
 /// The lecture's `acceptSomeClients`: accept until `EAGAIN`.
 fn accept_some_clients(base: &mut EventBase, me: Event, listener: &TcpListener, s: &Rc<Stats>) {
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if let Err(e) = add_client(base, stream, s) {
-                    eprintln!("echo: cannot add client: {e}");
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::Interrupted | ErrorKind::ConnectionAborted
-                ) => {}
-            Err(e) => {
-                // Out of file descriptors, most likely: back off instead of spinning.
-                eprintln!("echo: accept: {e}; pausing for 100 ms");
-                let _ = base.del(me);
-                let later = Some(Duration::from_millis(100));
-                let _ = base.once(-1, What::empty(), later, move |base, _| {
-                    let _ = base.add(me, None);
-                });
-                return;
-            }
-        }
-    }
+    crate::accept_pending(base, me, listener, "echo", |base, stream| {
+        add_client(base, stream, s)
+    });
 }
 
 /// Registers one accepted connection on `base` (its read and write events; see the module

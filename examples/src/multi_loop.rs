@@ -45,7 +45,7 @@ use crate::bind_listener;
 use crate::echo;
 use evrs::{Count, EventBase, Handle, LoopFlags, What};
 use std::cell::Cell;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::rc::Rc;
@@ -218,30 +218,10 @@ fn counts(c: &[AtomicU64]) -> Vec<u64> {
 pub fn listen(base: &mut EventBase, listener: TcpListener, workers: Rc<Workers>) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let fd = listener.as_raw_fd();
-    let ev = base.new_event(fd, What::READ | What::PERSIST, move |base, me, _| loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if let Err(e) = workers.dispatch(stream) {
-                    eprintln!("acceptor: hand-off failed: {e}");
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::Interrupted | ErrorKind::ConnectionAborted
-                ) => {}
-            Err(e) => {
-                // Out of descriptors, most likely: back off instead of spinning.
-                eprintln!("acceptor: accept: {e}; pausing for 100 ms");
-                let _ = base.del(me);
-                let later = Some(Duration::from_millis(100));
-                let _ = base.once(-1, What::empty(), later, move |base, _| {
-                    let _ = base.add(me, None);
-                });
-                return;
-            }
-        }
+    let ev = base.new_event(fd, What::READ | What::PERSIST, move |base, me, _| {
+        crate::accept_pending(base, me, &listener, "acceptor", |_, stream| {
+            workers.dispatch(stream)
+        })
     })?;
     base.add(ev, None)
 }

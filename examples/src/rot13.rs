@@ -32,7 +32,6 @@ use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::rc::Rc;
-use std::time::Duration;
 
 /// The book's port.
 pub const DEFAULT_PORT: u16 = 40713;
@@ -119,35 +118,11 @@ fn do_accept(
     listener: &TcpListener,
     c: &Rc<Counters>,
 ) {
-    // Accept everything that is waiting: with thousands of clients connecting at once, one
-    // accept per wake-up would mean one trip through the loop per client.
-    loop {
-        match listener.accept() {
-            Ok((stream, _peer)) => {
-                if let Err(e) = new_connection(base, stream, c.clone()) {
-                    eprintln!("rot13: cannot set up a connection: {e}");
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::Interrupted | ErrorKind::ConnectionAborted
-                ) => {}
-            Err(e) => {
-                // Typically EMFILE: out of file descriptors. The listener stays readable, so
-                // a level-triggered event would call us again immediately, forever. Back off:
-                // stop listening for 100 ms, and let a one-shot timer resume it.
-                eprintln!("rot13: accept: {e}; pausing for 100 ms");
-                let _ = base.del(listener_event);
-                let resume = move |base: &mut EventBase, _what| {
-                    let _ = base.add(listener_event, None);
-                };
-                let _ = base.once(-1, What::empty(), Some(Duration::from_millis(100)), resume);
-                return;
-            }
-        }
-    }
+    // The book's do_accept: take every waiting connection (see `accept_pending` for why all of
+    // them, and how an out-of-descriptors error is survived).
+    crate::accept_pending(base, listener_event, listener, "rot13", |base, stream| {
+        new_connection(base, stream, c.clone())
+    });
 }
 
 /// The book's `alloc_fd_state`, plus making the socket non-blocking and starting to read.
