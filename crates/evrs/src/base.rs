@@ -789,6 +789,9 @@ impl Drop for EventBase {
         }
         if let Some((shared, _)) = self.notify.take() {
             shared.detach();
+            // Drop queued commands now, so threads waiting in Handle::call see the closed
+            // channel instead of waiting for a loop that will never run.
+            shared.discard_queued();
         }
         // Drop user closures before the rest of the base (their destructors may be arbitrary).
         for s in &mut self.slots {

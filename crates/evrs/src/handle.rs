@@ -37,6 +37,8 @@ pub(crate) struct NotifyShared {
     fd: AtomicI32,
     attached: AtomicBool,
     base_id: u32,
+    /// The thread that owns the base (an `EventBase` never changes threads).
+    owner: std::thread::ThreadId,
     queue: WakeQueue<Command>,
     /// eventfd writes made so far (shows the coalescing).
     writes: AtomicU64,
@@ -45,6 +47,11 @@ pub(crate) struct NotifyShared {
 impl NotifyShared {
     pub(crate) fn detach(&self) {
         self.attached.store(false, Ordering::SeqCst);
+    }
+
+    pub(crate) fn discard_queued(&self) {
+        let mut dropped = Vec::new();
+        self.queue.take(&mut dropped);
     }
 }
 
@@ -173,6 +180,61 @@ impl Handle {
         self.send(Command::Run(Box::new(f)))
     }
 
+    /// Runs `f` on the loop thread and waits for its result: a synchronous cross-thread call.
+    ///
+    /// `f` runs between callbacks, never during one, so when `call` returns no callback of the
+    /// base is running because of it — and nothing `f` did can be undone by a callback that
+    /// was in flight. The waiting thread holds no evrs lock while it waits (evrs has none to
+    /// hold), so a callback that needs something the caller holds can still run to its end:
+    /// the libevent deadlock shape (#512, #1311) cannot occur inside evrs. Fails with
+    /// `WouldBlock` when called on the base's own thread (it would wait for itself), and with
+    /// `NotConnected` if the base is dropped before `f` runs. If the loop is not running, the
+    /// call waits until it next runs.
+    pub fn call<R, F>(&self, f: F) -> io::Result<R>
+    where
+        F: FnOnce(&mut EventBase) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        if std::thread::current().id() == self.shared.owner {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "Handle::call on the event base's own thread would wait for itself; \
+                 use the EventBase directly",
+            ));
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.run_in_loop(move |base| {
+            let _ = tx.send(f(base));
+        })?;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(r) => return Ok(r),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => self.check_attached()?,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotConnected,
+                        "the event base was dropped before the call ran",
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Deletes `ev` and returns only once the loop has done it — so its callback is not
+    /// running and will not run again (libevent's blocking `event_del` from another thread,
+    /// without its deadlock). See [`call`](Self::call) for the errors.
+    pub fn del_blocking(&self, ev: Event) -> io::Result<()> {
+        self.check_event(ev)?;
+        self.call(move |base| base.del(ev))?
+    }
+
+    /// Frees `ev` once its callback is certainly not running, and returns after that (the
+    /// safe form of "free after del" from another thread).
+    pub fn free_blocking(&self, ev: Event) -> io::Result<()> {
+        self.check_event(ev)?;
+        self.call(move |base| base.free(ev))?
+    }
+
     /// [`EventBase::loopexit`] from another thread.
     pub fn loopexit(&self, after: Option<Duration>) -> io::Result<()> {
         self.send(Command::LoopExit(after))
@@ -198,6 +260,7 @@ impl EventBase {
             fd: AtomicI32::new(fd),
             attached: AtomicBool::new(true),
             base_id: self.id,
+            owner: std::thread::current().id(),
             queue: WakeQueue::new(),
             writes: AtomicU64::new(0),
         });

@@ -165,3 +165,75 @@ fn handle_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
     assert_send_sync::<evrs::Handle>();
 }
+
+#[test]
+fn del_blocking_returns_only_after_the_running_callback_finished() {
+    use std::sync::atomic::AtomicBool;
+    let finished = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (handle_tx, handle_rx) = mpsc::channel();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let (f, c) = (finished.clone(), calls.clone());
+    let loop_thread = std::thread::spawn(move || {
+        let mut b = EventBase::new().unwrap();
+        let ev = b
+            .new_event(-1, What::PERSIST, move |_, _, _| {
+                c.fetch_add(1, Ordering::SeqCst);
+                let _ = started_tx.send(());
+                // Simulated slow work (not synchronisation): del_blocking must wait it out.
+                std::thread::sleep(Duration::from_millis(50));
+                f.store(true, Ordering::SeqCst);
+            })
+            .unwrap();
+        b.add(ev, Some(Duration::from_millis(1))).unwrap();
+        handle_tx.send((b.handle().unwrap(), ev)).unwrap();
+        b.loopexit(Some(Duration::from_secs(20))).unwrap(); // watchdog
+        b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap();
+        b.got_exit()
+    });
+    let (h, ev) = handle_rx.recv().unwrap();
+    started_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    h.del_blocking(ev).unwrap();
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "del returned while the callback still ran"
+    );
+    let n = calls.load(Ordering::SeqCst);
+    // Deleted: no further calls, even though it was a persistent 1 ms timer.
+    h.call(|_| ()).unwrap();
+    h.free_blocking(ev).unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), n);
+    h.loopbreak().unwrap();
+    assert!(!loop_thread.join().unwrap(), "watchdog fired");
+}
+
+#[test]
+fn call_on_the_loop_thread_is_refused_instead_of_deadlocking() {
+    let mut b = EventBase::new().unwrap();
+    let h = b.handle().unwrap();
+    let e = h.call(|_| ()).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+    let ev = b.new_timer(|_, _, _| {}).unwrap();
+    assert_eq!(
+        h.del_blocking(ev).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
+}
+
+#[test]
+fn call_fails_when_the_base_is_dropped_before_running_it() {
+    let (tx, rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let owner = std::thread::spawn(move || {
+        let mut b = EventBase::new().unwrap();
+        tx.send(b.handle().unwrap()).unwrap();
+        go_rx.recv().unwrap();
+        drop(b); // never runs its loop
+    });
+    let h = rx.recv().unwrap();
+    let waiter = std::thread::spawn(move || h.call(|_| 42));
+    go_tx.send(()).unwrap();
+    owner.join().unwrap();
+    let r = within(Duration::from_secs(10), || waiter.join().unwrap());
+    assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::NotConnected);
+}
