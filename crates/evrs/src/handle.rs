@@ -184,9 +184,11 @@ impl Handle {
     ///
     /// `f` runs between callbacks, never during one, so when `call` returns no callback of the
     /// base is running because of it — and nothing `f` did can be undone by a callback that
-    /// was in flight. The waiting thread holds no evrs lock while it waits (evrs has none to
-    /// hold), so a callback that needs something the caller holds can still run to its end:
-    /// the libevent deadlock shape (#512, #1311) cannot occur inside evrs. Fails with
+    /// was in flight. The waiting thread holds no evrs lock while it waits (evrs has none), so
+    /// evrs itself never closes a wait cycle — libevent's #512/#1311 came from its own
+    /// bufferevent/base locks being held by the deleting thread. A cycle *you* build still
+    /// deadlocks: do not hold a lock that a callback of this base needs while calling `call`
+    /// (or `del_blocking`); use the non-blocking [`del`](Self::del) there. Fails with
     /// `WouldBlock` when called on the base's own thread (it would wait for itself), and with
     /// `NotConnected` if the base is dropped before `f` runs. If the loop is not running, the
     /// call waits until it next runs.
