@@ -43,12 +43,18 @@ impl EventBase {
         self.got_break = false;
         self.claim_signals();
         let _ = self.backend.set_deferring(true);
-        let res = self.run_inner(flags);
+        // A panicking callback unwinds through here: restore the loop state first, so the
+        // base stays usable if the caller catches the panic (no "reentrant" error forever).
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_inner(flags)));
         let _ = self.backend.set_deferring(false);
         self.running = false;
         self.running_priority = None;
+        self.running_event = None;
         self.cache = None;
-        res
+        match res {
+            Ok(res) => res,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 
     fn run_inner(&mut self, flags: LoopFlags) -> io::Result<RunOutcome> {

@@ -216,3 +216,23 @@ on_every_backend! {
         b.set_priority(ev, 3).unwrap();
     }
 }
+
+#[test]
+fn a_panicking_callback_leaves_the_base_usable() {
+    for m in evrs::Method::ALL {
+        let mut b = base(m);
+        let bad = b.new_timer(|_, _, _| panic!("callback failure")).unwrap();
+        b.activate(bad, What::TIMEOUT, 1).unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.dispatch()));
+        assert!(r.is_err(), "the panic propagates to the caller of run");
+        assert!(!b.is_running());
+        // The panicking closure was consumed by the unwind; the event itself is still valid.
+        assert!(b.is_initialized(bad));
+        let ok = Rc::new(Cell::new(false));
+        let o = ok.clone();
+        let good = b.new_timer(move |_, _, _| o.set(true)).unwrap();
+        b.activate(good, What::TIMEOUT, 1).unwrap();
+        b.dispatch().unwrap();
+        assert!(ok.get(), "{m}: base usable after a panic");
+    }
+}
