@@ -49,6 +49,11 @@ impl NotifyShared {
         self.attached.store(false, Ordering::SeqCst);
     }
 
+    /// Commands (or a wake-up) are waiting for the loop.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.queue.is_pending()
+    }
+
     pub(crate) fn discard_queued(&self) {
         let mut dropped = Vec::new();
         self.queue.take(&mut dropped);

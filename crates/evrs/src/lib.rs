@@ -64,6 +64,7 @@
 mod backend;
 mod base;
 mod config;
+mod deferred;
 mod event;
 mod flags;
 mod fork;
@@ -79,6 +80,9 @@ mod wake_queue;
 pub use base::{EventBase, MAX_PRIORITIES};
 pub use config::EventConfig;
 pub use event::{Callback, Event, FinalizeCallback, OnceCallback};
+/// libevent's evbuffer: the `evrs-buffer` crate (see [`EventBase::defer_buffer_callbacks`]
+/// to run its callbacks from a loop).
+pub use evrs_buffer as buffer;
 pub use flags::{BaseFlags, Features, LoopFlags, Method, What};
 pub use handle::{Handle, Notifier};
 pub use inspect::{Count, EventInfo};

@@ -98,8 +98,12 @@ impl EventBase {
         }
     }
 
+    /// Anything for the loop to do? Commands queued by other threads count too: a
+    /// `Handle::add` made before the loop starts must not find it exiting on "empty".
     fn has_events(&self) -> bool {
-        self.n_added > 0 || self.n_active > 0
+        self.n_added > 0
+            || self.n_active > 0
+            || self.notify.as_ref().is_some_and(|(s, _)| s.has_pending())
     }
 
     pub(crate) fn update_cache(&mut self) {

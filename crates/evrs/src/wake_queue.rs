@@ -45,6 +45,11 @@ impl<T> WakeQueue<T> {
         !self.pending.swap(true, Ordering::SeqCst)
     }
 
+    /// Has a wake-up been requested that the consumer has not taken yet?
+    pub(crate) fn is_pending(&self) -> bool {
+        self.pending.load(Ordering::SeqCst)
+    }
+
     /// Consumer side, after the signal was reset: re-arms wake-ups, then moves every queued
     /// item into `out` (which should be empty; its capacity is reused).
     pub(crate) fn take(&self, out: &mut Vec<T>) {

@@ -237,3 +237,20 @@ fn call_fails_when_the_base_is_dropped_before_running_it() {
     let r = within(Duration::from_secs(10), || waiter.join().unwrap());
     assert_eq!(r.unwrap_err().kind(), std::io::ErrorKind::NotConnected);
 }
+
+#[test]
+fn commands_queued_before_the_loop_starts_keep_it_alive() {
+    let mut b = EventBase::new().unwrap();
+    let h = b.handle().unwrap();
+    let hit = Rc::new(Cell::new(false));
+    let c = hit.clone();
+    let ev = b.new_timer(move |_, _, _| c.set(true)).unwrap();
+    std::thread::spawn(move || h.add(ev, Some(Duration::from_millis(1))).unwrap())
+        .join()
+        .unwrap();
+    // Nothing is added yet, only queued: dispatch must still take the command, then run
+    // the timer, then return because no events are left.
+    let r = within(Duration::from_secs(10), || b.dispatch().unwrap());
+    assert_eq!(r, RunOutcome::NoEvents);
+    assert!(hit.get());
+}
