@@ -158,7 +158,7 @@ on_every_backend! {
         b.add(ev, Some(Duration::from_millis(2))).unwrap();
         b.loopexit(Some(Duration::from_millis(30))).unwrap();
         assert_eq!(within(Duration::from_secs(5), || b.dispatch().unwrap()), RunOutcome::Exited);
-        assert!(n.get() >= 3, "persistent timer ran {} times", n.get());
+        assert!(n.get() >= 2, "persistent timer ran {} times", n.get());
         assert!(b.got_exit());
     }
 
