@@ -156,8 +156,9 @@ impl EventBase {
     fn process_queue(&mut self, p: usize, limited: bool) -> i64 {
         let mut count: i64 = 0;
         let end = if limited {
+            // Precise clock: a coarse one (4 ms ticks) could not see a 1 ms cap expire.
             self.max_interval
-                .map(|d| sys::clock::now_ns(self.precise).saturating_add(d.as_nanos() as u64))
+                .map(|d| sys::clock::now_ns(true).saturating_add(d.as_nanos() as u64))
         } else {
             None
         };
@@ -186,7 +187,7 @@ impl EventBase {
                 }
                 if let Some(end) = end {
                     self.update_cache();
-                    if sys::clock::now_ns(self.precise) > end {
+                    if sys::clock::now_ns(true) > end {
                         return count;
                     }
                 }
