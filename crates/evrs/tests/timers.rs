@@ -51,11 +51,18 @@ on_every_backend! {
     fn shorter_timers_fire_first(m) {
         let mut b = base(m);
         let l = log();
-        for ms in [30u64, 10, 20] {
-            let l = l.clone();
-            let ev = b.new_timer(move |_, _, _| l.borrow_mut().push(ms.to_string())).unwrap();
-            b.add(ev, Some(Duration::from_millis(ms))).unwrap();
-        }
+        // Added from one callback, so all three share the iteration's cached "now" (added
+        // outside the loop, each add reads the clock afresh, and a slow machine — or Miri —
+        // could space them further apart than the timeouts differ).
+        let l2 = l.clone();
+        let starter = b.new_timer(move |base, _, _| {
+            for ms in [30u64, 10, 20] {
+                let l = l2.clone();
+                let ev = base.new_timer(move |_, _, _| l.borrow_mut().push(ms.to_string())).unwrap();
+                base.add(ev, Some(Duration::from_millis(ms))).unwrap();
+            }
+        }).unwrap();
+        b.activate(starter, What::TIMEOUT, 1).unwrap();
         b.dispatch().unwrap();
         assert_eq!(entries(&l), ["10", "20", "30"]);
     }

@@ -40,9 +40,20 @@ pub fn base(m: Method) -> EventBase {
 /// A connected, non-blocking socket pair.
 pub fn pair() -> (UnixStream, UnixStream) {
     let (a, b) = UnixStream::pair().unwrap();
-    a.set_nonblocking(true).unwrap();
-    b.set_nonblocking(true).unwrap();
+    set_nonblocking(&a);
+    set_nonblocking(&b);
     (a, b)
+}
+
+/// `fcntl(O_NONBLOCK)` rather than std's `ioctl(FIONBIO)`, so the tests also run under Miri.
+pub fn set_nonblocking(s: &UnixStream) {
+    let fd = s.as_raw_fd();
+    // SAFETY: F_GETFL/F_SETFL take no pointers; `fd` is open for the duration.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        assert!(flags >= 0);
+        assert_eq!(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK), 0);
+    }
 }
 
 pub fn fd(s: &UnixStream) -> RawFd {
