@@ -47,25 +47,7 @@ fn run_clients(addr: SocketAddr, n: usize) -> u64 {
         })
         .collect();
     let msg = |i: usize| format!("hello from client {i}\n").repeat(1 + i % 3);
-    for (i, c) in conns.iter_mut().enumerate() {
-        c.write_all(msg(i).as_bytes()).unwrap();
-    }
-    let mut total = 0;
-    for (i, c) in conns.iter_mut().enumerate() {
-        let want = msg(i);
-        let mut got = vec![0; want.len()];
-        c.read_exact(&mut got).unwrap();
-        assert_eq!(got, want.as_bytes(), "client {i}");
-        total += want.len() as u64;
-    }
-    // Half-close and wait for the server's close: proves it saw every end of file.
-    for c in &conns {
-        c.shutdown(Shutdown::Write).unwrap();
-    }
-    for c in &mut conns {
-        assert_eq!(c.read(&mut [0; 1]).unwrap(), 0);
-    }
-    total
+    common::echo_round(&mut conns, msg, |i| i.to_string())
 }
 
 #[test]

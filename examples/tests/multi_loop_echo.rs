@@ -6,7 +6,7 @@ use common::TIMEOUT;
 use evrs::EventBase;
 use evrs_examples::multi_loop::{self, Server};
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Instant;
@@ -28,24 +28,7 @@ fn clients(addr: SocketAddr, t: usize, n: usize, all_open: Arc<Barrier>) -> u64 
         .collect();
     all_open.wait();
     let msg = |i: usize| format!("client {t}/{i} says hello\n").repeat(1 + (t + i) % 4);
-    for (i, c) in conns.iter_mut().enumerate() {
-        c.write_all(msg(i).as_bytes()).unwrap();
-    }
-    let mut total = 0;
-    for (i, c) in conns.iter_mut().enumerate() {
-        let want = msg(i);
-        let mut got = vec![0; want.len()];
-        c.read_exact(&mut got).unwrap();
-        assert_eq!(got, want.as_bytes(), "client {t}/{i}");
-        total += want.len() as u64;
-    }
-    for c in &conns {
-        c.shutdown(Shutdown::Write).unwrap();
-    }
-    for c in &mut conns {
-        assert_eq!(c.read(&mut [0; 1]).unwrap(), 0, "the server must close");
-    }
-    total
+    common::echo_round(&mut conns, msg, |i| format!("{t}/{i}"))
 }
 
 #[test]

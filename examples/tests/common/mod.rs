@@ -66,3 +66,32 @@ pub fn read_line(r: &mut BufReader<TcpStream>) -> String {
     r.read_line(&mut line).unwrap();
     line
 }
+
+/// Every connection sends `msg(i)`, reads its echo back byte for byte, half-closes, and sees
+/// the server close; returns the bytes echoed. `who` labels a failing client.
+pub fn echo_round(
+    conns: &mut [TcpStream],
+    msg: impl Fn(usize) -> String,
+    who: impl Fn(usize) -> String,
+) -> u64 {
+    use std::io::{Read, Write};
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.write_all(msg(i).as_bytes()).unwrap();
+    }
+    let mut total = 0;
+    for (i, c) in conns.iter_mut().enumerate() {
+        let want = msg(i);
+        let mut got = vec![0; want.len()];
+        c.read_exact(&mut got).unwrap();
+        assert_eq!(got, want.as_bytes(), "client {}", who(i));
+        total += want.len() as u64;
+    }
+    // Half-close and wait for the server's close: proves it saw every end of file.
+    for c in conns.iter() {
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    for c in conns.iter_mut() {
+        assert_eq!(c.read(&mut [0; 1]).unwrap(), 0, "the server must close");
+    }
+    total
+}
