@@ -62,6 +62,21 @@ impl Backend {
         }
     }
 
+    /// Readies a detached wait: flushes pending changes and gives `w` what the wait needs
+    /// (the epoll fd, or copies of the poll/select sets). `w` is re-made if it was built for
+    /// another backend.
+    pub(crate) fn prepare_wait(&mut self, w: &mut Waiter) {
+        match (self, &mut *w) {
+            (Backend::Epoll(s), Waiter::Epoll(x)) => s.prepare_wait(x),
+            (Backend::Poll(s), Waiter::Poll(x)) => s.prepare_wait(x),
+            (Backend::Select(s), Waiter::Select(x)) => s.prepare_wait(x),
+            (b, w) => {
+                *w = Waiter::for_method(b.method());
+                b.prepare_wait(w);
+            }
+        }
+    }
+
     /// Rebuilds kernel state in a forked child (only epoll keeps any between calls).
     pub(crate) fn reinit(&mut self) -> io::Result<()> {
         match self {
@@ -75,6 +90,38 @@ impl Backend {
         match self {
             Backend::Epoll(s) => s.ctl_calls,
             _ => 0,
+        }
+    }
+}
+
+/// A wait detached from its backend, for a loop that releases the base's lock while it
+/// sleeps ([`SharedBase`](crate::SharedBase)): other threads change the backend meanwhile
+/// and wake the loop, which then prepares a fresh wait.
+pub(crate) enum Waiter {
+    Epoll(sys::epoll::Waiter),
+    Poll(sys::poll::Waiter),
+    Select(Box<sys::select::Waiter>),
+}
+
+impl Waiter {
+    pub(crate) fn for_method(method: Method) -> Waiter {
+        match method {
+            Method::Epoll => Waiter::Epoll(sys::epoll::Waiter::new()),
+            Method::Poll => Waiter::Poll(sys::poll::Waiter::new()),
+            Method::Select => Waiter::Select(Box::new(sys::select::Waiter::new())),
+        }
+    }
+
+    /// Waits (no lock held) and appends `(fd, ready bits)` to `ready`.
+    pub(crate) fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<(RawFd, u8)>,
+    ) -> io::Result<()> {
+        match self {
+            Waiter::Epoll(w) => w.wait(timeout, ready),
+            Waiter::Poll(w) => w.wait(timeout, ready),
+            Waiter::Select(w) => w.wait(timeout, ready),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::backend::Backend;
 use crate::config::EventConfig;
-use crate::event::{state, Event, FinalizeCallback, Handler, Internal, Slot, NIL};
+use crate::event::{state, Event, Handler, Internal, Slot, NIL};
 use crate::flags::{BaseFlags, Features, Method, What};
 use crate::handle::{Command, NotifyShared};
 use crate::io_map::{FdEntry, SigEntry};
@@ -237,7 +237,7 @@ impl EventBase {
         }
     }
 
-    fn alloc(&mut self, fd: RawFd, events: What, handler: Handler) -> io::Result<Event> {
+    pub(crate) fn alloc(&mut self, fd: RawFd, events: What, handler: Handler) -> io::Result<Event> {
         if events.contains(What::SIGNAL) {
             if events.intersects(What::READ | What::WRITE | What::CLOSED) {
                 return Err(invalid(
@@ -368,6 +368,16 @@ impl EventBase {
     where
         F: FnMut(&mut EventBase, Event, What) + 'static,
     {
+        self.assign_handler(ev, fd, events, Handler::Fn(Box::new(cb)))
+    }
+
+    pub(crate) fn assign_handler(
+        &mut self,
+        ev: Event,
+        fd: RawFd,
+        events: What,
+        handler: Handler,
+    ) -> io::Result<()> {
         let idx = self.index(ev)?;
         let s = &self.slots[idx];
         if s.has(state::INSERTED | state::ACTIVE | state::ACTIVE_LATER | state::TIMEOUT) {
@@ -390,7 +400,9 @@ impl EventBase {
         s.res = What::empty();
         s.ncalls = 0;
         s.interval = None;
-        s.handler = Some(Handler::Fn(Box::new(cb)));
+        let old = s.handler.replace(handler);
+        // Dropped last: a closure's destructor may run arbitrary user code.
+        drop(old);
         Ok(())
     }
 
@@ -590,7 +602,7 @@ impl EventBase {
     where
         F: FnOnce(&mut EventBase, Event) + 'static,
     {
-        self.finalize_idx(ev, Box::new(cb), false)
+        self.finalize_idx(ev, Handler::Finalize(Box::new(cb), false))
     }
 
     /// Like [`finalize`](Self::finalize), then frees the event (libevent's
@@ -599,10 +611,11 @@ impl EventBase {
     where
         F: FnOnce(&mut EventBase, Event) + 'static,
     {
-        self.finalize_idx(ev, Box::new(cb), true)
+        self.finalize_idx(ev, Handler::Finalize(Box::new(cb), true))
     }
 
-    fn finalize_idx(&mut self, ev: Event, cb: Box<FinalizeCallback>, free: bool) -> io::Result<()> {
+    /// Queues `finalizer` (a `Finalize` or `SharedFinalize` handler) in place of the callback.
+    pub(crate) fn finalize_idx(&mut self, ev: Event, finalizer: Handler) -> io::Result<()> {
         let idx = self.index(ev)?;
         if self.slots[idx].has(state::FINALIZING) {
             return Err(invalid("event is already being finalized"));
@@ -612,7 +625,7 @@ impl EventBase {
             let s = &mut self.slots[idx];
             s.state |= state::FINALIZING;
             s.res = What::FINALIZE;
-            s.handler.replace(Handler::Finalize(cb, free))
+            s.handler.replace(finalizer)
         };
         self.queue_push(idx);
         drop(old);
@@ -626,18 +639,34 @@ impl EventBase {
             if !(s.live && s.has(state::FINALIZING)) {
                 continue;
             }
-            if let Some(Handler::Finalize(f, free)) = s.handler.take() {
-                let ev = self.event_at(idx);
-                if self.slots[idx].has(state::ACTIVE | state::ACTIVE_LATER) {
-                    self.queue_remove(idx);
+            let (ev, free) = match s.handler.take() {
+                Some(Handler::Finalize(f, free)) => {
+                    let ev = self.prepare_finalizer(idx);
+                    f(self, ev);
+                    (ev, free)
                 }
-                self.slots[idx].state &= !state::FINALIZING;
-                f(self, ev);
-                if free && self.index(ev).is_ok() {
-                    self.release(idx);
+                Some(Handler::SharedFinalize(f, free)) => {
+                    let ev = self.prepare_finalizer(idx);
+                    f(ev);
+                    (ev, free)
                 }
+                other => {
+                    s.handler = other;
+                    continue;
+                }
+            };
+            if free && self.index(ev).is_ok() {
+                self.release(idx);
             }
         }
+    }
+
+    fn prepare_finalizer(&mut self, idx: usize) -> Event {
+        if self.slots[idx].has(state::ACTIVE | state::ACTIVE_LATER) {
+            self.queue_remove(idx);
+        }
+        self.slots[idx].state &= !state::FINALIZING;
+        self.event_at(idx)
     }
 
     // ----- activation ----------------------------------------------------------------------

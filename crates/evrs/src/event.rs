@@ -59,8 +59,21 @@ pub(crate) enum Internal {
 /// A finalizer, as for [`EventBase::finalize`].
 pub type FinalizeCallback = dyn FnOnce(&mut EventBase, Event);
 
+/// The callback of a [`SharedBase`](crate::SharedBase) event: runs on the loop thread with
+/// the base's lock released, and may be moved between threads, hence `Send`.
+pub type SharedCallback = dyn FnMut(&crate::SharedBase, Event, What) + Send;
+
+/// A finalizer of a [`SharedBase`](crate::SharedBase) event (libevent's
+/// `event_finalize_callback_fn`: it gets the event, not the base).
+pub type SharedFinalizeCallback = dyn FnOnce(Event) + Send;
+
 pub(crate) enum Handler {
     Fn(Box<Callback>),
+    /// A shared base's callback (never run by `EventBase::run`: only `SharedBase::run`
+    /// takes it out and calls it without the lock).
+    Shared(Box<SharedCallback>),
+    /// A shared base's pending finalizer; `true` frees the event after it runs.
+    SharedFinalize(Box<SharedFinalizeCallback>, bool),
     Once(Box<OnceCallback>),
     Internal(Internal),
     /// A pending finalizer; `true` frees the event after it runs.

@@ -209,6 +209,9 @@ impl Handle {
                  use the EventBase directly",
             ));
         }
+        // The loop thread may itself be blocked waiting for this one (two loops calling
+        // into each other): refuse the wait that would close that cycle.
+        let _edge = crate::wait_graph::enter(std::thread::current().id(), self.shared.owner)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         self.run_in_loop(move |base| {
             let _ = tx.send(f(base));

@@ -73,13 +73,17 @@ mod inspect;
 mod io_map;
 mod queue;
 mod run;
+mod shared;
 mod sys;
 mod timer;
+mod wait_graph;
 mod wake_queue;
 
 pub use base::{EventBase, MAX_PRIORITIES};
 pub use config::EventConfig;
-pub use event::{Callback, Event, FinalizeCallback, OnceCallback};
+pub use event::{
+    Callback, Event, FinalizeCallback, OnceCallback, SharedCallback, SharedFinalizeCallback,
+};
 /// libevent's evbuffer: the `evrs-buffer` crate (see [`EventBase::defer_buffer_callbacks`]
 /// to run its callbacks from a loop).
 pub use evrs_buffer as buffer;
@@ -87,6 +91,7 @@ pub use flags::{BaseFlags, Features, LoopFlags, Method, What};
 pub use handle::{Handle, Notifier};
 pub use inspect::{Count, EventInfo};
 pub use run::RunOutcome;
+pub use shared::{DelMode, SharedBase};
 
 /// The version of libevent whose behaviour evrs follows.
 pub const LIBEVENT_VERSION: &str = "2.1.12-stable";

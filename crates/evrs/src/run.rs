@@ -12,6 +12,7 @@ use crate::event::{state, Event, Handler, Internal, NIL};
 use crate::flags::{LoopFlags, What};
 use crate::sys;
 use std::io;
+use std::os::unix::io::RawFd;
 use std::time::Duration;
 
 /// How [`EventBase::run`] ended (libevent's 0 and 1 results; errors are `Err`).
@@ -21,6 +22,12 @@ pub enum RunOutcome {
     Exited,
     /// No events were pending or active (libevent's 1).
     NoEvents,
+}
+
+/// What the start of an iteration decided.
+pub(crate) enum Iteration {
+    Exit(RunOutcome),
+    Wait(Option<Duration>),
 }
 
 impl EventBase {
@@ -37,53 +44,43 @@ impl EventBase {
                 "reentrant invocation: only one loop can run on an event base at once",
             ));
         }
-        self.running = true;
-        self.cache = None;
-        self.got_exit = false;
-        self.got_break = false;
-        self.claim_signals();
-        let _ = self.backend.set_deferring(true);
+        self.begin_run();
         // A panicking callback unwinds through here: restore the loop state first, so the
         // base stays usable if the caller catches the panic (no "reentrant" error forever).
         let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_inner(flags)));
-        let _ = self.backend.set_deferring(false);
-        self.running = false;
-        self.running_priority = None;
-        self.running_event = None;
-        self.cache = None;
+        self.end_run();
         match res {
             Ok(res) => res,
             Err(panic) => std::panic::resume_unwind(panic),
         }
     }
 
+    pub(crate) fn begin_run(&mut self) {
+        self.running = true;
+        self.cache = None;
+        self.got_exit = false;
+        self.got_break = false;
+        self.claim_signals();
+        let _ = self.backend.set_deferring(true);
+    }
+
+    pub(crate) fn end_run(&mut self) {
+        let _ = self.backend.set_deferring(false);
+        self.running = false;
+        self.running_priority = None;
+        self.running_event = None;
+        self.cache = None;
+    }
+
     fn run_inner(&mut self, flags: LoopFlags) -> io::Result<RunOutcome> {
         loop {
-            self.cont = false;
-            if self.got_exit || self.got_break {
-                return Ok(RunOutcome::Exited);
-            }
-            let timeout = if self.n_active > 0 || flags.contains(LoopFlags::NONBLOCK) {
-                Some(Duration::ZERO)
-            } else {
-                self.wheel.next_deadline().map(|at| {
-                    // Precise: a lagging coarse reading would make the wait too long.
-                    let now = sys::clock::now_ns(true);
-                    Duration::from_nanos(at.saturating_sub(now))
-                })
+            let timeout = match self.iteration_start(flags) {
+                Iteration::Exit(outcome) => return Ok(outcome),
+                Iteration::Wait(timeout) => timeout,
             };
-            if !flags.contains(LoopFlags::NO_EXIT_ON_EMPTY) && !self.has_events() {
-                return Ok(RunOutcome::NoEvents);
-            }
-            self.promote_active_later();
-            self.cache = None;
             let mut ready = std::mem::take(&mut self.ready);
             let res = self.backend.dispatch(timeout, &mut ready);
-            self.update_cache();
-            for &(fd, bits) in &ready {
-                self.io_ready(fd, bits);
-            }
-            ready.clear();
+            self.absorb_ready(&mut ready);
             self.ready = ready;
             res?;
             self.process_timers();
@@ -96,6 +93,41 @@ impl EventBase {
                 return Ok(RunOutcome::Exited);
             }
         }
+    }
+
+    /// The start of one iteration: stop if asked to or if nothing is left, else say how long
+    /// the backend may wait.
+    #[inline]
+    pub(crate) fn iteration_start(&mut self, flags: LoopFlags) -> Iteration {
+        self.cont = false;
+        if self.got_exit || self.got_break {
+            return Iteration::Exit(RunOutcome::Exited);
+        }
+        let timeout = if self.n_active > 0 || flags.contains(LoopFlags::NONBLOCK) {
+            Some(Duration::ZERO)
+        } else {
+            self.wheel.next_deadline().map(|at| {
+                // Precise: a lagging coarse reading would make the wait too long.
+                let now = sys::clock::now_ns(true);
+                Duration::from_nanos(at.saturating_sub(now))
+            })
+        };
+        if !flags.contains(LoopFlags::NO_EXIT_ON_EMPTY) && !self.has_events() {
+            return Iteration::Exit(RunOutcome::NoEvents);
+        }
+        self.promote_active_later();
+        self.cache = None;
+        Iteration::Wait(timeout)
+    }
+
+    /// After the wait: the iteration's time is cached and every ready fd's events are queued.
+    #[inline]
+    pub(crate) fn absorb_ready(&mut self, ready: &mut Vec<(RawFd, u8)>) {
+        self.update_cache();
+        for &(fd, bits) in ready.iter() {
+            self.io_ready(fd, bits);
+        }
+        ready.clear();
     }
 
     /// Anything for the loop to do? Commands queued by other threads count too: a
@@ -115,7 +147,7 @@ impl EventBase {
     }
 
     /// Activates every timer whose deadline has passed, in (deadline, add order).
-    fn process_timers(&mut self) {
+    pub(crate) fn process_timers(&mut self) {
         if self.wheel.len() == 0 {
             return;
         }
@@ -141,8 +173,7 @@ impl EventBase {
                 continue;
             }
             self.running_priority = Some(p);
-            let limited = p >= self.limit_from_priority
-                && (self.max_callbacks.is_some() || self.max_interval.is_some());
+            let limited = self.pass_limited(p);
             let c = self.process_queue(p, limited);
             if c != 0 {
                 result = c;
@@ -155,48 +186,73 @@ impl EventBase {
 
     fn process_queue(&mut self, p: usize, limited: bool) -> i64 {
         let mut count: i64 = 0;
-        let end = if limited {
-            // Precise clock: a coarse one (4 ms ticks) could not see a 1 ms cap expire.
-            self.max_interval
-                .map(|d| sys::clock::now_ns(true).saturating_add(d.as_nanos() as u64))
-        } else {
-            None
-        };
+        let end = self.pass_end(limited);
         while let Some(idx) = self.queue_pop(p) {
-            let s = &self.slots[idx];
-            let (events, res, ncalls, internal) = (s.events, s.res, s.ncalls, s.internal());
-            if !events.contains(What::PERSIST) {
-                self.del_idx(idx);
-            } else if self.slots[idx].interval.is_some() && !self.slots[idx].has(state::FINALIZING)
-            {
-                self.persist_rearm(idx, res);
-            }
+            let (events, res, internal) = self.prepare_callback(idx);
             if !internal {
                 count += 1;
-            }
-            if events.contains(What::SIGNAL) {
-                self.slots[idx].ncalls = ncalls;
             }
             self.run_callback(idx, events, res);
             if self.got_break {
                 return -1;
             }
-            if limited {
-                if self.max_callbacks.is_some_and(|m| count >= m as i64) {
-                    return count;
-                }
-                if let Some(end) = end {
-                    self.update_cache();
-                    if sys::clock::now_ns(true) > end {
-                        return count;
-                    }
-                }
+            if limited && self.pass_limit_reached(count, end) {
+                return count;
             }
             if self.cont {
                 return count;
             }
         }
         count
+    }
+
+    /// Is priority `p` subject to the max-callbacks / max-interval caps?
+    #[inline]
+    pub(crate) fn pass_limited(&self, p: usize) -> bool {
+        p >= self.limit_from_priority
+            && (self.max_callbacks.is_some() || self.max_interval.is_some())
+    }
+
+    /// When a capped pass must end (precise clock: a coarse one, with 4 ms ticks, could not
+    /// see a 1 ms cap expire).
+    #[inline]
+    pub(crate) fn pass_end(&self, limited: bool) -> Option<u64> {
+        if !limited {
+            return None;
+        }
+        self.max_interval
+            .map(|d| sys::clock::now_ns(true).saturating_add(d.as_nanos() as u64))
+    }
+
+    /// After `count` callbacks of a capped pass: stop here?
+    pub(crate) fn pass_limit_reached(&mut self, count: i64, end: Option<u64>) -> bool {
+        if self.max_callbacks.is_some_and(|m| count >= m as i64) {
+            return true;
+        }
+        if let Some(end) = end {
+            self.update_cache();
+            if sys::clock::now_ns(true) > end {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// An event just popped off its active queue: delete it (not persistent) or re-arm its
+    /// timeout (persistent), restore its signal count. Returns (interest, result, internal).
+    #[inline]
+    pub(crate) fn prepare_callback(&mut self, idx: usize) -> (What, What, bool) {
+        let s = &self.slots[idx];
+        let (events, res, ncalls, internal) = (s.events, s.res, s.ncalls, s.internal());
+        if !events.contains(What::PERSIST) {
+            self.del_idx(idx);
+        } else if self.slots[idx].interval.is_some() && !self.slots[idx].has(state::FINALIZING) {
+            self.persist_rearm(idx, res);
+        }
+        if events.contains(What::SIGNAL) {
+            self.slots[idx].ncalls = ncalls;
+        }
+        (events, res, internal)
     }
 
     /// A persistent event with a timeout interval is pending again before its callback:
@@ -220,7 +276,7 @@ impl EventBase {
     }
 
     #[inline]
-    fn run_callback(&mut self, idx: usize, events: What, what: What) {
+    pub(crate) fn run_callback(&mut self, idx: usize, events: What, what: What) {
         let slot = &mut self.slots[idx];
         let Some(handler) = slot.handler.take() else {
             return;
@@ -266,6 +322,16 @@ impl EventBase {
                     self.release(idx);
                 }
             }
+            Handler::SharedFinalize(f, free) => {
+                self.slots[idx].state &= !state::FINALIZING;
+                f(ev);
+                if free && self.index(ev).is_ok() {
+                    self.release(idx);
+                }
+            }
+            // Only `SharedBase::run` calls these (with the lock released); it takes them out
+            // of the slot before this point. Put it back untouched if one ever gets here.
+            handler @ Handler::Shared(_) => self.slots[idx].handler = Some(handler),
             Handler::Internal(kind) => {
                 self.slots[idx].handler = Some(Handler::Internal(kind));
                 match kind {

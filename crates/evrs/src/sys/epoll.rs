@@ -190,39 +190,80 @@ impl Selector {
     }
 
     /// Waits for readiness and appends `(fd, ready bits)` to `ready`.
+    #[inline]
     pub(crate) fn dispatch(
         &mut self,
         timeout: Option<Duration>,
         ready: &mut Vec<(RawFd, u8)>,
     ) -> io::Result<()> {
         self.apply_changes();
-        let cap = self.events.capacity();
-        // SAFETY: the kernel writes at most `cap` initialized epoll_events into the buffer.
-        let n = syscall!(epoll_wait(
-            self.epfd,
-            self.events.as_mut_ptr(),
-            cap as libc::c_int,
-            super::timeout_ms(timeout),
-        ));
-        let n = match n {
-            Ok(n) => n as usize,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        // SAFETY: epoll_wait initialized the first `n` (≤ capacity) elements.
-        unsafe { self.events.set_len(n) };
-        for ev in &self.events {
-            let fd = ev.u64 as RawFd;
-            // A stale registration (DEL queued or failed) finds no events in the fd table.
-            ready.push((fd, from_epoll(ev.events)));
-        }
-        if n == cap && cap < MAX_EVENTS {
-            self.events = Vec::with_capacity(cap * 2);
-        } else {
-            self.events.clear();
-        }
-        Ok(())
+        wait(self.epfd, &mut self.events, timeout, ready)
     }
+
+    /// Applies the change list and points `w` at the epoll set, so a shared base can wait
+    /// with its lock released (the epoll fd itself is safe to wait on from any thread).
+    pub(crate) fn prepare_wait(&mut self, w: &mut Waiter) {
+        self.apply_changes();
+        w.epfd = self.epfd;
+    }
+}
+
+/// A detached wait: the epoll fd and an events buffer owned by the waiting thread.
+pub(crate) struct Waiter {
+    epfd: RawFd,
+    events: Vec<libc::epoll_event>,
+}
+
+impl Waiter {
+    pub(crate) fn new() -> Waiter {
+        Waiter {
+            epfd: -1,
+            events: Vec::with_capacity(INITIAL_EVENTS),
+        }
+    }
+
+    pub(crate) fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<(RawFd, u8)>,
+    ) -> io::Result<()> {
+        wait(self.epfd, &mut self.events, timeout, ready)
+    }
+}
+
+#[inline]
+fn wait(
+    epfd: RawFd,
+    events: &mut Vec<libc::epoll_event>,
+    timeout: Option<Duration>,
+    ready: &mut Vec<(RawFd, u8)>,
+) -> io::Result<()> {
+    let cap = events.capacity();
+    // SAFETY: the kernel writes at most `cap` initialized epoll_events into the buffer.
+    let n = syscall!(epoll_wait(
+        epfd,
+        events.as_mut_ptr(),
+        cap as libc::c_int,
+        super::timeout_ms(timeout),
+    ));
+    let n = match n {
+        Ok(n) => n as usize,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    // SAFETY: epoll_wait initialized the first `n` (≤ capacity) elements.
+    unsafe { events.set_len(n) };
+    for ev in events.iter() {
+        let fd = ev.u64 as RawFd;
+        // A stale registration (DEL queued or failed) finds no events in the fd table.
+        ready.push((fd, from_epoll(ev.events)));
+    }
+    if n == cap && cap < MAX_EVENTS {
+        *events = Vec::with_capacity(cap * 2);
+    } else {
+        events.clear();
+    }
+    Ok(())
 }
 
 impl Selector {

@@ -56,34 +56,72 @@ impl Selector {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn dispatch(
         &mut self,
         timeout: Option<Duration>,
         ready: &mut Vec<(RawFd, u8)>,
     ) -> io::Result<()> {
-        // SAFETY: the pointer and length describe our live, initialized pollfd array.
-        let n = syscall!(poll(
-            self.pollfds.as_mut_ptr(),
-            self.pollfds.len() as libc::nfds_t,
-            super::timeout_ms(timeout),
-        ));
-        let mut n = match n {
-            Ok(n) => n as usize,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        for p in &self.pollfds {
-            if n == 0 {
-                break;
-            }
-            if p.revents == 0 {
-                continue;
-            }
-            n -= 1;
-            ready.push((p.fd, from_poll(p.revents)));
-        }
-        Ok(())
+        wait(&mut self.pollfds, timeout, ready)
     }
+
+    /// Copies the pollfd array into `w`, so a shared base can poll with its lock released
+    /// while other threads change the original (libevent's poll backend copies it too).
+    pub(crate) fn prepare_wait(&mut self, w: &mut Waiter) {
+        w.pollfds.clear();
+        w.pollfds.extend_from_slice(&self.pollfds);
+    }
+}
+
+/// A detached wait over a copy of the pollfd array.
+pub(crate) struct Waiter {
+    pollfds: Vec<libc::pollfd>,
+}
+
+impl Waiter {
+    pub(crate) fn new() -> Waiter {
+        Waiter {
+            pollfds: Vec::new(),
+        }
+    }
+
+    pub(crate) fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<(RawFd, u8)>,
+    ) -> io::Result<()> {
+        wait(&mut self.pollfds, timeout, ready)
+    }
+}
+
+#[inline]
+fn wait(
+    pollfds: &mut [libc::pollfd],
+    timeout: Option<Duration>,
+    ready: &mut Vec<(RawFd, u8)>,
+) -> io::Result<()> {
+    // SAFETY: the pointer and length describe a live, initialized pollfd slice.
+    let n = syscall!(poll(
+        pollfds.as_mut_ptr(),
+        pollfds.len() as libc::nfds_t,
+        super::timeout_ms(timeout),
+    ));
+    let mut n = match n {
+        Ok(n) => n as usize,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for p in pollfds.iter() {
+        if n == 0 {
+            break;
+        }
+        if p.revents == 0 {
+            continue;
+        }
+        n -= 1;
+        ready.push((p.fd, from_poll(p.revents)));
+    }
+    Ok(())
 }
 
 fn to_poll(mask: u8) -> libc::c_short {

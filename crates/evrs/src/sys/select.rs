@@ -77,57 +77,99 @@ impl Selector {
         Ok(())
     }
 
+    #[inline]
     pub(crate) fn dispatch(
         &mut self,
         timeout: Option<Duration>,
         ready: &mut Vec<(RawFd, u8)>,
     ) -> io::Result<()> {
-        let mut rset = self.read;
-        let mut wset = self.write;
-        let mut tv = timeout.map(|d| {
-            // Round up to whole microseconds so select never returns before the deadline.
-            let us = d.as_nanos().div_ceil(1000).min(35 * 60 * 1_000_000);
-            libc::timeval {
-                tv_sec: (us / 1_000_000) as libc::time_t,
-                tv_usec: (us % 1_000_000) as libc::suseconds_t,
+        wait(self.read, self.write, self.max_fd, timeout, ready)
+    }
+
+    /// Copies the sets into `w`, so a shared base can wait with its lock released.
+    pub(crate) fn prepare_wait(&mut self, w: &mut Waiter) {
+        w.read = self.read;
+        w.write = self.write;
+        w.max_fd = self.max_fd;
+    }
+}
+
+/// A detached wait over copies of the two sets.
+pub(crate) struct Waiter {
+    read: libc::fd_set,
+    write: libc::fd_set,
+    max_fd: RawFd,
+}
+
+impl Waiter {
+    pub(crate) fn new() -> Waiter {
+        Waiter {
+            read: empty_set(),
+            write: empty_set(),
+            max_fd: -1,
+        }
+    }
+
+    pub(crate) fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<(RawFd, u8)>,
+    ) -> io::Result<()> {
+        wait(self.read, self.write, self.max_fd, timeout, ready)
+    }
+}
+
+/// `select` over copies of the sets (select overwrites what it is given).
+fn wait(
+    mut rset: libc::fd_set,
+    mut wset: libc::fd_set,
+    max_fd: RawFd,
+    timeout: Option<Duration>,
+    ready: &mut Vec<(RawFd, u8)>,
+) -> io::Result<()> {
+    let mut tv = timeout.map(|d| {
+        // Round up to whole microseconds so select never returns before the deadline.
+        let us = d.as_nanos().div_ceil(1000).min(35 * 60 * 1_000_000);
+        libc::timeval {
+            tv_sec: (us / 1_000_000) as libc::time_t,
+            tv_usec: (us % 1_000_000) as libc::suseconds_t,
+        }
+    });
+    let tvp = tv
+        .as_mut()
+        .map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
+    // SAFETY: the sets are valid copies; max_fd + 1 <= FD_SETSIZE; tvp is null or valid.
+    let n = syscall!(select(
+        max_fd + 1,
+        &mut rset,
+        &mut wset,
+        std::ptr::null_mut(),
+        tvp
+    ));
+    let mut n = match n {
+        Ok(n) => n as usize,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for fd in 0..=max_fd {
+        if n == 0 {
+            break;
+        }
+        let mut bits = 0;
+        // SAFETY: 0 <= fd <= max_fd < FD_SETSIZE.
+        unsafe {
+            if libc::FD_ISSET(fd, &rset) {
+                bits |= READ;
+                n = n.saturating_sub(1);
             }
-        });
-        let tvp = tv
-            .as_mut()
-            .map_or(std::ptr::null_mut(), |t| t as *mut libc::timeval);
-        // SAFETY: the sets are valid copies; max_fd + 1 <= FD_SETSIZE; tvp is null or valid.
-        let n = syscall!(select(
-            self.max_fd + 1,
-            &mut rset,
-            &mut wset,
-            std::ptr::null_mut(),
-            tvp
-        ));
-        let mut n = match n {
-            Ok(n) => n as usize,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        for fd in 0..=self.max_fd {
-            if n == 0 {
-                break;
-            }
-            let mut bits = 0;
-            // SAFETY: 0 <= fd <= max_fd < FD_SETSIZE.
-            unsafe {
-                if libc::FD_ISSET(fd, &rset) {
-                    bits |= READ;
-                    n = n.saturating_sub(1);
-                }
-                if libc::FD_ISSET(fd, &wset) {
-                    bits |= WRITE;
-                    n = n.saturating_sub(1);
-                }
-            }
-            if bits != 0 {
-                ready.push((fd, bits));
+            if libc::FD_ISSET(fd, &wset) {
+                bits |= WRITE;
+                n = n.saturating_sub(1);
             }
         }
-        Ok(())
+        if bits != 0 {
+            ready.push((fd, bits));
+        }
     }
+    Ok(())
 }
