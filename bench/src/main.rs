@@ -714,7 +714,7 @@ fn xthread_peers(o: &Options) -> impl Iterator<Item = &str> {
 /// Table rows (variant labels the children report) of an xthread peer.
 fn xthread_labels(peer: &str, bench: Bench) -> &'static [&'static str] {
     match (peer, bench) {
-        ("evrs", _) => &["evrs/run_in_loop", "evrs/activate"],
+        ("evrs", _) => &["evrs/run_in_loop", "evrs/activate", "evrs/shared_activate"],
         ("tokio", Bench::XthreadTput) => &["tokio/spawn", "tokio/mpsc"],
         ("tokio", _) => &["tokio/mpsc"],
         ("libevent", _) => &["libevent/event_active"],

@@ -228,10 +228,67 @@ pub fn xthread_tput(p: &Params) -> io::Result<()> {
             }
         }
     }
+    for rep in 0..p.warmup + p.reps {
+        let s = xthread_tput_shared(nprod, k)?;
+        if rep >= p.warmup {
+            out.push(("evrs/shared_activate", s));
+        }
+    }
     for (label, s) in out {
         s.print(label, p.n);
     }
     Ok(())
+}
+
+/// libevent's own model on evrs: `SharedBase::activate` from `nprod` threads (base lock,
+/// activate, wake the loop if it sleeps), the loop running on this thread.
+fn xthread_tput_shared(nprod: usize, k: u64) -> io::Result<crate::common::XtputSample> {
+    use crate::common::{xt_bump, xt_reset, XtputSample, XT_COUNT};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    let base = evrs::SharedBase::with_config(EventConfig::new().method(Method::Epoll))?;
+    let evs = (0..nprod)
+        .map(|_| {
+            base.new_event(-1, What::empty(), |_, _, _| {
+                xt_bump();
+            })
+        })
+        .collect::<io::Result<Vec<Event>>>()?;
+    let done = base.new_event(-1, What::empty(), |b, _, _| b.loopbreak())?;
+    xt_reset();
+    let start = Arc::new(Barrier::new(nprod + 1));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let w0 = base.wake_writes();
+    let producers: Vec<_> = (0..nprod)
+        .map(|i| {
+            let (b, start, finished, ev) = (base.clone(), start.clone(), finished.clone(), evs[i]);
+            std::thread::spawn(move || -> io::Result<()> {
+                start.wait();
+                for _ in 0..k {
+                    b.activate(ev, What::READ, 1)?;
+                }
+                if finished.fetch_add(1, Ordering::AcqRel) + 1 == nprod {
+                    b.activate(done, What::READ, 1)?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    start.wait();
+    let t0 = now_ns();
+    base.run(LoopFlags::NO_EXIT_ON_EMPTY)?;
+    let wall = now_ns() - t0;
+    for t in producers {
+        t.join()
+            .map_err(|_| io::Error::other("producer panicked"))??;
+    }
+    Ok(XtputSample {
+        wall_ns: wall,
+        cmds: nprod as u64 * k,
+        callbacks: XT_COUNT.load(Ordering::Relaxed),
+        wakes: Some(base.wake_writes() - w0),
+    })
 }
 
 /// Child entry: cross-thread latency. One producer thread pings `p.reps` times (after
@@ -285,8 +342,48 @@ pub fn xthread_lat(p: &Params) -> io::Result<()> {
             .map_err(|_| io::Error::other("pinger panicked"))??;
         out.push((variant, rtt));
     }
+    out.push(("evrs/shared_activate", xthread_lat_shared(warm, reps)?));
     for (label, mut rtt) in out {
         latency_samples(label, p.n, &mut rtt);
     }
     Ok(())
+}
+
+/// Ping-pong through `SharedBase::activate` (libevent's model: lock, activate, wake).
+fn xthread_lat_shared(warm: u64, reps: u64) -> io::Result<Vec<u64>> {
+    use crate::common::spin_until;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let base = evrs::SharedBase::with_config(EventConfig::new().method(Method::Epoll))?;
+    let ping = Arc::new(AtomicU64::new(0));
+    let pong = Arc::new(AtomicU64::new(0));
+    let ev = {
+        let (ping, pong) = (ping.clone(), pong.clone());
+        base.new_event(-1, What::empty(), move |_, _, _| {
+            pong.store(ping.load(Ordering::Acquire), Ordering::Release);
+        })?
+    };
+    let b2 = base.clone();
+    let pinger = std::thread::spawn(move || -> io::Result<Vec<u64>> {
+        while !b2.is_running() {
+            std::thread::yield_now();
+        }
+        let mut rtt = Vec::with_capacity(reps as usize);
+        for i in 1..=warm + reps {
+            let t0 = now_ns();
+            ping.store(i, Ordering::Release);
+            b2.activate(ev, What::READ, 1)?;
+            spin_until(&pong, i);
+            if i > warm {
+                rtt.push(now_ns() - t0);
+            }
+        }
+        b2.loopbreak();
+        Ok(rtt)
+    });
+    base.run(LoopFlags::NO_EXIT_ON_EMPTY)?;
+    pinger
+        .join()
+        .map_err(|_| io::Error::other("pinger panicked"))?
 }

@@ -14,6 +14,7 @@
 use crate::base::EventBase;
 use crate::event::{Event, Internal};
 use crate::flags::What;
+use crate::pending_activations::{Mark, PendingActivations};
 use crate::sys;
 use crate::wake_queue::WakeQueue;
 use std::io;
@@ -25,6 +26,8 @@ use std::time::Duration;
 /// Work queued for the loop thread.
 pub(crate) enum Command {
     Activate(Event, What, u16),
+    /// Deliver the bits gathered in the pending-activations table for this event.
+    ActivatePending(Event),
     Add(Event, Option<Duration>),
     Del(Event),
     Run(Box<dyn FnOnce(&mut EventBase) + Send>),
@@ -40,6 +43,8 @@ pub(crate) struct NotifyShared {
     /// The thread that owns the base (an `EventBase` never changes threads).
     owner: std::thread::ThreadId,
     queue: WakeQueue<Command>,
+    /// Activations waiting for the loop, one word per event (coalesces repeats lock-free).
+    pending: PendingActivations,
     /// eventfd writes made so far (shows the coalescing).
     writes: AtomicU64,
 }
@@ -158,9 +163,19 @@ impl Handle {
         Ok(())
     }
 
-    /// [`EventBase::activate`] from another thread.
+    /// [`EventBase::activate`] from another thread. Activating an event whose earlier
+    /// cross-thread activation the loop has not delivered yet only adds `what` to it: no
+    /// command, no lock, no wake-up (one atomic load when the bits are already there).
+    /// `ncalls` other than 1 (signal events) always queues a command of its own.
     pub fn activate(&self, ev: Event, what: What, ncalls: u16) -> io::Result<()> {
         self.check_event(ev)?;
+        if ncalls == 1 {
+            match self.shared.pending.mark(ev, what.bits()) {
+                Mark::Coalesced => return self.check_attached(),
+                Mark::Queued => return self.send(Command::ActivatePending(ev)),
+                Mark::Fallback => {}
+            }
+        }
         self.send(Command::Activate(ev, what, ncalls))
     }
 
@@ -272,6 +287,7 @@ impl EventBase {
             base_id: self.id,
             owner: std::thread::current().id(),
             queue: WakeQueue::new(),
+            pending: PendingActivations::new(),
             writes: AtomicU64::new(0),
         });
         let ev = self.new_internal(fd, What::READ | What::PERSIST, Internal::Notify)?;
@@ -302,6 +318,10 @@ impl EventBase {
             // Errors concern events freed since the command was queued: nothing to report to.
             let _ = match cmd {
                 Command::Activate(ev, what, n) => self.activate(ev, what, n),
+                Command::ActivatePending(ev) => match shared.pending.take(ev) {
+                    0 => Ok(()),
+                    bits => self.activate(ev, What::from_bits_retain(u16::from(bits)), 1),
+                },
                 Command::Add(ev, t) => self.add(ev, t),
                 Command::Del(ev) => self.del(ev),
                 Command::Run(f) => {

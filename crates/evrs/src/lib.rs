@@ -71,6 +71,7 @@ mod fork;
 mod handle;
 mod inspect;
 mod io_map;
+mod pending_activations;
 mod queue;
 mod run;
 mod shared;

@@ -10,6 +10,50 @@ use std::time::Duration;
 use util::*;
 
 on_every_backend! {
+    fn repeated_activations_coalesce_into_one_callback_with_every_bit(m) {
+        const PER: usize = 1_000;
+        let mut b = base(m);
+        let h = b.handle().unwrap();
+        let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let s = seen.clone();
+        let ev = b.new_timer(move |_, _, what| s.borrow_mut().push(what)).unwrap();
+        // The loop is not running: every activation after the first finds one pending.
+        let threads: Vec<_> = [What::READ, What::WRITE, What::TIMEOUT, What::CLOSED]
+            .into_iter()
+            .map(|bit| {
+                let h = h.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..PER {
+                        h.activate(ev, bit, 1).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(h.wake_writes(), 1, "one command and one wake-up for 4,000 activations");
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(
+            *seen.borrow(),
+            vec![What::READ | What::WRITE | What::TIMEOUT | What::CLOSED]
+        );
+        // Delivered: the next activation queues anew.
+        h.activate(ev, What::READ, 1).unwrap();
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(seen.borrow().len(), 2);
+        // A freed event's pending activation is dropped, and its slot's next event is
+        // not confused with it.
+        h.activate(ev, What::WRITE, 1).unwrap();
+        b.free(ev).unwrap();
+        let s2 = seen.clone();
+        let ev2 = b.new_timer(move |_, _, what| s2.borrow_mut().push(what)).unwrap();
+        h.activate(ev2, What::TIMEOUT, 1).unwrap();
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(seen.borrow().len(), 3);
+        assert_eq!(seen.borrow()[2], What::TIMEOUT);
+    }
+
     fn closures_from_many_threads_each_run_exactly_once(m) {
         const THREADS: usize = 8;
         const PER: usize = 2_000;
