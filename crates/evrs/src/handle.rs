@@ -310,8 +310,38 @@ impl EventBase {
         let Some((shared, _)) = &self.notify else {
             return;
         };
-        let shared = shared.clone();
         sys::notify::drain(shared.fd());
+        self.run_commands();
+    }
+
+    /// Before blocking in the backend: commands queued while the loop was busy (no eventfd
+    /// write was made for them) run now. Returns `true` if it ran any — then the loop must
+    /// not block, as they may have activated events. Otherwise the loop counts as asleep
+    /// until [`woke`](Self::woke_up).
+    #[inline]
+    pub(crate) fn commands_before_sleep(&mut self) -> bool {
+        match &self.notify {
+            Some((shared, _)) if shared.queue.prepare_sleep() => {
+                self.run_commands();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Back from the backend: producers need not signal any more.
+    #[inline]
+    pub(crate) fn woke_up(&mut self) {
+        if let Some((shared, _)) = &self.notify {
+            shared.queue.woke();
+        }
+    }
+
+    fn run_commands(&mut self) {
+        let Some((shared, _)) = &self.notify else {
+            return;
+        };
+        let shared = shared.clone();
         let mut cmds = std::mem::take(&mut self.commands);
         shared.queue.take(&mut cmds);
         for cmd in cmds.drain(..) {

@@ -115,6 +115,11 @@ impl EventBase {
         if !flags.contains(LoopFlags::NO_EXIT_ON_EMPTY) && !self.has_events() {
             return Iteration::Exit(RunOutcome::NoEvents);
         }
+        let timeout = if self.commands_before_sleep() {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
         self.promote_active_later();
         self.cache = None;
         Iteration::Wait(timeout)
@@ -123,6 +128,7 @@ impl EventBase {
     /// After the wait: the iteration's time is cached and every ready fd's events are queued.
     #[inline]
     pub(crate) fn absorb_ready(&mut self, ready: &mut Vec<(RawFd, u8)>) {
+        self.woke_up();
         self.update_cache();
         for &(fd, bits) in ready.iter() {
             self.io_ready(fd, bits);

@@ -32,7 +32,8 @@ on_every_backend! {
         for t in threads {
             t.join().unwrap();
         }
-        assert_eq!(h.wake_writes(), 1, "one command and one wake-up for 4,000 activations");
+        // One command; no eventfd write at all, as the loop is not asleep in the backend.
+        assert_eq!(h.wake_writes(), 0, "4,000 activations of an idle loop need no wake-up");
         b.run(LoopFlags::NONBLOCK).unwrap();
         assert_eq!(
             *seen.borrow(),
