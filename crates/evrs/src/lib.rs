@@ -51,6 +51,9 @@
 //!   hierarchical timing wheel (O(1) add and delete) and never fire early.
 //! * **Threads** — a [`Handle`] (`Send + Sync`) lets other threads activate, add or delete
 //!   events, run closures on the loop thread, and stop the loop; wake-ups are coalesced.
+//!   [`SharedBase`] is libevent's own model instead: one base shared by threads under a lock
+//!   that the loop releases while it waits and while callbacks run, with blocking,
+//!   non-blocking and automatic deletes that refuse (rather than enter) a deadlock.
 //!
 //! ## Differences from libevent
 //! Events are handles into the base rather than caller-owned structs (the C ABI layer maps
