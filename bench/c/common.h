@@ -173,14 +173,15 @@ static void pipechain_samples(const char *peer, const struct params *p, uint64_t
         die("malloc");
     for (size_t i = 0; i < p->warmup; i++)
         run_one();
-    uint64_t u0 = user_ns();
+    uint64_t u0 = user_ns(), c0 = cpu_ns();
     for (size_t i = 0; i < p->reps; i++)
         ns[i] = run_one();
-    uint64_t user = user_ns() - u0;
+    uint64_t user = user_ns() - u0, cpu = cpu_ns() - c0;
     sample("pipechain", peer, p->n, "events", p->active + p->writes);
     for (size_t i = 0; i < p->reps; i++)
         sample("pipechain", peer, p->n, "run_ns", ns[i]);
     sample("pipechain", peer, p->n, "user_ns_per_run", user / (p->reps ? p->reps : 1));
+    sample("pipechain", peer, p->n, "cpu_ns_per_run", cpu / (p->reps ? p->reps : 1));
     free(ns);
 }
 

@@ -381,11 +381,11 @@ pub fn pipechain_samples(
         (p.active + p.writes) as u64,
     );
     let mut ns = Vec::with_capacity(p.reps);
-    let u0 = user_ns();
+    let (u0, c0) = (user_ns(), cpu_ns());
     for _ in 0..p.reps {
         ns.push(run()?);
     }
-    let user = user_ns() - u0;
+    let (user, cpu) = (user_ns() - u0, cpu_ns() - c0);
     for v in ns {
         sample(Bench::Pipechain, peer, p.n, "run_ns", v);
     }
@@ -395,6 +395,13 @@ pub fn pipechain_samples(
         p.n,
         "user_ns_per_run",
         user / p.reps.max(1) as u64,
+    );
+    sample(
+        Bench::Pipechain,
+        peer,
+        p.n,
+        "cpu_ns_per_run",
+        cpu / p.reps.max(1) as u64,
     );
     Ok(())
 }

@@ -577,21 +577,30 @@ fn print_pipechain(res: &Results, o: &Options, sizes: &[(usize, bool)]) {
     println!();
     println!(
         "Dispatch time of one run (setup untimed). ns/event = µs/run / callbacks per run. \
-         user ns/event = user-mode CPU time (getrusage, tick-sampled: rough) per callback - \
-         the library's own share, without the kernel's socket and epoll work."
+         CPU ns/event = user + system CPU time of the process (getrusage; the total is exact, \
+         only its user/system split is tick-sampled) per callback, over whole runs (including \
+         the injection writes, the same for every peer): the cost that does not depend on \
+         scheduling noise, kernel socket and epoll work included. user ns/event = its \
+         user-mode part (rough). CPU vs raw = CPU ns/event / raw-epoll's."
     );
     println!();
     println!(
-        "| n | peer | µs/run | best run µs | spread | ns/event | user ns/event | vs evrs | \
-         vs raw-epoll |"
+        "| n | peer | µs/run | best run µs | spread | ns/event | CPU ns/event | user ns/event | \
+         vs evrs | vs raw-epoll | CPU vs raw |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &(n, duplex) in sizes {
         let med = |peer: &str| {
             res.stat(Bench::Pipechain, peer, n, "run_ns")
                 .map(|s| s.median)
         };
         let (evrs, raw) = (med("evrs"), med("raw-epoll"));
+        let cpu_per_event = |peer: &str| {
+            let ev = res.stat(Bench::Pipechain, peer, n, "events")?.median.max(1.0);
+            res.stat(Bench::Pipechain, peer, n, "cpu_ns_per_run")
+                .map(|c| c.median / ev)
+        };
+        let raw_cpu = cpu_per_event("raw-epoll");
         let label = if duplex {
             format!("{n} (duplex)")
         } else {
@@ -609,14 +618,17 @@ fn print_pipechain(res: &Results, o: &Options, sizes: &[(usize, bool)]) {
                 .map_or("-".to_string(), |u| {
                     format!("{:.0}", u.median / ev.median.max(1.0))
                 });
+            let cpu = cpu_per_event(peer);
             println!(
-                "| {label} | {peer} | {:.1} | {:.1} | {} | {:.0} | {user} | {} | {} |",
+                "| {label} | {peer} | {:.1} | {:.1} | {} | {:.0} | {} | {user} | {} | {} | {} |",
                 runs.median / 1e3,
                 runs.best / 1e3,
                 spread(&runs),
                 runs.median / ev.median.max(1.0),
+                cpu.map_or("-".to_string(), |c| format!("{c:.0}")),
                 ratio(runs.median, evrs),
                 ratio(runs.median, raw),
+                cpu.map_or("-".to_string(), |c| ratio(c, raw_cpu)),
             );
         }
     }

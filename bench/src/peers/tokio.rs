@@ -103,10 +103,10 @@ pub fn pipechain(p: &Params) -> io::Result<()> {
         }
         let space = (n / p.active.max(1)).max(1);
         let mut ns = Vec::with_capacity(p.reps);
-        let mut u0 = user_ns();
+        let (mut u0, mut c0) = (user_ns(), cpu_ns());
         for rep in 0..p.warmup + p.reps {
             if rep == p.warmup {
-                u0 = user_ns();
+                (u0, c0) = (user_ns(), cpu_ns());
             }
             c.start(p.writes);
             target.set((p.active + p.writes) as u64);
@@ -126,7 +126,7 @@ pub fn pipechain(p: &Params) -> io::Result<()> {
             "events",
             (p.active + p.writes) as u64,
         );
-        let user = user_ns() - u0;
+        let (user, cpu) = (user_ns() - u0, cpu_ns() - c0);
         for v in ns {
             sample(Bench::Pipechain, PEER, p.n, "run_ns", v);
         }
@@ -136,6 +136,13 @@ pub fn pipechain(p: &Params) -> io::Result<()> {
             p.n,
             "user_ns_per_run",
             user / p.reps.max(1) as u64,
+        );
+        sample(
+            Bench::Pipechain,
+            PEER,
+            p.n,
+            "cpu_ns_per_run",
+            cpu / p.reps.max(1) as u64,
         );
         Ok(())
     })
