@@ -203,6 +203,47 @@ on_every_backend! {
         stop(&b, h);
     }
 
+    fn adds_and_dels_from_many_threads_against_a_running_loop(m) {
+        // Each thread: add a timer and wait for it (it must fire exactly once), add one and
+        // delete it before it can fire (it must never fire), and churn an fd event.
+        const THREADS: usize = 4;
+        const ROUNDS: usize = 200;
+        let b = shared(m);
+        let h = spawn_loop(&b);
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    let fired = Arc::new(AtomicUsize::new(0));
+                    let never = Arc::new(AtomicUsize::new(0));
+                    let (f, n) = (fired.clone(), never.clone());
+                    let t = b.new_timer(move |_, _, _| { f.fetch_add(1, Ordering::SeqCst); }).unwrap();
+                    let d = b.new_timer(move |_, _, _| { n.fetch_add(1, Ordering::SeqCst); }).unwrap();
+                    let (x, y) = pair();
+                    let io = b.new_event(x.as_raw_fd(), What::READ, |_, _, _| {}).unwrap();
+                    for i in 0..ROUNDS {
+                        b.add(t, Some(Duration::ZERO)).unwrap();
+                        wait_until("a timer to fire", || fired.load(Ordering::SeqCst) == i + 1);
+                        b.add(d, Some(Duration::from_secs(60))).unwrap();
+                        b.del_block(d).unwrap();
+                        b.add(io, None).unwrap();
+                        b.del(io).unwrap();
+                    }
+                    b.free(t).unwrap();
+                    b.free(d).unwrap();
+                    b.free(io).unwrap();
+                    drop((x, y));
+                    (fired.load(Ordering::SeqCst), never.load(Ordering::SeqCst))
+                })
+            })
+            .collect();
+        for w in workers {
+            assert_eq!(w.join().unwrap(), (ROUNDS, 0));
+        }
+        assert_eq!(b.num_events(evrs::Count::Added), 0, "every event was freed");
+        stop(&b, h);
+    }
+
     fn del_block_returns_only_after_the_running_callback(m) {
         let b = shared(m);
         let gate = Gate::new();
