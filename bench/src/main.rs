@@ -596,7 +596,10 @@ fn print_pipechain(res: &Results, o: &Options, sizes: &[(usize, bool)]) {
         };
         let (evrs, raw) = (med("evrs"), med("raw-epoll"));
         let cpu_per_event = |peer: &str| {
-            let ev = res.stat(Bench::Pipechain, peer, n, "events")?.median.max(1.0);
+            let ev = res
+                .stat(Bench::Pipechain, peer, n, "events")?
+                .median
+                .max(1.0);
             res.stat(Bench::Pipechain, peer, n, "cpu_ns_per_run")
                 .map(|c| c.median / ev)
         };
