@@ -161,6 +161,11 @@ impl EventBase {
         let now = self.cache.unwrap_or_else(|| sys::clock::now_ns(true));
         let mut expired = std::mem::take(&mut self.expired);
         self.wheel.poll(now, &mut expired);
+        // The wheel hands them over tick by tick, each tick's in add order; timers whose
+        // deadlines differ by less than a tick still fire earliest first, as in libevent.
+        if expired.len() > 1 && !expired.is_sorted_by_key(|e| (e.deadline, e.seq)) {
+            expired.sort_unstable_by_key(|e| (e.deadline, e.seq));
+        }
         for e in expired.drain(..) {
             let idx = e.token as usize;
             self.slots[idx].timer = NIL;

@@ -2,7 +2,7 @@
 //! re-arming, remove_timer, overflow.
 mod util;
 use evrs::{BaseFlags, EventConfig, LoopFlags, What};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use util::*;
@@ -10,6 +10,23 @@ use util::*;
 const MS: Duration = Duration::from_millis(1);
 
 on_every_backend! {
+    fn deadlines_closer_than_a_wheel_tick_fire_earliest_first(m) {
+        let mut b = EventConfig::new()
+            .method(m)
+            .flags(BaseFlags::PRECISE_TIMER | BaseFlags::IGNORE_ENV)
+            .build()
+            .unwrap();
+        let order = Rc::new(RefCell::new(String::new()));
+        // 10 µs apart, added latest first: all three nearly always share one 1 ms tick.
+        for (name, us) in [('a', 5_030u64), ('b', 5_010), ('c', 5_020)] {
+            let o = order.clone();
+            let ev = b.new_timer(move |_, _, _| o.borrow_mut().push(name)).unwrap();
+            b.add(ev, Some(Duration::from_micros(us))).unwrap();
+        }
+        b.dispatch().unwrap();
+        assert_eq!(*order.borrow(), "bca");
+    }
+
     fn timers_never_fire_early(m) {
         let mut b = base(m);
         let fired = Rc::new(Cell::new(0));
