@@ -163,8 +163,10 @@ impl EventBase {
         self.wheel.poll(now, &mut expired);
         // The wheel hands them over tick by tick, each tick's in add order; timers whose
         // deadlines differ by less than a tick still fire earliest first, as in libevent.
-        if expired.len() > 1 && !expired.is_sorted_by_key(|e| (e.deadline, e.seq)) {
-            expired.sort_unstable_by_key(|e| (e.deadline, e.seq));
+        // A stable sort on the deadline alone keeps equal deadlines in add order (within a
+        // tick they already are, and different ticks never share a deadline).
+        if expired.len() > 1 && !expired.is_sorted_by_key(|e| e.deadline) {
+            expired.sort_by_key(|e| e.deadline);
         }
         for e in expired.drain(..) {
             let idx = e.token as usize;
