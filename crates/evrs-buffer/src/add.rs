@@ -6,7 +6,7 @@ use std::io;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::chunk::{next_chunk_size, Chunk};
+use crate::chunk::{extend_bytes, next_chunk_size, try_alloc, Chunk};
 use crate::error::{Error, Result};
 use crate::EvBuffer;
 
@@ -76,13 +76,13 @@ impl EvBuffer {
             if spare > 0 {
                 let k = spare.min(d.len());
                 if let Some(Chunk::Mem(t)) = self.chunks.back_mut() {
-                    t.extend_from_slice(d.get(..k).unwrap_or(d));
+                    extend_bytes(t, d.get(..k).unwrap_or(d));
                 }
                 spare -= k;
                 d = d.get(k..).unwrap_or(&[]);
             }
             if let Some(f) = fresh.as_mut() {
-                f.extend_from_slice(d);
+                extend_bytes(f, d);
             }
         }
         if let Some(f) = fresh.filter(|f| !f.is_empty()) {
@@ -336,23 +336,27 @@ impl EvBuffer {
 
     /// Makes sure the tail has at least `n` contiguous free bytes, so the
     /// next `n` bytes of appends need no allocation (libevent's
-    /// `evbuffer_expand`).
+    /// `evbuffer_expand`). A size that cannot be allocated fails with
+    /// [`Error::NoMemory`] and changes nothing.
     pub fn expand(&mut self, n: usize) -> Result<()> {
         self.touch();
-        if let Some(Chunk::Mem(t)) = self.chunks.back_mut() {
-            if t.capacity() - t.len() >= n {
-                return Ok(());
-            }
-            if t.is_empty() {
-                t.reserve(n);
-                return Ok(());
-            }
-        }
-        let last_cap = match self.chunks.back() {
-            Some(Chunk::Mem(t)) => t.capacity(),
-            _ => 0,
+        let (spare, empty_tail, last_cap) = match self.chunks.back() {
+            Some(Chunk::Mem(t)) => (t.capacity() - t.len(), t.is_empty(), t.capacity()),
+            _ => (0, false, 0),
         };
-        let b = BytesMut::with_capacity(next_chunk_size(n, last_cap));
+        if spare >= n {
+            return Ok(());
+        }
+        // An empty tail is replaced by a bigger one; otherwise a new chunk
+        // follows the data.
+        let b = try_alloc(if empty_tail {
+            n
+        } else {
+            next_chunk_size(n, last_cap)
+        })?;
+        if empty_tail {
+            self.chunks.pop_back();
+        }
         self.chunks.push_back(Chunk::Mem(b));
         Ok(())
     }

@@ -8,12 +8,72 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::BytesMut;
 
 use crate::callbacks::Callbacks;
-use crate::chunk::{next_chunk_size, Chunk};
+use crate::chunk::{copy_bytes, extend_bytes, next_chunk_size, Chunk};
 use crate::error::{End, Error, Result};
 use crate::reserve::Reservation;
 
 /// libevent's per-call read cap (`EVBUFFER_MAX_READ`).
 pub const DEFAULT_MAX_READ: usize = 4096;
+
+/// The largest per-call read cap [`EvBuffer::set_max_read`] accepts.
+pub const MAX_READ_LIMIT: usize = i32::MAX as usize;
+
+/// Buffer-wide options (libevent's `EVBUFFER_FLAG_*` bits, for
+/// `evbuffer_set_flags` / `evbuffer_clear_flags`): see
+/// [`EvBuffer::set_flags`].
+///
+/// ```
+/// use evrs_buffer::{BufferFlags, EvBuffer};
+/// let mut buf = EvBuffer::new();
+/// buf.set_flags(BufferFlags::DRAINS_TO_FD);
+/// assert!(buf.flags().contains(BufferFlags::DRAINS_TO_FD));
+/// buf.clear_flags(BufferFlags::DRAINS_TO_FD);
+/// assert_eq!(buf.flags(), BufferFlags::empty());
+/// assert_eq!(BufferFlags::from_bits(1), Some(BufferFlags::DRAINS_TO_FD));
+/// assert_eq!(BufferFlags::from_bits(2), None); // no such flag
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct BufferFlags(u64);
+
+impl BufferFlags {
+    /// The buffer is only ever drained by writing it to an fd, draining or
+    /// moving it whole (`EVBUFFER_FLAG_DRAINS_TO_FD`, value 1): lets
+    /// [`EvBuffer::write`] send file segments with `sendfile(2)`.
+    pub const DRAINS_TO_FD: BufferFlags = BufferFlags(1);
+    const ALL: u64 = 1;
+
+    /// No flags.
+    pub const fn empty() -> Self {
+        BufferFlags(0)
+    }
+
+    /// libevent's numeric value.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The flags for libevent's numeric value, or `None` if `bits` has a
+    /// bit no flag uses (libevent 2.1 would store it and ignore it).
+    pub const fn from_bits(bits: u64) -> Option<Self> {
+        if bits & !Self::ALL == 0 {
+            Some(BufferFlags(bits))
+        } else {
+            None
+        }
+    }
+
+    /// True if every flag in `other` is set in `self`.
+    pub const fn contains(self, other: BufferFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for BufferFlags {
+    type Output = BufferFlags;
+    fn bitor(self, rhs: BufferFlags) -> BufferFlags {
+        BufferFlags(self.0 | rhs.0)
+    }
+}
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -166,6 +226,31 @@ impl EvBuffer {
         self.drains_to_fd
     }
 
+    /// Sets the given flags, keeping the others (libevent's
+    /// `evbuffer_set_flags`).
+    pub fn set_flags(&mut self, flags: BufferFlags) {
+        if flags.contains(BufferFlags::DRAINS_TO_FD) {
+            self.drains_to_fd = true;
+        }
+    }
+
+    /// Clears the given flags, keeping the others (libevent's
+    /// `evbuffer_clear_flags`).
+    pub fn clear_flags(&mut self, flags: BufferFlags) {
+        if flags.contains(BufferFlags::DRAINS_TO_FD) {
+            self.drains_to_fd = false;
+        }
+    }
+
+    /// The flags that are set.
+    pub fn flags(&self) -> BufferFlags {
+        if self.drains_to_fd {
+            BufferFlags::DRAINS_TO_FD
+        } else {
+            BufferFlags::empty()
+        }
+    }
+
     #[inline]
     pub(crate) fn check_start(&self) -> Result<()> {
         if self.freeze_start {
@@ -202,22 +287,22 @@ impl EvBuffer {
         if let Some(Chunk::Mem(tail)) = self.chunks.back_mut() {
             let spare = tail.capacity() - tail.len();
             if spare >= data.len() {
-                tail.extend_from_slice(data);
+                extend_bytes(tail, data);
                 return;
             }
             if tail.is_empty() && tail.try_reclaim(data.len()) {
-                tail.extend_from_slice(data);
+                extend_bytes(tail, data);
                 return;
             }
             if spare > 0 {
                 let (now, rest) = data.split_at(spare);
-                tail.extend_from_slice(now);
+                extend_bytes(tail, now);
                 data = rest;
             }
             last_cap = tail.capacity();
         }
         let mut b = BytesMut::with_capacity(next_chunk_size(data.len(), last_cap));
-        b.extend_from_slice(data);
+        extend_bytes(&mut b, data);
         self.push_back_chunk(Chunk::Mem(b));
     }
 
@@ -277,7 +362,7 @@ impl EvBuffer {
             let Some(c) = self.chunks.get(ci) else { break };
             let s = c.as_slice().get(off..).unwrap_or(&[]);
             let k = s.len().min(out.len() - done);
-            out[done..done + k].copy_from_slice(&s[..k]);
+            copy_bytes(&mut out[done..done + k], &s[..k]);
             done += k;
             ci += 1;
             off = 0;

@@ -178,6 +178,48 @@ impl EvBuffer {
         self.cbs.entries.clear();
     }
 
+    /// Replaces every callback with `f`, an old-style callback that gets the
+    /// buffer, its length before the change and its length after (libevent's
+    /// deprecated `evbuffer_setcb`; `evbuffer_setcb(buf, NULL, NULL)` is
+    /// [`clear_cbs`](Self::clear_cbs)). It behaves like a callback from
+    /// [`add_cb`](Self::add_cb) in every other way: the returned id can
+    /// disable or remove it, and in deferred mode it runs deferred, with
+    /// the lengths before the first and after the last pending change.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use evrs_buffer::EvBuffer;
+    ///
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let mut buf = EvBuffer::new();
+    /// buf.add_cb(|_, _| unreachable!("replaced by set_cb"));
+    /// buf.set_cb(move |_, old, new| log.lock().unwrap().push((old, new)));
+    /// buf.add(b"hello").unwrap();
+    /// buf.drain(2).unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), vec![(0, 5), (5, 3)]);
+    /// ```
+    pub fn set_cb<F>(&mut self, mut f: F) -> CallbackId
+    where
+        F: FnMut(&EvBuffer, usize, usize) + Send + 'static,
+    {
+        self.clear_cbs();
+        self.add_cb(move |buf, info| {
+            let new_len = (info.orig_size + info.n_added).saturating_sub(info.n_deleted);
+            f(buf, info.orig_size, new_len)
+        })
+    }
+
+    /// `Some(true)` if the callback is enabled, `Some(false)` if disabled,
+    /// `None` if `id` is not registered here.
+    pub fn is_cb_enabled(&self, id: CallbackId) -> Option<bool> {
+        self.cbs
+            .entries
+            .iter()
+            .find(|e| e.id == id.0)
+            .map(|e| e.enabled)
+    }
+
     /// Enables a callback; false if `id` is not registered here.
     pub fn enable_cb(&mut self, id: CallbackId) -> bool {
         self.cbs.find(id).map(|e| e.enabled = true).is_some()

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::error::{Error, Result};
 use crate::file::SegmentInner;
 
 /// Smallest chunk the buffer allocates on its own (libevent: 1024 bytes).
@@ -67,8 +68,29 @@ impl Chunk {
         }
     }
 
+    /// Removes the first `line + eol` bytes (callers guarantee they exist)
+    /// and returns the first `line` of them as `Bytes`, without copying.
+    #[inline]
+    pub(crate) fn split_line(&mut self, line: usize, eol: usize) -> Bytes {
+        match self {
+            Chunk::Mem(b) => {
+                let mut l = b.split_to(line.saturating_add(eol).min(b.len()));
+                l.truncate(line);
+                l.freeze()
+            }
+            // (`Bytes::truncate` may cost a second reference count, so the
+            // shared and file kinds split and advance instead.)
+            _ => {
+                let l = self.split_to_bytes(line);
+                self.advance(eol);
+                l
+            }
+        }
+    }
+
     /// Splits off the first `n` bytes (clamped to `len()`) as a new chunk
     /// without copying.
+    #[inline]
     pub(crate) fn split_to(&mut self, n: usize) -> Chunk {
         let n = n.min(self.len());
         match self {
@@ -98,6 +120,7 @@ impl Chunk {
     }
 
     /// Splits off the first `n` bytes (clamped) as immutable `Bytes`.
+    #[inline]
     pub(crate) fn split_to_bytes(&mut self, n: usize) -> Bytes {
         match self.split_to(n) {
             Chunk::Mem(b) => b.freeze(),
@@ -146,6 +169,62 @@ impl Chunk {
         c.prepend_in_place(data);
         c
     }
+}
+
+/// Large copies are issued to `memcpy` in pieces of this size.
+const COPY_PIECE: usize = 2048;
+/// Copies longer than this (and up to `COPY_PIECEWISE_MAX`) are split.
+const COPY_PIECEWISE_MIN: usize = 2 * COPY_PIECE;
+/// Copies longer than this go to `memcpy` whole, so that its non-temporal
+/// path for huge copies is kept.
+const COPY_PIECEWISE_MAX: usize = 1 << 20;
+
+/// Copies `src` into `dst` (equal lengths). Copies of 4 KiB to 1 MiB are
+/// done in 2 KiB pieces: glibc's `memcpy` switches to `rep movsb` above
+/// about 4 KiB, whose speed depends on the relative alignment of source and
+/// destination (measured on this project's AMD EPYC machines: 10-25 %
+/// slower for some alignments, and ~20x slower when `dst - src` is 16 modulo
+/// 4096), while its vector loop for 2 KiB pieces is never slower than the
+/// best case. Chunk memory meets arbitrary user buffers, so every
+/// alignment occurs.
+#[inline]
+pub(crate) fn copy_bytes(dst: &mut [u8], src: &[u8]) {
+    if src.len() <= COPY_PIECEWISE_MIN || src.len() > COPY_PIECEWISE_MAX {
+        dst.copy_from_slice(src);
+        return;
+    }
+    for (d, s) in dst.chunks_mut(COPY_PIECE).zip(src.chunks(COPY_PIECE)) {
+        d.copy_from_slice(s);
+    }
+}
+
+/// `b.extend_from_slice(src)`, copying like [`copy_bytes`].
+#[inline]
+pub(crate) fn extend_bytes(b: &mut BytesMut, src: &[u8]) {
+    if src.len() <= COPY_PIECEWISE_MIN || src.len() > COPY_PIECEWISE_MAX {
+        b.extend_from_slice(src);
+        return;
+    }
+    b.reserve(src.len());
+    for s in src.chunks(COPY_PIECE) {
+        b.extend_from_slice(s);
+    }
+}
+
+/// An empty chunk buffer with room for at least `cap` bytes, for sizes that
+/// come from the caller rather than from data that already exists
+/// (`expand`, `reserve_space`). A size the allocator cannot satisfy is an
+/// [`Error::NoMemory`] instead of a panic or an abort.
+pub(crate) fn try_alloc(cap: usize) -> Result<BytesMut> {
+    let mut v: Vec<u8> = Vec::new();
+    v.try_reserve_exact(cap).map_err(|_| Error::NoMemory)?;
+    // `Vec -> BytesMut` through `FromIterator` keeps an untouched vector's
+    // allocation; should it not, `reserve` below restores the capacity.
+    let mut b: BytesMut = v.into_iter().collect();
+    if b.capacity() < cap {
+        b.reserve(cap);
+    }
+    Ok(b)
 }
 
 /// Capacity for a new chunk that must hold at least `need` bytes, given the

@@ -39,6 +39,10 @@ pub enum Error {
     /// live reservation, with more vectors or bytes than were reserved, or
     /// after the buffer changed.
     InvalidReservation,
+    /// The memory asked for (by [`expand`](crate::EvBuffer::expand) or
+    /// [`reserve_space`](crate::EvBuffer::reserve_space)) could not be
+    /// allocated; nothing changed.
+    NoMemory,
     /// A `Display` implementation failed while formatting
     /// ([`add_fmt`](crate::EvBuffer::add_fmt)); nothing was added.
     Format,
@@ -54,6 +58,7 @@ impl fmt::Display for Error {
             Error::OutOfRange => f.write_str("position or length out of range"),
             Error::LineTooLong { limit } => write!(f, "line longer than {limit} bytes"),
             Error::InvalidReservation => f.write_str("no matching reservation to commit"),
+            Error::NoMemory => f.write_str("cannot allocate that much memory"),
             Error::Format => f.write_str("formatting failed"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
         }
@@ -87,6 +92,7 @@ impl From<Error> for io::Error {
             Error::Frozen(_) => io::ErrorKind::PermissionDenied,
             Error::OutOfRange | Error::InvalidReservation => io::ErrorKind::InvalidInput,
             Error::LineTooLong { .. } | Error::Format => io::ErrorKind::InvalidData,
+            Error::NoMemory => io::ErrorKind::OutOfMemory,
         };
         io::Error::new(kind, e)
     }

@@ -21,10 +21,18 @@ impl EvBuffer {
         self.max_read
     }
 
-    /// Sets the per-call read cap. libevent's fixed 4096 costs many wakeups
-    /// on fast links (libevent #798); raise it here. 0 is treated as 1.
-    pub fn set_max_read(&mut self, n: usize) {
+    /// Sets the per-call read cap (libevent 2.2's `evbuffer_set_max_read`;
+    /// 2.1 has the fixed 4096). The fixed 4096 costs many wakeups on fast
+    /// links (libevent #798); raise it here. 0 is treated as 1. More than
+    /// [`MAX_READ_LIMIT`](crate::MAX_READ_LIMIT) (`i32::MAX`, libevent
+    /// 2.2's limit too) fails with [`Error::OutOfRange`](crate::Error::OutOfRange)
+    /// and keeps the old cap.
+    pub fn set_max_read(&mut self, n: usize) -> Result<()> {
+        if n > crate::MAX_READ_LIMIT {
+            return Err(crate::Error::OutOfRange);
+        }
         self.max_read = n.max(1);
+        Ok(())
     }
 
     /// Reads from `fd` into the end of the buffer with one `readv`

@@ -3,7 +3,7 @@
 
 use bytes::BytesMut;
 
-use crate::chunk::{next_chunk_size, Chunk};
+use crate::chunk::{next_chunk_size, try_alloc, Chunk};
 use crate::error::{Error, Result};
 use crate::EvBuffer;
 
@@ -38,7 +38,9 @@ impl EvBuffer {
     /// Write into them, then call [`commit_space`](Self::commit_space) with
     /// how much of each was filled. Any other change to the buffer in
     /// between cancels the reservation. Fails if the end is frozen or
-    /// `nvec == 0`.
+    /// `nvec == 0` ([`Error::InvalidReservation`]), or with
+    /// [`Error::NoMemory`] if `n` bytes cannot be allocated (the buffer is
+    /// then unchanged and has no reservation).
     ///
     /// ```
     /// use evrs_buffer::EvBuffer;
@@ -57,7 +59,15 @@ impl EvBuffer {
         self.touch();
         let mut parts = Vec::new();
         if n > 0 {
-            self.reserve_parts(n, nvec, &mut parts);
+            if let Err(e) = self.reserve_parts(n, nvec, &mut parts) {
+                // Give the space split off existing chunks back.
+                self.reservation = Some(Reservation {
+                    gen: self.gen,
+                    parts,
+                });
+                self.cancel_reservation();
+                return Err(e);
+            }
         }
         self.reservation = Some(Reservation {
             gen: self.gen,
@@ -87,8 +97,9 @@ impl EvBuffer {
         }
     }
 
-    /// Splits `n > 0` bytes of zero-filled space into `parts`.
-    fn reserve_parts(&mut self, n: usize, nvec: usize, parts: &mut Vec<Part>) {
+    /// Splits `n > 0` bytes of zero-filled space into `parts`. On
+    /// [`Error::NoMemory`] the parts split so far are still in `parts`.
+    fn reserve_parts(&mut self, n: usize, nvec: usize, parts: &mut Vec<Part>) -> Result<()> {
         // Chunks with usable spare capacity: the last one holding data (if
         // owned memory) and the empty owned ones after it.
         let first = match self.chunks.iter().rposition(|c| c.len() > 0) {
@@ -107,7 +118,7 @@ impl EvBuffer {
             .sum();
         if let Some(Chunk::Mem(t)) = self.chunks.back_mut() {
             if t.is_empty() && t.capacity() < n && (nvec == 1 || others == 0) {
-                t.reserve(n);
+                *t = try_alloc(n)?;
             }
         }
         let mut left = n;
@@ -140,10 +151,11 @@ impl EvBuffer {
                 Some(Chunk::Mem(t)) => t.capacity(),
                 _ => 0,
             };
-            let mut mem = BytesMut::with_capacity(next_chunk_size(left, last_cap));
+            let mut mem = try_alloc(next_chunk_size(left, last_cap))?;
             mem.resize(left, 0);
             parts.push(Part { from: None, mem });
         }
+        Ok(())
     }
 
     /// Adds the first `lens[i]` bytes of each reserved slice to the buffer

@@ -23,6 +23,33 @@ fn add_remove_roundtrip_many_sizes() {
 }
 
 #[test]
+fn large_copies_at_every_alignment() {
+    // Copies of 4 KiB to 1 MiB go to memcpy in pieces; check the seams at
+    // odd sizes and offsets, in and out, and a copy too big to be split.
+    let sizes: &[usize] = if cfg!(miri) {
+        &[4097, 6001]
+    } else {
+        &[4096, 4097, 6001, 65536, 65537, 100_003, (1 << 20) + 5]
+    };
+    for &n in sizes {
+        for skew in [0usize, 1, 16, 33] {
+            let src: Vec<u8> = (0..n + skew).map(|j| (j * 7 + n) as u8).collect();
+            let mut buf = EvBuffer::new();
+            buf.add(b"x").unwrap(); // the data starts at an odd offset
+            buf.add(&src[skew..]).unwrap();
+            buf.drain(1).unwrap();
+            let mut out = vec![0u8; n + skew];
+            assert_eq!(buf.copyout(&mut out[skew..]).unwrap(), n);
+            assert_eq!(&out[skew..], &src[skew..]);
+            let mut part = vec![0u8; n - 3];
+            assert_eq!(buf.remove(&mut part).unwrap(), n - 3);
+            assert_eq!(&part[..], &src[skew..skew + n - 3]);
+            assert_eq!(buf.len(), 3);
+        }
+    }
+}
+
+#[test]
 fn drain_more_than_length_drains_all() {
     let mut buf = EvBuffer::new();
     assert_eq!(buf.drain(10).unwrap(), 0);

@@ -52,8 +52,15 @@ proptest! {
         let style = STYLES[style];
         let mut buf = build(&data, &cuts);
         let mut model = data.clone();
+        let mut i = 0usize;
         loop {
-            let got = buf.readln(style, max);
+            // Alternate the owned and the borrowed forms.
+            i += 1;
+            let got = if i % 2 == 0 {
+                buf.readln(style, max).map(|l| l.map(|l| l.to_vec()))
+            } else {
+                buf.readln_with(style, max, |l| l.to_vec())
+            };
             match (got, model_readln(&model, style, max)) {
                 (Ok(None), Ok(None)) => break,
                 (Err(Error::LineTooLong { .. }), Err(())) => break,

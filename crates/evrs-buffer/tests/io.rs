@@ -48,7 +48,7 @@ fn read_is_capped_at_4096_by_default_and_configurable() {
     assert_eq!(buf.max_read(), DEFAULT_MAX_READ);
     assert_eq!(buf.read_from(b.as_raw_fd(), None).unwrap(), 4096);
     assert_eq!(buf.read_from(b.as_raw_fd(), Some(10)).unwrap(), 10);
-    buf.set_max_read(1 << 20);
+    buf.set_max_read(1 << 20).unwrap();
     assert_eq!(buf.read_from(b.as_raw_fd(), None).unwrap(), 10_000 - 4106);
     assert_eq!(buf.to_vec(), data);
     assert_eq!(buf.read_from(b.as_raw_fd(), Some(0)).unwrap(), 0);
@@ -64,7 +64,7 @@ fn read_is_capped_at_4096_by_default_and_configurable() {
 fn read_appends_after_existing_data_across_chunks() {
     let (mut a, b) = pair();
     let mut buf = EvBuffer::new();
-    buf.set_max_read(3000);
+    buf.set_max_read(3000).unwrap();
     let mut expect = Vec::new();
     for round in 0..20u8 {
         let piece = vec![round; 1000 + round as usize * 97];

@@ -30,6 +30,8 @@ enum Op {
     SearchStale(usize, Vec<u8>),
     SearchEol(usize, u8, usize),
     Readln(usize, u8, Option<usize>),
+    /// readln_with (false) or readln_into (true).
+    ReadlnBorrowed(usize, u8, Option<usize>, bool),
     Pullup(usize, usize),
     Expand(usize, usize),
     Reserve(usize, usize, usize, Vec<usize>),
@@ -86,6 +88,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (t.clone(), 0u8..5, n()).prop_map(|(t, s, p)| Op::SearchEol(t, s, p)),
         4 => (t.clone(), 0u8..5, prop::option::of(0usize..50))
             .prop_map(|(t, s, m)| Op::Readln(t, s, m)),
+        2 => (t.clone(), 0u8..5, prop::option::of(0usize..50), any::<bool>())
+            .prop_map(|(t, s, m, into)| Op::ReadlnBorrowed(t, s, m, into)),
         1 => (t.clone(), n()).prop_map(|(t, n)| Op::Pullup(t, n)),
         1 => (t.clone(), 0usize..5000).prop_map(|(t, n)| Op::Expand(t, n)),
         2 => (t.clone(), 0usize..5000, 0usize..5, prop::collection::vec(n(), 0..5))
@@ -278,6 +282,34 @@ impl State {
                         assert_eq!(Some(limit), max)
                     }
                     (g, w) => panic!("readln {style:?} {max:?} on {m:?}: got {g:?}, want {w:?}"),
+                }
+            }
+            Op::ReadlnBorrowed(t, s, max, into) => {
+                let style = STYLES[s as usize];
+                let m = contents(&self.models[t]);
+                let mut out = b"prefix".to_vec();
+                let got = if into {
+                    self.bufs[t]
+                        .readln_into(style, max, &mut out)
+                        .map(|r| r.map(|n| out[out.len() - n..].to_vec()))
+                } else {
+                    self.bufs[t].readln_with(style, max, |l| l.to_vec())
+                };
+                match (got, model_readln(&m, style, max)) {
+                    (Ok(None), Ok(None)) => {}
+                    (Ok(Some(line)), Ok(Some((want, consumed)))) => {
+                        assert_eq!(line, want);
+                        self.models[t].drain(..consumed);
+                    }
+                    (Err(Error::LineTooLong { limit }), Err(())) => {
+                        assert_eq!(Some(limit), max)
+                    }
+                    (g, w) => {
+                        panic!("readln_with {style:?} {max:?} on {m:?}: got {g:?}, want {w:?}")
+                    }
+                }
+                if into {
+                    assert!(out.starts_with(b"prefix"));
                 }
             }
             Op::Pullup(t, n) => {
