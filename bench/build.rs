@@ -48,6 +48,11 @@ fn header_exists(header: &str) -> bool {
 }
 
 fn main() {
+    println!("cargo:rustc-check-cfg=cfg(have_libevent)");
+    if header_exists("event2/buffer.h") {
+        // The in-process evbuffer A/B (src/bin/evbuffer_ab.rs) calls libevent directly.
+        println!("cargo:rustc-cfg=have_libevent");
+    }
     println!("cargo:rerun-if-changed=c");
     println!("cargo:rerun-if-env-changed=CC");
     println!("cargo:rerun-if-env-changed=CPATH");
