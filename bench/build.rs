@@ -47,13 +47,44 @@ fn header_exists(header: &str) -> bool {
         .any(|d| d.join(header).exists())
 }
 
+/// Builds `c/libevent_chain.c` into a static library for `pipechain_ab` and links it, with
+/// libevent_core, into this package; sets `cfg(have_libevent)`. Skips (with a warning) on
+/// failure.
+fn link_libevent_chain() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let cc = env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let obj = out.join("libevent_chain.o");
+    let lib = out.join("libevrs_libevent_chain.a");
+    let ok = Command::new(&cc)
+        .args(["-O2", "-Wall", "-Wextra", "-fPIC", "-c", "-o"])
+        .arg(&obj)
+        .arg("c/libevent_chain.c")
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("ar")
+            .arg("rcs")
+            .arg(&lib)
+            .arg(&obj)
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        println!(
+            "cargo:warning=in-process libevent A/B skipped: building c/libevent_chain.c failed"
+        );
+        return;
+    }
+    // The binaries name the libraries in `#[link]` attributes; this is where to find ours.
+    println!("cargo:rustc-link-search=native={}", out.display());
+    println!("cargo:rustc-cfg=have_libevent");
+}
+
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(have_libevent)");
-    if header_exists("event2/buffer.h") {
-        // The in-process evbuffer A/B (src/bin/evbuffer_ab.rs) calls libevent directly.
-        println!("cargo:rustc-cfg=have_libevent");
-    }
     println!("cargo:rerun-if-changed=c");
+    if header_exists("event2/buffer.h") {
+        // The in-process A/B binaries (src/bin/*_ab.rs) call libevent directly.
+        link_libevent_chain();
+    }
     println!("cargo:rerun-if-env-changed=CC");
     println!("cargo:rerun-if-env-changed=CPATH");
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
