@@ -29,6 +29,56 @@ fn in_child(child: impl FnOnce() -> i32) -> i32 {
 }
 
 on_every_backend! {
+    fn shared_base_reinit_in_child(m) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let b = evrs::SharedBase::with_config(
+            evrs::EventConfig::new().method(m).flags(evrs::BaseFlags::IGNORE_ENV),
+        )
+        .unwrap();
+        let (x, y) = pair();
+        let reads = Arc::new(AtomicUsize::new(0));
+        let r = reads.clone();
+        let io = b
+            .new_event(fd(&y), What::READ | What::PERSIST, move |_, _, _| {
+                if !read_all(&y).is_empty() {
+                    r.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+            .unwrap();
+        b.add(io, None).unwrap();
+        let fired = Arc::new(AtomicUsize::new(0));
+        let f = fired.clone();
+        let timer = b.new_timer(move |_, _, _| { f.fetch_add(1, Ordering::SeqCst); }).unwrap();
+        b.add(timer, Some(Duration::from_millis(10))).unwrap();
+
+        let code = in_child(|| {
+            if b.reinit().is_err() { return 1; }
+            write(&x, b"child");
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while (reads.load(Ordering::SeqCst) == 0 || fired.load(Ordering::SeqCst) == 0)
+                && std::time::Instant::now() < deadline
+            {
+                if b.run(LoopFlags::ONCE).is_err() { return 2; }
+            }
+            if reads.load(Ordering::SeqCst) != 1 { return 3; }
+            if fired.load(Ordering::SeqCst) != 1 { return 4; }
+            0
+        });
+        assert_eq!(code, 0, "child failed at step {code}");
+        // The parent's base is untouched by the child's reinit.
+        assert_eq!(reads.load(Ordering::SeqCst), 0);
+        write(&x, b"parent");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while (reads.load(Ordering::SeqCst) == 0 || fired.load(Ordering::SeqCst) == 0)
+            && std::time::Instant::now() < deadline
+        {
+            b.run(LoopFlags::ONCE).unwrap();
+        }
+        assert_eq!((reads.load(Ordering::SeqCst), fired.load(Ordering::SeqCst)), (1, 1));
+    }
+
     fn reinit_in_child_keeps_events_and_parent_unaffected(m) {
         let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let mut b = base(m);
