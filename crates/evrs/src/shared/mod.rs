@@ -1,58 +1,6 @@
-//! [`SharedBase`]: libevent's threading model — one base used by many threads under a lock
-//! (`evthread_use_pthreads` + `evthread_make_base_notifiable`), the model the C ABI maps
-//! onto. The single-owner [`EventBase`] plus [`Handle`](crate::Handle) is the faster and
-//! simpler choice for Rust code; `SharedBase` is for programs that want libevent's rules.
-//!
-//! # The lock
-//! Every operation takes the base's mutex, does its work and releases it. The loop holds the
-//! mutex while it moves readiness into queues and picks the next callback, and **releases
-//! it while it sleeps in the backend and while a callback runs** — as libevent does — so
-//! other threads (and the callback itself) can add, delete and activate events meanwhile. A
-//! change made while the loop sleeps wakes it through the base's eventfd (coalesced: one
-//! write until the loop has woken).
-//!
-//! # Deleting an event whose callback is running
-//! `del` comes in libevent's three modes:
-//! * [`del_block`](SharedBase::del_block) — returns only once the event's callback is not
-//!   running on another thread (`EVENT_DEL_BLOCK`). The event is deleted *before* waiting,
-//!   so the callback cannot be started again in between (libevent 2.1 waits first: #225).
-//! * [`del_noblock`](SharedBase::del_noblock) — deletes and returns at once
-//!   (`EVENT_DEL_NOBLOCK`).
-//! * [`del`](SharedBase::del) — blocks unless the event was created with
-//!   [`What::FINALIZE`] (`EVENT_DEL_AUTOBLOCK`, what libevent's `event_del` does).
-//!
-//! Called from the loop thread (from any callback, including the event's own) nothing ever
-//! waits: the callback of the event cannot be running anywhere else.
-//!
-//! # Why it cannot deadlock on its own
-//! A blocking delete waits for exactly one thread: the one running the base's loop. A cycle
-//! of such waits — loop A's callback deletes an event whose callback loop B runs, while that
-//! callback deletes one of A's — hangs libevent forever (see `tests/shared_deadlock.rs`,
-//! which runs the same program against Debian's libevent). evrs keeps a process-wide
-//! wait-for graph: the wait that would close the cycle fails with
-//! `io::ErrorKind::Deadlock`, changing nothing, and the caller can fall back to
-//! `del_noblock` or a finalizer. What no library can see are your own locks: do not wait
-//! for a callback while holding a mutex that callback takes (libevent #512/#1311); use the
-//! non-blocking delete or [`finalize`](SharedBase::finalize) there.
-//!
-//! ```
-//! use evrs::{LoopFlags, SharedBase, What};
-//!
-//! let base = SharedBase::new()?;
-//! let (tx, rx) = std::sync::mpsc::channel();
-//! let ev = base.new_timer(move |_base, _ev, _what| tx.send(()).unwrap())?;
-//! let looper = {
-//!     let base = base.clone();
-//!     std::thread::spawn(move || base.run(LoopFlags::NO_EXIT_ON_EMPTY))
-//! };
-//! for _ in 0..3 {
-//!     base.activate(ev, What::TIMEOUT, 1)?; // from this thread, while the loop runs
-//!     rx.recv().unwrap();
-//! }
-//! base.loopbreak(); // the loop is running: it saw the activations
-//! looper.join().unwrap()?;
-//! # Ok::<(), std::io::Error>(())
-//! ```
+//! [`SharedBase`]: one base shared by threads under a lock (libevent's threading model).
+//! `mod.rs` holds the type and its operations, `run.rs` the loop that releases the lock
+//! around waits and callbacks.
 
 mod run;
 
@@ -111,10 +59,61 @@ pub(crate) struct Inner {
     id: u32,
 }
 
-/// An event base shared by threads under a lock, with libevent's threading semantics: any
-/// thread may add, delete, activate or free events and stop the loop; one thread at a time
-/// runs the loop; callbacks get `&SharedBase` and run without the lock held. See the
-/// [module docs](self) for the locking and deletion rules.
+/// An event base shared by many threads under a lock: libevent's threading model
+/// (`evthread_use_pthreads` + `evthread_make_base_notifiable`), the model the C ABI maps
+/// onto. The single-owner [`EventBase`] plus [`Handle`](crate::Handle) is the faster and
+/// simpler choice for Rust code; `SharedBase` is for programs that want libevent's rules.
+///
+/// # The lock
+/// Every operation takes the base's mutex, does its work and releases it. The loop holds the
+/// mutex while it moves readiness into queues and picks the next callback, and **releases
+/// it while it sleeps in the backend and while a callback runs** — as libevent does — so
+/// other threads (and the callback itself) can add, delete and activate events meanwhile. A
+/// change made while the loop sleeps wakes it through the base's eventfd (coalesced: one
+/// write until the loop has woken).
+///
+/// # Deleting an event whose callback is running
+/// `del` comes in libevent's three modes:
+/// * [`del_block`](SharedBase::del_block) — returns only once the event's callback is not
+///   running on another thread (`EVENT_DEL_BLOCK`). The event is deleted *before* waiting,
+///   so the callback cannot be started again in between (libevent 2.1 waits first: #225).
+/// * [`del_noblock`](SharedBase::del_noblock) — deletes and returns at once
+///   (`EVENT_DEL_NOBLOCK`).
+/// * [`del`](SharedBase::del) — blocks unless the event was created with
+///   [`What::FINALIZE`] (`EVENT_DEL_AUTOBLOCK`, what libevent's `event_del` does).
+///
+/// Called from the loop thread (from any callback, including the event's own) nothing ever
+/// waits: the callback of the event cannot be running anywhere else.
+///
+/// # Why it cannot deadlock on its own
+/// A blocking delete waits for exactly one thread: the one running the base's loop. A cycle
+/// of such waits — loop A's callback deletes an event whose callback loop B runs, while that
+/// callback deletes one of A's — hangs libevent forever (see `tests/shared_deadlock.rs`,
+/// which runs the same program against Debian's libevent). evrs keeps a process-wide
+/// wait-for graph: the wait that would close the cycle fails with
+/// `io::ErrorKind::Deadlock`, changing nothing, and the caller can fall back to
+/// `del_noblock` or a finalizer. What no library can see are your own locks: do not wait
+/// for a callback while holding a mutex that callback takes (libevent #512/#1311); use the
+/// non-blocking delete or [`finalize`](SharedBase::finalize) there.
+///
+/// ```
+/// use evrs::{LoopFlags, SharedBase, What};
+///
+/// let base = SharedBase::new()?;
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let ev = base.new_timer(move |_base, _ev, _what| tx.send(()).unwrap())?;
+/// let looper = {
+///     let base = base.clone();
+///     std::thread::spawn(move || base.run(LoopFlags::NO_EXIT_ON_EMPTY))
+/// };
+/// for _ in 0..3 {
+///     base.activate(ev, What::TIMEOUT, 1)?; // from this thread, while the loop runs
+///     rx.recv().unwrap();
+/// }
+/// base.loopbreak(); // the loop is running: it saw the activations
+/// looper.join().unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct SharedBase {
     inner: Arc<Inner>,
