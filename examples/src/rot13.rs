@@ -6,7 +6,7 @@
 //! socket is *non-blocking*, and instead of blocking in `recv` or `send` we ask the event
 //! base to call us when a socket is ready. Because we return to the loop between calls, we
 //! cannot keep a connection's progress on the stack the way the forking server did; it lives
-//! in a per-connection [`FdState`] — the book's `struct fd_state` — shared by the
+//! in a per-connection `FdState` — the book's `struct fd_state` — shared by the
 //! connection's two events:
 //!
 //! * a **read event** (`READ | PERSIST`), pending for as long as we want input, and
