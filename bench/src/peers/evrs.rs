@@ -154,8 +154,7 @@ pub fn timers_fire(p: &Params, method: Method) -> io::Result<()> {
 ///   whose callback loopbreaks.
 pub fn xthread_tput(p: &Params) -> io::Result<()> {
     use crate::common::{xt_bump, xt_reset, XtputSample, XT_COUNT};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Barrier};
+    use std::sync::atomic::Ordering;
 
     let (nprod, k) = (p.n.max(1), p.writes as u64);
     let total = nprod as u64 * k;
@@ -174,43 +173,30 @@ pub fn xthread_tput(p: &Params) -> io::Result<()> {
         for variant in ["evrs/run_in_loop", "evrs/activate"] {
             let closures = variant == "evrs/run_in_loop";
             xt_reset();
-            let start = Arc::new(Barrier::new(nprod + 1));
-            let finished = Arc::new(AtomicUsize::new(0));
             let w0 = h.wake_writes();
-            let producers: Vec<_> = (0..nprod)
-                .map(|i| {
-                    let (h, start, finished, ev) =
-                        (h.clone(), start.clone(), finished.clone(), evs[i]);
-                    std::thread::spawn(move || -> io::Result<()> {
-                        start.wait();
-                        if closures {
-                            for _ in 0..k {
-                                h.run_in_loop(move |b| {
-                                    if xt_bump() == total {
-                                        b.loopbreak();
-                                    }
-                                })?;
-                            }
-                        } else {
-                            for _ in 0..k {
-                                h.activate(ev, What::READ, 1)?;
-                            }
-                            if finished.fetch_add(1, Ordering::AcqRel) + 1 == nprod {
-                                h.activate(done, What::READ, 1)?;
-                            }
+            let (hs, evs) = (h.clone(), evs.clone());
+            let send = move |i: usize| -> io::Result<()> {
+                if closures {
+                    hs.run_in_loop(move |b| {
+                        if xt_bump() == total {
+                            b.loopbreak();
                         }
-                        Ok(())
                     })
-                })
-                .collect();
-            start.wait();
-            let t0 = now_ns();
-            base.run(LoopFlags::NO_EXIT_ON_EMPTY)?;
-            let wall = now_ns() - t0;
-            for t in producers {
-                t.join()
-                    .map_err(|_| io::Error::other("producer panicked"))??;
-            }
+                } else {
+                    hs.activate(evs[i], What::READ, 1)
+                }
+            };
+            let hd = h.clone();
+            let finish = move || {
+                if closures {
+                    Ok(()) // the closure that counts the last one loopbreaks
+                } else {
+                    hd.activate(done, What::READ, 1)
+                }
+            };
+            let wall = with_producers(nprod, k, send, finish, || {
+                base.run(LoopFlags::NO_EXIT_ON_EMPTY).map(|_| ())
+            })?;
             let callbacks = XT_COUNT.load(Ordering::Relaxed);
             if closures && callbacks != total {
                 return Err(io::Error::other(format!("ran {callbacks} of {total}")));
@@ -240,12 +226,58 @@ pub fn xthread_tput(p: &Params) -> io::Result<()> {
     Ok(())
 }
 
+/// Runs `nprod` producer threads that each call `send(their index)` `k` times once released
+/// together; the last to finish calls `finish`. Meanwhile `run_loop` runs on this thread;
+/// returns its wall time (from the release until it returns) after joining the producers.
+fn with_producers<S, F>(
+    nprod: usize,
+    k: u64,
+    send: S,
+    finish: F,
+    run_loop: impl FnOnce() -> io::Result<()>,
+) -> io::Result<u64>
+where
+    S: Fn(usize) -> io::Result<()> + Send + Sync + 'static,
+    F: Fn() -> io::Result<()> + Send + Sync + 'static,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    let start = Arc::new(Barrier::new(nprod + 1));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let (send, finish) = (Arc::new(send), Arc::new(finish));
+    let producers: Vec<_> = (0..nprod)
+        .map(|i| {
+            let (start, finished) = (start.clone(), finished.clone());
+            let (send, finish) = (send.clone(), finish.clone());
+            std::thread::spawn(move || -> io::Result<()> {
+                start.wait();
+                for _ in 0..k {
+                    send(i)?;
+                }
+                if finished.fetch_add(1, Ordering::AcqRel) + 1 == nprod {
+                    finish()?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    start.wait();
+    let t0 = now_ns();
+    let res = run_loop();
+    let wall = now_ns() - t0;
+    for t in producers {
+        t.join()
+            .map_err(|_| io::Error::other("producer panicked"))??;
+    }
+    res.map(|()| wall)
+}
+
 /// libevent's own model on evrs: `SharedBase::activate` from `nprod` threads (base lock,
 /// activate, wake the loop if it sleeps), the loop running on this thread.
 fn xthread_tput_shared(nprod: usize, k: u64) -> io::Result<crate::common::XtputSample> {
     use crate::common::{xt_bump, xt_reset, XtputSample, XT_COUNT};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Barrier};
+    use std::sync::atomic::Ordering;
 
     let base = evrs::SharedBase::with_config(EventConfig::new().method(Method::Epoll))?;
     let evs = (0..nprod)
@@ -257,32 +289,15 @@ fn xthread_tput_shared(nprod: usize, k: u64) -> io::Result<crate::common::XtputS
         .collect::<io::Result<Vec<Event>>>()?;
     let done = base.new_event(-1, What::empty(), |b, _, _| b.loopbreak())?;
     xt_reset();
-    let start = Arc::new(Barrier::new(nprod + 1));
-    let finished = Arc::new(AtomicUsize::new(0));
     let w0 = base.wake_writes();
-    let producers: Vec<_> = (0..nprod)
-        .map(|i| {
-            let (b, start, finished, ev) = (base.clone(), start.clone(), finished.clone(), evs[i]);
-            std::thread::spawn(move || -> io::Result<()> {
-                start.wait();
-                for _ in 0..k {
-                    b.activate(ev, What::READ, 1)?;
-                }
-                if finished.fetch_add(1, Ordering::AcqRel) + 1 == nprod {
-                    b.activate(done, What::READ, 1)?;
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    start.wait();
-    let t0 = now_ns();
-    base.run(LoopFlags::NO_EXIT_ON_EMPTY)?;
-    let wall = now_ns() - t0;
-    for t in producers {
-        t.join()
-            .map_err(|_| io::Error::other("producer panicked"))??;
-    }
+    let (bs, bd) = (base.clone(), base.clone());
+    let wall = with_producers(
+        nprod,
+        k,
+        move |i| bs.activate(evs[i], What::READ, 1),
+        move || bd.activate(done, What::READ, 1),
+        || base.run(LoopFlags::NO_EXIT_ON_EMPTY).map(|_| ()),
+    )?;
     Ok(XtputSample {
         wall_ns: wall,
         cmds: nprod as u64 * k,

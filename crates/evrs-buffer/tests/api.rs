@@ -2,19 +2,13 @@
 //! old-style callbacks, buffer flags, raw foreign references, and what bad
 //! input does to each call.
 
+mod util;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use util::chunked;
 
 use evrs_buffer::{BufferFlags, End, EolStyle, Error, EvBuffer, MAX_READ_LIMIT};
-
-fn chunked(parts: &[&[u8]]) -> EvBuffer {
-    let mut buf = EvBuffer::new();
-    for p in parts {
-        buf.add_bytes(p.to_vec().into()).unwrap();
-    }
-    buf
-}
 
 #[test]
 fn readln_with_lends_lines_in_place_and_across_chunks() {

@@ -1,15 +1,10 @@
 //! readln and search_eol: every EOL style, split chunks, and line limits.
 
+mod util;
 use evrs_buffer::{End, EolStyle, Error, EvBuffer};
+use util::chunked;
 
 /// A buffer holding `parts` as separate chunks.
-fn chunked(parts: &[&[u8]]) -> EvBuffer {
-    let mut buf = EvBuffer::new();
-    for p in parts {
-        buf.add_bytes(p.to_vec().into()).unwrap();
-    }
-    buf
-}
 
 fn lines(buf: &mut EvBuffer, style: EolStyle) -> Vec<Vec<u8>> {
     let mut out = Vec::new();

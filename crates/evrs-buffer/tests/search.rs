@@ -1,14 +1,8 @@
 //! Positions and searching.
 
+mod util;
 use evrs_buffer::{Error, EvBuffer};
-
-fn chunked(parts: &[&[u8]]) -> EvBuffer {
-    let mut buf = EvBuffer::new();
-    for p in parts {
-        buf.add_bytes(p.to_vec().into()).unwrap();
-    }
-    buf
-}
+use util::chunked;
 
 #[test]
 fn search_across_chunks() {

@@ -1,7 +1,17 @@
-//! Shared helpers: a naive reference model of EOL finding and searching.
+//! Shared helpers: a buffer built from given chunks, and a naive reference model of EOL
+//! finding and searching.
 #![allow(dead_code)]
 
-use evrs_buffer::EolStyle;
+use evrs_buffer::{EolStyle, EvBuffer};
+
+/// A buffer whose chunks are exactly `parts` (to exercise chunk boundaries).
+pub fn chunked(parts: &[&[u8]]) -> EvBuffer {
+    let mut buf = EvBuffer::new();
+    for p in parts {
+        buf.add_bytes(p.to_vec().into()).unwrap();
+    }
+    buf
+}
 
 /// Where the first end of line at or after `from` starts, and its length.
 pub fn model_eol(v: &[u8], from: usize, style: EolStyle) -> Option<(usize, usize)> {
