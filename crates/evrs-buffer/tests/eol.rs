@@ -4,8 +4,6 @@ mod util;
 use evrs_buffer::{End, EolStyle, Error, EvBuffer};
 use util::chunked;
 
-/// A buffer holding `parts` as separate chunks.
-
 fn lines(buf: &mut EvBuffer, style: EolStyle) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     while let Some(l) = buf.readln(style, None).unwrap() {
