@@ -2,7 +2,8 @@
 //! through the slots themselves, so activation and removal are O(1) and never allocate.
 
 use crate::base::EventBase;
-use crate::event::{state, NIL};
+use crate::event::{state, Handler, NIL};
+use crate::sys;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Queue {
@@ -98,6 +99,29 @@ impl EventBase {
             self.slots[next as usize].act_prev = NIL;
         }
         Some(idx)
+    }
+
+    /// While the event just popped runs: hint the closure of the next event in queue `p`
+    /// (whose slot the previous call hinted) and the slot of the one after it.
+    #[inline]
+    pub(crate) fn prefetch_upcoming(&self, p: usize) {
+        let n1 = self.active[p].head;
+        if n1 == NIL {
+            return;
+        }
+        let s1 = &self.slots[n1 as usize];
+        match &s1.handler {
+            Some(Handler::Fn(f)) => {
+                sys::prefetch::prefetch_addr(&**f as *const _ as *const u8 as usize)
+            }
+            Some(Handler::Shared(f)) => {
+                sys::prefetch::prefetch_addr(&**f as *const _ as *const u8 as usize)
+            }
+            _ => {}
+        }
+        if let Some(s2) = self.slots.get(s1.act_next as usize) {
+            sys::prefetch::prefetch(s2);
+        }
     }
 
     /// Unlinks from whichever queue holds the event.

@@ -201,6 +201,7 @@ impl EventBase {
         let mut count: i64 = 0;
         let end = self.pass_end(limited);
         while let Some(idx) = self.queue_pop(p) {
+            self.prefetch_upcoming(p);
             let (events, res, internal) = self.prepare_callback(idx);
             if !internal {
                 count += 1;

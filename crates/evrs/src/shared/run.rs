@@ -122,6 +122,7 @@ impl SharedBase {
         let end = core.base.pass_end(limited);
         let mut count: i64 = 0;
         while let Some(idx) = core.base.queue_pop(p) {
+            core.base.prefetch_upcoming(p);
             let (events, res, internal) = core.base.prepare_callback(idx);
             if !internal {
                 count += 1;

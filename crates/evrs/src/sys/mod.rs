@@ -11,6 +11,7 @@ pub(crate) mod clock;
 pub(crate) mod epoll;
 pub(crate) mod notify;
 pub(crate) mod poll;
+pub(crate) mod prefetch;
 pub(crate) mod select;
 pub(crate) mod signal;
 
