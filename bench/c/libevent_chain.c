@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 static struct event_base *base;
+static struct event **evs;
 static int *rd, *wr;
 static size_t ring_n;
+static int ring_duplex;
 static uint64_t reads, writes_left;
 
 static void read_cb(evutil_socket_t fd, short what, void *arg)
@@ -29,8 +31,10 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Builds the ring (pairs layout) and one persistent read event per element; 0 on success. */
-int evrs_ab_libevent_new(size_t n)
+/* Builds the ring and one persistent read event per element; 0 on success. Pairs layout: a
+ * socketpair per element. Duplex (n even): n/2 socketpairs, each carrying two elements, one
+ * per direction (as Ring in src/common.rs). */
+int evrs_ab_libevent_new(size_t n, int duplex)
 {
     struct event_config *cfg = event_config_new();
     event_config_avoid_method(cfg, "poll");
@@ -39,17 +43,29 @@ int evrs_ab_libevent_new(size_t n)
     event_config_free(cfg);
     rd = calloc(n, sizeof *rd);
     wr = calloc(n, sizeof *wr);
-    if (!base || !rd || !wr)
+    evs = calloc(n, sizeof *evs);
+    if (!base || !rd || !wr || !evs)
         return -1;
     ring_n = n;
-    for (size_t i = 0; i < n; i++) {
+    ring_duplex = duplex;
+    size_t pairs = duplex ? n / 2 : n;
+    for (size_t i = 0; i < pairs; i++) {
         int fds[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0)
             return -1;
-        rd[i] = fds[0];
-        wr[i] = fds[1];
-        struct event *ev = event_new(base, rd[i], EV_READ | EV_PERSIST, read_cb, (void *)(uintptr_t)i);
-        if (!ev || event_add(ev, NULL) != 0)
+        if (duplex) {
+            rd[i] = fds[1];
+            wr[i] = fds[0];
+            rd[i + pairs] = fds[0];
+            wr[i + pairs] = fds[1];
+        } else {
+            rd[i] = fds[0];
+            wr[i] = fds[1];
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        evs[i] = event_new(base, rd[i], EV_READ | EV_PERSIST, read_cb, (void *)(uintptr_t)i);
+        if (!evs[i] || event_add(evs[i], NULL) != 0)
             return -1;
     }
     return 0;
@@ -70,4 +86,24 @@ int evrs_ab_libevent_run(size_t active, size_t writes)
         if (event_base_loop(base, EVLOOP_ONCE) < 0)
             return -1;
     return 0;
+}
+
+/* Frees the ring, its events and the base (so a new chain can be built). */
+void evrs_ab_libevent_free(void)
+{
+    for (size_t i = 0; i < ring_n; i++) {
+        if (evs[i])
+            event_free(evs[i]);
+        close(rd[i]); /* in the duplex layout every fd is some element's read end */
+        if (!ring_duplex)
+            close(wr[i]);
+    }
+    free(evs);
+    free(rd);
+    free(wr);
+    event_base_free(base);
+    evs = NULL;
+    rd = wr = NULL;
+    base = NULL;
+    ring_n = 0;
 }
