@@ -17,12 +17,20 @@ on_every_backend! {
             .build()
             .unwrap();
         let order = Rc::new(RefCell::new(String::new()));
-        // 10 µs apart, added latest first: all three nearly always share one 1 ms tick.
-        for (name, us) in [('a', 5_030u64), ('b', 5_010), ('c', 5_020)] {
-            let o = order.clone();
-            let ev = b.new_timer(move |_, _, _| o.borrow_mut().push(name)).unwrap();
-            b.add(ev, Some(Duration::from_micros(us))).unwrap();
-        }
+        // Added from a callback, so all three deadlines count from the same cached time (no
+        // preemption between the adds can reorder them): 10 µs apart, latest first, so all
+        // three nearly always share one 1 ms wheel tick.
+        let o = order.clone();
+        let start = b
+            .new_timer(move |base, _, _| {
+                for (name, us) in [('a', 5_030u64), ('b', 5_010), ('c', 5_020)] {
+                    let o = o.clone();
+                    let ev = base.new_timer(move |_, _, _| o.borrow_mut().push(name)).unwrap();
+                    base.add(ev, Some(Duration::from_micros(us))).unwrap();
+                }
+            })
+            .unwrap();
+        b.add(start, Some(Duration::ZERO)).unwrap();
         b.dispatch().unwrap();
         assert_eq!(*order.borrow(), "bca");
     }
