@@ -258,6 +258,28 @@ on_every_backend! {
         assert_eq!(gate.runs.load(Ordering::SeqCst), 1);
     }
 
+    fn del_block_of_an_event_that_frees_itself_meanwhile_succeeds(m) {
+        let b = shared(m);
+        let gate = Gate::new();
+        let (x, y) = pair();
+        write(&y, b"always readable");
+        let g = gate.clone();
+        let ev = b
+            .new_event(x.as_raw_fd(), What::READ | What::PERSIST, move |base, ev, _| {
+                g.hold();
+                base.free(ev).unwrap();
+            })
+            .unwrap();
+        b.add(ev, None).unwrap();
+        let h = spawn_loop(&b);
+        let (r, done) = del_while_running(&b, ev, &gate, DelMode::Block);
+        r.expect("the event was deleted; that its callback then freed it is no error");
+        assert!(done);
+        assert!(!b.with(|base| base.is_initialized(ev)));
+        stop(&b, h);
+        drop((x, y));
+    }
+
     fn del_noblock_returns_while_the_callback_runs(m) {
         let b = shared(m);
         let gate = Gate::new();

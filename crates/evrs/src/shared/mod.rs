@@ -291,7 +291,11 @@ impl SharedBase {
     pub fn del_with(&self, ev: Event, mode: DelMode) -> io::Result<()> {
         let core = self.lock();
         let mut core = self.settle(core, ev, mode, |base| base.del(ev))?;
-        core.base.del(ev)?;
+        // Again after a wait, in case the callback re-added the event; if it freed the
+        // event instead, there is nothing left to delete.
+        if core.base.is_initialized(ev) {
+            core.base.del(ev)?;
+        }
         self.changed(&core);
         Ok(())
     }
