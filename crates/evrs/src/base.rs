@@ -23,6 +23,20 @@ pub const MAX_PRIORITIES: usize = 256 - 1;
 
 static NEXT_BASE_ID: AtomicU32 = AtomicU32::new(1);
 
+/// The interest of a `once` event: its I/O bits; SIGNAL and PERSIST are refused.
+pub(crate) fn once_interest(events: What) -> io::Result<What> {
+    if events.intersects(What::SIGNAL | What::PERSIST) {
+        return Err(invalid("once events cannot be SIGNAL or PERSIST"));
+    }
+    Ok(events & (What::READ | What::WRITE | What::CLOSED | What::ET))
+}
+
+/// A `once` event with no I/O and no (or a zero) timeout is activated for the next
+/// iteration; any other is added and waits.
+pub(crate) fn once_fires_now(io: What, timeout: Option<Duration>) -> bool {
+    io.is_empty() && timeout.is_none_or(|t| t.is_zero())
+}
+
 pub(crate) fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg.into())
 }
@@ -342,16 +356,13 @@ impl EventBase {
     where
         F: FnOnce(&mut EventBase, What) + 'static,
     {
-        if events.intersects(What::SIGNAL | What::PERSIST) {
-            return Err(invalid("once events cannot be SIGNAL or PERSIST"));
-        }
-        let io = events & (What::READ | What::WRITE | What::CLOSED | What::ET);
+        let io = once_interest(events)?;
         let ev = self.alloc(
             fd,
             io,
             Handler::Once(Box::new(move |base, _ev, what| cb(base, what))),
         )?;
-        let res = if io.is_empty() && timeout.is_none_or(|t| t.is_zero()) {
+        let res = if once_fires_now(io, timeout) {
             self.activate(ev, What::TIMEOUT, 1)
         } else {
             self.add(ev, timeout)

@@ -4,7 +4,7 @@
 
 mod run;
 
-use crate::base::{invalid, EventBase};
+use crate::base::{once_fires_now, once_interest, EventBase};
 use crate::config::EventConfig;
 use crate::event::{Event, Handler};
 use crate::flags::{Features, Method, What};
@@ -223,10 +223,7 @@ impl SharedBase {
     where
         F: FnOnce(&SharedBase, What) + Send + 'static,
     {
-        if events.intersects(What::SIGNAL | What::PERSIST) {
-            return Err(invalid("once events cannot be SIGNAL or PERSIST"));
-        }
-        let io = events & (What::READ | What::WRITE | What::CLOSED | What::ET);
+        let io = once_interest(events)?;
         let mut cb = Some(cb);
         let ev = self.new_event(fd, io, move |base, ev, what| {
             let _ = base.free(ev);
@@ -234,7 +231,7 @@ impl SharedBase {
                 cb(base, what);
             }
         })?;
-        let res = if io.is_empty() && timeout.is_none_or(|t| t.is_zero()) {
+        let res = if once_fires_now(io, timeout) {
             self.activate(ev, What::TIMEOUT, 1)
         } else {
             self.add(ev, timeout)
