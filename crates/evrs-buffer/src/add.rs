@@ -153,7 +153,10 @@ impl EvBuffer {
     /// copying (libevent's `evbuffer_add_buffer`). Returns the bytes moved.
     ///
     /// An empty `src` moves nothing and succeeds (even if frozen, as in
-    /// libevent). Otherwise fails if `self`'s end or `src`'s start is frozen. `src`'s callbacks run before `self`'s.
+    /// libevent). Otherwise fails if `self`'s end or `src`'s start is
+    /// frozen, or with [`Error::OutOfRange`] if `self` would hold more than
+    /// `usize::MAX` bytes (possible only with file segments). `src`'s
+    /// callbacks run before `self`'s.
     #[inline]
     pub fn add_buffer(&mut self, src: &mut EvBuffer) -> Result<usize> {
         let n = src.len;
@@ -171,6 +174,7 @@ impl EvBuffer {
             src.touch();
             return Ok(n);
         }
+        let new_len = self.len.checked_add(n).ok_or(Error::OutOfRange)?;
         let (orig_dst, orig_src) = (self.len, src.len);
         if self.len == 0 && self.chunks.iter().all(|c| c.len() == 0) {
             std::mem::swap(&mut self.chunks, &mut src.chunks);
@@ -181,7 +185,7 @@ impl EvBuffer {
             }
             self.chunks.extend(src.chunks.drain(..));
         }
-        self.len += n;
+        self.len = new_len;
         src.len = 0;
         src.changed(orig_src, 0, n);
         self.changed(orig_dst, n, 0);
@@ -191,7 +195,9 @@ impl EvBuffer {
     /// Moves all of `src` to the front of `self` without copying
     /// (libevent's `evbuffer_prepend_buffer`). Returns the bytes moved.
     ///
-    /// Fails if `self`'s start or `src`'s start is frozen.
+    /// Fails if `self`'s start or `src`'s start is frozen, or with
+    /// [`Error::OutOfRange`] if `self` would hold more than `usize::MAX`
+    /// bytes.
     pub fn prepend_buffer(&mut self, src: &mut EvBuffer) -> Result<usize> {
         self.check_start()?;
         src.check_start()?;
@@ -199,6 +205,7 @@ impl EvBuffer {
         if n == 0 {
             return Ok(0);
         }
+        self.len.checked_add(n).ok_or(Error::OutOfRange)?;
         let (orig_dst, orig_src) = (self.len, src.len);
         let mut moved = std::mem::take(&mut src.chunks);
         moved.retain(|c| c.len() > 0);
@@ -218,13 +225,16 @@ impl EvBuffer {
     /// Appends `src`'s content to `self` without copying and without
     /// removing it from `src` (libevent's `evbuffer_add_buffer_reference`).
     /// Both buffers then share the memory; either may keep changing.
-    /// Returns the bytes added.
+    /// Returns the bytes added. Fails if the end is frozen, or with
+    /// [`Error::OutOfRange`] if `self` would hold more than `usize::MAX`
+    /// bytes.
     pub fn add_buffer_reference(&mut self, src: &mut EvBuffer) -> Result<usize> {
         self.check_end()?;
         let n = src.len;
         if n == 0 {
             return Ok(0);
         }
+        self.len.checked_add(n).ok_or(Error::OutOfRange)?;
         src.share_all();
         let orig = self.len;
         for c in src.chunks.iter() {
@@ -238,6 +248,11 @@ impl EvBuffer {
                     data: data.clone(),
                     seg: seg.clone(),
                     file_off: *file_off,
+                },
+                Chunk::Lazy { seg, file_off, len } => Chunk::Lazy {
+                    seg: seg.clone(),
+                    file_off: *file_off,
+                    len: *len,
                 },
                 // share_all left only the empty tail as Mem, and no Front.
                 Chunk::Mem(_) | Chunk::Front { .. } => continue,

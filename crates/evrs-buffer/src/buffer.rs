@@ -10,6 +10,7 @@ use bytes::BytesMut;
 use crate::callbacks::Callbacks;
 use crate::chunk::{copy_bytes, extend_bytes, next_chunk_size, Chunk};
 use crate::error::{End, Error, Result};
+use crate::lazy::{read_lazy, PIECE};
 use crate::reserve::Reservation;
 
 /// libevent's per-call read cap (`EVBUFFER_MAX_READ`).
@@ -158,31 +159,56 @@ impl EvBuffer {
     }
 
     /// Length of the first chunk: the bytes readable without a pullup
-    /// (libevent's `evbuffer_get_contiguous_space`).
+    /// (libevent's `evbuffer_get_contiguous_space`). For file data that is
+    /// not in memory (see [`FileSegment`](crate::FileSegment)) it is the
+    /// most that [`pullup`](Self::pullup) reads in one piece (256 KiB, or
+    /// less if the data is shorter).
     pub fn contiguous_space(&self) -> usize {
-        self.chunks
-            .iter()
-            .map(Chunk::len)
-            .find(|&l| l > 0)
-            .unwrap_or(0)
+        self.chunks.iter().find(|c| c.len() > 0).map_or(0, |c| {
+            if c.in_memory() {
+                c.len()
+            } else {
+                c.len().min(PIECE)
+            }
+        })
     }
 
-    /// Iterates over the stored data chunk by chunk, front to back.
+    /// Iterates over the stored data chunk by chunk, front to back. Stops
+    /// before file data that is not in memory (see
+    /// [`FileSegment`](crate::FileSegment)); read that with
+    /// [`copyout_from`](Self::copyout_from) or [`remove`](Self::remove).
     pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.chunks
             .iter()
+            .take_while(|c| c.in_memory())
             .map(Chunk::as_slice)
             .filter(|s| !s.is_empty())
     }
 
     /// Copies the whole content into a new `Vec` (a convenience for tests and
-    /// small buffers; nothing is removed).
+    /// small buffers; nothing is removed). If that fails (see
+    /// [`try_to_vec`](Self::try_to_vec)) the `Vec` is empty.
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(self.len);
-        for c in self.chunks() {
-            v.extend_from_slice(c);
+        self.try_to_vec().unwrap_or_default()
+    }
+
+    /// Copies the whole content into a new `Vec`, reading file data that is
+    /// not in memory. Fails with [`Error::NoMemory`] if the length cannot
+    /// be allocated, or with [`Error::Io`] if reading the file fails.
+    pub fn try_to_vec(&self) -> Result<Vec<u8>> {
+        let mut v = Vec::new();
+        v.try_reserve_exact(self.len).map_err(|_| Error::NoMemory)?;
+        for c in self.chunks.iter() {
+            match c {
+                Chunk::Lazy { seg, file_off, len } => {
+                    let at = v.len();
+                    v.resize(at + len, 0);
+                    read_lazy(&seg.file, *file_off, 0, v.get_mut(at..).unwrap_or(&mut []))?;
+                }
+                _ => v.extend_from_slice(c.as_slice()),
+            }
         }
-        v
+        Ok(v)
     }
 
     /// Freezes one end: calls that would change that end fail with
@@ -355,18 +381,25 @@ impl EvBuffer {
         }
     }
 
-    /// Copies up to `out.len()` bytes starting at chunk `ci`, offset `off`.
-    pub(crate) fn copy_from(&self, mut ci: usize, mut off: usize, out: &mut [u8]) -> usize {
+    /// Copies up to `out.len()` bytes starting at chunk `ci`, offset `off`;
+    /// file data that is not in memory is read straight into `out`.
+    pub(crate) fn copy_from(&self, mut ci: usize, mut off: usize, out: &mut [u8]) -> Result<usize> {
         let mut done = 0;
         while done < out.len() {
             let Some(c) = self.chunks.get(ci) else { break };
-            let s = c.as_slice().get(off..).unwrap_or(&[]);
-            let k = s.len().min(out.len() - done);
-            copy_bytes(&mut out[done..done + k], &s[..k]);
-            done += k;
+            if let Chunk::Lazy { seg, file_off, len } = c {
+                let k = len.saturating_sub(off).min(out.len() - done);
+                read_lazy(&seg.file, *file_off, off, &mut out[done..done + k])?;
+                done += k;
+            } else {
+                let s = c.as_slice().get(off..).unwrap_or(&[]);
+                let k = s.len().min(out.len() - done);
+                copy_bytes(&mut out[done..done + k], &s[..k]);
+                done += k;
+            }
             ci += 1;
             off = 0;
         }
-        done
+        Ok(done)
     }
 }

@@ -1,5 +1,5 @@
 //! One link of the chain: owned writable memory, shared immutable bytes, or a
-//! window of a file segment.
+//! window of a file segment (in memory, or read from the file when needed).
 
 use std::sync::Arc;
 
@@ -30,6 +30,15 @@ pub(crate) enum Chunk {
         seg: Arc<SegmentInner>,
         file_off: u64,
     },
+    /// A window of a file segment that is not in memory: `len` bytes of the
+    /// file from `file_off`, read in bounded pieces when they are needed
+    /// (see `lazy.rs`). `as_slice` is empty for it; every reader of chunk
+    /// data checks [`Chunk::in_memory`] first.
+    Lazy {
+        seg: Arc<SegmentInner>,
+        file_off: u64,
+        len: usize,
+    },
 }
 
 impl Chunk {
@@ -40,6 +49,26 @@ impl Chunk {
             Chunk::Shared(b) => b.len(),
             Chunk::Front { buf, start } => buf.len().saturating_sub(*start),
             Chunk::File { data, .. } => data.len(),
+            Chunk::Lazy { len, .. } => *len,
+        }
+    }
+
+    /// False for file data that is not in memory ([`Chunk::Lazy`]), whose
+    /// `as_slice` is empty although `len` is not.
+    #[inline]
+    pub(crate) fn in_memory(&self) -> bool {
+        !matches!(self, Chunk::Lazy { .. })
+    }
+
+    /// The file segment this chunk is a window of, and where the window
+    /// starts in the file.
+    #[inline]
+    pub(crate) fn file_part(&self) -> Option<(&Arc<SegmentInner>, u64)> {
+        match self {
+            Chunk::File { seg, file_off, .. } | Chunk::Lazy { seg, file_off, .. } => {
+                Some((seg, *file_off))
+            }
+            _ => None,
         }
     }
 
@@ -50,6 +79,7 @@ impl Chunk {
             Chunk::Shared(b) => b,
             Chunk::Front { buf, start } => buf.get(*start..).unwrap_or(&[]),
             Chunk::File { data, .. } => data,
+            Chunk::Lazy { .. } => &[],
         }
     }
 
@@ -65,11 +95,16 @@ impl Chunk {
                 data.advance(n);
                 *file_off += n as u64;
             }
+            Chunk::Lazy { file_off, len, .. } => {
+                *len -= n;
+                *file_off += n as u64;
+            }
         }
     }
 
-    /// Removes the first `line + eol` bytes (callers guarantee they exist)
-    /// and returns the first `line` of them as `Bytes`, without copying.
+    /// Removes the first `line + eol` bytes (callers guarantee they exist
+    /// and are in memory) and returns the first `line` of them as `Bytes`,
+    /// without copying.
     #[inline]
     pub(crate) fn split_line(&mut self, line: usize, eol: usize) -> Bytes {
         match self {
@@ -116,10 +151,22 @@ impl Chunk {
                 *file_off += n as u64;
                 front
             }
+            Chunk::Lazy { seg, file_off, len } => {
+                let front = Chunk::Lazy {
+                    seg: Arc::clone(seg),
+                    file_off: *file_off,
+                    len: n,
+                };
+                *file_off += n as u64;
+                *len -= n;
+                front
+            }
         }
     }
 
     /// Splits off the first `n` bytes (clamped) as immutable `Bytes`.
+    /// Callers guarantee the chunk is in memory; a [`Chunk::Lazy`] window is
+    /// split off but gives empty `Bytes`.
     #[inline]
     pub(crate) fn split_to_bytes(&mut self, n: usize) -> Bytes {
         match self.split_to(n) {
@@ -130,6 +177,7 @@ impl Chunk {
                 buf.freeze()
             }
             Chunk::File { data, .. } => data,
+            Chunk::Lazy { .. } => Bytes::new(),
         }
     }
 

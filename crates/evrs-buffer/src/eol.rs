@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
+use crate::lazy::Pieces;
 use crate::ptr::{BufferPtr, Cursor};
 use crate::EvBuffer;
 
@@ -35,7 +36,7 @@ impl EvBuffer {
     ) -> Result<Option<(BufferPtr, usize)>> {
         let c = self.resolve(start)?;
         Ok(self
-            .find_eol(c, style, self.len)
+            .find_eol(c, style, self.len)?
             .map(|(c, n)| (self.make_ptr(c), n)))
     }
 
@@ -55,7 +56,9 @@ impl EvBuffer {
     /// chunk (the `Bytes` shares the chunk's memory, at the cost of a
     /// reference count). [`readln_with`](Self::readln_with) and
     /// [`readln_into`](Self::readln_into) avoid even that and are about twice
-    /// as fast on short lines. A frozen start fails.
+    /// as fast on short lines. A frozen start fails. A line that must be
+    /// copied and cannot be allocated fails with [`Error::NoMemory`], a
+    /// file read that fails with [`Error::Io`]; nothing is consumed then.
     ///
     /// ```
     /// use evrs_buffer::{EolStyle, EvBuffer, Error};
@@ -69,6 +72,7 @@ impl EvBuffer {
     /// ```
     pub fn readln(&mut self, style: EolStyle, max_len: Option<usize>) -> Result<Option<Bytes>> {
         self.check_start()?;
+        self.load_front()?;
         if let Some(front) = self.chunks.front_mut() {
             if let Some((p, n)) = front_eol(front.as_slice(), style, max_len) {
                 let line = front.split_line(p, n);
@@ -79,7 +83,7 @@ impl EvBuffer {
         match self.locate_eol(style, max_len)? {
             Some((p, n)) => {
                 let orig = self.len;
-                let line = self.take_front(p);
+                let line = self.take_front(p)?;
                 self.drop_front(n);
                 self.changed(orig, 0, p + n);
                 Ok(Some(line))
@@ -122,6 +126,7 @@ impl EvBuffer {
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<Option<R>> {
         self.check_start()?;
+        self.load_front()?;
         if let Some(front) = self.chunks.front_mut() {
             let s = front.as_slice();
             if let Some((p, n)) = front_eol(s, style, max_len) {
@@ -133,8 +138,10 @@ impl EvBuffer {
         }
         match self.locate_eol(style, max_len)? {
             Some((p, n)) => {
-                let mut tmp = vec![0u8; p];
-                let got = self.copy_from(0, 0, &mut tmp);
+                let mut tmp = Vec::new();
+                tmp.try_reserve_exact(p).map_err(|_| Error::NoMemory)?;
+                tmp.resize(p, 0);
+                let got = self.copy_from(0, 0, &mut tmp)?;
                 let r = f(tmp.get(..got).unwrap_or(&[]));
                 let orig = self.len;
                 self.drop_front(p + n);
@@ -198,10 +205,10 @@ impl EvBuffer {
             None => self.len,
         };
         let start = self.resolve(None)?;
-        match self.find_eol(start, style, scan) {
+        match self.find_eol(start, style, scan)? {
             Some((eol, eol_len)) => Ok(Some((eol.pos, eol_len))),
             None => match max_len {
-                Some(limit) if self.len > limit && !self.may_complete(style, limit) => {
+                Some(limit) if self.len > limit && !self.may_complete(style, limit)? => {
                     Err(Error::LineTooLong { limit })
                 }
                 _ => Ok(None),
@@ -211,14 +218,14 @@ impl EvBuffer {
 
     /// For the CR-LF styles, a buffer of exactly `limit + 1` bytes ending in
     /// CR may still become a line of `limit` bytes.
-    fn may_complete(&self, style: EolStyle, limit: usize) -> bool {
-        matches!(style, EolStyle::Crlf | EolStyle::CrlfStrict)
-            && self.len == limit.saturating_add(1)
-            && self
-                .chunks()
-                .last()
-                .and_then(|c| c.last())
-                .is_some_and(|&b| b == b'\r')
+    fn may_complete(&self, style: EolStyle, limit: usize) -> Result<bool> {
+        if !matches!(style, EolStyle::Crlf | EolStyle::CrlfStrict)
+            || self.len != limit.saturating_add(1)
+        {
+            return Ok(false);
+        }
+        let last = self.cursor_at(self.len - 1)?;
+        Ok(self.byte_at(last)? == Some(b'\r'))
     }
 
     /// First end of line that starts at or after `c` and before `scan` (an
@@ -228,89 +235,92 @@ impl EvBuffer {
         c: Cursor,
         style: EolStyle,
         scan: usize,
-    ) -> Option<(Cursor, usize)> {
-        match style {
+    ) -> Result<Option<(Cursor, usize)>> {
+        Ok(match style {
             EolStyle::Lf => self
-                .find_byte(c, scan, |s| memchr::memchr(b'\n', s))
+                .find_byte(c, scan, |s| memchr::memchr(b'\n', s))?
                 .map(|c| (c, 1)),
             EolStyle::Nul => self
-                .find_byte(c, scan, |s| memchr::memchr(0, s))
+                .find_byte(c, scan, |s| memchr::memchr(0, s))?
                 .map(|c| (c, 1)),
             EolStyle::CrlfStrict => {
                 let limit = scan.saturating_add(1).min(self.len);
-                self.find_from(b"\r\n", c, limit).map(|c| (c, 2))
+                self.find_from(b"\r\n", c, limit)?.map(|c| (c, 2))
             }
             EolStyle::Any => {
-                let at = self.find_byte(c, scan, |s| memchr::memchr2(b'\r', b'\n', s))?;
-                Some((at, self.eol_run(at)))
+                match self.find_byte(c, scan, |s| memchr::memchr2(b'\r', b'\n', s))? {
+                    Some(at) => Some((at, self.eol_run(at)?)),
+                    None => None,
+                }
             }
             EolStyle::Crlf => {
                 let mut from = c;
                 loop {
-                    let at = self.find_byte(from, scan, |s| memchr::memchr2(b'\r', b'\n', s))?;
-                    if self.byte_at(at) == Some(b'\n') {
-                        return Some((at, 1));
+                    let Some(at) =
+                        self.find_byte(from, scan, |s| memchr::memchr2(b'\r', b'\n', s))?
+                    else {
+                        break None;
+                    };
+                    if self.byte_at(at)? == Some(b'\n') {
+                        break Some((at, 1));
                     }
                     let next = self.walk(at, 1);
-                    if self.byte_at(next) == Some(b'\n') {
-                        return Some((at, 2));
+                    if self.byte_at(next)? == Some(b'\n') {
+                        break Some((at, 2));
                     }
                     from = next;
                 }
             }
-        }
+        })
     }
 
     /// Length of the run of CR/LF bytes starting at `c`.
-    fn eol_run(&self, c: Cursor) -> usize {
+    fn eol_run(&self, c: Cursor) -> Result<usize> {
         let mut n = 0;
-        let mut off = c.off;
-        for ch in self.chunks.iter().skip(c.chunk) {
-            let s = ch.as_slice().get(off..).unwrap_or(&[]);
-            off = 0;
+        let mut c = self.normalize(c);
+        let mut pieces = Pieces::new(self);
+        loop {
+            let s = pieces.at(c, usize::MAX)?;
             let k = s
                 .iter()
                 .position(|&b| b != b'\r' && b != b'\n')
                 .unwrap_or(s.len());
             n += k;
-            if k < s.len() {
-                break;
+            if k < s.len() || s.is_empty() {
+                return Ok(n);
             }
+            c = self.walk(c, k);
         }
-        n
     }
 
     /// First position at or after `c` and before `scan` where `find`
-    /// reports a hit within a chunk.
+    /// reports a hit within a piece of data (a chunk in memory, or a piece
+    /// of file data read in).
     #[inline]
     fn find_byte(
         &self,
         c: Cursor,
         scan: usize,
         find: impl Fn(&[u8]) -> Option<usize>,
-    ) -> Option<Cursor> {
-        let mut base = c.pos - c.off;
-        let mut off = c.off;
-        for (i, ch) in self.chunks.iter().enumerate().skip(c.chunk) {
-            if base >= scan {
-                return None;
+    ) -> Result<Option<Cursor>> {
+        let mut c = self.normalize(c);
+        let mut pieces = Pieces::new(self);
+        while c.pos < scan {
+            let s = pieces.at(c, scan - c.pos)?;
+            if s.is_empty() {
+                break;
             }
-            let data = ch.as_slice();
-            let end = data.len().min(scan - base);
-            if off < end {
-                if let Some(p) = find(&data[off..end]) {
-                    let o = off + p;
-                    return Some(Cursor {
-                        pos: base + o,
-                        chunk: i,
-                        off: o,
-                    });
-                }
+            if let Some(p) = find(s) {
+                return Ok(Some(Cursor {
+                    pos: c.pos + p,
+                    chunk: c.chunk,
+                    off: c.off + p,
+                }));
             }
-            base += data.len();
-            off = 0;
+            let k = s.len();
+            c = self.walk(c, k);
         }
-        None
+        Ok(None)
     }
 }
 

@@ -39,9 +39,12 @@ pub enum Error {
     /// live reservation, with more vectors or bytes than were reserved, or
     /// after the buffer changed.
     InvalidReservation,
-    /// The memory asked for (by [`expand`](crate::EvBuffer::expand) or
-    /// [`reserve_space`](crate::EvBuffer::reserve_space)) could not be
-    /// allocated; nothing changed.
+    /// The memory asked for (by [`expand`](crate::EvBuffer::expand),
+    /// [`reserve_space`](crate::EvBuffer::reserve_space),
+    /// [`read_from`](crate::EvBuffer::read_from), or a contiguous copy:
+    /// [`pullup`](crate::EvBuffer::pullup),
+    /// [`remove_bytes`](crate::EvBuffer::remove_bytes), a line, reading
+    /// file data in) could not be allocated; nothing changed.
     NoMemory,
     /// A `Display` implementation failed while formatting
     /// ([`add_fmt`](crate::EvBuffer::add_fmt)); nothing was added.

@@ -5,8 +5,9 @@ use std::os::unix::io::RawFd;
 
 use bytes::BytesMut;
 
-use crate::chunk::{next_chunk_size, Chunk};
+use crate::chunk::{next_chunk_size, try_alloc, Chunk};
 use crate::error::Result;
+use crate::lazy::WRITE_LOAD;
 use crate::sys;
 use crate::EvBuffer;
 
@@ -44,7 +45,9 @@ impl EvBuffer {
     /// is zero or exceeds it; then at most `howmuch` if given. The cap is
     /// [`max_read`](Self::max_read), so one call never reads unboundedly.
     /// `Some(0)` returns 0 without a system call. Fails if the end is
-    /// frozen.
+    /// frozen, and with [`Error::NoMemory`](crate::Error::NoMemory) (reading
+    /// nothing) if the space for the read cannot be allocated: a large
+    /// cap is allocated whole when the fd does not say how much is ready.
     pub fn read_from(&mut self, fd: RawFd, howmuch: Option<usize>) -> Result<usize> {
         self.check_end()?;
         let avail = match sys::fionread(fd) {
@@ -69,8 +72,10 @@ impl EvBuffer {
         let use_tail = tail_spare >= n || tail_spare >= MIN_TAIL_IOV;
         let use_tail_n = if use_tail { tail_spare.min(n) } else { 0 };
         let need_new = n - use_tail_n;
-        let mut fresh =
-            (need_new > 0).then(|| BytesMut::with_capacity(next_chunk_size(need_new, last_cap)));
+        let mut fresh = match need_new {
+            0 => None,
+            _ => Some(try_alloc(next_chunk_size(need_new, last_cap))?),
+        };
         let got = {
             let mut bufs: Vec<(&mut BytesMut, usize)> = Vec::with_capacity(2);
             if use_tail_n > 0 {
@@ -106,6 +111,10 @@ impl EvBuffer {
     /// (libevent's `evbuffer_write_atmost`). Drains and returns what was
     /// written.
     ///
+    /// File data that is not in memory (see
+    /// [`FileSegment`](crate::FileSegment)) goes out by `sendfile`, or is
+    /// read in for `writev`, at most 1 MiB of it per call.
+    ///
     /// An empty buffer (or `n == Some(0)`) returns `Ok(0)` without a system
     /// call; libevent returns -1 there. Fails if the start is frozen. Like
     /// libevent this uses `writev`, so writing to a closed socket raises
@@ -117,14 +126,23 @@ impl EvBuffer {
             return Ok(0);
         }
         self.drop_empty_front();
+        let drains = self.drains_to_fd;
+        let by_sendfile = move |c: &Chunk| {
+            drains
+                && c.file_part()
+                    .is_some_and(|(s, _)| !s.flags.disable_sendfile)
+        };
+        if !self.chunks.front().is_some_and(by_sendfile) {
+            // What writev sends must be in memory: file data that is not is
+            // read in first (bounded), up to a chunk that goes by sendfile.
+            let stop = |i: usize, c: &Chunk| i > 0 && by_sendfile(c);
+            self.load_prefix(n.min(WRITE_LOAD), sys::MAX_WRITE_IOV, stop)?;
+        }
         let written = match self.chunks.front() {
-            Some(Chunk::File {
-                data,
-                seg,
-                file_off,
-            }) if self.drains_to_fd && !seg.flags.disable_sendfile => {
-                sys::sendfile(fd, &seg.file, *file_off, data.len().min(n))?
-            }
+            Some(c) if by_sendfile(c) => match c.file_part() {
+                Some((seg, file_off)) => sys::sendfile(fd, &seg.file, file_off, c.len().min(n))?,
+                None => 0,
+            },
             _ => {
                 let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(self.chunks.len().min(16));
                 let mut left = n;
@@ -133,11 +151,9 @@ impl EvBuffer {
                         break;
                     }
                     // A file segment that goes out by sendfile starts the
-                    // next call instead.
-                    if let Chunk::File { seg, .. } = c {
-                        if self.drains_to_fd && !seg.flags.disable_sendfile && !iov.is_empty() {
-                            break;
-                        }
+                    // next call instead, and file data not read in waits.
+                    if (by_sendfile(c) && !iov.is_empty()) || !c.in_memory() {
+                        break;
                     }
                     let s = c.as_slice();
                     let k = s.len().min(left);

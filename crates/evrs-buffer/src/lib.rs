@@ -142,12 +142,21 @@
 //! * Writes to a frozen end, reads from a frozen start: [`Error::Frozen`],
 //!   buffer unchanged (see [`EvBuffer::freeze`] for which calls count).
 //! * Sizes that cannot be allocated ([`expand`](EvBuffer::expand),
-//!   [`reserve_space`](EvBuffer::reserve_space)): [`Error::NoMemory`]
-//!   instead of an abort; a read cap above [`MAX_READ_LIMIT`]:
-//!   [`Error::OutOfRange`].
+//!   [`reserve_space`](EvBuffer::reserve_space), the space for one
+//!   [`read_from`](EvBuffer::read_from) under a large cap, and copies that
+//!   must be contiguous: [`pullup`](EvBuffer::pullup),
+//!   [`remove_bytes`](EvBuffer::remove_bytes), a line from the readln
+//!   family, [`try_to_vec`](EvBuffer::try_to_vec)): [`Error::NoMemory`]
+//!   instead of an abort, with nothing changed; a read cap above
+//!   [`MAX_READ_LIMIT`]: [`Error::OutOfRange`].
 //! * Commits that do not match the reservation:
 //!   [`Error::InvalidReservation`], nothing added.
-//! * File ranges outside the file or segment: [`Error::OutOfRange`].
+//! * File ranges outside the file or segment (including offsets and
+//!   lengths whose sum overflows): [`Error::OutOfRange`]. So is anything
+//!   that would make a buffer longer than `usize::MAX` bytes (only file
+//!   segments can get there). A file of any size can be added: a segment
+//!   that is not mapped is read in bounded pieces, never whole (see
+//!   [`FileSegment`]); a file read that fails is [`Error::Io`].
 //!
 //! # Differences from libevent
 //!
@@ -158,8 +167,11 @@
 //! the start position (libevent's search reads a byte of it anyway, and its
 //! ranged search finds nothing). `pullup(0)` returns an empty slice; `write` on an empty
 //! buffer returns `Ok(0)`; `read_from`'s 4096-byte cap is configurable; file
-//! segments are always readable in memory (mmap), with `sendfile` used for
-//! writing when the buffer drains to a socket.
+//! segments are mapped when possible, with `sendfile` used for writing when
+//! the buffer drains to a socket; one that is not mapped (libevent reads
+//! it into memory whole) is read on demand in pieces of at most 256 KiB, so
+//! [`peek`](EvBuffer::peek) and [`chunks`](EvBuffer::chunks) do not lend
+//! the part not yet read.
 #![deny(missing_docs, missing_debug_implementations, unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -172,6 +184,7 @@ mod error;
 mod file;
 mod foreign;
 mod io;
+mod lazy;
 mod ptr;
 mod remove;
 mod reserve;

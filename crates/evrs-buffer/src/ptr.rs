@@ -1,6 +1,8 @@
 //! Positions inside a buffer (libevent's `evbuffer_ptr`) and peeking.
 
+use crate::chunk::Chunk;
 use crate::error::{Error, Result};
+use crate::lazy::read_lazy;
 use crate::EvBuffer;
 
 /// A position in a buffer: an offset from the start plus a cached chunk
@@ -152,18 +154,28 @@ impl EvBuffer {
         self.normalize(c)
     }
 
-    /// Byte at a cursor, if any.
+    /// Byte at a cursor, if any (read from the file for data not in
+    /// memory).
     #[inline]
-    pub(crate) fn byte_at(&self, c: Cursor) -> Option<u8> {
-        self.chunks
-            .get(c.chunk)
-            .and_then(|ch| ch.as_slice().get(c.off).copied())
+    pub(crate) fn byte_at(&self, c: Cursor) -> Result<Option<u8>> {
+        match self.chunks.get(c.chunk) {
+            Some(Chunk::Lazy { seg, file_off, len }) if c.off < *len => {
+                let mut b = [0u8];
+                read_lazy(&seg.file, *file_off, c.off, &mut b)?;
+                Ok(Some(b[0]))
+            }
+            Some(ch) => Ok(ch.as_slice().get(c.off).copied()),
+            None => Ok(None),
+        }
     }
 
     /// Slices of the stored data without copying (libevent's
     /// `evbuffer_peek`): starting at `start` (or the front), covering at
     /// least `len` bytes if given (whole chunks, so possibly more), or
-    /// everything to the end for `None`.
+    /// everything to the end for `None`. The slices stop before file data
+    /// that is not in memory (see [`FileSegment`](crate::FileSegment)), so
+    /// they may cover less; read that data with
+    /// [`copyout_from`](Self::copyout_from).
     ///
     /// ```
     /// use evrs_buffer::EvBuffer;
@@ -181,7 +193,7 @@ impl EvBuffer {
         let mut got = 0usize;
         let mut off = c.off;
         for ch in self.chunks.iter().skip(c.chunk) {
-            if len.is_some_and(|l| got >= l) {
+            if len.is_some_and(|l| got >= l) || !ch.in_memory() {
                 break;
             }
             let s = ch.as_slice().get(off..).unwrap_or(&[]);

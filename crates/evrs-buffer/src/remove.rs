@@ -3,10 +3,11 @@
 
 use std::io;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
-use crate::chunk::Chunk;
+use crate::chunk::{try_alloc, Chunk};
 use crate::error::{Error, Result};
+use crate::lazy::PIECE;
 use crate::ptr::BufferPtr;
 use crate::EvBuffer;
 
@@ -43,7 +44,7 @@ impl EvBuffer {
         }
         self.check_start()?;
         let c = self.resolve(None)?;
-        Ok(self.copy_from(c.chunk, c.off, &mut out[..n]))
+        self.copy_from(c.chunk, c.off, &mut out[..n])
     }
 
     /// Like [`copyout`](Self::copyout) but starting at `pos`
@@ -56,7 +57,7 @@ impl EvBuffer {
             return Ok(0);
         }
         self.check_start()?;
-        Ok(self.copy_from(c.chunk, c.off, &mut out[..n]))
+        self.copy_from(c.chunk, c.off, &mut out[..n])
     }
 
     /// Copies up to `out.len()` bytes from the front into `out` and removes
@@ -73,7 +74,9 @@ impl EvBuffer {
     }
 
     /// Removes up to `n` bytes from the front and returns them as `Bytes`,
-    /// without copying when they lie in one chunk.
+    /// without copying when they lie in one chunk. When they must be copied
+    /// (or read from a file) and that much memory cannot be allocated, fails
+    /// with [`Error::NoMemory`] and removes nothing.
     pub fn remove_bytes(&mut self, n: usize) -> Result<Bytes> {
         let n = n.min(self.len);
         if n == 0 {
@@ -81,42 +84,52 @@ impl EvBuffer {
         }
         self.check_start()?;
         let orig = self.len;
-        let b = self.take_front(n);
+        let b = self.take_front(n)?;
         self.changed(orig, 0, n);
         Ok(b)
     }
 
     /// Internal: removes exactly `n <= len` bytes from the front as `Bytes`.
-    pub(crate) fn take_front(&mut self, n: usize) -> Bytes {
+    /// On an error nothing is removed.
+    pub(crate) fn take_front(&mut self, n: usize) -> Result<Bytes> {
         self.drop_empty_front();
+        if n > 0 && self.chunks.front().is_some_and(|f| f.len() >= n) {
+            // Lazy file data is read in exactly, then split off.
+            self.load_chunk(0, n)?;
+        }
         if let Some(front) = self.chunks.front_mut() {
-            if front.len() >= n {
+            if front.len() >= n && front.in_memory() {
                 let b = front.split_to_bytes(n);
                 self.len -= n;
                 if front.len() == 0 && self.chunks.len() > 1 {
                     self.chunks.pop_front();
                 }
-                return b;
+                return Ok(b);
             }
         }
-        let mut v = BytesMut::with_capacity(n);
+        let mut v = try_alloc(n)?;
         v.resize(n, 0);
-        let got = self.copy_from(0, 0, &mut v);
+        let got = self.copy_from(0, 0, &mut v)?;
         v.truncate(got);
         self.drop_front(got);
-        v.freeze()
+        Ok(v.freeze())
     }
 
     /// Moves up to `n` bytes from the front of `self` to the end of `dst`
     /// (libevent's `evbuffer_remove_buffer`). Whole chunks are relinked; a
     /// partial chunk is split without copying (or copied if small). Returns
-    /// the bytes moved; `n == 0` returns 0 without checks.
+    /// the bytes moved; `n == 0` returns 0 without checks. Fails with
+    /// [`Error::OutOfRange`] if `dst` would hold more than `usize::MAX`
+    /// bytes.
     pub fn remove_buffer(&mut self, dst: &mut EvBuffer, n: usize) -> Result<usize> {
         if n == 0 {
             return Ok(0);
         }
         dst.check_end()?;
         self.check_start()?;
+        dst.len
+            .checked_add(n.min(self.len))
+            .ok_or(Error::OutOfRange)?;
         if n >= self.len {
             return dst.add_buffer(self);
         }
@@ -137,7 +150,7 @@ impl EvBuffer {
                     }
                 }
                 left -= l;
-            } else if left <= COPY_PARTIAL_MAX {
+            } else if left <= COPY_PARTIAL_MAX && front.in_memory() {
                 let data = front.as_slice().get(..left).unwrap_or(&[]);
                 dst.append(data);
                 dst.len -= left; // `append` counted it; counted below
@@ -158,10 +171,14 @@ impl EvBuffer {
     }
 
     /// Makes the first `n` bytes contiguous and returns them (libevent's
-    /// `evbuffer_pullup`). Copies only when they span several chunks.
+    /// `evbuffer_pullup`). Copies only when they span several chunks (or
+    /// are file data not in memory, which is read in: at least 256 KiB of
+    /// it if there is that much, so that small pullups stay cheap).
     ///
     /// `n == 0` returns an empty slice (libevent returns NULL); `n` larger
-    /// than the buffer fails with [`Error::OutOfRange`]. Use
+    /// than the buffer fails with [`Error::OutOfRange`]; `n` bytes that
+    /// cannot be allocated fail with [`Error::NoMemory`], a file read that
+    /// fails with [`Error::Io`], and leave the content as it was. Use
     /// [`pullup_all`](Self::pullup_all) for everything.
     pub fn pullup(&mut self, n: usize) -> Result<&[u8]> {
         if n > self.len {
@@ -172,11 +189,14 @@ impl EvBuffer {
             return Ok(&[]);
         }
         self.drop_empty_front();
+        if self.chunks.front().is_some_and(|f| f.len() >= n) {
+            self.load_chunk(0, n.max(PIECE))?;
+        }
         let first_len = self.chunks.front().map_or(0, Chunk::len);
         if first_len < n {
-            let mut v = BytesMut::with_capacity(n);
+            let mut v = try_alloc(n)?;
             v.resize(n, 0);
-            let got = self.copy_from(0, 0, &mut v);
+            let got = self.copy_from(0, 0, &mut v)?;
             v.truncate(got);
             // Remove the copied bytes chunk by chunk, keeping the count.
             let total = self.len;

@@ -2,8 +2,9 @@
 //!
 //! Each chunk is searched with one matcher per search (see `Finder`: a
 //! `memchr` prefilter on the needle's rarest byte, falling back to a
-//! `memchr::memmem` finder when candidates are frequent). Matches that
-//! start in one chunk and end in a later one are found by searching a small
+//! `memchr::memmem` finder when candidates are frequent); file data that is
+//! not in memory is searched a piece at a time. Matches that start in one
+//! chunk (or piece) and end in a later one are found by searching a small
 //! window: the last `needle_len - 1` bytes of the chunk followed by at most
 //! `needle_len - 1` bytes of what comes next.
 
@@ -11,6 +12,7 @@ use memchr::arch::all::packedpair::Pair;
 use memchr::memmem;
 
 use crate::error::Result;
+use crate::lazy::Pieces;
 use crate::ptr::{BufferPtr, Cursor};
 use crate::EvBuffer;
 
@@ -47,74 +49,67 @@ impl EvBuffer {
             Some(e) => e.pos().min(self.len),
             None => self.len,
         };
-        Ok(self.find_from(what, c, limit).map(|c| self.make_ptr(c)))
+        Ok(self.find_from(what, c, limit)?.map(|c| self.make_ptr(c)))
     }
 
     /// First match of `what` starting at or after `c` and ending at or
     /// before `limit` (an absolute position).
-    pub(crate) fn find_from(&self, what: &[u8], c: Cursor, limit: usize) -> Option<Cursor> {
+    pub(crate) fn find_from(&self, what: &[u8], c: Cursor, limit: usize) -> Result<Option<Cursor>> {
         let m = what.len();
-        if c.pos.checked_add(m)? > limit {
-            return None;
+        if c.pos.checked_add(m).is_none_or(|e| e > limit) {
+            return Ok(None);
         }
         if m == 0 {
-            return Some(c);
+            return Ok(Some(c));
         }
         let mut finder = Finder::new(what);
-        // Bytes around a chunk boundary: < m from the end of one chunk, then
-        // < m from the following chunks.
+        // Bytes around a piece boundary: < m from the end of one piece, then
+        // < m of what follows.
         let mut window: Vec<u8> = Vec::new();
-        let mut base = c.pos - c.off; // absolute position of chunk start
-        let mut off = c.off;
-        for (i, ch) in self.chunks.iter().enumerate().skip(c.chunk) {
-            let data = ch.as_slice();
+        let mut c = self.normalize(c);
+        let mut pieces = Pieces::new(self);
+        loop {
+            // A chunk in memory, or a piece of file data read in, cut at
+            // the limit.
+            let data = pieces.at(c, limit - c.pos)?;
             let clen = data.len();
-            // Matches wholly inside this chunk, within the limit.
-            let region_end = clen.min(limit.saturating_sub(base));
-            if let Some(hay) = data.get(off..region_end) {
-                if let Some(p) = finder.find(hay) {
-                    let o = off + p;
-                    return Some(Cursor {
-                        pos: base + o,
-                        chunk: i,
-                        off: o,
-                    });
+            if clen == 0 {
+                return Ok(None);
+            }
+            // Matches wholly inside this piece.
+            if let Some(p) = finder.find(data) {
+                return Ok(Some(Cursor {
+                    pos: c.pos + p,
+                    chunk: c.chunk,
+                    off: c.off + p,
+                }));
+            }
+            let next_pos = c.pos + clen;
+            let next = self.walk(c, clen);
+            // Matches that start here and continue after the piece; only
+            // possible if the limit lies beyond it.
+            let tail_len = clen.min(m - 1);
+            if m > 1 && limit > next_pos {
+                window.clear();
+                window.extend_from_slice(data.get(clen - tail_len..).unwrap_or(&[]));
+                let more = (m - 1).min(limit - next_pos);
+                window.resize(tail_len + more, 0);
+                let got = self.copy_at(next, window.get_mut(tail_len..).unwrap_or(&mut []))?;
+                window.truncate(tail_len + got);
+                if let Some(p) = finder.find(&window).filter(|&p| p < tail_len) {
+                    let back = tail_len - p;
+                    return Ok(Some(Cursor {
+                        pos: next_pos - back,
+                        chunk: c.chunk,
+                        off: c.off + clen - back,
+                    }));
                 }
             }
-            let next_base = base + clen;
-            // Matches that start here and continue in later chunks; only
-            // possible if the limit lies beyond this chunk.
-            if m > 1 && limit > next_base {
-                let from = off.max(clen.saturating_sub(m - 1));
-                if let Some(tail) = data.get(from..).filter(|t| !t.is_empty()) {
-                    window.clear();
-                    window.extend_from_slice(tail);
-                    let want = tail.len() + (m - 1).min(limit - next_base);
-                    for next in self.chunks.iter().skip(i + 1) {
-                        let left = want - window.len();
-                        if left == 0 {
-                            break;
-                        }
-                        let s = next.as_slice();
-                        window.extend_from_slice(s.get(..left).unwrap_or(s));
-                    }
-                    if let Some(p) = finder.find(&window).filter(|&p| p < tail.len()) {
-                        let o = from + p;
-                        return Some(Cursor {
-                            pos: base + o,
-                            chunk: i,
-                            off: o,
-                        });
-                    }
-                }
-            }
-            base = next_base;
-            off = 0;
-            if base.checked_add(m).is_none_or(|e| e > limit) {
-                return None;
+            c = next;
+            if c.pos.checked_add(m).is_none_or(|e| e > limit) {
+                return Ok(None);
             }
         }
-        None
     }
 }
 
