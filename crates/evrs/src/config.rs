@@ -131,8 +131,34 @@ impl EventConfig {
             .collect()
     }
 
+    /// The reactor setup for `method`: flags plus what the environment adds
+    /// (`EVENT_PRECISE_TIMER`) unless `IGNORE_ENV`.
+    pub(crate) fn setup(&self, method: Method) -> crate::reactor::Setup {
+        let mut flags = self.flags;
+        if !flags.contains(BaseFlags::IGNORE_ENV)
+            && std::env::var_os("EVENT_PRECISE_TIMER").is_some()
+        {
+            flags |= BaseFlags::PRECISE_TIMER;
+        }
+        crate::reactor::Setup {
+            method,
+            // libevent's flag asks for the change list, which evrs uses by default anyway.
+            changelist: self.changelist || flags.contains(BaseFlags::EPOLL_USE_CHANGELIST),
+            flags,
+            priorities: self.priorities,
+            max_interval: self.max_interval,
+            max_callbacks: self.max_callbacks,
+            limit_from_priority: self.limit_from_priority,
+        }
+    }
+
     /// Builds the base with the first method that works.
     pub fn build(self) -> io::Result<EventBase> {
+        self.build_model()
+    }
+
+    /// Builds a base of threading model `M` with the first method that works.
+    pub(crate) fn build_model<M: crate::base::Model>(&self) -> io::Result<EventBase<M>> {
         if self.priorities == 0 || self.priorities > crate::base::MAX_PRIORITIES {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -145,7 +171,7 @@ impl EventConfig {
         }
         let mut last_err = None;
         for m in self.candidates() {
-            match EventBase::with_method(&self, m) {
+            match EventBase::<M>::from_setup(&self.setup(m)) {
                 Ok(b) => return Ok(b),
                 Err(e) => last_err = Some(e),
             }

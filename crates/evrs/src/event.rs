@@ -7,7 +7,6 @@
 
 use crate::base::EventBase;
 use crate::flags::What;
-use std::os::unix::io::RawFd;
 
 /// A handle to an event registered with an [`EventBase`].
 ///
@@ -67,90 +66,38 @@ pub type SharedCallback = dyn FnMut(&crate::SharedBase, Event, What) + Send;
 /// `event_finalize_callback_fn`: it gets the event, not the base).
 pub type SharedFinalizeCallback = dyn FnOnce(Event) + Send;
 
-pub(crate) enum Handler {
-    Fn(Box<Callback>),
-    /// A shared base's callback (never run by `EventBase::run`: only `SharedBase::run`
-    /// takes it out and calls it without the lock).
-    Shared(Box<SharedCallback>),
-    /// A shared base's pending finalizer; `true` frees the event after it runs.
-    SharedFinalize(Box<SharedFinalizeCallback>, bool),
-    Once(Box<OnceCallback>),
-    Internal(Internal),
-    /// A pending finalizer; `true` frees the event after it runs.
-    Finalize(Box<FinalizeCallback>, bool),
-}
+/// An opaque argument handed back to a [`RawCallback`]: evrs never dereferences it (the C
+/// ABI passes the program's `void *arg` through it). Held as an address, so it is `Send`
+/// without any `unsafe`; [`as_ptr`](RawArg::as_ptr) gives the pointer back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RawArg(usize);
 
-pub(crate) const NIL: u32 = u32::MAX;
-
-/// State bits of a slot.
-pub(crate) mod state {
-    /// Registered for I/O or a signal.
-    pub(crate) const INSERTED: u8 = 0x01;
-    /// On an active queue.
-    pub(crate) const ACTIVE: u8 = 0x02;
-    /// On the active-later queue.
-    pub(crate) const ACTIVE_LATER: u8 = 0x04;
-    /// Has a pending timeout.
-    pub(crate) const TIMEOUT: u8 = 0x08;
-    /// Being finalized: adds fail, activations are ignored.
-    pub(crate) const FINALIZING: u8 = 0x10;
-    /// Owned by the base; does not keep the loop alive or count as user work.
-    pub(crate) const INTERNAL: u8 = 0x20;
-}
-
-pub(crate) struct Slot {
-    pub(crate) gen: u32,
-    pub(crate) live: bool,
-    pub(crate) fd: RawFd,
-    pub(crate) events: What,
-    pub(crate) pri: u8,
-    pub(crate) state: u8,
-    pub(crate) res: What,
-    pub(crate) ncalls: u16,
-    pub(crate) handler: Option<Handler>,
-    /// Links in the per-fd (or per-signal) list.
-    pub(crate) io_prev: u32,
-    pub(crate) io_next: u32,
-    /// Links in an active queue.
-    pub(crate) act_prev: u32,
-    pub(crate) act_next: u32,
-    /// Timer wheel key, or NIL.
-    pub(crate) timer: u32,
-    /// Last deadline set (ns, base clock); kept after expiry for persistent re-arming.
-    pub(crate) deadline: u64,
-    /// Persistent timeout interval (ns).
-    pub(crate) interval: Option<u64>,
-}
-
-impl Slot {
-    pub(crate) fn vacant() -> Slot {
-        Slot {
-            gen: 0,
-            live: false,
-            fd: -1,
-            events: What::empty(),
-            pri: 0,
-            state: 0,
-            res: What::empty(),
-            ncalls: 0,
-            handler: None,
-            io_prev: NIL,
-            io_next: NIL,
-            act_prev: NIL,
-            act_next: NIL,
-            timer: NIL,
-            deadline: 0,
-            interval: None,
-        }
+impl RawArg {
+    /// Wraps a pointer (its provenance is exposed, so `as_ptr` may be dereferenced by the
+    /// code that made it).
+    pub fn from_ptr(p: *mut std::ffi::c_void) -> RawArg {
+        RawArg(p.expose_provenance())
     }
 
-    #[inline]
-    pub(crate) fn has(&self, bits: u8) -> bool {
-        self.state & bits != 0
+    /// The pointer given to [`from_ptr`](RawArg::from_ptr).
+    pub fn as_ptr(self) -> *mut std::ffi::c_void {
+        std::ptr::with_exposed_provenance_mut(self.0)
     }
 
-    #[inline]
-    pub(crate) fn internal(&self) -> bool {
-        self.has(state::INTERNAL)
+    /// A plain number as the argument.
+    pub fn from_usize(v: usize) -> RawArg {
+        RawArg(v)
+    }
+
+    /// The argument as a number.
+    pub fn as_usize(self) -> usize {
+        self.0
     }
 }
+
+/// A callback that is a plain function pointer plus an opaque argument — no allocation per
+/// event (libevent's `event_callback_fn` + `void *arg`, what the C ABI maps onto).
+pub type RawCallback = fn(&mut EventBase, Event, What, RawArg);
+
+/// [`RawCallback`] for a [`SharedBase`](crate::SharedBase).
+pub type SharedRawCallback = fn(&crate::SharedBase, Event, What, RawArg);

@@ -23,6 +23,12 @@ bitflags! {
         const FINALIZE = 0x40;
         /// The peer closed its end (`EV_CLOSED`, epoll and poll only).
         const CLOSED = 0x80;
+        /// A prepare hook runs: the loop is about to poll (evrs; libev's `EV_PREPARE`).
+        const PREPARE = 0x100;
+        /// A check hook runs: the loop has just polled (evrs; libev's `EV_CHECK`).
+        const CHECK = 0x200;
+        /// An idle hook runs: nothing else was active (evrs; libev's `EV_IDLE`).
+        const IDLE = 0x400;
     }
 }
 

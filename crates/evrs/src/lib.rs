@@ -62,39 +62,37 @@
 //! timeout or a stale handle is refused with an error and the base stays usable.
 
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod backend;
 mod base;
 mod config;
-mod deferred;
 mod event;
 mod flags;
-mod fork;
-mod handle;
-mod inspect;
-mod io_map;
 mod pending_activations;
-mod queue;
-mod run;
+mod reactor;
 mod shared;
+#[allow(unsafe_code)] // the system layer: every syscall and unsafe block lives below sys/
 mod sys;
-mod timer;
 mod wait_graph;
 mod wake_queue;
 
-pub use base::{EventBase, MAX_PRIORITIES};
+pub use base::handle::Handle;
+pub use base::inspect::{Count, EventInfo};
+pub use base::local::LocalHandle;
+pub use base::{EventBase, Local, Model, Shared, MAX_PRIORITIES};
 pub use config::EventConfig;
 pub use event::{
-    Callback, Event, FinalizeCallback, OnceCallback, SharedCallback, SharedFinalizeCallback,
+    Callback, Event, FinalizeCallback, OnceCallback, RawArg, RawCallback, SharedCallback,
+    SharedFinalizeCallback, SharedRawCallback,
 };
 /// libevent's evbuffer: the `evrs-buffer` crate (see [`EventBase::defer_buffer_callbacks`]
 /// to run its callbacks from a loop).
 pub use evrs_buffer as buffer;
 pub use flags::{BaseFlags, Features, LoopFlags, Method, What};
-pub use handle::{Handle, Notifier};
-pub use inspect::{Count, EventInfo};
-pub use run::RunOutcome;
+pub use reactor::run_loop::RunOutcome;
 pub use shared::{DelMode, SharedBase};
 
 /// The version of libevent whose behaviour evrs follows.

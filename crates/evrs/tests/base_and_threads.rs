@@ -8,7 +8,7 @@ use util::*;
 on_every_backend! {
     fn notifier_wakes_a_blocked_loop_from_another_thread(m) {
         let mut b = base(m);
-        let n = b.notifier().unwrap();
+        let n = b.handle().unwrap();
         // A long timer keeps the loop blocked; the wake-up must end the ONCE run early.
         let t = b.new_timer(|_, _, _| panic!("timer should not fire")).unwrap();
         b.add(t, Some(Duration::from_secs(60))).unwrap();

@@ -96,7 +96,7 @@ on_every_backend! {
         let s = sigs.clone();
         let sig = b.new_signal(libc::SIGUSR1, move |_, _, _| s.set(s.get() + 1)).unwrap();
         b.add(sig, None).unwrap();
-        let notifier = b.notifier().unwrap();
+        let notifier = b.handle().unwrap();
         let timer_fired = Rc::new(Cell::new(false));
         let t = timer_fired.clone();
         let timer = b.new_timer(move |_, _, _| t.set(true)).unwrap();

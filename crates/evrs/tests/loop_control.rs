@@ -206,7 +206,7 @@ on_every_backend! {
 
     fn no_exit_on_empty_keeps_running_until_loopexit(m) {
         let mut b = base(m);
-        let n = b.notifier().unwrap();
+        let n = b.handle().unwrap();
         let t = std::thread::spawn(move || n.wake().unwrap());
         b.loopexit(Some(Duration::from_millis(20))).unwrap();
         let r = within(Duration::from_secs(5), || b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap());

@@ -226,8 +226,34 @@ fn a_panicking_callback_leaves_the_base_usable() {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.dispatch()));
         assert!(r.is_err(), "the panic propagates to the caller of run");
         assert!(!b.is_running());
-        // The panicking closure was consumed by the unwind; the event itself is still valid.
-        assert!(b.is_initialized(bad));
+        // The panicking closure was consumed by the unwind, so the event could never run
+        // again: it is freed (not left pending as a zombie).
+        assert!(
+            !b.is_initialized(bad),
+            "{m}: the event whose callback panicked is freed"
+        );
+        b.verify().unwrap();
+        // The same for a persistent fd event that stays pending across callbacks.
+        let (x, y) = util::pair();
+        let per = b
+            .new_event(util::fd(&x), What::READ | What::PERSIST, |_, _, _| {
+                panic!("io failure")
+            })
+            .unwrap();
+        b.add(per, None).unwrap();
+        std::io::Write::write_all(&mut &y, b"!").unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.dispatch()));
+        assert!(r.is_err());
+        assert!(
+            !b.is_initialized(per),
+            "{m}: persistent event freed after its panic"
+        );
+        assert_eq!(
+            b.num_events(evrs::Count::Added),
+            0,
+            "{m}: nothing left pending"
+        );
+        b.verify().unwrap();
         let ok = Rc::new(Cell::new(false));
         let o = ok.clone();
         let good = b.new_timer(move |_, _, _| o.set(true)).unwrap();

@@ -4,12 +4,15 @@
 
 mod run;
 
-use crate::base::{once_fires_now, once_interest, EventBase};
+use crate::base::handle::Handle;
+use crate::base::inspect::Count;
+use crate::base::model::{SharedHandler, SharedKind};
+use crate::base::{once_fires_now, once_interest, EventBase, Shared};
 use crate::config::EventConfig;
-use crate::event::{Event, Handler};
+use crate::event::{Event, RawArg, SharedRawCallback};
+use crate::flags::BaseFlags;
 use crate::flags::{Features, Method, What};
-use crate::handle::Handle;
-use crate::inspect::Count;
+use crate::reactor::{HookKind, Kind};
 use crate::wait_graph;
 use std::io;
 use std::os::unix::io::RawFd;
@@ -30,8 +33,9 @@ pub enum DelMode {
 }
 
 /// The base and the loop's bookkeeping, behind the mutex.
+/// `Send` by construction: an `EventBase<Shared>` holds only `Send` callbacks.
 pub(crate) struct Core {
-    pub(crate) base: EventBase,
+    pub(crate) base: EventBase<Shared>,
     /// The thread running the loop, while one runs.
     pub(crate) loop_thread: Option<ThreadId>,
     /// The loop sleeps in the backend with the lock released: changes must wake it.
@@ -41,13 +45,6 @@ pub(crate) struct Core {
     /// Threads blocked until `running` changes (so the loop signals only when needed).
     pub(crate) waiters: usize,
 }
-
-// SAFETY: `EventBase` is not `Send` only because it may hold non-`Send` closures (the
-// single-owner API accepts any `'static` closure). A `Core`'s base receives closures solely
-// through `SharedBase`'s methods, each of which requires `Send` (`Handler::Shared`,
-// `Handler::SharedFinalize`); its internal handlers are plain data. `SharedBase` never hands
-// out `&mut EventBase`, so nothing else can be stored in it.
-unsafe impl Send for Core {}
 
 pub(crate) struct Inner {
     core: Mutex<Core>,
@@ -134,12 +131,18 @@ impl SharedBase {
     }
 
     /// A shared base from `cfg` (backend choice, priorities, flags…).
+    /// `BaseFlags::NOLOCK` is refused: a shared base without its lock would be unsound.
     pub fn with_config(cfg: EventConfig) -> io::Result<SharedBase> {
-        let mut base = cfg.build()?;
+        if cfg.flags.contains(BaseFlags::NOLOCK) {
+            return Err(crate::reactor::invalid(
+                "a SharedBase cannot be NOLOCK: use an EventBase for a single-threaded base",
+            ));
+        }
+        let mut base: EventBase<Shared> = cfg.build_model()?;
         let waker = base.handle()?;
         Ok(SharedBase {
             inner: Arc::new(Inner {
-                id: base.id,
+                id: base.id(),
                 core: Mutex::new(Core {
                     base,
                     loop_thread: None,
@@ -169,7 +172,7 @@ impl SharedBase {
 
     /// Runs `f` with read access to the base (inspection: `pending`, `num_events`,
     /// `foreach_event`, `dump_events`…), under the lock.
-    pub fn with<R>(&self, f: impl FnOnce(&EventBase) -> R) -> R {
+    pub fn with<R>(&self, f: impl FnOnce(&EventBase<Shared>) -> R) -> R {
         f(&self.lock().base)
     }
 
@@ -180,9 +183,56 @@ impl SharedBase {
     where
         F: FnMut(&SharedBase, Event, What) + Send + 'static,
     {
+        let h = SharedHandler(SharedKind::Fn(Box::new(cb)));
+        self.lock().base.alloc_with(Kind::Event, fd, events, h)
+    }
+
+    /// An event with a plain function pointer and opaque argument as its callback (no
+    /// allocation; the C ABI's form).
+    pub fn new_event_raw(
+        &self,
+        fd: RawFd,
+        events: What,
+        cb: SharedRawCallback,
+        arg: RawArg,
+    ) -> io::Result<Event> {
+        let h = SharedHandler(SharedKind::Raw(cb, arg));
+        self.lock().base.alloc_with(Kind::Event, fd, events, h)
+    }
+
+    fn new_hook<F>(&self, kind: HookKind, cb: F) -> io::Result<Event>
+    where
+        F: FnMut(&SharedBase, Event, What) + Send + 'static,
+    {
+        let h = SharedHandler(SharedKind::Fn(Box::new(cb)));
         self.lock()
             .base
-            .alloc(fd, events, Handler::Shared(Box::new(cb)))
+            .alloc_with(Kind::Hook(kind), -1, What::PERSIST, h)
+    }
+
+    /// A prepare hook (as [`EventBase::new_prepare`]); runs on the loop thread without the
+    /// lock, right before the loop polls.
+    pub fn new_prepare<F>(&self, cb: F) -> io::Result<Event>
+    where
+        F: FnMut(&SharedBase, Event, What) + Send + 'static,
+    {
+        self.new_hook(HookKind::Prepare, cb)
+    }
+
+    /// A check hook (as [`EventBase::new_check`]).
+    pub fn new_check<F>(&self, cb: F) -> io::Result<Event>
+    where
+        F: FnMut(&SharedBase, Event, What) + Send + 'static,
+    {
+        self.new_hook(HookKind::Check, cb)
+    }
+
+    /// An idle hook (as [`EventBase::new_idle`]).
+    pub fn new_idle<F>(&self, cb: F) -> io::Result<Event>
+    where
+        F: FnMut(&SharedBase, Event, What) + Send + 'static,
+    {
+        self.new_hook(HookKind::Idle, cb)
     }
 
     /// A pure timer or user-activated event.
@@ -207,9 +257,8 @@ impl SharedBase {
     where
         F: FnMut(&SharedBase, Event, What) + Send + 'static,
     {
-        self.lock()
-            .base
-            .assign_handler(ev, fd, events, Handler::Shared(Box::new(cb)))
+        let h = SharedHandler(SharedKind::Fn(Box::new(cb)));
+        self.lock().base.reassign_with(ev, fd, events, h)
     }
 
     /// Runs `cb` once when `fd` is ready or `timeout` passes (as [`EventBase::once`]).
@@ -304,7 +353,7 @@ impl SharedBase {
         mut core: MutexGuard<'a, Core>,
         ev: Event,
         mode: DelMode,
-        op: impl FnOnce(&mut EventBase) -> io::Result<()>,
+        op: impl FnOnce(&mut EventBase<Shared>) -> io::Result<()>,
     ) -> io::Result<MutexGuard<'a, Core>> {
         let block = match mode {
             DelMode::Block => true,
@@ -376,7 +425,7 @@ impl SharedBase {
     ) -> io::Result<()> {
         let mut core = self.lock();
         core.base
-            .finalize_idx(ev, Handler::SharedFinalize(cb, free))?;
+            .finalize_with(ev, SharedHandler(SharedKind::Finalize(cb, free)))?;
         self.changed(&core);
         Ok(())
     }
@@ -474,6 +523,11 @@ impl SharedBase {
     /// Refreshes the cached time (as [`EventBase::update_cache_time`]).
     pub fn update_cache_time(&self) {
         self.lock().base.update_cache_time()
+    }
+
+    /// Checks every invariant of the base (as [`EventBase::verify`]).
+    pub fn verify(&self) -> io::Result<()> {
+        self.lock().base.verify()
     }
 
     /// Re-creates the backend after `fork` (as [`EventBase::reinit`]). Call it in the child

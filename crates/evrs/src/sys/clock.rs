@@ -23,20 +23,3 @@ pub(crate) fn now_ns(precise: bool) -> u64 {
         libc::CLOCK_MONOTONIC_COARSE
     })
 }
-
-/// Resolution of the coarse clock in nanoseconds (typically 1–4 ms, the kernel tick).
-pub(crate) fn coarse_resolution_ns() -> u64 {
-    // Miri cannot call clock_getres; the kernel's usual tick stands in.
-    if cfg!(miri) {
-        return 4_000_000;
-    }
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    match syscall!(clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts)) {
-        Ok(_) => (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64,
-        Err(_) => 4_000_000,
-    }
-}

@@ -71,12 +71,16 @@ impl Selector {
     }
 
     /// Called by the loop: while `true`, changes to registered fds are queued.
-    pub(crate) fn set_deferring(&mut self, on: bool) -> io::Result<()> {
+    pub(crate) fn set_deferring(&mut self, on: bool) {
         self.deferring = on && self.use_changelist;
         if !self.deferring {
             self.apply_changes();
         }
-        Ok(())
+    }
+
+    /// The interest this fd will have once the change list is applied.
+    pub(crate) fn wanted(&self, fd: RawFd) -> u8 {
+        self.fds.get(fd as usize).map_or(0, |st| st.want)
     }
 
     fn state(&mut self, fd: RawFd) -> &mut FdState {
@@ -194,7 +198,7 @@ impl Selector {
     pub(crate) fn dispatch(
         &mut self,
         timeout: Option<Duration>,
-        ready: &mut Vec<(RawFd, u8)>,
+        ready: &mut Vec<super::Polled>,
     ) -> io::Result<()> {
         self.apply_changes();
         wait(self.epfd, &mut self.events, timeout, ready)
@@ -225,7 +229,7 @@ impl Waiter {
     pub(crate) fn wait(
         &mut self,
         timeout: Option<Duration>,
-        ready: &mut Vec<(RawFd, u8)>,
+        ready: &mut Vec<super::Polled>,
     ) -> io::Result<()> {
         wait(self.epfd, &mut self.events, timeout, ready)
     }
@@ -236,7 +240,7 @@ fn wait(
     epfd: RawFd,
     events: &mut Vec<libc::epoll_event>,
     timeout: Option<Duration>,
-    ready: &mut Vec<(RawFd, u8)>,
+    ready: &mut Vec<super::Polled>,
 ) -> io::Result<()> {
     let cap = events.capacity();
     // SAFETY: the kernel writes at most `cap` initialized epoll_events into the buffer.
@@ -258,7 +262,7 @@ fn wait(
     ready.extend(
         events
             .iter()
-            .map(|ev| (ev.u64 as RawFd, from_epoll(ev.events))),
+            .map(|ev| super::Polled::ready(ev.u64 as RawFd, from_epoll(ev.events))),
     );
     if n == cap && cap < MAX_EVENTS {
         *events = Vec::with_capacity(cap * 2);

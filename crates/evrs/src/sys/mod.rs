@@ -14,6 +14,7 @@ pub(crate) mod poll;
 pub(crate) mod prefetch;
 pub(crate) mod select;
 pub(crate) mod signal;
+pub(crate) mod thread_bound;
 
 /// Calls a `libc` function and turns the C convention (`-1` plus `errno`) into an
 /// `io::Result`. Callers must uphold the safety contract of the function they name; each call
@@ -70,5 +71,38 @@ pub(crate) fn timeout_ms(timeout: Option<std::time::Duration>) -> i32 {
             let ms = d.as_nanos().div_ceil(1_000_000);
             ms.min(MAX_MS) as i32
         }
+    }
+}
+
+/// One entry of a backend's poll result: an fd's readiness (epoll, poll, select) or an
+/// operation's completion (completion backends such as io_uring: the token the operation was
+/// submitted with, its result — bytes or `-errno` — and flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Polled {
+    /// `fd` is ready for `bits` (`interest::*`).
+    Ready { fd: RawFd, bits: u8 },
+    /// The operation submitted with `token` finished.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Done { token: u64, res: i32, flags: u32 },
+}
+
+impl Polled {
+    #[inline]
+    pub(crate) fn ready(fd: RawFd, bits: u8) -> Polled {
+        Polled::Ready { fd, bits }
+    }
+}
+
+/// The process's soft fd limit (`RLIMIT_NOFILE`): no valid fd is at or above it. Read at
+/// each call (a program may raise it at run time); only used when the fd table must grow.
+pub(crate) fn fd_limit() -> u64 {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a valid, writable rlimit.
+    match syscall!(getrlimit(libc::RLIMIT_NOFILE, &mut rl)) {
+        Ok(_) if rl.rlim_cur != libc::RLIM_INFINITY => rl.rlim_cur,
+        _ => i32::MAX as u64,
     }
 }

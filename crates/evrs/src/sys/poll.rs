@@ -56,11 +56,32 @@ impl Selector {
         Ok(())
     }
 
+    /// The interest registered for `fd` (poll has no ET).
+    pub(crate) fn wanted(&self, fd: RawFd) -> u8 {
+        match self.index.get(fd as usize) {
+            Some(&s) if s != NONE => {
+                let e = self.pollfds[s as usize].events;
+                let mut m = 0;
+                if e & libc::POLLIN != 0 {
+                    m |= READ;
+                }
+                if e & libc::POLLOUT != 0 {
+                    m |= WRITE;
+                }
+                if e & libc::POLLRDHUP != 0 {
+                    m |= CLOSED;
+                }
+                m
+            }
+            _ => 0,
+        }
+    }
+
     #[inline]
     pub(crate) fn dispatch(
         &mut self,
         timeout: Option<Duration>,
-        ready: &mut Vec<(RawFd, u8)>,
+        ready: &mut Vec<super::Polled>,
     ) -> io::Result<()> {
         wait(&mut self.pollfds, timeout, ready)
     }
@@ -88,7 +109,7 @@ impl Waiter {
     pub(crate) fn wait(
         &mut self,
         timeout: Option<Duration>,
-        ready: &mut Vec<(RawFd, u8)>,
+        ready: &mut Vec<super::Polled>,
     ) -> io::Result<()> {
         wait(&mut self.pollfds, timeout, ready)
     }
@@ -98,7 +119,7 @@ impl Waiter {
 fn wait(
     pollfds: &mut [libc::pollfd],
     timeout: Option<Duration>,
-    ready: &mut Vec<(RawFd, u8)>,
+    ready: &mut Vec<super::Polled>,
 ) -> io::Result<()> {
     // SAFETY: the pointer and length describe a live, initialized pollfd slice.
     let n = syscall!(poll(
@@ -119,7 +140,7 @@ fn wait(
             continue;
         }
         n -= 1;
-        ready.push((p.fd, from_poll(p.revents)));
+        ready.push(super::Polled::ready(p.fd, from_poll(p.revents)));
     }
     Ok(())
 }

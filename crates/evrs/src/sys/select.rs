@@ -78,10 +78,17 @@ impl Selector {
     }
 
     #[inline]
+    /// The interest registered for `fd` (select has READ and WRITE only).
+    pub(crate) fn wanted(&self, fd: RawFd) -> u8 {
+        self.masks
+            .get(fd as usize)
+            .map_or(0, |&m| m & (READ | WRITE))
+    }
+
     pub(crate) fn dispatch(
         &mut self,
         timeout: Option<Duration>,
-        ready: &mut Vec<(RawFd, u8)>,
+        ready: &mut Vec<super::Polled>,
     ) -> io::Result<()> {
         wait(self.read, self.write, self.max_fd, timeout, ready)
     }
@@ -113,7 +120,7 @@ impl Waiter {
     pub(crate) fn wait(
         &mut self,
         timeout: Option<Duration>,
-        ready: &mut Vec<(RawFd, u8)>,
+        ready: &mut Vec<super::Polled>,
     ) -> io::Result<()> {
         wait(self.read, self.write, self.max_fd, timeout, ready)
     }
@@ -125,7 +132,7 @@ fn wait(
     mut wset: libc::fd_set,
     max_fd: RawFd,
     timeout: Option<Duration>,
-    ready: &mut Vec<(RawFd, u8)>,
+    ready: &mut Vec<super::Polled>,
 ) -> io::Result<()> {
     let mut tv = timeout.map(|d| {
         // Round up to whole microseconds so select never returns before the deadline.
@@ -168,7 +175,7 @@ fn wait(
             }
         }
         if bits != 0 {
-            ready.push((fd, bits));
+            ready.push(super::Polled::ready(fd, bits));
         }
     }
     Ok(())

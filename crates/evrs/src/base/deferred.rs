@@ -1,10 +1,13 @@
 //! Running an [`EvBuffer`]'s callbacks from the loop instead of inline (libevent's
 //! `evbuffer_defer_callbacks`): changes accumulate, and one loop callback at the base's middle
-//! priority later runs the buffer's callbacks once with the summed counts.
+//! priority later runs the buffer's callbacks once with the summed counts. On the loop's
+//! thread the buffer schedules that callback through a [`LocalHandle`](crate::LocalHandle)
+//! (no lock, no atomic, no syscall); from another thread through the cross-thread `Handle`.
 
-use crate::base::EventBase;
+use super::EventBase;
 use crate::event::Event;
 use crate::flags::What;
+use crate::sys::thread_bound::ThreadBound;
 use evrs_buffer::EvBuffer;
 use std::cell::RefCell;
 use std::io;
@@ -46,11 +49,15 @@ impl EventBase {
                 let _ = base.free(ev);
             }
         })?;
-        // The scheduler must be Send; it reaches the loop through the base's handle (one
-        // coalesced wake-up per batch of changes).
+        // The scheduler must be Send (buffers may move between threads): the same-thread
+        // handle rides in a ThreadBound, with the cross-thread handle for other threads.
+        let local = ThreadBound::new(self.local_handle());
         let handle = self.handle()?;
         buf.borrow_mut().defer_callbacks(Some(Box::new(move || {
-            let _ = handle.activate(ev, What::TIMEOUT, 1);
+            let _ = match local.get() {
+                Some(local) => local.activate(ev, What::TIMEOUT),
+                None => handle.activate(ev, What::TIMEOUT, 1),
+            };
         })));
         Ok(ev)
     }

@@ -1,16 +1,14 @@
 //! Looking inside a base: cached time, event counts, `foreach_event`, `dump_events`.
 
-use crate::base::EventBase;
-use crate::event::{state, Event};
+use super::{EventBase, Model};
+use crate::event::Event;
 use crate::flags::What;
+use crate::reactor::{state, Kind};
 use crate::sys;
 use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::os::unix::io::RawFd;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Wall-clock offset is re-read at most this often (libevent's CLOCK_SYNC_INTERVAL).
-const WALL_SYNC_NS: u64 = 5_000_000_000;
 
 /// Which events [`EventBase::num_events`] counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,13 +39,15 @@ pub struct EventInfo {
     pub timeout: Option<Duration>,
     /// Owned by the base itself (signal pipe, notify fd).
     pub internal: bool,
+    /// A started prepare, check or idle hook.
+    pub hook: bool,
 }
 
-impl EventBase {
+impl<M: Model> EventBase<M> {
     /// Refreshes the cached time while a loop runs (no effect otherwise).
     pub fn update_cache_time(&mut self) {
-        if self.running {
-            self.update_cache();
+        if self.core.is_running() {
+            self.core.update_cache();
         }
     }
 
@@ -55,20 +55,10 @@ impl EventBase {
     /// callbacks), or the real time when nothing is cached
     /// (libevent's `event_base_gettimeofday_cached`).
     pub fn gettimeofday_cached(&mut self) -> SystemTime {
-        let Some(mono) = self.cache else {
+        let Some(mono) = self.core.cached() else {
             return SystemTime::now();
         };
-        let stale = self
-            .wall_offset
-            .is_none_or(|(at, _)| mono.saturating_sub(at) > WALL_SYNC_NS);
-        if stale {
-            let wall = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as i128);
-            let now = sys::clock::now_ns(self.precise);
-            self.wall_offset = Some((mono, wall - now as i128));
-        }
-        let offset = self.wall_offset.map_or(0, |(_, o)| o);
+        let offset = self.core.wall_offset(mono);
         let ns = (mono as i128 + offset).max(0) as u64;
         UNIX_EPOCH + Duration::from_nanos(ns)
     }
@@ -76,29 +66,26 @@ impl EventBase {
     /// How many `epoll_ctl` calls the backend has made (0 for poll and select, which keep
     /// their interest sets in user space). Shows the change list at work.
     pub fn backend_ctl_calls(&self) -> u64 {
-        self.backend.ctl_calls()
+        self.core.ctl_calls()
     }
 
     /// Number of events of a kind (libevent's `event_base_get_num_events`).
     pub fn num_events(&self, what: Count) -> usize {
+        let (active, added) = self.core.counts();
         match what {
-            Count::Active => self.n_active,
-            Count::Added => self.n_added,
+            Count::Active => active,
+            Count::Added => added,
         }
     }
 
     /// High-water mark of [`num_events`](Self::num_events); `clear` resets it to the current
     /// value (libevent's `event_base_get_max_events`).
     pub fn max_events(&mut self, what: Count, clear: bool) -> usize {
-        let (max, cur) = match what {
-            Count::Active => (&mut self.max_active, self.n_active),
-            Count::Added => (&mut self.max_added, self.n_added),
-        };
-        let m = *max;
-        if clear {
-            *max = cur;
+        let (active, added) = self.core.max_counts(clear);
+        match what {
+            Count::Active => active,
+            Count::Added => added,
         }
-        m
     }
 
     /// Calls `f` for every pending or active event, internal ones included, until it returns
@@ -107,24 +94,24 @@ impl EventBase {
     where
         F: FnMut(&EventInfo) -> ControlFlow<()>,
     {
-        let now = sys::clock::now_ns(self.precise);
-        for (idx, s) in self.slots.iter().enumerate() {
-            if !s.live
-                || !s.has(state::INSERTED | state::TIMEOUT | state::ACTIVE | state::ACTIVE_LATER)
-            {
+        let now = sys::clock::now_ns(true);
+        let t = self.core.table();
+        for (idx, s) in t.live() {
+            if !s.has(state::INSERTED | state::TIMEOUT | state::ANY_ACTIVE) {
                 continue;
             }
             let info = EventInfo {
-                event: self.event_at(idx),
-                fd: s.fd,
-                events: s.events,
-                priority: s.pri as usize,
+                event: t.event_at(idx),
+                fd: s.fd(),
+                events: s.events(),
+                priority: s.priority(),
                 inserted: s.has(state::INSERTED),
-                active: s.has(state::ACTIVE | state::ACTIVE_LATER),
+                active: s.has(state::ANY_ACTIVE),
                 timeout: s
                     .has(state::TIMEOUT)
-                    .then(|| Duration::from_nanos(s.deadline.saturating_sub(now))),
+                    .then(|| Duration::from_nanos(s.deadline().saturating_sub(now))),
                 internal: s.internal(),
+                hook: matches!(s.kind(), Kind::Hook(_)),
             };
             f(&info)?;
         }

@@ -11,7 +11,7 @@
 //! pushed after the loop cleared `pending` comes with its own eventfd write. No wake-up is lost
 //! and none is duplicated (`tests/handle.rs` checks this with many threads).
 
-use crate::base::EventBase;
+use super::{EventBase, Local, Model};
 use crate::event::{Event, Internal};
 use crate::flags::What;
 use crate::pending_activations::{Mark, PendingActivations};
@@ -101,9 +101,6 @@ pub struct Handle {
     shared: Arc<NotifyShared>,
 }
 
-/// The name this type had first: a handle used only to wake the loop.
-pub type Notifier = Handle;
-
 impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handle")
@@ -156,7 +153,7 @@ impl Handle {
 
     fn check_event(&self, ev: Event) -> io::Result<()> {
         if ev.base != self.shared.base_id {
-            return Err(crate::base::invalid(
+            return Err(crate::reactor::invalid(
                 "event belongs to another event base than this handle's",
             ));
         }
@@ -272,7 +269,7 @@ impl Handle {
     }
 }
 
-impl EventBase {
+impl<M: Model> EventBase<M> {
     /// A handle other threads can use to reach this base (creates the eventfd on first use).
     pub fn handle(&mut self) -> io::Result<Handle> {
         if let Some((shared, _)) = &self.notify {
@@ -284,49 +281,36 @@ impl EventBase {
         let shared = Arc::new(NotifyShared {
             fd: AtomicI32::new(fd),
             attached: AtomicBool::new(true),
-            base_id: self.id,
+            base_id: self.id(),
             owner: std::thread::current().id(),
             queue: WakeQueue::new(),
             pending: PendingActivations::new(),
             writes: AtomicU64::new(0),
         });
-        let ev = self.new_internal(fd, What::READ | What::PERSIST, Internal::Notify)?;
-        if let Err(e) = self.add(ev, None) {
-            let _ = self.free(ev);
-            return Err(e);
-        }
-        self.notify = Some((shared.clone(), ev));
+        let idx = match self.core.new_internal_fd(fd, Internal::Notify) {
+            Ok(idx) => idx,
+            Err(e) => {
+                // `shared` owns the fd and closes it when dropped.
+                return Err(e);
+            }
+        };
+        self.notify = Some((shared.clone(), idx));
         Ok(Handle { shared })
     }
 
-    /// Same as [`handle`](Self::handle) (kept from when the handle could only wake the loop).
-    pub fn notifier(&mut self) -> io::Result<Handle> {
-        self.handle()
-    }
-
-    /// The eventfd is readable: reset it, re-arm coalescing, then run the queued commands
-    /// (see the protocol in the module docs).
-    pub(crate) fn notify_ready(&mut self) {
-        let Some((shared, _)) = &self.notify else {
-            return;
-        };
-        sys::notify::drain(shared.fd());
-        self.run_commands();
-    }
-
-    /// Before blocking in the backend: commands queued while the loop was busy (no eventfd
-    /// write was made for them) run now. Returns `true` if it ran any — then the loop must
-    /// not block, as they may have activated events. Otherwise the loop counts as asleep
-    /// until [`woke`](Self::woke_up).
-    #[inline]
-    pub(crate) fn commands_before_sleep(&mut self) -> bool {
-        match &self.notify {
-            Some((shared, _)) if shared.queue.prepare_sleep() => {
-                self.run_commands();
-                true
-            }
-            _ => false,
+    /// The eventfd is readable: reset it (the commands are taken next).
+    pub(crate) fn drain_notify(&mut self) {
+        if let Some((shared, _)) = &self.notify {
+            sys::notify::drain(shared.fd());
         }
+    }
+
+    /// Before blocking in the backend: is a wake-up or command pending that no eventfd write
+    /// announced? Then the loop must not block. Otherwise the loop counts as asleep until
+    /// [`woke_up`](Self::woke_up).
+    #[inline]
+    pub(crate) fn prepare_sleep(&mut self) -> bool {
+        matches!(&self.notify, Some((shared, _)) if shared.queue.prepare_sleep())
     }
 
     /// Back from the backend: producers need not signal any more.
@@ -334,6 +318,52 @@ impl EventBase {
     pub(crate) fn woke_up(&mut self) {
         if let Some((shared, _)) = &self.notify {
             shared.queue.woke();
+        }
+    }
+
+    /// Fork: a fresh eventfd (the inherited one would wake the parent too).
+    pub(crate) fn reinit_notify(&mut self) -> io::Result<()> {
+        let Some((shared, idx)) = self.notify.clone() else {
+            return Ok(());
+        };
+        let fd = sys::notify::new()?;
+        self.core.replace_internal_fd(idx, fd)?;
+        let old = shared.fd.swap(fd, Ordering::SeqCst);
+        sys::close(old);
+        // Whatever the inherited `pending` flag says, wake the child's own eventfd once so
+        // anything queued before the fork is taken by the child's loop.
+        shared.queue.request_wake();
+        sys::notify::wake(fd)?;
+        Ok(())
+    }
+
+    /// Base teardown: handles see the base gone; queued commands are dropped now, so
+    /// threads waiting in `Handle::call` see the closed channel.
+    pub(crate) fn detach_notify(&mut self) {
+        if let Some((shared, _)) = self.notify.take() {
+            shared.detach();
+            shared.discard_queued();
+        }
+    }
+}
+
+impl EventBase<Local> {
+    /// The eventfd fired: reset it, re-arm coalescing, then run the queued commands (see
+    /// the protocol in the module docs).
+    pub(crate) fn notify_ready(&mut self) {
+        self.drain_notify();
+        self.run_commands();
+    }
+
+    /// Before blocking: commands queued while the loop was busy (no eventfd write was made
+    /// for them) run now. Returns `true` if it ran any.
+    #[inline]
+    pub(crate) fn commands_before_sleep(&mut self) -> bool {
+        if self.prepare_sleep() {
+            self.run_commands();
+            true
+        } else {
+            false
         }
     }
 
@@ -366,21 +396,5 @@ impl EventBase {
             };
         }
         self.commands = cmds;
-    }
-
-    /// Fork: a fresh eventfd (the inherited one would wake the parent too).
-    pub(crate) fn reinit_notify(&mut self) -> io::Result<()> {
-        let Some((shared, ev)) = self.notify.clone() else {
-            return Ok(());
-        };
-        let fd = sys::notify::new()?;
-        self.replace_internal_fd(ev, fd)?;
-        let old = shared.fd.swap(fd, Ordering::SeqCst);
-        sys::close(old);
-        // Whatever the inherited `pending` flag says, wake the child's own eventfd once so
-        // anything queued before the fork is taken by the child's loop.
-        shared.queue.request_wake();
-        sys::notify::wake(fd)?;
-        Ok(())
     }
 }

@@ -122,6 +122,12 @@ impl<T: Copy> Wheel<T> {
         key
     }
 
+    /// The deadline and token of a live timer (for `verify`).
+    pub(crate) fn get(&self, key: TimerKey) -> Option<(u64, T)> {
+        let n = self.nodes.get(key as usize)?.as_ref()?;
+        Some((n.deadline, n.token))
+    }
+
     /// Removes a timer, returning its token (None if the key is not live).
     pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
         let node = self.nodes.get(key as usize)?.as_ref()?;

@@ -1,0 +1,182 @@
+//! The two threading models an [`EventBase`] is built for, as types: which callbacks its
+//! events hold. `Local` (the default) holds any closure and is driven by its owner thread;
+//! `Shared` holds only `Send` callbacks, so the base inside a [`SharedBase`] is `Send` by
+//! construction — no `unsafe impl`.
+//!
+//! [`SharedBase`]: crate::SharedBase
+
+use super::EventBase;
+use crate::event::{
+    Callback, FinalizeCallback, OnceCallback, RawArg, RawCallback, SharedCallback,
+    SharedFinalizeCallback, SharedRawCallback,
+};
+use crate::sys;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A threading model of an [`EventBase`]: [`Local`] or [`Shared`]. Sealed.
+pub trait Model: sealed::Sealed + Sized + 'static {
+    /// What an event's callback slot holds.
+    #[doc(hidden)]
+    type Handler: HandlerSlot;
+    /// Same-thread state (the `LocalHandle` queue), or nothing.
+    #[doc(hidden)]
+    type Local: Default;
+    /// Runs pending finalizers at teardown.
+    #[doc(hidden)]
+    fn run_finalizers(base: &mut EventBase<Self>);
+}
+
+/// The single-owner model (the default): callbacks get `&mut EventBase`.
+#[derive(Debug)]
+pub enum Local {}
+
+/// The model of the base inside a [`SharedBase`](crate::SharedBase): `Send` callbacks that
+/// run with the lock released.
+#[derive(Debug)]
+pub enum Shared {}
+
+impl sealed::Sealed for Local {}
+impl sealed::Sealed for Shared {}
+
+/// A callback slot's contents (cache hints for the loop).
+#[doc(hidden)]
+pub trait HandlerSlot {
+    /// Address of the callback's state, to hint into the cache before it runs.
+    fn hint(&self) -> Option<usize>;
+}
+
+/// A callback of a [`Local`] base.
+#[doc(hidden)]
+pub struct LocalHandler(pub(crate) LocalKind);
+
+pub(crate) enum LocalKind {
+    Fn(Box<Callback>),
+    Once(Box<OnceCallback>),
+    Raw(RawCallback, RawArg),
+    /// A pending finalizer; `true` frees the event after it runs.
+    Finalize(Box<FinalizeCallback>, bool),
+}
+
+/// A callback of a [`Shared`] base.
+#[doc(hidden)]
+pub struct SharedHandler(pub(crate) SharedKind);
+
+pub(crate) enum SharedKind {
+    Fn(Box<SharedCallback>),
+    Raw(SharedRawCallback, RawArg),
+    Finalize(Box<SharedFinalizeCallback>, bool),
+}
+
+impl HandlerSlot for LocalHandler {
+    #[inline]
+    fn hint(&self) -> Option<usize> {
+        match &self.0 {
+            LocalKind::Fn(f) => Some(&**f as *const Callback as *const u8 as usize),
+            _ => None,
+        }
+    }
+}
+
+impl HandlerSlot for SharedHandler {
+    #[inline]
+    fn hint(&self) -> Option<usize> {
+        match &self.0 {
+            SharedKind::Fn(f) => Some(&**f as *const SharedCallback as *const u8 as usize),
+            _ => None,
+        }
+    }
+}
+
+impl Model for Local {
+    type Handler = LocalHandler;
+    type Local = super::local::LocalState;
+
+    fn run_finalizers(base: &mut EventBase<Local>) {
+        for idx in base.core.finalizing() {
+            let Some(LocalHandler(LocalKind::Finalize(f, free))) = base.handlers.take(idx) else {
+                continue;
+            };
+            base.core.end_finalize(idx);
+            let ev = base.core.event_at(idx);
+            f(base, ev);
+            if free && base.core.index(ev).is_ok() {
+                base.free_idx(idx);
+            }
+        }
+    }
+}
+
+impl Model for Shared {
+    type Handler = SharedHandler;
+    type Local = ();
+
+    fn run_finalizers(base: &mut EventBase<Shared>) {
+        for idx in base.core.finalizing() {
+            let Some(SharedHandler(SharedKind::Finalize(f, free))) = base.handlers.take(idx) else {
+                continue;
+            };
+            base.core.end_finalize(idx);
+            let ev = base.core.event_at(idx);
+            f(ev);
+            if free && base.core.index(ev).is_ok() {
+                base.free_idx(idx);
+            }
+        }
+    }
+}
+
+/// The callbacks of a base, by slot index (parallel to the event table).
+pub(crate) struct Handlers<H> {
+    v: Vec<Option<H>>,
+}
+
+impl<H: HandlerSlot> Handlers<H> {
+    pub(crate) fn new() -> Self {
+        Handlers { v: Vec::new() }
+    }
+
+    /// Stores `h` for `idx`, returning what was there.
+    pub(crate) fn put(&mut self, idx: usize, h: H) -> Option<H> {
+        if idx >= self.v.len() {
+            self.v.resize_with(idx + 1, || None);
+        }
+        self.v[idx].replace(h)
+    }
+
+    #[inline]
+    pub(crate) fn take(&mut self, idx: usize) -> Option<H> {
+        self.v.get_mut(idx).and_then(Option::take)
+    }
+
+    /// Puts a callback back after it ran, unless another was stored meanwhile.
+    #[inline]
+    pub(crate) fn put_back(&mut self, idx: usize, h: H) -> Option<H> {
+        match &mut self.v[idx] {
+            s @ None => {
+                *s = Some(h);
+                None
+            }
+            Some(_) => Some(h),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn hint(&self, idx: usize) {
+        if let Some(a) = self.v.get(idx).and_then(|h| h.as_ref()).and_then(H::hint) {
+            sys::prefetch::prefetch_addr(a);
+        }
+    }
+
+    pub(crate) fn is_empty_at(&self, idx: usize) -> bool {
+        self.v.get(idx).is_none_or(Option::is_none)
+    }
+
+    /// Drops every callback (teardown).
+    pub(crate) fn clear(&mut self) {
+        let v = std::mem::take(&mut self.v);
+        drop(v);
+    }
+}

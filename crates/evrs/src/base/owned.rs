@@ -1,0 +1,86 @@
+//! Caller-owned event identities, for the C ABI: a C program's `struct event` lives in its
+//! own memory (stack, heap, inside its structs) and is never freed by the library. The C layer
+//! names such an event by the address of that memory; assigning the same memory again
+//! releases the slot it named before, and the base releases every slot when it goes away.
+
+use super::model::{LocalHandler, LocalKind};
+use super::{EventBase, Local, Model};
+use crate::event::{Event, RawArg, RawCallback};
+use crate::flags::What;
+use crate::reactor::Kind;
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::io::RawFd;
+
+/// Owner address → slot.
+#[derive(Default)]
+pub(crate) struct Owned {
+    by_addr: HashMap<usize, Event>,
+}
+
+impl Owned {
+    pub(crate) fn forget_slot(&mut self, owner: usize) {
+        if owner != 0 {
+            self.by_addr.remove(&owner);
+        }
+    }
+}
+
+impl<M: Model> EventBase<M> {
+    /// The event that the caller-owned memory at `owner` names, if any.
+    pub fn owned_event(&self, owner: usize) -> Option<Event> {
+        self.owned
+            .by_addr
+            .get(&owner)
+            .copied()
+            .filter(|&ev| self.is_initialized(ev))
+    }
+
+    /// Drops the event that `owner` names, if any (deleting it first): the memory is about
+    /// to be re-used or released (libevent's `event_debug_unassign`).
+    pub fn release_owned(&mut self, owner: usize) {
+        if let Some(ev) = self.owned.by_addr.remove(&owner) {
+            if let Ok(idx) = self.core.index(ev) {
+                self.free_idx(idx);
+            }
+        }
+    }
+
+    fn bind_owner(&mut self, owner: usize, ev: Event) {
+        if let Ok(idx) = self.core.index(ev) {
+            self.core.set_owner(idx, owner);
+            self.owned.by_addr.insert(owner, ev);
+        }
+    }
+}
+
+impl EventBase<Local> {
+    /// libevent's `event_assign` on caller-owned memory at address `owner` (non-zero): an
+    /// event with a raw callback that the memory names from now on. If the memory named an
+    /// event already, that event is deleted and released first — whatever state the C
+    /// program left it in — so re-assigning a `struct event` never leaks a slot or lets the
+    /// old callback run.
+    pub fn assign_owned(
+        &mut self,
+        owner: usize,
+        fd: RawFd,
+        events: What,
+        cb: RawCallback,
+        arg: RawArg,
+    ) -> io::Result<Event> {
+        if owner == 0 {
+            return Err(crate::reactor::invalid(
+                "caller-owned event memory at address 0",
+            ));
+        }
+        self.release_owned(owner);
+        let ev = self.alloc_with(
+            Kind::Event,
+            fd,
+            events,
+            LocalHandler(LocalKind::Raw(cb, arg)),
+        )?;
+        self.bind_owner(owner, ev);
+        Ok(ev)
+    }
+}

@@ -1,0 +1,416 @@
+//! The event table: one slot per event, the free list, generations, and the state bits with
+//! every transition between them — the only place that changes a slot's state, so the
+//! active/added counters can never drift from the bits they count.
+//!
+//! A slot's intrusive links belong to the parts that link through them (the fd/signal lists,
+//! the active queues): their fields are private to those modules, the table only stores them.
+
+use super::io_table::IoLink;
+use super::queue::ActLink;
+use crate::event::{Event, Internal};
+use crate::flags::What;
+use std::io;
+use std::os::unix::io::RawFd;
+
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// State bits of a slot.
+pub(crate) mod state {
+    /// Registered for I/O, a signal, or (hooks) on its hook list.
+    pub(crate) const INSERTED: u8 = 0x01;
+    /// On an active queue.
+    pub(crate) const ACTIVE: u8 = 0x02;
+    /// On the active-later queue.
+    pub(crate) const ACTIVE_LATER: u8 = 0x04;
+    /// Has a pending timeout.
+    pub(crate) const TIMEOUT: u8 = 0x08;
+    /// Being finalized: adds fail, activations are ignored.
+    pub(crate) const FINALIZING: u8 = 0x10;
+    /// Owned by the base; does not keep the loop alive or count as user work.
+    pub(crate) const INTERNAL: u8 = 0x20;
+    /// Either active bit.
+    pub(crate) const ANY_ACTIVE: u8 = ACTIVE | ACTIVE_LATER;
+}
+
+/// What an event is, as far as the loop is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// fd readiness, timeout, signal or user activation: the classic libevent event.
+    Event,
+    /// A loop phase hook (prepare / check / idle).
+    Hook(HookKind),
+    /// Work the base does for itself.
+    Internal(Internal),
+}
+
+/// The loop phase a hook runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HookKind {
+    Prepare = 0,
+    Check = 1,
+    Idle = 2,
+}
+
+pub(crate) struct Slot {
+    gen: u32,
+    live: bool,
+    state: u8,
+    pub(super) kind: Kind,
+    pub(super) fd: RawFd,
+    pub(super) events: What,
+    pub(super) pri: u8,
+    pub(super) res: What,
+    pub(super) ncalls: u16,
+    pub(super) io: IoLink,
+    pub(super) act: ActLink,
+    /// Timer wheel key, or NIL.
+    pub(super) timer: u32,
+    /// Last deadline set (ns, base clock); kept after expiry for persistent re-arming.
+    pub(super) deadline: u64,
+    /// Persistent timeout interval (ns).
+    pub(super) interval: Option<u64>,
+    /// Address of caller-owned memory that names this event (the C ABI's `struct event`),
+    /// or 0.
+    pub(super) owner: usize,
+    /// The last completion delivered to this event (result, flags).
+    pub(super) completion: (i32, u32),
+}
+
+impl Slot {
+    fn vacant() -> Slot {
+        Slot {
+            gen: 0,
+            live: false,
+            state: 0,
+            kind: Kind::Event,
+            fd: -1,
+            events: What::empty(),
+            pri: 0,
+            res: What::empty(),
+            ncalls: 0,
+            io: IoLink::default(),
+            act: ActLink::default(),
+            timer: NIL,
+            deadline: 0,
+            interval: None,
+            owner: 0,
+            completion: (0, 0),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn has(&self, bits: u8) -> bool {
+        self.state & bits != 0
+    }
+
+    #[inline]
+    pub(crate) fn internal(&self) -> bool {
+        self.has(state::INTERNAL)
+    }
+
+    pub(crate) fn is_live(&self) -> bool {
+        self.live
+    }
+
+    pub(crate) fn gen(&self) -> u32 {
+        self.gen
+    }
+
+    pub(crate) fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    pub(crate) fn events(&self) -> What {
+        self.events
+    }
+
+    pub(crate) fn priority(&self) -> usize {
+        self.pri as usize
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub(crate) fn deadline(&self) -> u64 {
+        self.deadline
+    }
+}
+
+/// The slots plus the counts derived from their state bits.
+pub(crate) struct EventTable {
+    base: u32,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// Events on an active or active-later queue.
+    n_active: usize,
+    /// User events' memberships: INSERTED and TIMEOUT count once each.
+    n_added: usize,
+    max_active: usize,
+    max_added: usize,
+    /// Slots whose generation is exhausted: never handed out again.
+    retired: usize,
+}
+
+impl EventTable {
+    pub(crate) fn new(base: u32) -> EventTable {
+        EventTable {
+            base,
+            slots: Vec::new(),
+            free: Vec::new(),
+            n_active: 0,
+            n_added: 0,
+            max_active: 0,
+            max_added: 0,
+            retired: 0,
+        }
+    }
+
+    pub(crate) fn base_id(&self) -> u32 {
+        self.base
+    }
+
+    /// Validates a handle, returning its slot index.
+    #[inline]
+    pub(crate) fn index(&self, ev: Event) -> io::Result<usize> {
+        if ev.base != self.base {
+            return Err(invalid(
+                "event belongs to another event base (each event lives in exactly one base)",
+            ));
+        }
+        match self.slots.get(ev.idx as usize) {
+            Some(s) if s.live && s.gen == ev.gen => Ok(ev.idx as usize),
+            _ => Err(invalid("stale event handle: the event was freed")),
+        }
+    }
+
+    /// Is (idx, gen) still the same live event?
+    #[inline]
+    pub(crate) fn same(&self, idx: usize, gen: u32) -> bool {
+        let s = &self.slots[idx];
+        s.live && s.gen == gen
+    }
+
+    #[inline]
+    pub(crate) fn event_at(&self, idx: usize) -> Event {
+        Event {
+            idx: idx as u32,
+            gen: self.slots[idx].gen,
+            base: self.base,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, idx: usize) -> &Slot {
+        &self.slots[idx]
+    }
+
+    #[inline]
+    pub(super) fn get_mut(&mut self, idx: usize) -> &mut Slot {
+        &mut self.slots[idx]
+    }
+
+    /// A fresh slot for an event (state empty, links clear).
+    pub(super) fn alloc(
+        &mut self,
+        kind: Kind,
+        fd: RawFd,
+        events: What,
+        pri: u8,
+    ) -> io::Result<usize> {
+        let idx = match self.free.pop() {
+            Some(i) => i as usize,
+            None => {
+                if self.slots.len() >= NIL as usize - 1 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::OutOfMemory,
+                        "too many events",
+                    ));
+                }
+                self.slots.push(Slot::vacant());
+                self.slots.len() - 1
+            }
+        };
+        let s = &mut self.slots[idx];
+        s.live = true;
+        s.kind = kind;
+        s.fd = fd;
+        s.events = events;
+        s.pri = pri;
+        s.state = if matches!(kind, Kind::Internal(_)) {
+            state::INTERNAL
+        } else {
+            0
+        };
+        s.res = What::empty();
+        s.ncalls = 0;
+        s.interval = None;
+        s.deadline = 0;
+        s.owner = 0;
+        s.completion = (0, 0);
+        Ok(idx)
+    }
+
+    /// Frees a slot whose memberships are all gone. The generation moves on, so every handle
+    /// to it goes stale; a slot whose generation would wrap is retired instead of reused (a
+    /// wrapped generation would make a 2³²-frees-old handle valid again).
+    pub(super) fn release(&mut self, idx: usize) {
+        let s = &mut self.slots[idx];
+        debug_assert_eq!(s.state & !state::INTERNAL, 0, "released with memberships");
+        s.live = false;
+        s.state = 0;
+        s.owner = 0;
+        match s.gen.checked_add(1) {
+            Some(g) => {
+                s.gen = g;
+                self.free.push(idx as u32);
+            }
+            None => self.retired += 1,
+        }
+    }
+
+    /// Sets or clears INSERTED or TIMEOUT, keeping the added-events counter right.
+    #[inline]
+    pub(super) fn set_pending_bit(&mut self, idx: usize, bit: u8, on: bool) {
+        debug_assert!(bit == state::INSERTED || bit == state::TIMEOUT);
+        let s = &mut self.slots[idx];
+        if (s.state & bit != 0) == on {
+            return;
+        }
+        s.state ^= bit;
+        if !s.internal() {
+            if on {
+                self.n_added += 1;
+                self.max_added = self.max_added.max(self.n_added);
+            } else {
+                self.n_added -= 1;
+            }
+        }
+    }
+
+    /// The slot joins an active queue (`later`: the active-later one).
+    #[inline]
+    pub(super) fn mark_active(&mut self, idx: usize, later: bool) {
+        let s = &mut self.slots[idx];
+        debug_assert!(!s.has(state::ANY_ACTIVE));
+        s.state |= if later {
+            state::ACTIVE_LATER
+        } else {
+            state::ACTIVE
+        };
+        self.n_active += 1;
+        if self.n_active > self.max_active {
+            self.max_active = self.n_active;
+        }
+    }
+
+    /// The slot left its active queue.
+    #[inline]
+    pub(super) fn mark_inactive(&mut self, idx: usize) {
+        let s = &mut self.slots[idx];
+        if s.state & state::ANY_ACTIVE != 0 {
+            s.state &= !state::ANY_ACTIVE;
+            self.n_active -= 1;
+        }
+    }
+
+    /// Enters or leaves finalization.
+    pub(super) fn set_finalizing(&mut self, idx: usize, on: bool) {
+        let s = &mut self.slots[idx];
+        if on {
+            s.state |= state::FINALIZING;
+        } else {
+            s.state &= !state::FINALIZING;
+        }
+    }
+
+    /// Makes an internal event count like a user event (the loopexit timer).
+    pub(super) fn clear_internal(&mut self, idx: usize) {
+        let s = &mut self.slots[idx];
+        debug_assert_eq!(s.state, state::INTERNAL);
+        s.state &= !state::INTERNAL;
+    }
+
+    pub(crate) fn n_active(&self) -> usize {
+        self.n_active
+    }
+
+    pub(crate) fn n_added(&self) -> usize {
+        self.n_added
+    }
+
+    /// High-water marks (active, added); `clear` resets them to the current values.
+    pub(super) fn max_counts(&mut self, clear: bool) -> (usize, usize) {
+        let m = (self.max_active, self.max_added);
+        if clear {
+            self.max_active = self.n_active;
+            self.max_added = self.n_added;
+        }
+        m
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Every live slot with its index.
+    pub(crate) fn live(&self) -> impl Iterator<Item = (usize, &Slot)> {
+        self.slots.iter().enumerate().filter(|(_, s)| s.live)
+    }
+
+    /// Counts recomputed from the bits, and the free list's consistency (for `verify`).
+    pub(super) fn check(&self) -> Result<(), String> {
+        let mut active = 0;
+        let mut added = 0;
+        for (i, s) in self.slots.iter().enumerate() {
+            if !s.live {
+                if s.state != 0 {
+                    return Err(format!("free slot {i} has state bits {:#x}", s.state));
+                }
+                continue;
+            }
+            if s.state & state::ACTIVE != 0 && s.state & state::ACTIVE_LATER != 0 {
+                return Err(format!("slot {i} is on two active queues"));
+            }
+            if s.has(state::ANY_ACTIVE) {
+                active += 1;
+            }
+            if !s.internal() {
+                added += usize::from(s.has(state::INSERTED)) + usize::from(s.has(state::TIMEOUT));
+            }
+            if s.has(state::TIMEOUT) != (s.timer != NIL) {
+                return Err(format!("slot {i}: TIMEOUT bit and timer key disagree"));
+            }
+        }
+        if active != self.n_active {
+            return Err(format!(
+                "n_active is {} but {active} slots are active",
+                self.n_active
+            ));
+        }
+        if added != self.n_added {
+            return Err(format!(
+                "n_added is {} but the bits count {added}",
+                self.n_added
+            ));
+        }
+        for &f in &self.free {
+            if self.slots.get(f as usize).is_none_or(|s| s.live) {
+                return Err(format!("free list names live or missing slot {f}"));
+            }
+        }
+        if self.free.len() + self.retired + self.live().count() != self.slots.len() {
+            return Err("free list, retired and live slots do not add up".into());
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub(super) fn force_generation(&mut self, idx: usize, gen: u32) {
+        self.slots[idx].gen = gen;
+    }
+}
+
+pub(crate) fn invalid(msg: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg.into())
+}

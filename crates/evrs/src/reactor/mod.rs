@@ -1,0 +1,288 @@
+//! The reactor's core: the parts of a base that hold no user callbacks, each owning its data
+//! behind private fields, and the one loop that both threading models run.
+//!
+//! | part | file | owns | keeps |
+//! |---|---|---|---|
+//! | event table | `events.rs` | slots, free list, generations, state bits | active/added counts = the bits; stale handles refused; a slot is retired before its generation wraps |
+//! | active queues | `queue.rs` | per-priority FIFOs + active-later | queue membership ⇔ ACTIVE bit, priority of the queue = the slot's |
+//! | fd table | `io_table.rs` | per-fd event lists and interest counts | counts = the listed events' interest; the backend holds the combined mask |
+//! | signal table | `signals.rs` | per-signal lists, the self-pipe | listed ⇔ inserted signal event; handler installed while listed |
+//! | timer wheel | `timer.rs` | the hierarchical wheel | TIMEOUT bit ⇔ a live wheel key naming the slot with its deadline |
+//! | hooks | `hooks.rs` | prepare/check/idle lists | listed ⇔ inserted hook, ordered by priority |
+//! | the loop | `run_loop.rs` | phases of one iteration | one implementation for `EventBase` and `SharedBase` |
+//!
+//! [`Reactor`] ties them together (`ops.rs`: add, del, activate, timers; `phases.rs`: the
+//! steps of an iteration) and [`verify`](Reactor::verify) checks every invariant above.
+
+pub(crate) mod events;
+pub(crate) mod hooks;
+pub(crate) mod io_table;
+mod ops;
+mod phases;
+pub(crate) mod queue;
+pub(crate) mod run_loop;
+pub(crate) mod signals;
+#[cfg(test)]
+mod tests;
+pub(crate) mod timer;
+mod verify;
+
+use crate::backend::{Backend, Polled};
+use crate::flags::{BaseFlags, Method};
+use crate::sys;
+use events::EventTable;
+use hooks::Hooks;
+use io_table::IoTable;
+use queue::ActiveQueues;
+use signals::SignalTable;
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use timer::{Expired, Wheel};
+
+pub(crate) use events::{invalid, state, HookKind, Kind, NIL};
+
+/// Most priority queues a base can have (libevent's `EVENT_MAX_PRIORITIES`).
+pub const MAX_PRIORITIES: usize = 256 - 1;
+
+static NEXT_BASE_ID: AtomicU32 = AtomicU32::new(1);
+
+/// Loop bookkeeping: is it running, was it asked to stop, what runs now.
+#[derive(Default)]
+struct LoopState {
+    running: bool,
+    got_exit: bool,
+    got_break: bool,
+    cont: bool,
+    running_slot: Option<usize>,
+    running_priority: Option<usize>,
+}
+
+/// The iteration's cached time and the wall-clock offset.
+struct Clock {
+    cache: Option<u64>,
+    wall_offset: Option<(u64, i128)>,
+    precise: bool,
+    no_cache: bool,
+}
+
+/// The dispatch caps (libevent's `max_dispatch_interval`).
+struct Limits {
+    max_interval: Option<Duration>,
+    max_callbacks: Option<u32>,
+    from_priority: usize,
+}
+
+/// How a base is set up (from `EventConfig`, after the environment).
+pub(crate) struct Setup {
+    pub(crate) method: Method,
+    pub(crate) changelist: bool,
+    pub(crate) flags: BaseFlags,
+    pub(crate) priorities: usize,
+    pub(crate) max_interval: Option<Duration>,
+    pub(crate) max_callbacks: Option<u32>,
+    pub(crate) limit_from_priority: usize,
+}
+
+/// Everything of a base except its callbacks (which the threading model owns: boxed
+/// closures for `EventBase`, `Send` ones for `SharedBase`). Holds only plain data and fds, so
+/// it is `Send` by construction.
+pub(crate) struct Reactor {
+    table: EventTable,
+    io: IoTable,
+    signals: SignalTable,
+    queues: ActiveQueues,
+    wheel: Wheel<u32>,
+    expired: Vec<Expired<u32>>,
+    polled: Vec<Polled>,
+    backend: Backend,
+    hooks: Hooks,
+    lp: LoopState,
+    clock: Clock,
+    limits: Limits,
+    flags: BaseFlags,
+}
+
+impl Reactor {
+    pub(crate) fn new(setup: &Setup) -> io::Result<Reactor> {
+        Self::with_backend(setup, Backend::new(setup.method, setup.changelist)?)
+    }
+
+    pub(crate) fn with_backend(setup: &Setup, backend: Backend) -> io::Result<Reactor> {
+        let precise = setup.flags.contains(BaseFlags::PRECISE_TIMER);
+        Ok(Reactor {
+            table: EventTable::new(NEXT_BASE_ID.fetch_add(1, Ordering::Relaxed)),
+            io: IoTable::default(),
+            signals: SignalTable::new(),
+            queues: ActiveQueues::new(setup.priorities),
+            wheel: Wheel::new(sys::clock::now_ns(true)),
+            expired: Vec::new(),
+            polled: Vec::new(),
+            backend,
+            hooks: Hooks::default(),
+            lp: LoopState::default(),
+            clock: Clock {
+                cache: None,
+                wall_offset: None,
+                precise,
+                no_cache: setup.flags.contains(BaseFlags::NO_CACHE_TIME),
+            },
+            limits: Limits {
+                max_interval: setup.max_interval,
+                max_callbacks: setup.max_callbacks,
+                from_priority: setup.limit_from_priority,
+            },
+            flags: setup.flags,
+        })
+    }
+
+    pub(crate) fn id(&self) -> u32 {
+        self.table.base_id()
+    }
+
+    pub(crate) fn table(&self) -> &EventTable {
+        &self.table
+    }
+
+    pub(crate) fn method(&self) -> Method {
+        self.backend.method()
+    }
+
+    pub(crate) fn flags(&self) -> BaseFlags {
+        self.flags
+    }
+
+    pub(crate) fn priorities(&self) -> usize {
+        self.queues.priorities()
+    }
+
+    pub(crate) fn ctl_calls(&self) -> u64 {
+        self.backend.ctl_calls()
+    }
+
+    pub(crate) fn backend_mut(&mut self) -> &mut Backend {
+        &mut self.backend
+    }
+
+    // ----- loop state ------------------------------------------------------------------
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.lp.running
+    }
+
+    pub(crate) fn got_exit(&self) -> bool {
+        self.lp.got_exit
+    }
+
+    pub(crate) fn got_break(&self) -> bool {
+        self.lp.got_break
+    }
+
+    pub(crate) fn loopbreak(&mut self) {
+        if self.lp.running {
+            self.lp.got_break = true;
+        }
+    }
+
+    pub(crate) fn loopcontinue(&mut self) {
+        if self.lp.running {
+            self.lp.cont = true;
+        }
+    }
+
+    pub(crate) fn running_event(&self) -> Option<crate::Event> {
+        self.lp.running_slot.map(|i| self.table.event_at(i))
+    }
+
+    pub(crate) fn running_slot(&self) -> Option<usize> {
+        self.lp.running_slot
+    }
+
+    pub(crate) fn set_running_slot(&mut self, idx: Option<usize>) {
+        self.lp.running_slot = idx;
+    }
+
+    /// A loop starts on this base.
+    pub(crate) fn begin_run(&mut self) {
+        self.lp.running = true;
+        self.lp.got_exit = false;
+        self.lp.got_break = false;
+        self.clock.cache = None;
+        self.signals.claim();
+        self.backend.set_batching(true);
+    }
+
+    /// The loop ended (normally, by error or by a panic).
+    pub(crate) fn end_run(&mut self) {
+        self.backend.set_batching(false);
+        self.lp.running = false;
+        self.lp.running_priority = None;
+        self.lp.running_slot = None;
+        self.clock.cache = None;
+    }
+
+    // ----- time ------------------------------------------------------------------------
+
+    /// "Now" for computing a deadline: the iteration's cached time while callbacks run
+    /// (unless `NO_CACHE_TIME`), else a fresh reading.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        match self.clock.cache {
+            Some(t) => t,
+            None => sys::clock::now_ns(true),
+        }
+    }
+
+    pub(crate) fn update_cache(&mut self) {
+        if !self.clock.no_cache {
+            self.clock.cache = Some(sys::clock::now_ns(true));
+        }
+    }
+
+    pub(crate) fn cached(&self) -> Option<u64> {
+        self.clock.cache
+    }
+
+    /// The wall-clock offset as of `mono` (re-read at most every 5 s).
+    pub(crate) fn wall_offset(&mut self, mono: u64) -> i128 {
+        const WALL_SYNC_NS: u64 = 5_000_000_000;
+        let stale = self
+            .clock
+            .wall_offset
+            .is_none_or(|(at, _)| mono.saturating_sub(at) > WALL_SYNC_NS);
+        if stale {
+            let wall = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i128);
+            let now = sys::clock::now_ns(self.clock.precise);
+            self.clock.wall_offset = Some((mono, wall - now as i128));
+        }
+        self.clock.wall_offset.map_or(0, |(_, o)| o)
+    }
+
+    /// Deadline `d` from now; `None` if it overflows the clock.
+    pub(crate) fn deadline_after(&self, d: Duration) -> io::Result<u64> {
+        let now = self.now();
+        if d.is_zero() {
+            // "Next iteration": a deadline at the start of the current wheel tick is due at
+            // the very next timer check, whatever the clock reads then.
+            return Ok(now - now % 1_000_000);
+        }
+        check_timeout(d)?;
+        Ok(now + d.as_nanos() as u64)
+    }
+}
+
+/// The longest timeout a base accepts: far beyond any real use (about 146 years), far from
+/// overflowing the clock. Checked the same way on every thread.
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_nanos(u64::MAX / 4);
+
+/// Refuses a timeout the clock cannot represent.
+pub(crate) fn check_timeout(d: Duration) -> io::Result<()> {
+    if d > MAX_TIMEOUT {
+        return Err(invalid(format!(
+            "timeout {d:?} overflows the clock (the limit is {MAX_TIMEOUT:?})"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,282 @@
+//! The steps of one loop iteration that only move state (no user code): the wait's
+//! timeout, absorbing readiness and completions, expiring timers, and what happens to an
+//! event just taken off its active queue. `run_loop.rs` strings them together.
+
+use super::events::{state, Kind};
+use super::io_table::List;
+use super::Reactor;
+use crate::backend::Polled;
+use crate::flags::What;
+use crate::sys::{self, interest};
+use std::os::unix::io::RawFd;
+use std::time::Duration;
+
+impl Reactor {
+    /// Anything to keep the loop alive? (User events, started hooks, active callbacks.)
+    pub(crate) fn has_events(&self) -> bool {
+        self.table.n_added() > 0 || self.table.n_active() > 0
+    }
+
+    /// How long the backend may wait for the next timer (`None`: no timer).
+    pub(crate) fn next_timeout(&self) -> Option<Duration> {
+        self.wheel.next_deadline().map(|at| {
+            let now = sys::clock::now_ns(true);
+            Duration::from_nanos(at.saturating_sub(now))
+        })
+    }
+
+    /// Right before the wait: active-later events join their queues; the cache is dropped.
+    pub(crate) fn before_poll(&mut self) {
+        if !self.queues.later_is_empty() {
+            self.queues.promote_later(&mut self.table);
+        }
+        self.clock.cache = None;
+    }
+
+    /// Polls the backend into the reused buffer and absorbs the result.
+    #[inline]
+    pub(crate) fn poll_backend(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        let mut polled = std::mem::take(&mut self.polled);
+        let res = self.backend.poll(timeout, &mut polled);
+        self.absorb(&mut polled);
+        self.polled = polled;
+        res
+    }
+
+    /// After the wait: the iteration's time is cached and every ready fd's (or completed
+    /// operation's) events are queued.
+    #[inline]
+    pub(crate) fn absorb(&mut self, polled: &mut Vec<Polled>) {
+        self.update_cache();
+        for p in polled.drain(..) {
+            match p {
+                Polled::Ready { fd, bits } => self.io_ready(fd, bits),
+                Polled::Done { token, res, flags } => self.completed(token, res, flags),
+            }
+        }
+    }
+
+    /// Activates the events on `fd` that wanted any of the `ready` bits.
+    #[inline]
+    fn io_ready(&mut self, fd: RawFd, ready: u8) {
+        let ready_what = What::from_bits_retain(u16::from(ready & !interest::ET));
+        let mut cur = self.io.first(fd);
+        while let Some(idx) = cur {
+            let s = self.table.get(idx);
+            cur = List::next(&self.table, idx);
+            let mut res = s.events & ready_what;
+            if !res.is_empty() {
+                if s.events.contains(What::ET) {
+                    res |= What::ET;
+                }
+                self.activate_idx(idx, res, 1);
+            }
+        }
+    }
+
+    /// The token a completion-based backend is given for an operation of event `idx`
+    /// (used by the test backend now, by io_uring next).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn completion_token(&self, idx: usize) -> u64 {
+        (u64::from(self.table.get(idx).gen()) << 32) | idx as u64
+    }
+
+    /// A completion for the event named by `token`: the result is stored and the event is
+    /// activated with its READ/WRITE interest. A token of a freed event is ignored.
+    fn completed(&mut self, token: u64, res: i32, flags: u32) {
+        let (idx, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
+        if idx >= self.table.len() || !self.table.same(idx, gen) {
+            return;
+        }
+        let s = self.table.get_mut(idx);
+        s.completion = (res, flags);
+        let what = s.events & (What::READ | What::WRITE);
+        self.activate_idx(idx, what, 1);
+    }
+
+    /// Activates every timer whose deadline has passed, in (deadline, add order).
+    pub(crate) fn process_timers(&mut self) {
+        if self.wheel.len() == 0 {
+            return;
+        }
+        // Expiry is judged on a precise reading (also under NO_CACHE_TIME).
+        let now = self.clock.cache.unwrap_or_else(|| sys::clock::now_ns(true));
+        let mut expired = std::mem::take(&mut self.expired);
+        self.wheel.poll(now, &mut expired);
+        // The wheel hands them over tick by tick, each tick's in add order; timers whose
+        // deadlines differ by less than a tick still fire earliest first, as in libevent.
+        // A stable sort on the deadline alone keeps equal deadlines in add order.
+        if expired.len() > 1 && !expired.is_sorted_by_key(|e| e.deadline) {
+            expired.sort_by_key(|e| e.deadline);
+        }
+        for e in expired.drain(..) {
+            let idx = e.token as usize;
+            self.table.get_mut(idx).timer = super::NIL;
+            self.table.set_pending_bit(idx, state::TIMEOUT, false);
+            self.activate_idx(idx, What::TIMEOUT, 1);
+        }
+        self.expired = expired;
+    }
+
+    /// Signals were delivered: activate each signal's events with `ncalls` = deliveries.
+    pub(crate) fn signals_ready(&mut self) {
+        let counts = self.signals.take_deliveries();
+        for (signo, &n) in counts.iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let mut cur = self.signals.first(signo);
+            while let Some(idx) = cur {
+                cur = List::next(&self.table, idx);
+                self.activate_idx(idx, What::SIGNAL, n.min(u16::MAX as u32) as u16);
+            }
+        }
+    }
+
+    /// Takes the next event off queue `p`.
+    #[inline]
+    pub(crate) fn pop_active(&mut self, p: usize) -> Option<usize> {
+        self.queues.pop(&mut self.table, p)
+    }
+
+    /// The two events after the one just popped from `p` (for cache hints).
+    #[inline]
+    pub(crate) fn upcoming(&self, p: usize) -> (Option<usize>, Option<usize>) {
+        let n1 = self.queues.peek(p);
+        let n2 = n1.and_then(|i| self.queues.next_of(&self.table, i));
+        (n1, n2)
+    }
+
+    #[inline]
+    pub(crate) fn prefetch_slot(&self, idx: usize) {
+        sys::prefetch::prefetch(self.table.get(idx));
+    }
+
+    /// An event just popped off its active queue: delete it (not persistent) or re-arm its
+    /// timeout (persistent). Returns (interest, result, kind, internal).
+    #[inline]
+    pub(crate) fn prepare_callback(&mut self, idx: usize) -> (What, What, Kind, bool) {
+        let s = self.table.get(idx);
+        let (events, res, ncalls, kind, internal) =
+            (s.events, s.res, s.ncalls, s.kind, s.internal());
+        if !events.contains(What::PERSIST) {
+            self.del_idx(idx);
+        } else if s.interval.is_some() && !s.has(state::FINALIZING) {
+            self.persist_rearm(idx, res);
+        }
+        if events.contains(What::SIGNAL) {
+            self.table.get_mut(idx).ncalls = ncalls;
+        }
+        if res.contains(What::FINALIZE) {
+            self.end_finalize(idx);
+        }
+        (events, res, kind, internal)
+    }
+
+    /// A persistent event with a timeout interval is pending again before its callback:
+    /// previous deadline + interval after a timeout, now + interval after I/O, skipping
+    /// missed periods.
+    fn persist_rearm(&mut self, idx: usize, res: What) {
+        let Some(iv) = self.table.get(idx).interval.filter(|&iv| iv > 0) else {
+            return;
+        };
+        let now = self.now();
+        let after_now = now.saturating_add(iv);
+        let mut next = if res.contains(What::TIMEOUT) {
+            self.table.get(idx).deadline.saturating_add(iv)
+        } else {
+            after_now
+        };
+        if next < now {
+            next = after_now;
+        }
+        let _ = self.add_idx(idx, Some((next, None)));
+    }
+
+    /// One more delivery of a signal event to run? (Stops on del, free, re-add, break.)
+    pub(crate) fn take_signal_call(&mut self, idx: usize, gen: u32) -> bool {
+        if self.lp.got_break || !self.table.same(idx, gen) {
+            return false;
+        }
+        let s = self.table.get_mut(idx);
+        if s.ncalls == 0 {
+            return false;
+        }
+        s.ncalls -= 1;
+        true
+    }
+
+    /// The start of a pass over priority `p`: is it capped, and until when?
+    pub(crate) fn pass_start(&mut self, p: usize) -> (bool, Option<u64>) {
+        self.lp.running_priority = Some(p);
+        let limited = p >= self.limits.from_priority
+            && (self.limits.max_callbacks.is_some() || self.limits.max_interval.is_some());
+        // Precise clock: a coarse one, with 4 ms ticks, could not see a 1 ms cap expire.
+        let end = limited
+            .then_some(self.limits.max_interval)
+            .flatten()
+            .map(|d| sys::clock::now_ns(true).saturating_add(d.as_nanos() as u64));
+        (limited, end)
+    }
+
+    /// After `count` callbacks of a capped pass: stop here?
+    pub(crate) fn pass_limit_reached(&mut self, count: i64, end: Option<u64>) -> bool {
+        if self.limits.max_callbacks.is_some_and(|m| count >= m as i64) {
+            return true;
+        }
+        if let Some(end) = end {
+            self.update_cache();
+            if sys::clock::now_ns(true) > end {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Must the pass end after this callback (loopbreak, loopcontinue, urgent activation)?
+    #[inline]
+    pub(crate) fn pass_interrupted(&self) -> bool {
+        self.lp.got_break || self.lp.cont
+    }
+
+    pub(crate) fn end_pass(&mut self) {
+        self.lp.running_priority = None;
+    }
+
+    pub(crate) fn priority_is_empty(&self, p: usize) -> bool {
+        p >= self.queues.priorities() || self.queues.is_empty(p)
+    }
+
+    /// The loopexit timer fired.
+    pub(crate) fn loopexit_fired(&mut self, idx: usize) {
+        self.lp.got_exit = true;
+        if self.table.get(idx).is_live() {
+            self.free_idx(idx);
+        }
+    }
+
+    /// The start of an iteration: clears `loopcontinue`; true if the loop must stop.
+    #[inline]
+    pub(crate) fn stop_requested(&mut self) -> bool {
+        self.lp.cont = false;
+        self.lp.got_exit || self.lp.got_break
+    }
+
+    pub(crate) fn hooks_started(&self, kind: super::HookKind) -> bool {
+        self.hooks.any(kind)
+    }
+
+    pub(crate) fn hook_snapshot(&mut self, kind: super::HookKind) -> Vec<u32> {
+        self.hooks.snapshot(kind)
+    }
+
+    pub(crate) fn put_hook_snapshot(&mut self, s: Vec<u32>) {
+        self.hooks.put_snapshot(s)
+    }
+
+    /// Is the hook at `idx` still started (it may have been stopped by an earlier hook)?
+    pub(crate) fn hook_started(&self, idx: usize) -> bool {
+        let s = self.table.get(idx);
+        s.is_live() && s.has(state::INSERTED)
+    }
+}

@@ -1,0 +1,195 @@
+//! The loop (libevent's `event_base_loop`), written once for both threading models as named
+//! phases, libuv-style:
+//!
+//! 1. **stop?** — `loopexit`/`loopbreak` end the run; `loopcontinue` is cleared.
+//! 2. **prepare** hooks run.
+//! 3. **decide the wait** — zero if callbacks are active, an idle hook is started or
+//!    `NONBLOCK`; else until the next timer. With nothing left (and no `NO_EXIT_ON_EMPTY`)
+//!    the run ends.
+//! 4. **take commands** — cross-thread commands and same-thread (`LocalHandle`) requests;
+//!    if any arrived the wait becomes zero.
+//! 5. **poll** the backend; readiness and completions are absorbed into the active queues,
+//!    and the iteration's time is cached.
+//! 6. **expire timers** into the active queues.
+//! 7. **check** hooks run.
+//! 8. **callbacks** of the most urgent non-empty priority run (deferred callbacks are active
+//!    events of their chosen priority); if none was active, the **idle** hooks run.
+//!
+//! The threading model is a [`LoopCtx`]: how it waits (with or without a lock held) and how
+//! it calls a callback (which handler table, lock released or not). Everything else is here.
+
+use super::{HookKind, Kind, Reactor};
+use crate::event::Internal;
+use crate::flags::{LoopFlags, What};
+use std::io;
+use std::time::Duration;
+
+/// How [`EventBase::run`](crate::EventBase::run) ended (libevent's 0 and 1 results; errors
+/// are `Err`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Stopped by `loopexit`/`loopbreak`, or `ONCE`/`NONBLOCK` finished (libevent's 0).
+    Exited,
+    /// No events were pending or active (libevent's 1).
+    NoEvents,
+}
+
+/// What a threading model supplies to the loop.
+pub(crate) trait LoopCtx {
+    fn reactor(&mut self) -> &mut Reactor;
+
+    /// Is work queued that the reactor does not know of yet (commands from other threads)?
+    fn has_queued(&mut self) -> bool;
+
+    /// Phase 4, right before the wait: take queued commands. Returns `true` if any arrived
+    /// (then the loop must not block).
+    fn take_commands(&mut self) -> bool;
+
+    /// Phase 5: wait at most `timeout` and absorb what happened into the reactor.
+    fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// Runs the callback of `idx` (a user event, hook or finalizer) with `what`.
+    fn call(&mut self, idx: usize, events: What, what: What);
+
+    /// The notify fd fired: drain it and run what other threads queued.
+    fn notified(&mut self);
+
+    /// Cache hints for the next events of the queue being run.
+    fn prefetch(&mut self, p: usize);
+}
+
+/// Runs the loop until a stop condition of `flags` (see the module docs).
+pub(crate) fn run<C: LoopCtx>(ctx: &mut C, flags: LoopFlags) -> io::Result<RunOutcome> {
+    loop {
+        if ctx.reactor().stop_requested() {
+            return Ok(RunOutcome::Exited);
+        }
+        if ctx.reactor().hooks_started(HookKind::Prepare) {
+            run_hooks(ctx, HookKind::Prepare);
+            if ctx.reactor().stop_requested() {
+                return Ok(RunOutcome::Exited);
+            }
+        }
+        let r = ctx.reactor();
+        let busy = r.table.n_active() > 0
+            || flags.contains(LoopFlags::NONBLOCK)
+            || r.hooks_started(HookKind::Idle);
+        let mut timeout = if busy {
+            Some(Duration::ZERO)
+        } else {
+            r.next_timeout()
+        };
+        if !flags.contains(LoopFlags::NO_EXIT_ON_EMPTY)
+            && !ctx.reactor().has_events()
+            && !ctx.has_queued()
+        {
+            return Ok(RunOutcome::NoEvents);
+        }
+        if ctx.take_commands() {
+            timeout = Some(Duration::ZERO);
+        }
+        ctx.reactor().before_poll();
+        ctx.wait(timeout)?;
+        let r = ctx.reactor();
+        r.process_timers();
+        if r.hooks_started(HookKind::Check) {
+            run_hooks(ctx, HookKind::Check);
+        }
+        if ctx.reactor().table.n_active() > 0 {
+            let n = process_active(ctx);
+            if flags.contains(LoopFlags::ONCE) && ctx.reactor().table.n_active() == 0 && n != 0 {
+                return Ok(RunOutcome::Exited);
+            }
+        } else if ctx.reactor().hooks_started(HookKind::Idle) {
+            run_hooks(ctx, HookKind::Idle);
+            if flags.intersects(LoopFlags::ONCE | LoopFlags::NONBLOCK) {
+                return Ok(RunOutcome::Exited);
+            }
+        } else if flags.contains(LoopFlags::NONBLOCK) {
+            return Ok(RunOutcome::Exited);
+        }
+    }
+}
+
+/// Runs the started hooks of `kind`, in priority order, over a snapshot (hooks may start or
+/// stop hooks; one stopped before its turn does not run).
+fn run_hooks<C: LoopCtx>(ctx: &mut C, kind: HookKind) {
+    let what = match kind {
+        HookKind::Prepare => What::PREPARE,
+        HookKind::Check => What::CHECK,
+        HookKind::Idle => What::IDLE,
+    };
+    let snapshot = ctx.reactor().hook_snapshot(kind);
+    for &idx in &snapshot {
+        let idx = idx as usize;
+        if !ctx.reactor().hook_started(idx) {
+            continue;
+        }
+        ctx.call(idx, What::PERSIST, what);
+        if ctx.reactor().got_break() {
+            break;
+        }
+    }
+    ctx.reactor().put_hook_snapshot(snapshot);
+}
+
+/// Runs the first non-empty priority queue (continuing past queues that ran only internal
+/// callbacks). Returns the number of user callbacks run, or -1 on loopbreak.
+fn process_active<C: LoopCtx>(ctx: &mut C) -> i64 {
+    let mut result = 0;
+    let mut p = 0;
+    while p < ctx.reactor().priorities() {
+        if !ctx.reactor().priority_is_empty(p) {
+            let c = process_queue(ctx, p);
+            if c != 0 {
+                result = c;
+                break;
+            }
+        }
+        p += 1;
+    }
+    ctx.reactor().end_pass();
+    result
+}
+
+fn process_queue<C: LoopCtx>(ctx: &mut C, p: usize) -> i64 {
+    let (limited, end) = ctx.reactor().pass_start(p);
+    let mut count: i64 = 0;
+    while let Some(idx) = ctx.reactor().pop_active(p) {
+        ctx.prefetch(p);
+        let (events, res, kind, internal) = ctx.reactor().prepare_callback(idx);
+        if !internal {
+            count += 1;
+        }
+        match kind {
+            Kind::Internal(k) => run_internal(ctx, idx, k),
+            _ if events.contains(What::SIGNAL) => {
+                // One call per delivery; del, re-add, free or loopbreak stop the rest.
+                let gen = ctx.reactor().table.get(idx).gen();
+                while ctx.reactor().take_signal_call(idx, gen) {
+                    ctx.call(idx, events, res);
+                }
+            }
+            _ => ctx.call(idx, events, res),
+        }
+        let r = ctx.reactor();
+        if r.got_break() {
+            return -1;
+        }
+        if limited && r.pass_limit_reached(count, end) {
+            return count;
+        }
+        if r.pass_interrupted() {
+            return count;
+        }
+    }
+    count
+}
+
+fn run_internal<C: LoopCtx>(ctx: &mut C, idx: usize, kind: Internal) {
+    match kind {
+        Internal::Signals => ctx.reactor().signals_ready(),
+        Internal::Notify => ctx.notified(),
+        Internal::LoopExit => ctx.reactor().loopexit_fired(idx),
+    }
+}

@@ -1,0 +1,152 @@
+//! The base's signal table: which events wait on each signal number, and the self-pipe the
+//! process-wide handler writes deliveries into (see `sys/signal.rs`).
+
+use super::events::EventTable;
+use super::io_table::List;
+use crate::sys;
+use std::io;
+use std::os::unix::io::RawFd;
+
+#[derive(Default)]
+struct SigEntry {
+    list: List,
+    count: u32,
+    saved: Option<sys::signal::SavedAction>,
+}
+
+pub(crate) struct SignalTable {
+    sigs: Vec<SigEntry>,
+    /// The self-pipe (read, write) and the slot of its internal event.
+    pipe: Option<(RawFd, RawFd, usize)>,
+    counts: [u32; sys::signal::NSIG],
+}
+
+impl SignalTable {
+    pub(crate) fn new() -> SignalTable {
+        SignalTable {
+            sigs: (0..sys::signal::NSIG)
+                .map(|_| SigEntry::default())
+                .collect(),
+            pipe: None,
+            counts: [0; sys::signal::NSIG],
+        }
+    }
+
+    pub(crate) fn pipe(&self) -> Option<(RawFd, RawFd, usize)> {
+        self.pipe
+    }
+
+    pub(crate) fn set_pipe(&mut self, pipe: Option<(RawFd, RawFd, usize)>) {
+        self.pipe = pipe;
+    }
+
+    /// Does any event of this base watch a signal?
+    pub(crate) fn watching(&self) -> bool {
+        self.sigs.iter().any(|s| s.count > 0)
+    }
+
+    /// Links a signal event (the pipe exists), installing the handler on first use.
+    pub(crate) fn insert(&mut self, t: &mut EventTable, idx: usize) -> io::Result<()> {
+        let signo = t.get(idx).fd;
+        sys::signal::validate(signo)?;
+        let Some((_, w, _)) = self.pipe else {
+            return Err(io::Error::other("signal pipe missing"));
+        };
+        let entry = &mut self.sigs[signo as usize];
+        if entry.count == 0 {
+            entry.saved = Some(sys::signal::install(signo)?);
+        }
+        sys::signal::claim(w);
+        entry.count += 1;
+        entry.list.link(t, idx);
+        Ok(())
+    }
+
+    pub(crate) fn remove(&mut self, t: &mut EventTable, idx: usize) {
+        let signo = t.get(idx).fd as usize;
+        let entry = &mut self.sigs[signo];
+        entry.list.unlink(t, idx);
+        entry.count -= 1;
+        if entry.count == 0 {
+            if let Some(saved) = entry.saved.take() {
+                sys::signal::restore(signo as i32, &saved);
+            }
+        }
+    }
+
+    /// Drains the pipe: deliveries per signal number since the last call.
+    pub(crate) fn take_deliveries(&mut self) -> [u32; sys::signal::NSIG] {
+        if let Some((r, _, _)) = self.pipe {
+            sys::signal::drain(r, &mut self.counts);
+        }
+        std::mem::replace(&mut self.counts, [0; sys::signal::NSIG])
+    }
+
+    /// The first event watching `signo`.
+    pub(crate) fn first(&self, signo: usize) -> Option<usize> {
+        self.sigs[signo].list.first()
+    }
+
+    /// Claims process-wide delivery if this base has signal events.
+    pub(crate) fn claim(&self) {
+        if let Some((_, w, _)) = self.pipe {
+            if self.watching() && !sys::signal::owns(w) {
+                sys::signal::claim(w);
+            }
+        }
+    }
+
+    /// Restores every saved disposition and closes the pipe (base teardown).
+    pub(crate) fn teardown(&mut self) {
+        for signo in 0..self.sigs.len() {
+            if let Some(saved) = self.sigs[signo].saved.take() {
+                sys::signal::restore(signo as i32, &saved);
+            }
+        }
+        if let Some((r, w, _)) = self.pipe.take() {
+            sys::signal::release(w);
+            sys::close(r);
+            sys::close(w);
+        }
+    }
+
+    /// After fork: a fresh pipe replaces the inherited one (the caller moves the internal
+    /// event to the new read end). Returns the old read end's replacement.
+    pub(crate) fn renew_pipe(&mut self) -> io::Result<Option<(RawFd, usize)>> {
+        let Some((r, w, idx)) = self.pipe else {
+            return Ok(None);
+        };
+        let (nr, nw) = sys::signal::pipe()?;
+        sys::signal::release(w);
+        sys::close(r);
+        sys::close(w);
+        self.pipe = Some((nr, nw, idx));
+        if self.watching() {
+            sys::signal::claim(nw);
+        }
+        Ok(Some((nr, idx)))
+    }
+
+    /// Lists agree with their counts and members (for `verify`); returns listed events.
+    pub(crate) fn check(&self, t: &EventTable) -> Result<usize, String> {
+        let mut total = 0;
+        for (signo, e) in self.sigs.iter().enumerate() {
+            let m = e.list.members(t)?;
+            if m.len() != e.count as usize {
+                return Err(format!(
+                    "signal {signo}: count {} but {} listed",
+                    e.count,
+                    m.len()
+                ));
+            }
+            for idx in m {
+                let s = t.get(idx);
+                if s.fd as usize != signo || !s.has(super::events::state::INSERTED) {
+                    return Err(format!("slot {idx} is on signal {signo}'s list wrongly"));
+                }
+            }
+            total += e.count as usize;
+        }
+        Ok(total)
+    }
+}
