@@ -38,7 +38,7 @@ impl Default for EventConfig {
 }
 
 impl EventConfig {
-    /// The defaults: best available backend, one priority, coarse cached clock, no caps.
+    /// The defaults: best available backend, one priority, coarse cached time, no caps.
     pub fn new() -> EventConfig {
         EventConfig {
             avoid: Vec::new(),

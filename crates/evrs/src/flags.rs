@@ -68,11 +68,17 @@ bitflags! {
         const NOLOCK = 0x01;
         /// Ignore `EVRS_BACKEND` and `EVENT_NO*` environment variables.
         const IGNORE_ENV = 0x02;
-        /// Read the clock at every use instead of once per loop iteration.
+        /// No per-iteration cached time: `gettimeofday_cached` reads the real time at every
+        /// call. (Timer deadlines never use the cache anyway: they count from a fresh precise
+        /// reading at every `add`.)
         const NO_CACHE_TIME = 0x08;
         /// Use the epoll change list (evrs uses it by default; see `EventConfig::changelist`).
         const EPOLL_USE_CHANGELIST = 0x10;
-        /// Use the precise monotonic clock instead of the coarse one.
+        /// Read the iteration's cached time from `CLOCK_MONOTONIC` instead of
+        /// `CLOCK_MONOTONIC_COARSE`, so `gettimeofday_cached` in a callback is exact rather
+        /// than up to a kernel tick (or more) behind. Timers do not depend on it: on either
+        /// setting their deadlines, expiry and waits use `CLOCK_MONOTONIC`, they never fire
+        /// early and at most about one 1 ms wheel tick late.
         const PRECISE_TIMER = 0x20;
     }
 }

@@ -44,11 +44,13 @@
 //!   `NO_EXIT_ON_EMPTY`), [`EventBase::dispatch`], [`EventBase::loopexit`],
 //!   [`EventBase::loopbreak`], [`EventBase::loopcontinue`]. Only the most urgent non-empty
 //!   priority runs per iteration; within it callbacks run in activation order.
-//! * **Time** — a monotonic clock read once per loop iteration and cached, so every "now" a
-//!   callback sees is the iteration's start (libevent's rule). evrs takes that one reading
-//!   from the precise clock; reads outside the loop use the cheaper coarse clock and round
-//!   deadlines up by its resolution, unless [`BaseFlags::PRECISE_TIMER`]. Timers sit on a
-//!   hierarchical timing wheel (O(1) add and delete) and never fire early.
+//! * **Time** — a timer never fires before its timeout has really passed since the `add`
+//!   call: every deadline counts from a fresh `CLOCK_MONOTONIC` reading (not libevent's
+//!   iteration-start cached time, which a long callback leaves behind, nor the coarse clock,
+//!   whose lag exceeds its reported resolution), and expiry and waits use that clock too.
+//!   The time callbacks read through [`EventBase::gettimeofday_cached`] is cached once per
+//!   iteration, from the coarse clock unless [`BaseFlags::PRECISE_TIMER`]. Timers sit on a
+//!   hierarchical timing wheel (O(1) add and delete).
 //! * **Threads** — a [`Handle`] (`Send + Sync`) lets other threads activate, add or delete
 //!   events, run closures on the loop thread, and stop the loop; wake-ups are coalesced.
 //!   [`SharedBase`] is libevent's own model instead: one base shared by threads under a lock
@@ -59,7 +61,11 @@
 //! Events are handles into the base rather than caller-owned structs (the C ABI layer maps
 //! `struct event` onto them); errors are `io::Error`s with a message instead of `-1`; a
 //! closed or invalid fd, an fd too large for select, a bad signal number, an overflowing
-//! timeout or a stale handle is refused with an error and the base stays usable.
+//! timeout or a stale handle is refused with an error and the base stays usable. A relative
+//! timeout added from a callback (or a `Handle` command applied between callbacks) counts
+//! from the real time of the call, not from the iteration's cached time as in libevent, so
+//! it never fires early after a long callback; `PRECISE_TIMER` only picks the clock of that
+//! cached time.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]

@@ -16,23 +16,38 @@ on_every_backend! {
             .flags(BaseFlags::PRECISE_TIMER | BaseFlags::IGNORE_ENV)
             .build()
             .unwrap();
-        let order = Rc::new(RefCell::new(String::new()));
-        // Added from a callback, so all three deadlines count from the same cached time (no
-        // preemption between the adds can reorder them): 10 µs apart, latest first, so all
-        // three nearly always share one 1 ms wheel tick.
-        let o = order.clone();
-        let start = b
-            .new_timer(move |base, _, _| {
-                for (name, us) in [('a', 5_030u64), ('b', 5_010), ('c', 5_020)] {
-                    let o = o.clone();
-                    let ev = base.new_timer(move |_, _, _| o.borrow_mut().push(name)).unwrap();
-                    base.add(ev, Some(Duration::from_micros(us))).unwrap();
-                }
-            })
-            .unwrap();
-        b.add(start, Some(Duration::ZERO)).unwrap();
-        b.dispatch().unwrap();
-        assert_eq!(*order.borrow(), "bca");
+        // 10 µs apart, added latest first, so all three nearly always share one 1 ms wheel
+        // tick. Each add counts from its own precise reading (never early), so a preemption
+        // of 10 µs between the adds could reorder the deadlines themselves: an attempt whose
+        // adds took that long is repeated.
+        for attempt in 0.. {
+            let order = Rc::new(RefCell::new(String::new()));
+            let clean = Rc::new(Cell::new(false));
+            let (o, c) = (order.clone(), clean.clone());
+            let start = b
+                .new_timer(move |base, _, _| {
+                    let evs: Vec<_> = [('a', 5_030u64), ('b', 5_010), ('c', 5_020)]
+                        .map(|(name, us)| {
+                            let o = o.clone();
+                            let ev = base.new_timer(move |_, _, _| o.borrow_mut().push(name));
+                            (ev.unwrap(), Duration::from_micros(us))
+                        })
+                        .to_vec();
+                    let t0 = Instant::now();
+                    for (ev, d) in evs {
+                        base.add(ev, Some(d)).unwrap();
+                    }
+                    c.set(t0.elapsed() < Duration::from_micros(10));
+                })
+                .unwrap();
+            b.add(start, Some(Duration::ZERO)).unwrap();
+            b.dispatch().unwrap();
+            if clean.get() || attempt == 100 {
+                assert!(clean.get(), "100 attempts, every one preempted between its adds");
+                assert_eq!(*order.borrow(), "bca");
+                break;
+            }
+        }
     }
 
     fn timers_never_fire_early(m) {

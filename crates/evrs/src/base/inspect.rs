@@ -94,7 +94,7 @@ impl<M: Model> EventBase<M> {
     where
         F: FnMut(&EventInfo) -> ControlFlow<()>,
     {
-        let now = sys::clock::now_ns(true);
+        let now = sys::clock::deadline_now_ns();
         let t = self.core.table();
         for (idx, s) in t.live() {
             if !s.has(state::INSERTED | state::TIMEOUT | state::ANY_ACTIVE) {

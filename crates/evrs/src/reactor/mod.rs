@@ -208,7 +208,6 @@ impl Reactor {
         self.lp.got_exit = false;
         self.lp.got_break = false;
         self.clock.cache = None;
-        self.signals.claim();
         self.backend.set_batching(true);
     }
 
@@ -223,19 +222,31 @@ impl Reactor {
 
     // ----- time ------------------------------------------------------------------------
 
-    /// "Now" for computing a deadline: the iteration's cached time while callbacks run
-    /// (unless `NO_CACHE_TIME`), else a fresh reading.
+    /// "Now" for computing a deadline: always a fresh `CLOCK_MONOTONIC` reading (~20 ns
+    /// by vDSO). The coarse clock lags by more than its reported resolution, and the
+    /// iteration's cached time is stale after a slow callback (or a cross-thread command, or
+    /// a `SharedBase` callback running unlocked): a deadline counted from either could fire
+    /// before its timeout had really passed since the `add`. Never early wins over
+    /// libevent's rule of counting from the cached time.
     #[inline]
     pub(crate) fn now(&self) -> u64 {
-        match self.clock.cache {
-            Some(t) => t,
-            None => sys::clock::now_ns(true),
+        sys::clock::deadline_now_ns()
+    }
+
+    /// The iteration's cached time: the coarse clock by default, `CLOCK_MONOTONIC` with
+    /// `PRECISE_TIMER` (what `gettimeofday_cached` shows).
+    pub(crate) fn update_cache(&mut self) {
+        if !self.clock.no_cache {
+            self.clock.cache = Some(sys::clock::now_ns(self.clock.precise));
         }
     }
 
-    pub(crate) fn update_cache(&mut self) {
-        if !self.clock.no_cache {
-            self.clock.cache = Some(sys::clock::now_ns(true));
+    /// "Now" for timer expiry: the cache when it is precise, else a precise reading.
+    #[inline]
+    pub(crate) fn expiry_now(&self) -> u64 {
+        match self.clock.cache {
+            Some(t) if self.clock.precise => t,
+            _ => sys::clock::deadline_now_ns(),
         }
     }
 
@@ -254,7 +265,9 @@ impl Reactor {
             let wall = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as i128);
-            let now = sys::clock::now_ns(self.clock.precise);
+            // A precise reading: a coarse one lags, which would put the cached wall time
+            // ahead of the real time.
+            let now = sys::clock::deadline_now_ns();
             self.clock.wall_offset = Some((mono, wall - now as i128));
         }
         self.clock.wall_offset.map_or(0, |(_, o)| o)

@@ -377,7 +377,7 @@ impl Reactor {
             flags |= What::TIMEOUT;
         }
         let when = if what.contains(What::TIMEOUT) && s.has(state::TIMEOUT) {
-            let now = sys::clock::now_ns(true);
+            let now = sys::clock::deadline_now_ns();
             let wall = SystemTime::now();
             Some(if s.deadline >= now {
                 wall + Duration::from_nanos(s.deadline - now)

@@ -100,7 +100,7 @@ impl Reactor {
             return;
         }
         // Expiry is judged on a precise reading (also under NO_CACHE_TIME).
-        let now = self.clock.cache.unwrap_or_else(|| sys::clock::now_ns(true));
+        let now = self.expiry_now();
         let mut expired = std::mem::take(&mut self.expired);
         self.wheel.poll(now, &mut expired);
         // The wheel hands them over tick by tick, each tick's in add order; timers whose

@@ -11,7 +11,6 @@ use std::os::unix::io::RawFd;
 struct SigEntry {
     list: List,
     count: u32,
-    saved: Option<sys::signal::SavedAction>,
 }
 
 pub(crate) struct SignalTable {
@@ -40,11 +39,6 @@ impl SignalTable {
         self.pipe = pipe;
     }
 
-    /// Does any event of this base watch a signal?
-    pub(crate) fn watching(&self) -> bool {
-        self.sigs.iter().any(|s| s.count > 0)
-    }
-
     /// Links a signal event (the pipe exists), installing the handler on first use.
     pub(crate) fn insert(&mut self, t: &mut EventTable, idx: usize) -> io::Result<()> {
         let signo = t.get(idx).fd;
@@ -54,9 +48,10 @@ impl SignalTable {
         };
         let entry = &mut self.sigs[signo as usize];
         if entry.count == 0 {
-            entry.saved = Some(sys::signal::install(signo)?);
+            // The process-wide registry installs the handler for the first watcher of any
+            // base and delivers to every watching base's pipe.
+            sys::signal::watch(w, signo)?;
         }
-        sys::signal::claim(w);
         entry.count += 1;
         entry.list.link(t, idx);
         Ok(())
@@ -68,8 +63,8 @@ impl SignalTable {
         entry.list.unlink(t, idx);
         entry.count -= 1;
         if entry.count == 0 {
-            if let Some(saved) = entry.saved.take() {
-                sys::signal::restore(signo as i32, &saved);
+            if let Some((_, w, _)) = self.pipe {
+                sys::signal::unwatch(w, signo as i32);
             }
         }
     }
@@ -87,24 +82,11 @@ impl SignalTable {
         self.sigs[signo].list.first()
     }
 
-    /// Claims process-wide delivery if this base has signal events.
-    pub(crate) fn claim(&self) {
-        if let Some((_, w, _)) = self.pipe {
-            if self.watching() && !sys::signal::owns(w) {
-                sys::signal::claim(w);
-            }
-        }
-    }
-
-    /// Restores every saved disposition and closes the pipe (base teardown).
+    /// Stops watching every signal (the registry restores dispositions no other base
+    /// watches) and closes the pipe (base teardown).
     pub(crate) fn teardown(&mut self) {
-        for signo in 0..self.sigs.len() {
-            if let Some(saved) = self.sigs[signo].saved.take() {
-                sys::signal::restore(signo as i32, &saved);
-            }
-        }
         if let Some((r, w, _)) = self.pipe.take() {
-            sys::signal::release(w);
+            sys::signal::unwatch_all(w);
             sys::close(r);
             sys::close(w);
         }
@@ -117,13 +99,10 @@ impl SignalTable {
             return Ok(None);
         };
         let (nr, nw) = sys::signal::pipe()?;
-        sys::signal::release(w);
+        sys::signal::move_watcher(w, nw);
         sys::close(r);
         sys::close(w);
         self.pipe = Some((nr, nw, idx));
-        if self.watching() {
-            sys::signal::claim(nw);
-        }
         Ok(Some((nr, idx)))
     }
 
