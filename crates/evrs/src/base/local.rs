@@ -113,21 +113,31 @@ impl EventBase<Local> {
     }
 
     /// Are same-thread requests waiting?
+    #[inline(always)]
     pub(crate) fn local_pending(&self) -> bool {
         self.local.queue.as_ref().is_some_and(|q| q.pending.get())
     }
 
     /// Takes the same-thread requests; `true` if there were any (the loop must not block).
-    #[inline]
+    /// The check is inlined into the dispatch path (one load when no handle exists); the
+    /// work is out of line.
+    #[inline(always)]
     pub(crate) fn take_local(&mut self) -> bool {
-        let Some(q) = &self.local.queue else {
-            return false;
-        };
-        if !q.pending.get() {
-            return false;
+        if self.local_pending() {
+            self.take_local_requests();
+            true
+        } else {
+            false
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn take_local_requests(&mut self) {
+        let Some(q) = self.local.queue.clone() else {
+            return;
+        };
         q.pending.set(false);
-        let q = q.clone();
         let mut reqs = std::mem::take(&mut self.local.scratch);
         std::mem::swap(&mut reqs, &mut *q.requests.borrow_mut());
         for (ev, what) in reqs.drain(..) {
@@ -135,6 +145,5 @@ impl EventBase<Local> {
             let _ = self.core.activate(ev, what, 1);
         }
         self.local.scratch = reqs;
-        true
     }
 }
