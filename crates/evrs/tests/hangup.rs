@@ -28,8 +28,10 @@ const WINDOW: Duration = Duration::from_millis(300);
 /// The bound on a loop that is expected to end by itself well before it.
 const GUARD: Duration = Duration::from_secs(5);
 /// CPU the loop's thread may use over a whole run. A sleeping loop uses well under a
-/// millisecond in a 300 ms window; a spinning one uses most of the window.
-const MAX_CPU: Duration = Duration::from_millis(100);
+/// millisecond in a 300 ms window (0.4 ms at most measured, debug build); a spinning one
+/// uses most of the window, or still tens of milliseconds when the other tests of this file
+/// spin on the same cores.
+const MAX_CPU: Duration = Duration::from_millis(15);
 
 // ----- harness ------------------------------------------------------------------------------
 
