@@ -22,6 +22,24 @@
 //!   gets its own readiness. The limit shared with every epoll user: delete an fd's events
 //!   and let the change apply before closing it if a `dup` of it stays open elsewhere
 //!   (outside a loop, `del` applies at once).
+//!
+//! # Errors, hang-ups and closed fds (no spinning)
+//! epoll reports `EPOLLERR` and `EPOLLHUP` whatever the interest, level-triggered, so a
+//! condition that no event consumes would wake every `epoll_wait` at once, forever. Hence:
+//! * `EPOLLERR` or `EPOLLHUP` → READ|WRITE|CLOSED: an fd that failed or hung up wakes every
+//!   event on it, each with the bits of its own interest (a CLOSED-only event hears of a
+//!   reset peer, a READ event reads the error or EOF, a WRITE event gets `EPIPE`). libevent
+//!   maps them to READ|WRITE only, and spins on a CLOSED-only event.
+//! * `EPOLLIN` → READ, `EPOLLOUT` → WRITE, `EPOLLRDHUP` → CLOSED; they are only reported when
+//!   asked for, and `EPOLLPRI` is never asked for, so every other bit has a consumer.
+//! * An fd closed while registered leaves the epoll set with its last reference: its events
+//!   stay pending and never fire (the loop sleeps; `del` them before or after the close).
+//! * An fd closed, then deleted, while a `dup` (or a forked child) keeps the file open: the
+//!   registration outlives the close and the `EPOLL_CTL_DEL` by the closed number fails, so
+//!   the kernel keeps reporting an fd no event watches. Such a report (an fd we hold
+//!   unregistered after a failed `DEL` before the wait) makes the selector rebuild its epoll
+//!   set from the wanted interest, which drops the stale registration. Not detectable: the
+//!   number reused by a new registration before the stale one reports (see above).
 
 use super::interest::{CLOSED, ET, READ, WRITE};
 use super::syscall;
@@ -42,6 +60,9 @@ struct FdState {
     dirty: bool,
     /// `want` went to 0 and back during this iteration (the fd may have been reused).
     went_zero: bool,
+    /// Wait epoch at which an `EPOLL_CTL_DEL` of this fd failed (0 = none since the last
+    /// successful `ADD`/`MOD`): the registration may have survived, see the module docs.
+    del_failed: u64,
 }
 
 pub(crate) struct Selector {
@@ -51,6 +72,10 @@ pub(crate) struct Selector {
     changes: Vec<RawFd>,
     deferring: bool,
     use_changelist: bool,
+    /// Counts waits; a stale report is one for an fd whose `DEL` failed before its wait.
+    epoch: u64,
+    /// fds with a nonzero `del_failed` (the stale-report check is skipped while 0).
+    n_del_failed: usize,
     /// `epoll_ctl` calls made so far (observability for tests and benchmarks).
     pub(crate) ctl_calls: u64,
 }
@@ -66,6 +91,8 @@ impl Selector {
             changes: Vec::new(),
             deferring: false,
             use_changelist,
+            epoch: 1,
+            n_del_failed: 0,
             ctl_calls: 0,
         })
     }
@@ -161,26 +188,69 @@ impl Selector {
     }
 
     fn ctl_add(&mut self, fd: RawFd, mask: u8) -> io::Result<()> {
-        match self.ctl(libc::EPOLL_CTL_ADD, fd, mask) {
+        let r = match self.ctl(libc::EPOLL_CTL_ADD, fd, mask) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 self.ctl(libc::EPOLL_CTL_MOD, fd, mask)
             }
             r => r,
+        };
+        if r.is_ok() {
+            self.clear_del_failed(fd);
         }
+        r
     }
 
     fn ctl_mod(&mut self, fd: RawFd, mask: u8) -> io::Result<()> {
-        match self.ctl(libc::EPOLL_CTL_MOD, fd, mask) {
+        let r = match self.ctl(libc::EPOLL_CTL_MOD, fd, mask) {
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 self.ctl(libc::EPOLL_CTL_ADD, fd, mask)
             }
             r => r,
+        };
+        if r.is_ok() {
+            self.clear_del_failed(fd);
         }
+        r
     }
 
     fn ctl_del(&mut self, fd: RawFd) {
-        // ENOENT/EBADF/EPERM mean the fd was closed (or never accepted): nothing to undo.
-        let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0);
+        // ENOENT/EBADF/EPERM mean the fd was closed (or never accepted): nothing to undo,
+        // unless a dup keeps the file and its registration alive. Remember the failure, so a
+        // report for this fd can be recognised as stale.
+        if self.ctl(libc::EPOLL_CTL_DEL, fd, 0).is_err() {
+            let epoch = self.epoch;
+            let st = self.state(fd);
+            if st.del_failed == 0 {
+                self.n_del_failed += 1;
+            }
+            self.state(fd).del_failed = epoch;
+        }
+    }
+
+    fn clear_del_failed(&mut self, fd: RawFd) {
+        if self.n_del_failed > 0 {
+            let st = self.state(fd);
+            if st.del_failed != 0 {
+                st.del_failed = 0;
+                self.n_del_failed -= 1;
+            }
+        }
+    }
+
+    /// After a wait of epoch `epoch` that reported `events`: is any of them a stale
+    /// registration (the fd is unregistered, and its `DEL` failed before that wait)? Then
+    /// rebuild the epoll set, which is the only way to drop a registration whose fd number is
+    /// closed.
+    fn drop_stale(&mut self, epoch: u64, events: &[libc::epoll_event]) {
+        let stale = events.iter().any(|ev| {
+            self.fds
+                .get(ev.u64 as usize)
+                .is_some_and(|st| st.registered == 0 && st.del_failed != 0 && st.del_failed < epoch)
+        });
+        if stale {
+            // On failure the old set stays; the next stale report retries.
+            let _ = self.rebuild(false);
+        }
     }
 
     fn ctl(&mut self, op: libc::c_int, fd: RawFd, mask: u8) -> io::Result<()> {
@@ -201,20 +271,36 @@ impl Selector {
         ready: &mut Vec<super::Polled>,
     ) -> io::Result<()> {
         self.apply_changes();
-        wait(self.epfd, &mut self.events, timeout, ready)
+        self.epoch += 1;
+        let res = wait(self.epfd, &mut self.events, timeout, ready);
+        if self.n_del_failed > 0 && !self.events.is_empty() {
+            let events = std::mem::take(&mut self.events);
+            self.drop_stale(self.epoch, &events);
+            self.events = events;
+        }
+        res
     }
 
     /// Applies the change list and points `w` at the epoll set, so a shared base can wait
     /// with its lock released (the epoll fd itself is safe to wait on from any thread).
+    /// First checks what `w`'s previous wait reported for stale registrations (before the
+    /// change list: a `DEL` that fails now is no evidence against that wait's reports).
     pub(crate) fn prepare_wait(&mut self, w: &mut Waiter) {
+        if self.n_del_failed > 0 && !w.events.is_empty() {
+            self.drop_stale(w.epoch, &w.events);
+        }
         self.apply_changes();
+        self.epoch += 1;
         w.epfd = self.epfd;
+        w.epoch = self.epoch;
     }
 }
 
-/// A detached wait: the epoll fd and an events buffer owned by the waiting thread.
+/// A detached wait: the epoll fd and an events buffer owned by the waiting thread. The
+/// buffer keeps the last wait's reports until the next `prepare_wait` has looked at them.
 pub(crate) struct Waiter {
     epfd: RawFd,
+    epoch: u64,
     events: Vec<libc::epoll_event>,
 }
 
@@ -222,6 +308,7 @@ impl Waiter {
     pub(crate) fn new() -> Waiter {
         Waiter {
             epfd: -1,
+            epoch: 0,
             events: Vec::with_capacity(INITIAL_EVENTS),
         }
     }
@@ -235,6 +322,8 @@ impl Waiter {
     }
 }
 
+/// One `epoll_wait` into `events` (its previous contents are dropped first; a full buffer
+/// doubles, up to `MAX_EVENTS`). The reports stay in `events` after the call.
 #[inline]
 fn wait(
     epfd: RawFd,
@@ -242,6 +331,12 @@ fn wait(
     timeout: Option<Duration>,
     ready: &mut Vec<super::Polled>,
 ) -> io::Result<()> {
+    let cap = events.capacity();
+    if events.len() == cap && cap < MAX_EVENTS {
+        *events = Vec::with_capacity(cap * 2);
+    } else {
+        events.clear();
+    }
     let cap = events.capacity();
     // SAFETY: the kernel writes at most `cap` initialized epoll_events into the buffer.
     let n = syscall!(epoll_wait(
@@ -264,11 +359,6 @@ fn wait(
             .iter()
             .map(|ev| super::Polled::ready(ev.u64 as RawFd, from_epoll(ev.events))),
     );
-    if n == cap && cap < MAX_EVENTS {
-        *events = Vec::with_capacity(cap * 2);
-    } else {
-        events.clear();
-    }
     Ok(())
 }
 
@@ -276,20 +366,32 @@ impl Selector {
     /// After `fork`: the epoll set is shared with the parent, so it must not be touched.
     /// Drop our copy of it (pending changes included) and build a fresh one from `want`.
     pub(crate) fn reinit(&mut self) -> io::Result<()> {
+        self.rebuild(true)
+    }
+
+    /// A fresh epoll set holding exactly `want` (pending changes included). `strict`: the
+    /// first failing `ADD` is returned (fork); otherwise an fd that cannot be added (closed
+    /// while its events stay) is left unregistered, as `apply_one` leaves it.
+    fn rebuild(&mut self, strict: bool) -> io::Result<()> {
         // SAFETY: epoll_create1 takes no pointers.
         let epfd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
         super::close(self.epfd);
         self.epfd = epfd;
         self.changes.clear();
+        self.n_del_failed = 0;
         for fd in 0..self.fds.len() {
             let st = &mut self.fds[fd];
             st.registered = 0;
             st.dirty = false;
             st.went_zero = false;
+            st.del_failed = 0;
             let want = st.want;
             if want != 0 {
-                self.ctl_add(fd as RawFd, want)?;
-                self.fds[fd].registered = want;
+                match self.ctl_add(fd as RawFd, want) {
+                    Ok(()) => self.fds[fd].registered = want,
+                    Err(e) if strict => return Err(e),
+                    Err(_) => self.fds[fd].want = 0,
+                }
             }
         }
         Ok(())
@@ -319,23 +421,44 @@ fn to_epoll(mask: u8) -> u32 {
     e
 }
 
-/// ERR → READ|WRITE; HUP without RDHUP → READ|WRITE; IN → READ; OUT → WRITE; RDHUP → CLOSED.
+/// ERR or HUP → READ|WRITE|CLOSED; IN → READ; OUT → WRITE; RDHUP → CLOSED (module docs).
 fn from_epoll(e: u32) -> u8 {
     let mut bits = 0;
-    let err = e & libc::EPOLLERR as u32 != 0;
-    let bare_hup = e & libc::EPOLLHUP as u32 != 0 && e & libc::EPOLLRDHUP as u32 == 0;
-    if err || bare_hup {
-        bits |= READ | WRITE;
-    } else {
-        if e & libc::EPOLLIN as u32 != 0 {
-            bits |= READ;
-        }
-        if e & libc::EPOLLOUT as u32 != 0 {
-            bits |= WRITE;
-        }
-        if e & libc::EPOLLRDHUP as u32 != 0 {
-            bits |= CLOSED;
-        }
+    if e & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0 {
+        bits |= READ | WRITE | CLOSED;
+    }
+    if e & libc::EPOLLIN as u32 != 0 {
+        bits |= READ;
+    }
+    if e & libc::EPOLLOUT as u32 != 0 {
+        bits |= WRITE;
+    }
+    if e & libc::EPOLLRDHUP as u32 != 0 {
+        bits |= CLOSED;
     }
     bits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_and_hangup_wake_every_kind_of_watcher() {
+        let all = READ | WRITE | CLOSED;
+        for e in [
+            libc::EPOLLERR,
+            libc::EPOLLHUP,
+            libc::EPOLLHUP | libc::EPOLLRDHUP,
+            libc::EPOLLERR | libc::EPOLLHUP | libc::EPOLLRDHUP | libc::EPOLLIN,
+        ] {
+            assert_eq!(from_epoll(e as u32), all, "{e:#x}");
+        }
+        assert_eq!(from_epoll(libc::EPOLLIN as u32), READ);
+        assert_eq!(from_epoll(libc::EPOLLOUT as u32), WRITE);
+        assert_eq!(
+            from_epoll((libc::EPOLLIN | libc::EPOLLRDHUP) as u32),
+            READ | CLOSED
+        );
+    }
 }
