@@ -441,13 +441,8 @@ impl EventBase {
             // the very next timer check, whatever the clock reads then.
             return Ok(now - now % 1_000_000);
         }
-        let ns = u64::try_from(d.as_nanos())
-            .ok()
-            .and_then(|ns| ns.checked_add(slack))
-            .and_then(|ns| ns.checked_add(now))
-            .filter(|&t| t < u64::MAX / 2)
-            .ok_or_else(|| invalid(format!("timeout {d:?} overflows the clock")))?;
-        Ok(ns)
+        sys::clock::deadline_ns(now, slack, d)
+            .ok_or_else(|| invalid(format!("timeout {d:?} overflows the clock")))
     }
 
     // ----- add / del -----------------------------------------------------------------------

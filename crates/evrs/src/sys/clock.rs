@@ -24,6 +24,19 @@ pub(crate) fn now_ns(precise: bool) -> u64 {
     })
 }
 
+/// Deadlines must stay below this many ns on the monotonic clock.
+pub(crate) const DEADLINE_LIMIT_NS: u64 = u64::MAX / 2;
+
+/// The deadline `d` after `now` (plus `slack`), in ns, if it is below [`DEADLINE_LIMIT_NS`]:
+/// the one rule for whether a timeout fits the clock, used by the base and by `Handle`.
+pub(crate) fn deadline_ns(now: u64, slack: u64, d: std::time::Duration) -> Option<u64> {
+    u64::try_from(d.as_nanos())
+        .ok()
+        .and_then(|ns| ns.checked_add(slack))
+        .and_then(|ns| ns.checked_add(now))
+        .filter(|&t| t < DEADLINE_LIMIT_NS)
+}
+
 /// Resolution of the coarse clock in nanoseconds (typically 1–4 ms, the kernel tick).
 pub(crate) fn coarse_resolution_ns() -> u64 {
     // Miri cannot call clock_getres; the kernel's usual tick stands in.
