@@ -19,7 +19,7 @@ use crate::sys;
 use crate::wake_queue::WakeQueue;
 use std::io;
 use std::os::unix::io::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,10 +35,16 @@ pub(crate) enum Command {
     LoopBreak,
 }
 
+fn not_connected() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the event base behind this handle was dropped",
+    )
+}
+
 pub(crate) struct NotifyShared {
     /// Replaced (atomically) when a forked child re-creates its eventfd.
     fd: AtomicI32,
-    attached: AtomicBool,
     base_id: u32,
     /// The thread that owns the base (an `EventBase` never changes threads).
     owner: std::thread::ThreadId,
@@ -50,8 +56,10 @@ pub(crate) struct NotifyShared {
 }
 
 impl NotifyShared {
+    /// The base is being dropped: from now on every command is refused (`NotConnected`).
+    /// Commands queued before stay queued for [`discard_queued`](Self::discard_queued).
     pub(crate) fn detach(&self) {
-        self.attached.store(false, Ordering::SeqCst);
+        self.queue.close();
     }
 
     /// Commands (or a wake-up) are waiting for the loop.
@@ -114,14 +122,12 @@ impl std::fmt::Debug for Handle {
 }
 
 impl Handle {
+    /// A hint (see [`WakeQueue::is_closed`]); `send` decides exactly.
     fn check_attached(&self) -> io::Result<()> {
-        if self.shared.attached.load(Ordering::SeqCst) {
-            Ok(())
+        if self.shared.queue.is_closed() {
+            Err(not_connected())
         } else {
-            Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "the event base behind this handle was dropped",
-            ))
+            Ok(())
         }
     }
 
@@ -146,12 +152,16 @@ impl Handle {
         self.shared.writes.load(Ordering::Relaxed)
     }
 
+    /// Queues `cmd`, or refuses it (and drops it, here) once the base is gone.
     fn send(&self, cmd: Command) -> io::Result<()> {
-        self.check_attached()?;
-        if self.shared.queue.push(cmd) {
-            self.signal()?;
+        match self.shared.queue.push(cmd) {
+            Ok(true) => self.signal(),
+            Ok(false) => Ok(()),
+            Err(refused) => {
+                drop(refused);
+                Err(not_connected())
+            }
         }
-        Ok(())
     }
 
     fn check_event(&self, ev: Event) -> io::Result<()> {
@@ -283,7 +293,6 @@ impl EventBase {
         let fd = sys::notify::new()?;
         let shared = Arc::new(NotifyShared {
             fd: AtomicI32::new(fd),
-            attached: AtomicBool::new(true),
             base_id: self.id,
             owner: std::thread::current().id(),
             queue: WakeQueue::new(),
