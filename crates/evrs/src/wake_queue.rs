@@ -16,6 +16,12 @@
 //! it would block: a loop kept busy (say, by an overdue timer) still takes its commands.
 //! Taking: `store(pending, false)`, *then* take the queue, so anything pushed after the
 //! store comes with a new flip of `pending`.
+//!
+//! Closing (the base is dropped): [`close`](WakeQueue::close) sets `closed` under the mutex,
+//! and `push` tests it under the same mutex, refusing (and handing back) the item once it is
+//! set. So an item is either in the queue before the close — and the consumer's next `take`
+//! gets it (the base's `Drop` takes and drops what is left) — or it is refused and the
+//! producer learns so: none is accepted and then forgotten.
 
 #[cfg(loom)]
 use loom::sync::{
@@ -32,6 +38,9 @@ pub(crate) struct WakeQueue<T> {
     queue: Mutex<Vec<T>>,
     pending: AtomicBool,
     sleeping: AtomicBool,
+    /// Written only under `queue`'s mutex (and never reset); `push` reads it under the mutex.
+    /// Reads without the mutex ([`is_closed`](Self::is_closed)) are advisory.
+    closed: AtomicBool,
 }
 
 impl<T> WakeQueue<T> {
@@ -40,16 +49,35 @@ impl<T> WakeQueue<T> {
             queue: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         }
     }
 
-    /// Queues `item`; returns `true` if the caller must signal the consumer.
-    pub(crate) fn push(&self, item: T) -> bool {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(item);
-        self.request_wake()
+    /// Queues `item`; `Ok(true)` if the caller must signal the consumer. A closed queue
+    /// refuses the item and hands it back: `Err(item)`.
+    pub(crate) fn push(&self, item: T) -> Result<bool, T> {
+        {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            // Under the mutex: `close` cannot slip in between this test and the push.
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(item);
+            }
+            q.push(item);
+        }
+        Ok(self.request_wake())
+    }
+
+    /// Refuses every later [`push`](Self::push). What was queued before stays queued for the
+    /// consumer's next [`take`](Self::take) (which should follow, to drop it).
+    pub(crate) fn close(&self) {
+        let _q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Has [`close`](Self::close) been called? Without the mutex this is only a hint: `false`
+    /// can be stale by the time the caller acts on it (a `push` then still decides exactly).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
     }
 
     /// A wake-up without an item; returns `true` if the caller must signal.
@@ -113,7 +141,7 @@ mod loom_tests {
                 .map(|i| {
                     let (q, signal) = (q.clone(), signal.clone());
                     thread::spawn(move || {
-                        if q.push(i) {
+                        if q.push(i) == Ok(true) {
                             signal.fetch_add(1, Ordering::SeqCst);
                         }
                     })
@@ -143,5 +171,55 @@ mod loom_tests {
             got.sort();
             assert_eq!(got, vec![0, 1], "each item delivered exactly once");
         });
+    }
+
+    /// Two producers race the base's drop, which may first run one loop iteration, then
+    /// closes the queue and takes (drops) what is left. Every item is either refused (the
+    /// producer gets it back) or taken exactly once — by the loop or by the drop — and nothing
+    /// accepted stays behind in the closed queue; a push after the close is refused.
+    #[test]
+    fn loom_close_vs_push_loses_nothing() {
+        for run_loop_first in [false, true] {
+            loom::model(move || {
+                let q = Arc::new(WakeQueue::new());
+                let producers: Vec<_> = (0..2)
+                    .map(|i| {
+                        let q = q.clone();
+                        thread::spawn(move || match q.push(i) {
+                            Ok(_) => Some(i),
+                            Err(back) => {
+                                assert_eq!(back, i, "a refused push hands its own item back");
+                                None
+                            }
+                        })
+                    })
+                    .collect();
+                let mut ran = Vec::new();
+                if run_loop_first && q.prepare_sleep() {
+                    q.take(&mut ran);
+                }
+                // EventBase::drop: close, then take and drop what was queued.
+                q.close();
+                let mut discarded = Vec::new();
+                q.take(&mut discarded);
+                let mut accepted: Vec<_> = producers
+                    .into_iter()
+                    .filter_map(|p| p.join().unwrap())
+                    .collect();
+                assert!(q.is_closed());
+                assert_eq!(q.push(9), Err(9), "pushes after the close are refused");
+                let mut left = Vec::new();
+                q.take(&mut left);
+                assert!(
+                    left.is_empty(),
+                    "an accepted item outlived the close: {left:?}"
+                );
+                let mut got = ran;
+                got.extend(discarded);
+                got.sort();
+                accepted.sort();
+                assert_eq!(got, accepted, "each accepted item taken exactly once");
+            });
+        }
     }
 }

@@ -10,6 +10,17 @@
 //! saw `pending == true` is therefore already in the queue when the loop takes it; a command
 //! pushed after the loop cleared `pending` comes with its own eventfd write. No wake-up is lost
 //! and none is duplicated (`tests/handle.rs` checks this with many threads).
+//!
+//! # Errors across threads
+//! What a caller's thread can check is checked there and returned: a foreign event, a
+//! timeout the base's clock cannot hold, a dropped base. Dropping the base closes the queue
+//! (under its mutex, see [`WakeQueue`]): a command is either queued before that — and then
+//! the loop runs it, or the drop drops it — or refused with `NotConnected`. What can only
+//! fail on the loop thread (an add of an event whose fd was closed, a command about an event
+//! freed meanwhile) is returned by the waiting forms ([`Handle::call`],
+//! [`Handle::add_blocking`], [`Handle::del_blocking`], [`Handle::free_blocking`]); for the
+//! fire-and-forget ones it is logged as a `log::warn!` (target `evrs::handle`) and counted
+//! in [`Handle::failed_commands`].
 
 use super::{EventBase, Local, Model};
 use crate::event::{Event, Internal};
@@ -19,7 +30,7 @@ use crate::sys;
 use crate::wake_queue::WakeQueue;
 use std::io;
 use std::os::unix::io::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,14 +42,48 @@ pub(crate) enum Command {
     Add(Event, Option<Duration>),
     Del(Event),
     Run(Box<dyn FnOnce(&mut EventBase) + Send>),
+    /// A [`Handle::call`]: like `Run`, but its caller waits for the result and learns of a
+    /// dropped base itself (so a discarded one is not counted as a failure).
+    Call(Box<dyn FnOnce(&mut EventBase) + Send>),
     LoopExit(Option<Duration>),
     LoopBreak,
+}
+
+impl Command {
+    /// The `Handle` method that queued it, and its event (for reports).
+    fn describe(&self) -> (&'static str, Option<Event>) {
+        match self {
+            Command::Activate(ev, ..) | Command::ActivatePending(ev) => ("activate", Some(*ev)),
+            Command::Add(ev, _) => ("add", Some(*ev)),
+            Command::Del(ev) => ("del", Some(*ev)),
+            Command::Run(_) => ("run_in_loop", None),
+            Command::Call(_) => ("call", None),
+            Command::LoopExit(_) => ("loopexit", None),
+            Command::LoopBreak => ("loopbreak", None),
+        }
+    }
+}
+
+/// Refuses, on the caller's thread, a timeout that the base would refuse when it runs the
+/// command: the same rule as [`EventBase::add`]'s (a bound on the duration alone, so it
+/// cannot depend on when the loop gets to the command).
+fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
+    match timeout {
+        Some(d) => crate::reactor::check_timeout(d),
+        None => Ok(()),
+    }
+}
+
+fn not_connected() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the event base behind this handle was dropped",
+    )
 }
 
 pub(crate) struct NotifyShared {
     /// Replaced (atomically) when a forked child re-creates its eventfd.
     fd: AtomicI32,
-    attached: AtomicBool,
     base_id: u32,
     /// The thread that owns the base (an `EventBase` never changes threads).
     owner: std::thread::ThreadId,
@@ -47,11 +92,28 @@ pub(crate) struct NotifyShared {
     pending: PendingActivations,
     /// eventfd writes made so far (shows the coalescing).
     writes: AtomicU64,
+    /// Commands accepted (`Ok`) but not carried out: failed on the loop thread, or dropped
+    /// with the base.
+    failed: AtomicU64,
 }
 
 impl NotifyShared {
+    pub(crate) fn new(fd: RawFd, base_id: u32) -> NotifyShared {
+        NotifyShared {
+            fd: AtomicI32::new(fd),
+            base_id,
+            owner: std::thread::current().id(),
+            queue: WakeQueue::new(),
+            pending: PendingActivations::new(),
+            writes: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    /// The base is being dropped: from now on every command is refused (`NotConnected`).
+    /// Commands queued before stay queued for [`discard_queued`](Self::discard_queued).
     pub(crate) fn detach(&self) {
-        self.attached.store(false, Ordering::SeqCst);
+        self.queue.close();
     }
 
     /// Commands (or a wake-up) are waiting for the loop.
@@ -59,9 +121,43 @@ impl NotifyShared {
         self.queue.is_pending()
     }
 
+    /// After [`detach`](Self::detach): drops what was queued (closures unrun — their
+    /// destructors run here, on the dropping thread, after the queue's lock is released),
+    /// counts it in `failed_commands` and logs one warning. Threads waiting in `Handle::call`
+    /// see their channel close.
     pub(crate) fn discard_queued(&self) {
         let mut dropped = Vec::new();
         self.queue.take(&mut dropped);
+        // A `call` caller gets `NotConnected` when its closure is dropped: not a silent loss.
+        let unreported = dropped
+            .iter()
+            .filter(|c| !matches!(c, Command::Call(_)))
+            .count();
+        if unreported > 0 {
+            self.failed.fetch_add(unreported as u64, Ordering::Relaxed);
+            log::warn!(
+                "evrs: event base {} dropped with {unreported} Handle command(s) queued; \
+                 they were not carried out",
+                self.base_id
+            );
+        }
+        drop(dropped);
+    }
+
+    /// A fire-and-forget command failed on the loop thread: nobody waits for its result, so
+    /// log and count it.
+    fn command_failed(&self, what: &str, ev: Option<Event>, e: &io::Error) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        match ev {
+            Some(ev) => log::warn!(
+                "evrs: Handle::{what} of {ev:?} failed on the loop thread of event base {}: {e}",
+                self.base_id
+            ),
+            None => log::warn!(
+                "evrs: Handle::{what} failed on the loop thread of event base {}: {e}",
+                self.base_id
+            ),
+        }
     }
 }
 
@@ -82,8 +178,19 @@ impl Drop for NotifyShared {
 /// command and wakes the loop (coalesced: one eventfd write per loop iteration at most).
 ///
 /// Commands run on the loop thread, in the order each thread issued them, the next time the
-/// loop iterates. A command about an event that was freed in the meantime is dropped. Calls
-/// fail once the base is gone, and for an event of another base.
+/// loop iterates.
+///
+/// # Errors
+/// Calls fail at once for an event of another base, for a timeout the base's clock cannot
+/// hold, and with `NotConnected` once the base is dropped. A command that returned `Ok` is
+/// run by the loop or, if the base is dropped first, dropped with it (a closure's captures
+/// are dropped unrun — that is how a `run_in_loop` caller can tell). A command that fails
+/// on the loop thread — an add of an event whose fd is closed, any command about an event
+/// freed in the meantime — has no caller left to return to: it is logged (`log::warn!`,
+/// with the command, the event and the error) and counted in
+/// [`failed_commands`](Self::failed_commands), as are commands dropped with the base. Use
+/// [`add_blocking`](Self::add_blocking), [`del_blocking`](Self::del_blocking) or
+/// [`call`](Self::call) to get such an error back instead.
 ///
 /// ```
 /// use evrs::{EventBase, LoopFlags};
@@ -111,14 +218,12 @@ impl std::fmt::Debug for Handle {
 }
 
 impl Handle {
+    /// A hint (see [`WakeQueue::is_closed`]); `send` decides exactly.
     fn check_attached(&self) -> io::Result<()> {
-        if self.shared.attached.load(Ordering::SeqCst) {
-            Ok(())
+        if self.shared.queue.is_closed() {
+            Err(not_connected())
         } else {
-            Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "the event base behind this handle was dropped",
-            ))
+            Ok(())
         }
     }
 
@@ -132,6 +237,9 @@ impl Handle {
         Ok(())
     }
 
+    /// Writes the eventfd. It cannot fail short of a closed eventfd (saturation is not an
+    /// error); if it did, the command is queued all the same and runs at the loop's next
+    /// iteration, though a loop asleep in the backend may not wake for it.
     fn signal(&self) -> io::Result<()> {
         self.shared.writes.fetch_add(1, Ordering::Relaxed);
         sys::notify::wake(self.shared.fd())
@@ -143,12 +251,25 @@ impl Handle {
         self.shared.writes.load(Ordering::Relaxed)
     }
 
+    /// Queues `cmd`, or refuses it (and drops it, here) once the base is gone.
     fn send(&self, cmd: Command) -> io::Result<()> {
-        self.check_attached()?;
-        if self.shared.queue.push(cmd) {
-            self.signal()?;
+        match self.shared.queue.push(cmd) {
+            Ok(true) => self.signal(),
+            Ok(false) => Ok(()),
+            Err(refused) => {
+                drop(refused);
+                Err(not_connected())
+            }
         }
-        Ok(())
+    }
+
+    /// Commands of this base's handles that returned `Ok` but were not carried out: they
+    /// failed on the loop thread (each also logged with `log::warn!`), or were still queued
+    /// when the base was dropped. Failures of the waiting forms ([`call`](Self::call),
+    /// [`add_blocking`](Self::add_blocking), …) are returned to their caller instead and not
+    /// counted. Activations coalesced into one pending command count once, as that command.
+    pub fn failed_commands(&self) -> u64 {
+        self.shared.failed.load(Ordering::Relaxed)
     }
 
     fn check_event(&self, ev: Event) -> io::Result<()> {
@@ -164,6 +285,11 @@ impl Handle {
     /// cross-thread activation the loop has not delivered yet only adds `what` to it: no
     /// command, no lock, no wake-up (one atomic load when the bits are already there).
     /// `ncalls` other than 1 (signal events) always queues a command of its own.
+    ///
+    /// One race is reported loosely: an activation coalesced into a pending one just as the
+    /// base is dropped returns `Ok` and is not delivered (its command is dropped with the base
+    /// — counted once in [`failed_commands`](Self::failed_commands) — or refused to the thread
+    /// that queued it). Every activation made once the base is gone is an error.
     pub fn activate(&self, ev: Event, what: What, ncalls: u16) -> io::Result<()> {
         self.check_event(ev)?;
         if ncalls == 1 {
@@ -176,10 +302,21 @@ impl Handle {
         self.send(Command::Activate(ev, what, ncalls))
     }
 
-    /// [`EventBase::add`] from another thread.
+    /// [`EventBase::add`] from another thread. A timeout the base's clock cannot hold is
+    /// refused here; a failure on the loop thread (say, the event's fd was closed) is logged
+    /// and counted (see [`Handle`]'s errors) — [`add_blocking`](Self::add_blocking) returns it.
     pub fn add(&self, ev: Event, timeout: Option<Duration>) -> io::Result<()> {
         self.check_event(ev)?;
+        check_timeout(timeout)?;
         self.send(Command::Add(ev, timeout))
+    }
+
+    /// [`add`](Self::add) that waits for the loop to do it and returns its result, as
+    /// [`EventBase::add`] would. See [`call`](Self::call) for the waiting and its errors.
+    pub fn add_blocking(&self, ev: Event, timeout: Option<Duration>) -> io::Result<()> {
+        self.check_event(ev)?;
+        check_timeout(timeout)?;
+        self.call(move |base| base.add(ev, timeout))?
     }
 
     /// [`EventBase::del`] from another thread. It takes effect on the loop thread, between
@@ -207,8 +344,9 @@ impl Handle {
     /// deadlocks: do not hold a lock that a callback of this base needs while calling `call`
     /// (or `del_blocking`); use the non-blocking [`del`](Self::del) there. Fails with
     /// `WouldBlock` when called on the base's own thread (it would wait for itself), and with
-    /// `NotConnected` if the base is dropped before `f` runs. If the loop is not running, the
-    /// call waits until it next runs.
+    /// `NotConnected` if the base is dropped before `f` runs (promptly: the drop drops the
+    /// queued `f`, which closes the reply channel). If the loop is not running, the call
+    /// waits until it next runs.
     pub fn call<R, F>(&self, f: F) -> io::Result<R>
     where
         F: FnOnce(&mut EventBase) -> R + Send + 'static,
@@ -225,17 +363,19 @@ impl Handle {
         // into each other): refuse the wait that would close that cycle.
         let _edge = crate::wait_graph::enter(std::thread::current().id(), self.shared.owner)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.run_in_loop(move |base| {
+        // The receiver is gone only if this thread panicked while waiting: nobody to tell.
+        self.send(Command::Call(Box::new(move |base| {
             let _ = tx.send(f(base));
-        })?;
+        })))?;
         loop {
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(r) => return Ok(r),
+                // A safety net only: a dropped base drops `f`, which disconnects `rx`.
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => self.check_attached()?,
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     return Err(io::Error::new(
                         io::ErrorKind::NotConnected,
-                        "the event base was dropped before the call ran",
+                        "the event base was dropped before the call ran (or the call panicked)",
                     ))
                 }
             }
@@ -257,8 +397,10 @@ impl Handle {
         self.call(move |base| base.free(ev))?
     }
 
-    /// [`EventBase::loopexit`] from another thread.
+    /// [`EventBase::loopexit`] from another thread. A delay the base's clock cannot hold is
+    /// refused here.
     pub fn loopexit(&self, after: Option<Duration>) -> io::Result<()> {
+        check_timeout(after)?;
         self.send(Command::LoopExit(after))
     }
 
@@ -278,15 +420,7 @@ impl<M: Model> EventBase<M> {
             });
         }
         let fd = sys::notify::new()?;
-        let shared = Arc::new(NotifyShared {
-            fd: AtomicI32::new(fd),
-            attached: AtomicBool::new(true),
-            base_id: self.id(),
-            owner: std::thread::current().id(),
-            queue: WakeQueue::new(),
-            pending: PendingActivations::new(),
-            writes: AtomicU64::new(0),
-        });
+        let shared = Arc::new(NotifyShared::new(fd, self.id()));
         let idx = match self.core.new_internal_fd(fd, Internal::Notify) {
             Ok(idx) => idx,
             Err(e) => {
@@ -375,8 +509,8 @@ impl EventBase<Local> {
         let mut cmds = std::mem::take(&mut self.commands);
         shared.queue.take(&mut cmds);
         for cmd in cmds.drain(..) {
-            // Errors concern events freed since the command was queued: nothing to report to.
-            let _ = match cmd {
+            let (what, ev) = cmd.describe();
+            let r = match cmd {
                 Command::Activate(ev, what, n) => self.activate(ev, what, n),
                 Command::ActivatePending(ev) => match shared.pending.take(ev) {
                     0 => Ok(()),
@@ -384,7 +518,7 @@ impl EventBase<Local> {
                 },
                 Command::Add(ev, t) => self.add(ev, t),
                 Command::Del(ev) => self.del(ev),
-                Command::Run(f) => {
+                Command::Run(f) | Command::Call(f) => {
                     f(self);
                     Ok(())
                 }
@@ -394,6 +528,9 @@ impl EventBase<Local> {
                     Ok(())
                 }
             };
+            if let Err(e) = r {
+                shared.command_failed(what, ev, &e);
+            }
         }
         self.commands = cmds;
     }
