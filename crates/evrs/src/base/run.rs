@@ -33,7 +33,7 @@ impl LoopCtx for EventBase<Local> {
         res
     }
 
-    #[inline]
+    #[inline(always)]
     fn call(&mut self, idx: usize, _events: What, what: What) {
         let Some(LocalHandler(h)) = self.take_handler(idx) else {
             return;

@@ -48,12 +48,13 @@ impl Reactor {
     #[inline]
     pub(crate) fn absorb(&mut self, polled: &mut Vec<Polled>) {
         self.update_cache();
-        for p in polled.drain(..) {
+        for &p in polled.iter() {
             match p {
                 Polled::Ready { fd, bits } => self.io_ready(fd, bits),
                 Polled::Done { token, res, flags } => self.completed(token, res, flags),
             }
         }
+        polled.clear();
     }
 
     /// Activates the events on `fd` that wanted any of the `ready` bits.
