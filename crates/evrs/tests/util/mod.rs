@@ -9,18 +9,20 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 mod watchdog;
+#[allow(unused_imports)]
 pub use watchdog::{watchdog, watchdog_here, Watchdog, WATCHDOG_BOUND};
 
 /// Runs each test body once per backend: `fn name(m) { ... }` becomes `epoll::name`,
 /// `poll::name` and `select::name`, each with `m` set to that backend. Every generated test
 /// arms a [`Watchdog`] named after it: a hang aborts the run with the test's name.
+/// Attributes (doc comments, `#[ignore = "..."]`) before a `fn` apply to its three tests.
 #[macro_export]
 macro_rules! on_every_backend {
-    ($(fn $name:ident($m:ident) $body:block)*) => {
+    ($( $(#[$attr:meta])* fn $name:ident($m:ident) $body:block )*) => {
         mod epoll {
             #[allow(unused_imports)]
             use super::*;
-            $( #[test] fn $name() {
+            $( $(#[$attr])* #[test] fn $name() {
                 let _watchdog = $crate::util::watchdog(
                     concat!(module_path!(), "::", stringify!($name)),
                     $crate::util::WATCHDOG_BOUND,
@@ -32,7 +34,7 @@ macro_rules! on_every_backend {
         mod poll {
             #[allow(unused_imports)]
             use super::*;
-            $( #[test] fn $name() {
+            $( $(#[$attr])* #[test] fn $name() {
                 let _watchdog = $crate::util::watchdog(
                     concat!(module_path!(), "::", stringify!($name)),
                     $crate::util::WATCHDOG_BOUND,
@@ -44,7 +46,7 @@ macro_rules! on_every_backend {
         mod select {
             #[allow(unused_imports)]
             use super::*;
-            $( #[test] fn $name() {
+            $( $(#[$attr])* #[test] fn $name() {
                 let _watchdog = $crate::util::watchdog(
                     concat!(module_path!(), "::", stringify!($name)),
                     $crate::util::WATCHDOG_BOUND,
@@ -224,4 +226,54 @@ pub fn voluntary_switches(tid: i32) -> u64 {
         .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
         .and_then(|v| v.trim().parse().ok())
         .expect("voluntary_ctxt_switches in /proc/self/task/<tid>/status")
+}
+
+// ----- C peers (tests that compare with a C library) ----------------------------------------
+
+/// Can a test that compiles a C program against `headers` (e.g. `event2/thread.h`) run here?
+/// `true` if a C compiler and the headers are installed. If not, the test must skip: this
+/// prints why and returns `false` — unless `EVRS_REQUIRE_C_PEERS=1` (CI sets it after
+/// installing the packages), in which case a missing peer fails the test.
+pub fn c_peer_available(test: &str, headers: &[&str], packages: &str) -> bool {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let have_cc = std::process::Command::new(&cc)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut dirs = vec![
+        std::path::PathBuf::from("/usr/include"),
+        "/usr/local/include".into(),
+    ];
+    if let Ok(extra) = std::env::var("CPATH") {
+        dirs.extend(extra.split(':').filter(|s| !s.is_empty()).map(Into::into));
+    }
+    let missing: Vec<&str> = headers
+        .iter()
+        .copied()
+        .filter(|h| !dirs.iter().any(|d| d.join(h).exists()))
+        .collect();
+    if have_cc && missing.is_empty() {
+        return true;
+    }
+    let why = if have_cc {
+        format!("<{}> not found", missing.join(">, <"))
+    } else {
+        format!("no C compiler ({cc})")
+    };
+    let required = std::env::var("EVRS_REQUIRE_C_PEERS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{test}: {why}, and EVRS_REQUIRE_C_PEERS=1 forbids skipping \
+         (apt-get install -y {packages})"
+    );
+    // Straight to fd 2, past the harness's capture: a skip must be visible in a passing run.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED {test}: {why} (apt-get install -y {packages}; \
+         set EVRS_REQUIRE_C_PEERS=1 to make this a failure)"
+    );
+    false
 }
