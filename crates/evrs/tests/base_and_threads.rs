@@ -138,15 +138,50 @@ fn backend_choice_avoidance_and_features() {
 
 #[test]
 fn environment_steers_the_backend_unless_ignored() {
-    // The only test in this binary that touches the environment.
+    // The only test in this binary that touches the environment (the others build their
+    // bases with an explicit method, which the environment does not steer).
+    let saved: Vec<_> = [
+        "EVRS_BACKEND",
+        "EVENT_NOEPOLL",
+        "EVENT_NOPOLL",
+        "EVENT_NOSELECT",
+    ]
+    .into_iter()
+    .map(|k| (k, std::env::var_os(k)))
+    .collect();
+    for (k, _) in &saved {
+        std::env::remove_var(k);
+    }
     let cfg = EventConfig::new();
     std::env::set_var("EVRS_BACKEND", "poll");
     assert_eq!(cfg.candidates(), [Method::Poll]);
+    // The rule: the program's explicit choice wins over the environment. An explicit method
+    // is used as asked (EVRS_BACKEND=poll must not make `method(Epoll)` fail to build: the
+    // bench's allocation test builds exactly that)...
+    let explicit = EventConfig::new().method(Method::Epoll);
+    assert_eq!(explicit.candidates(), [Method::Epoll]);
+    assert_eq!(explicit.build().unwrap().method(), Method::Epoll);
+    // ...and EVRS_BACKEND naming a method the config's avoidances or required features
+    // exclude is ignored rather than leaving no method at all.
+    let needs_o1 = EventConfig::new()
+        .avoid_method(Method::Select)
+        .require_features(Features::O1);
+    assert_eq!(needs_o1.candidates(), [Method::Epoll]);
     std::env::remove_var("EVRS_BACKEND");
     std::env::set_var("EVENT_NOEPOLL", "1");
     assert_eq!(cfg.candidates(), [Method::Poll, Method::Select]);
+    assert_eq!(
+        EventConfig::new().method(Method::Epoll).candidates(),
+        [Method::Epoll],
+        "EVENT_NOEPOLL does not veto an explicit method either"
+    );
     let ignoring = EventConfig::new().flags(BaseFlags::IGNORE_ENV);
     assert_eq!(ignoring.candidates(), Method::ALL);
     std::env::remove_var("EVENT_NOEPOLL");
     assert_eq!(cfg.candidates(), Method::ALL);
+    for (k, v) in saved {
+        if let Some(v) = v {
+            std::env::set_var(k, v);
+        }
+    }
 }
