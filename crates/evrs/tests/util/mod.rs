@@ -162,6 +162,7 @@ pub fn gettid() -> i32 {
 }
 
 /// The system calls the backends sleep in (glibc may route a call to its `p` variant).
+#[allow(clippy::unnecessary_cast)] // c_long is i32 on 32-bit targets
 pub fn backend_wait_syscalls() -> Vec<i64> {
     let mut v = vec![
         libc::SYS_epoll_pwait as i64,
@@ -179,6 +180,7 @@ pub fn backend_wait_syscalls() -> Vec<i64> {
 }
 
 /// The system call a thread sleeps in when it waits on a std `Mutex`/`Condvar`/channel.
+#[allow(clippy::unnecessary_cast)] // c_long is i32 on 32-bit targets
 pub fn futex_syscalls() -> Vec<i64> {
     vec![libc::SYS_futex as i64]
 }
