@@ -13,7 +13,7 @@ on_every_backend! {
         // fails the test within BOUND instead of hanging it.
         const BOUND: Duration = Duration::from_secs(10);
         let mut b = base(m);
-        let n = b.notifier().unwrap();
+        let n = b.handle().unwrap();
         let loop_tid = gettid();
         let waker = std::thread::spawn(move || {
             let waits = backend_wait_syscalls();
