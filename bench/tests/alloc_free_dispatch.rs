@@ -1,7 +1,13 @@
 //! Proves that evrs dispatches I/O events without touching the heap once warmed up: a counting
-//! `#[global_allocator]` watches the pipechain benchmark (100 pairs, epoll) for ~10,000
-//! dispatched events after a warm-up, and the test asserts the count is zero.
+//! `#[global_allocator]` watches the pipechain benchmark (100 pairs) for ~10,000 dispatched
+//! events after a warm-up, on every backend, and the test asserts the count is zero.
+//!
+//! The chain's base is built with `EventConfig::new().method(m)`: an explicit method wins over
+//! the environment, so the test measures the backend it names even under `EVRS_BACKEND=poll`.
 #![cfg(feature = "evrs")]
+
+#[path = "../../crates/evrs/tests/util/watchdog.rs"]
+mod watchdog;
 
 use evrs::Method;
 use evrs_bench::peers::evrs::EvrsChain;
@@ -57,12 +63,19 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn pipechain_dispatch_does_not_allocate_after_warmup() {
+    let _w = watchdog::watchdog_here(watchdog::WATCHDOG_BOUND);
+    for m in Method::ALL {
+        chain_does_not_allocate(m);
+    }
+}
+
+fn chain_does_not_allocate(method: Method) {
     const PAIRS: usize = 100;
     const ACTIVE: usize = 10;
     const WRITES: usize = 990;
     const RUNS: usize = 10;
 
-    let mut chain = EvrsChain::new(PAIRS, false, Method::Epoll).expect("ring and base");
+    let mut chain = EvrsChain::new(PAIRS, false, method).expect("ring and base");
     // Warm-up: lets the base size its event array, queues and any caches.
     for _ in 0..5 {
         chain.run(ACTIVE, WRITES).expect("warm-up run");
@@ -93,9 +106,11 @@ fn pipechain_dispatch_does_not_allocate_after_warmup() {
     result.expect("measured run");
 
     let events = RUNS * (ACTIVE + WRITES);
-    println!("{allocs} heap allocations during {events} dispatched events ({PAIRS} pairs, epoll)");
+    println!(
+        "{allocs} heap allocations during {events} dispatched events ({PAIRS} pairs, {method})"
+    );
     assert_eq!(
         allocs, 0,
-        "evrs allocated {allocs} times while dispatching {events} events after warm-up"
+        "evrs ({method}) allocated {allocs} times while dispatching {events} events after warm-up"
     );
 }

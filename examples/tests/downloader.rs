@@ -1,5 +1,7 @@
 //! The reactor downloader against its local HTTP server.
 
+mod common;
+
 use evrs_examples::downloader::{document, download_all, serve_documents};
 use std::net::TcpListener;
 
@@ -20,48 +22,47 @@ fn fetch(sizes: Vec<usize>, parallel: usize) {
     assert_eq!(total, sizes.iter().sum::<usize>());
 }
 
-#[test]
-fn all_at_once() {
-    // Sizes from empty to 2 MiB, so some replies take many reads.
-    fetch(
-        vec![
-            0,
-            1,
-            100,
-            4096,
-            65_537,
-            300_000,
-            2 << 20,
-            12_345,
-            7,
-            999_999,
-        ],
-        10,
-    );
-}
-
-#[test]
-fn a_few_at_a_time() {
-    // More documents than connections: each finished reader starts the next download.
-    let sizes: Vec<usize> = (0..30).map(|i| i * 10_007 % 200_000).collect();
-    fetch(sizes, 4);
-}
-
-#[test]
-fn failures_are_reported_not_fatal() {
-    // A port nobody listens on: the non-blocking connect fails, the writer event sees it
-    // (the socket turns writable with an error pending) and reports it.
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = closed.local_addr().unwrap();
-    drop(closed);
-    let results = download_all(addr, &["/doc/0".into(), "/doc/1".into()], 2).unwrap();
-    for r in results {
-        let e = r.unwrap_err();
-        assert!(e.contains("refused"), "unexpected error: {e}");
+on_every_backend! {
+    fn all_at_once() {
+        // Sizes from empty to 2 MiB, so some replies take many reads.
+        fetch(
+            vec![
+                0,
+                1,
+                100,
+                4096,
+                65_537,
+                300_000,
+                2 << 20,
+                12_345,
+                7,
+                999_999,
+            ],
+            10,
+        );
     }
-    // And a 404 from a live server.
-    let (addr, server) = serve_documents(vec![10]).unwrap();
-    let results = download_all(addr, &["/doc/5".into()], 1).unwrap();
-    server.join().unwrap();
-    assert!(results[0].as_ref().unwrap_err().contains("404"));
+
+    fn a_few_at_a_time() {
+        // More documents than connections: each finished reader starts the next download.
+        let sizes: Vec<usize> = (0..30).map(|i| i * 10_007 % 200_000).collect();
+        fetch(sizes, 4);
+    }
+
+    fn failures_are_reported_not_fatal() {
+        // A port nobody listens on: the non-blocking connect fails, the writer event sees it
+        // (the socket turns writable with an error pending) and reports it.
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let results = download_all(addr, &["/doc/0".into(), "/doc/1".into()], 2).unwrap();
+        for r in results {
+            let e = r.unwrap_err();
+            assert!(e.contains("refused"), "unexpected error: {e}");
+        }
+        // And a 404 from a live server.
+        let (addr, server) = serve_documents(vec![10]).unwrap();
+        let results = download_all(addr, &["/doc/5".into()], 1).unwrap();
+        server.join().unwrap();
+        assert!(results[0].as_ref().unwrap_err().contains("404"));
+    }
 }

@@ -107,27 +107,32 @@ impl EventConfig {
     }
 
     /// The methods this config would try, in order, after avoidances, required features and
-    /// (unless `IGNORE_ENV`) the environment: `EVRS_BACKEND=<name>` forces one, and
+    /// (unless `IGNORE_ENV`) the environment: `EVRS_BACKEND=<name>` picks one, and
     /// `EVENT_NOEPOLL`, `EVENT_NOPOLL`, `EVENT_NOSELECT` skip one, as in libevent.
+    ///
+    /// The program's explicit choices win over the environment: with [`method`](Self::method)
+    /// the environment is not consulted at all, and `EVRS_BACKEND` naming a method that the
+    /// avoidances or required features exclude is ignored (it steers the automatic choice
+    /// only; it never makes a build fail that would succeed without it).
     pub fn candidates(&self) -> Vec<Method> {
-        let use_env = !self.flags.contains(BaseFlags::IGNORE_ENV);
-        let forced = if use_env {
-            std::env::var("EVRS_BACKEND")
-                .ok()
-                .and_then(|v| Method::from_name(v.trim()))
-        } else {
-            None
-        };
-        Method::ALL
+        let use_env = !self.flags.contains(BaseFlags::IGNORE_ENV) && self.only.is_none();
+        let allowed: Vec<Method> = Method::ALL
             .into_iter()
             .filter(|m| self.only.is_none_or(|o| o == *m))
-            .filter(|m| forced.is_none_or(|o| o == *m))
             .filter(|m| !self.avoid.contains(m))
             .filter(|m| m.features().contains(self.required))
-            .filter(|m| {
-                !use_env
-                    || std::env::var_os(format!("EVENT_NO{}", m.name().to_uppercase())).is_none()
-            })
+            .collect();
+        if !use_env {
+            return allowed;
+        }
+        let forced = std::env::var("EVRS_BACKEND")
+            .ok()
+            .and_then(|v| Method::from_name(v.trim()))
+            .filter(|m| allowed.contains(m));
+        allowed
+            .into_iter()
+            .filter(|m| forced.is_none_or(|o| o == *m))
+            .filter(|m| std::env::var_os(format!("EVENT_NO{}", m.name().to_uppercase())).is_none())
             .collect()
     }
 

@@ -7,36 +7,39 @@ use util::*;
 
 on_every_backend! {
     fn notifier_wakes_a_blocked_loop_from_another_thread(m) {
+        // The loop has nothing to do and no timeout: it sleeps in its backend until woken. The
+        // kernel tells the other thread when it sleeps there (/proc) and that it woke up (one
+        // more voluntary context switch once it is back asleep); a wake() that does nothing
+        // fails the test within BOUND instead of hanging it.
+        const BOUND: Duration = Duration::from_secs(10);
         let mut b = base(m);
         let n = b.handle().unwrap();
-        // A long timer keeps the loop blocked; the wake-up must end the ONCE run early.
-        let t = b.new_timer(|_, _, _| panic!("timer should not fire")).unwrap();
-        b.add(t, Some(Duration::from_secs(60))).unwrap();
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let th = std::thread::spawn(move || {
-            rx.recv().unwrap();
-            for _ in 0..100 {
-                n.wake().unwrap(); // coalesced: at most one eventfd write per iteration
-            }
-            n
-        });
-        tx.send(()).unwrap();
-        let r = within(Duration::from_secs(10), || {
-            // ONCE returns after an iteration that ran a user callback; the notify event is
-            // internal, so use NONBLOCK polling in a bounded loop instead.
-            let deadline = std::time::Instant::now() + Duration::from_secs(10);
-            loop {
-                b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
-                if th.is_finished() || std::time::Instant::now() > deadline {
-                    break;
+        let loop_tid = gettid();
+        let waker = std::thread::spawn(move || {
+            let waits = backend_wait_syscalls();
+            let r = if !wait_until_blocked_in(loop_tid, &waits, BOUND) {
+                Err("the loop never went to sleep in its backend")
+            } else {
+                let before = voluntary_switches(loop_tid);
+                for _ in 0..100 {
+                    n.wake().unwrap(); // coalesced: at most one eventfd write per iteration
                 }
-                std::thread::yield_now();
-            }
-            th.join().unwrap()
+                let woke = eventually(BOUND, || {
+                    voluntary_switches(loop_tid) > before && is_blocked_in(loop_tid, &waits)
+                });
+                if woke { Ok(()) } else { Err("wake() did not wake the sleeping loop") }
+            };
+            n.loopbreak().unwrap(); // always: a failed check must end the loop, not hang it
+            (r, n)
         });
-        b.del(t).unwrap();
+        let outcome = b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap();
+        let (r, n) = waker.join().unwrap();
+        r.unwrap();
+        assert_eq!(outcome, RunOutcome::Exited);
+        assert!(b.got_break());
+        assert!(n.wake_writes() >= 1);
         drop(b);
-        let e = r.wake().unwrap_err();
+        let e = n.wake().unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::NotConnected);
     }
 
@@ -74,7 +77,10 @@ on_every_backend! {
 
     fn cached_time_is_stable_within_a_callback(m) {
         let mut b = base(m);
-        let ev = b.new_timer(|base, _, _| {
+        let ran = std::rc::Rc::new(std::cell::Cell::new(false));
+        let r = ran.clone();
+        let ev = b.new_timer(move |base, _, _| {
+            r.set(true);
             let a = base.gettimeofday_cached();
             std::thread::sleep(Duration::from_millis(20)); // deliberately slow callback
             let b2 = base.gettimeofday_cached();
@@ -88,6 +94,7 @@ on_every_backend! {
         }).unwrap();
         b.activate(ev, What::TIMEOUT, 1).unwrap();
         b.dispatch().unwrap();
+        assert!(ran.get(), "the callback (and its assertions) ran");
     }
 }
 
@@ -138,15 +145,50 @@ fn backend_choice_avoidance_and_features() {
 
 #[test]
 fn environment_steers_the_backend_unless_ignored() {
-    // The only test in this binary that touches the environment.
+    // The only test in this binary that touches the environment (the others build their
+    // bases with an explicit method, which the environment does not steer).
+    let saved: Vec<_> = [
+        "EVRS_BACKEND",
+        "EVENT_NOEPOLL",
+        "EVENT_NOPOLL",
+        "EVENT_NOSELECT",
+    ]
+    .into_iter()
+    .map(|k| (k, std::env::var_os(k)))
+    .collect();
+    for (k, _) in &saved {
+        std::env::remove_var(k);
+    }
     let cfg = EventConfig::new();
     std::env::set_var("EVRS_BACKEND", "poll");
     assert_eq!(cfg.candidates(), [Method::Poll]);
+    // The rule: the program's explicit choice wins over the environment. An explicit method
+    // is used as asked (EVRS_BACKEND=poll must not make `method(Epoll)` fail to build: the
+    // bench's allocation test builds exactly that)...
+    let explicit = EventConfig::new().method(Method::Epoll);
+    assert_eq!(explicit.candidates(), [Method::Epoll]);
+    assert_eq!(explicit.build().unwrap().method(), Method::Epoll);
+    // ...and EVRS_BACKEND naming a method the config's avoidances or required features
+    // exclude is ignored rather than leaving no method at all.
+    let needs_o1 = EventConfig::new()
+        .avoid_method(Method::Select)
+        .require_features(Features::O1);
+    assert_eq!(needs_o1.candidates(), [Method::Epoll]);
     std::env::remove_var("EVRS_BACKEND");
     std::env::set_var("EVENT_NOEPOLL", "1");
     assert_eq!(cfg.candidates(), [Method::Poll, Method::Select]);
+    assert_eq!(
+        EventConfig::new().method(Method::Epoll).candidates(),
+        [Method::Epoll],
+        "EVENT_NOEPOLL does not veto an explicit method either"
+    );
     let ignoring = EventConfig::new().flags(BaseFlags::IGNORE_ENV);
     assert_eq!(ignoring.candidates(), Method::ALL);
     std::env::remove_var("EVENT_NOEPOLL");
     assert_eq!(cfg.candidates(), Method::ALL);
+    for (k, v) in saved {
+        if let Some(v) = v {
+            std::env::set_var(k, v);
+        }
+    }
 }

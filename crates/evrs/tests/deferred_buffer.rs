@@ -1,15 +1,15 @@
 //! evbuffer callbacks deferred to the loop: changes between iterations collapse into one run
 //! with summed counts, and inline callbacks see nothing until the loop runs.
+mod util;
 use evrs::buffer::EvBuffer;
-use evrs::{EventBase, LoopFlags, Method};
+use evrs::LoopFlags;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-#[test]
-fn deferred_buffer_callbacks_run_from_the_loop_with_summed_counts() {
-    for m in Method::ALL {
-        let mut base = EventBase::with_backend(m).unwrap();
+on_every_backend! {
+    fn deferred_buffer_callbacks_run_from_the_loop_with_summed_counts(m) {
+        let mut base = util::base(m);
         let buf = Rc::new(RefCell::new(EvBuffer::new()));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();

@@ -18,9 +18,27 @@ fn in_child(child: impl FnOnce() -> i32) -> i32 {
         // SAFETY: ends the child without running the parent's atexit handlers.
         unsafe { libc::_exit(code) };
     }
+    // Reap it, polling: a child stuck in its loop is killed and fails the test instead of
+    // hanging it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let mut status = 0;
-    // SAFETY: waits for our own child with a valid status pointer.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
+    loop {
+        // SAFETY: polls our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        assert!(r >= 0, "waitpid: {}", std::io::Error::last_os_error());
+        if r == pid {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            // SAFETY: kill and reap our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            panic!("the forked child did not exit within 30 s (killed)");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
     assert!(
         libc::WIFEXITED(status),
         "child did not exit normally: {status}"

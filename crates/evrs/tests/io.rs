@@ -161,6 +161,7 @@ on_every_backend! {
 
 #[test]
 fn select_refuses_fds_beyond_fd_setsize() {
+    let _w = watchdog_here(WATCHDOG_BOUND);
     let mut b = base(Method::Select);
     let (_x, y) = pair();
     // SAFETY: dup2 onto an unused high number; we close it below.
@@ -179,6 +180,7 @@ fn select_refuses_fds_beyond_fd_setsize() {
 
 #[test]
 fn epoll_change_list_coalesces_changes_within_an_iteration() {
+    let _w = watchdog_here(WATCHDOG_BOUND);
     let mut b = base(Method::Epoll);
     let (x, y) = pair();
     let n = Rc::new(Cell::new(0));

@@ -69,18 +69,31 @@ on_every_backend! {
             b.activate(ev, What::TIMEOUT, 1).unwrap();
         }
         b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
-        // ONCE stops once nothing is active; but each iteration runs one priority only.
+        // Most urgent first, activation order within a priority.
         assert_eq!(entries(&l), ["high", "high2", "mid", "low"]);
         l.borrow_mut().clear();
-        // Observe the per-iteration split with a callback that looks at who else is active.
-        let seen = Rc::new(Cell::new(0usize));
-        let s = seen.clone();
-        let probe = b.new_timer(move |base, _, _| s.set(base.num_events(evrs::Count::Active))).unwrap();
-        b.set_priority(probe, 0).unwrap();
-        b.activate(low, What::TIMEOUT, 1).unwrap();
-        b.activate(probe, What::TIMEOUT, 1).unwrap();
-        b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
-        assert_eq!(seen.get(), 1, "low must still be queued while priority 0 runs");
+        // Per iteration: once priority 0's queue is done the loop polls again, so readiness
+        // that arrived meanwhile (at priority 0) runs before the still-queued priority 1 and 2
+        // events. A loop that ran every priority in one iteration would run them first.
+        let (x, y) = pair();
+        let lr = l.clone();
+        let reader = b.new_event(fd(&y), What::READ, move |_, _, _| {
+            read_all(&y);
+            lr.borrow_mut().push("io".into());
+        }).unwrap();
+        b.set_priority(reader, 0).unwrap();
+        b.add(reader, None).unwrap();
+        let lw = l.clone();
+        let writer = b.new_timer(move |_, _, _| {
+            write(&x, b"!");
+            lw.borrow_mut().push("writer".into());
+        }).unwrap();
+        b.set_priority(writer, 0).unwrap();
+        for ev in [writer, mid, low] {
+            b.activate(ev, What::TIMEOUT, 1).unwrap();
+        }
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(entries(&l), ["writer", "io", "mid", "low"]);
     }
 
     fn urgent_activation_preempts_the_running_queue(m) {
@@ -205,15 +218,29 @@ on_every_backend! {
     }
 
     fn no_exit_on_empty_keeps_running_until_loopexit(m) {
+        // A base with no events at all (the handle's eventfd is internal and does not count):
+        // with NO_EXIT_ON_EMPTY the loop sleeps in its backend instead of returning NoEvents,
+        // until another thread stops it — once the kernel shows it asleep there.
         let mut b = base(m);
-        let n = b.handle().unwrap();
-        let t = std::thread::spawn(move || n.wake().unwrap());
-        b.loopexit(Some(Duration::from_millis(20))).unwrap();
-        let r = within(Duration::from_secs(5), || b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap());
-        assert_eq!(r, RunOutcome::Exited);
-        t.join().unwrap();
+        let h = b.handle().unwrap();
+        let loop_tid = gettid();
+        let t = std::thread::spawn(move || {
+            let blocked =
+                wait_until_blocked_in(loop_tid, &backend_wait_syscalls(), Duration::from_secs(10));
+            h.loopexit(None).unwrap();
+            blocked
+        });
+        let r = within(Duration::from_secs(20), || b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap());
+        assert_eq!(r, RunOutcome::Exited, "NO_EXIT_ON_EMPTY must not exit on an empty base");
+        assert!(t.join().unwrap(), "the loop never slept in its backend");
+        assert!(b.got_exit());
         // Without the flag, an empty base (only internal events) returns at once.
         assert_eq!(b.dispatch().unwrap(), RunOutcome::NoEvents);
+        // And NONBLOCK with it: one pass, then Exited rather than NoEvents.
+        assert_eq!(
+            b.run(LoopFlags::NO_EXIT_ON_EMPTY | LoopFlags::NONBLOCK).unwrap(),
+            RunOutcome::Exited
+        );
     }
 
     fn reentrant_run_is_an_error(m) {

@@ -24,12 +24,12 @@ on_every_backend! {
         let c = calls.clone();
         let ev = b.new_event(-1, What::PERSIST, move |base, ev, _| {
             let _keep = &flag;
-            c.set(c.get() + 1);
             base.free(ev).unwrap();
             // The closure is still running: its state must not be gone yet.
             assert!(!_keep.0.get());
             // Our own handle is stale now.
             assert!(base.add(ev, None).is_err());
+            c.set(c.get() + 1); // counted once its assertions held
         }).unwrap();
         b.add(ev, Some(Duration::from_millis(1))).unwrap();
         b.dispatch().unwrap();
@@ -41,19 +41,32 @@ on_every_backend! {
     fn callback_frees_another_active_event_which_then_never_runs(m) {
         let mut b = base(m);
         let victim = b.new_timer(|_, _, _| panic!("freed event ran")).unwrap();
-        let killer = b.new_timer(move |base, _, _| base.free(victim).unwrap()).unwrap();
+        let killed = Rc::new(Cell::new(false));
+        let k = killed.clone();
+        let killer = b.new_timer(move |base, _, _| {
+            base.free(victim).unwrap();
+            k.set(true);
+        }).unwrap();
         b.activate(killer, What::TIMEOUT, 1).unwrap();
         b.activate(victim, What::TIMEOUT, 1).unwrap();
         b.dispatch().unwrap();
+        assert!(killed.get(), "the killer ran");
+        assert!(!b.is_initialized(victim));
     }
 
     fn callback_deletes_another_active_event(m) {
         let mut b = base(m);
         let victim = b.new_timer(|_, _, _| panic!("deleted event ran")).unwrap();
-        let killer = b.new_timer(move |base, _, _| base.del(victim).unwrap()).unwrap();
+        let killed = Rc::new(Cell::new(false));
+        let k = killed.clone();
+        let killer = b.new_timer(move |base, _, _| {
+            base.del(victim).unwrap();
+            k.set(true);
+        }).unwrap();
         b.activate(killer, What::TIMEOUT, 1).unwrap();
         b.activate(victim, What::TIMEOUT, 1).unwrap();
         b.dispatch().unwrap();
+        assert!(killed.get(), "the killer ran");
         assert!(b.is_initialized(victim));
     }
 
@@ -219,6 +232,7 @@ on_every_backend! {
 
 #[test]
 fn a_panicking_callback_leaves_the_base_usable() {
+    let _w = watchdog_here(WATCHDOG_BOUND);
     for m in evrs::Method::ALL {
         let mut b = base(m);
         let bad = b.new_timer(|_, _, _| panic!("callback failure")).unwrap();

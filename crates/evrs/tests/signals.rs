@@ -2,7 +2,7 @@
 //! with a real fork. Signals are process-wide, so these tests take a lock and run one at a
 //! time (one base owns signal delivery at a time, as in libevent).
 mod util;
-use evrs::{LoopFlags, Method, What};
+use evrs::{LoopFlags, What};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Mutex;
@@ -114,42 +114,40 @@ on_every_backend! {
         within(Duration::from_secs(10), || b.dispatch().unwrap());
         assert_eq!(reaped.get(), Some(7));
     }
-}
 
-#[test]
-fn bad_signal_numbers_are_refused() {
-    let _g = serial();
-    let mut b = base(Method::Epoll);
-    for bad in [-1, 0, 65, 1000, libc::SIGKILL, libc::SIGSTOP] {
-        let e = b.new_signal(bad, |_, _, _| {}).unwrap_err();
-        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{bad}: {e}");
+    fn bad_signal_numbers_are_refused(m) {
+        let _g = serial();
+        let mut b = base(m);
+        for bad in [-1, 0, 65, 1000, libc::SIGKILL, libc::SIGSTOP] {
+            let e = b.new_signal(bad, |_, _, _| {}).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{bad}: {e}");
+        }
+        assert_eq!(b.dispatch().unwrap(), evrs::RunOutcome::NoEvents);
     }
-    assert_eq!(b.dispatch().unwrap(), evrs::RunOutcome::NoEvents);
-}
 
-#[test]
-fn a_signal_handled_on_another_thread_reaches_the_owning_base() {
-    let _g = serial();
-    let mut b = base(Method::Epoll);
-    let n = Rc::new(Cell::new(0));
-    let c = n.clone();
-    let ev = b
-        .new_signal(libc::SIGUSR1, move |base, ev, _| {
-            c.set(c.get() + 1);
-            base.del(ev).unwrap();
-        })
-        .unwrap();
-    b.add(ev, None).unwrap();
-    // Another thread takes the signal (pthread_kill targets it): its handler must still
-    // write to this base's pipe.
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let t = std::thread::spawn(move || {
-        // SAFETY: pthread_self/pthread_kill take no pointers; the handler is installed.
-        unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGUSR1) };
-        tx.send(()).unwrap();
-    });
-    rx.recv().unwrap();
-    t.join().unwrap();
-    within(Duration::from_secs(5), || b.dispatch().unwrap());
-    assert_eq!(n.get(), 1);
+    fn a_signal_handled_on_another_thread_reaches_the_owning_base(m) {
+        let _g = serial();
+        let mut b = base(m);
+        let n = Rc::new(Cell::new(0));
+        let c = n.clone();
+        let ev = b
+            .new_signal(libc::SIGUSR1, move |base, ev, _| {
+                c.set(c.get() + 1);
+                base.del(ev).unwrap();
+            })
+            .unwrap();
+        b.add(ev, None).unwrap();
+        // Another thread takes the signal (pthread_kill targets it): its handler must still
+        // write to this base's pipe.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            // SAFETY: pthread_self/pthread_kill take no pointers; the handler is installed.
+            unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGUSR1) };
+            tx.send(()).unwrap();
+        });
+        rx.recv().unwrap();
+        t.join().unwrap();
+        within(Duration::from_secs(5), || b.dispatch().unwrap());
+        assert_eq!(n.get(), 1);
+    }
 }

@@ -142,42 +142,85 @@ on_every_backend! {
             // Pending again inside the callback.
             assert!(base.pending(ev, What::TIMEOUT).unwrap().0.contains(What::TIMEOUT));
             t.borrow_mut().push(start.elapsed());
-            if t.borrow().len() == 5 {
+            if t.borrow().len() == 10 {
                 base.del(ev).unwrap();
             }
         }).unwrap();
         b.add(ev, Some(10 * MS)).unwrap();
         within(Duration::from_secs(5), || b.dispatch().unwrap());
         let t = times.borrow();
-        assert_eq!(t.len(), 5);
+        assert_eq!(t.len(), 10);
         for (i, at) in t.iter().enumerate() {
-            assert!(*at >= (i as u32 + 1) * 10 * MS, "tick {i} at {at:?}");
+            assert!(*at >= (i as u32 + 1) * 10 * MS, "tick {i} at {at:?}: early");
         }
         // Anchored to deadlines, so no drift accumulates (a loose bound: CI machines stall).
-        assert!(t[4] < Duration::from_millis(250), "{:?}", t[4]);
+        assert!(t[9] < 250 * MS, "{:?}", t[9]);
+    }
+
+    fn a_late_persistent_timer_keeps_its_schedule(m) {
+        // A 50 ms persistent timer (due at 50, 100, 150 ms) whose second firing is held up
+        // until ≥ 120 ms by a slow callback (a one-shot timer at 80 ms working for 40 ms).
+        // Late by less than a period, it stays on its schedule: the third firing is due at
+        // 150 ms. Re-armed from the late firing instead, it would come at ≥ 170 ms.
+        let mut b = EventConfig::new()
+            .method(m)
+            .flags(BaseFlags::PRECISE_TIMER | BaseFlags::IGNORE_ENV)
+            .build()
+            .unwrap();
+        let times = Rc::new(RefCell::new(Vec::new()));
+        let t = times.clone();
+        let start = Instant::now();
+        let ev = b.new_event(-1, What::PERSIST, move |base, ev, _| {
+            t.borrow_mut().push(start.elapsed());
+            if t.borrow().len() == 3 {
+                base.del(ev).unwrap();
+            }
+        }).unwrap();
+        b.add(ev, Some(50 * MS)).unwrap();
+        let slow = b.new_timer(|_, _, _| std::thread::sleep(40 * MS)).unwrap(); // simulated work
+        b.add(slow, Some(80 * MS)).unwrap();
+        within(Duration::from_secs(5), || b.dispatch().unwrap());
+        let t = times.borrow();
+        assert_eq!(t.len(), 3);
+        assert!(t[1] >= 120 * MS, "the slow callback did not delay the second firing: {t:?}");
+        assert!(t[2] >= 150 * MS, "early: {t:?}");
+        assert!(t[2] < 165 * MS, "re-armed from the late firing, not its deadline: {t:?}");
     }
 
     fn persistent_io_event_timeout_restarts_after_io(m) {
+        // READ | PERSIST with a 100 ms timeout; data arrives at 10 ms. The timeout restarts
+        // from the read: it fires 100 ms after it (~110 ms), neither at the original 100 ms
+        // nor one interval after the original deadline (200 ms).
         let mut b = base(m);
         let (x, y) = pair();
-        let l = log();
+        let start = Instant::now();
+        let l = Rc::new(RefCell::new(Vec::<(&str, Duration)>::new()));
         let l2 = l.clone();
         let mut y = Some(y);
         let yfd = fd(y.as_ref().unwrap());
         let ev = b.new_event(yfd, What::READ | What::PERSIST, move |base, ev, what| {
             if what.contains(What::READ) {
                 read_all(y.as_ref().unwrap());
-                l2.borrow_mut().push("read".into());
+                l2.borrow_mut().push(("read", start.elapsed()));
             } else {
-                l2.borrow_mut().push("timeout".into());
+                l2.borrow_mut().push(("timeout", start.elapsed()));
                 base.del(ev).unwrap();
                 y.take();
             }
         }).unwrap();
-        b.add(ev, Some(30 * MS)).unwrap();
-        write(&x, b"hi");
+        b.add(ev, Some(100 * MS)).unwrap();
+        let writer = b.new_timer(move |_, _, _| write(&x, b"hi")).unwrap();
+        b.add(writer, Some(10 * MS)).unwrap();
         within(Duration::from_secs(5), || b.dispatch().unwrap());
-        assert_eq!(entries(&l), ["read", "timeout"]);
+        let l = l.borrow();
+        let names: Vec<&str> = l.iter().map(|e| e.0).collect();
+        assert_eq!(names, ["read", "timeout"]);
+        let (read_at, timeout_at) = (l[0].1, l[1].1);
+        let after = timeout_at - read_at;
+        assert!(
+            after >= 100 * MS && after < 150 * MS,
+            "timeout at {timeout_at:?}, {after:?} after the read at {read_at:?}"
+        );
     }
 
     fn del_then_add_none_brings_back_the_persistent_interval(m) {
@@ -252,33 +295,63 @@ on_every_backend! {
     }
 
     fn precise_timer_flag_uses_precise_clock(m) {
+        // What PRECISE_TIMER changes, observably: the clock of the iteration's cached time,
+        // which `gettimeofday_cached` shows inside callbacks. Deadlines are computed from a
+        // fresh precise reading on both settings (never early), so only the cache differs: on
+        // the coarse clock it lags the real time by at least half a millisecond (the coarse
+        // clock is updated late in each tick: measured 0.5-4.75 ms here), on the precise one
+        // by only the time since the iteration started.
+        let lag_us = |flags: BaseFlags| -> i64 {
+            let mut b = EventConfig::new().method(m).flags(flags | BaseFlags::IGNORE_ENV).build().unwrap();
+            assert_eq!(b.flags().contains(BaseFlags::PRECISE_TIMER), flags.contains(BaseFlags::PRECISE_TIMER));
+            let lags = Rc::new(std::cell::RefCell::new(Vec::new()));
+            let l = lags.clone();
+            let ev = b.new_event(-1, What::PERSIST, move |base, ev, _| {
+                let cached = base.gettimeofday_cached();
+                let lag = std::time::SystemTime::now().duration_since(cached).map_or(0, |d| d.as_micros() as i64);
+                l.borrow_mut().push(lag);
+                if l.borrow().len() == 21 {
+                    base.del(ev).unwrap();
+                }
+            }).unwrap();
+            b.add(ev, Some(MS)).unwrap();
+            b.dispatch().unwrap();
+            let mut v = lags.borrow().clone();
+            v.sort_unstable();
+            v[v.len() / 2]
+        };
+        let precise = lag_us(BaseFlags::PRECISE_TIMER);
+        let coarse = lag_us(BaseFlags::empty());
+        assert!(precise < 400, "{m}: precise cached time lags by a median {precise} µs");
+        assert!(coarse >= 400, "{m}: coarse cached time lags by a median of only {coarse} µs");
+        // And precise timers still never fire early.
         let mut b = EventConfig::new().method(m).flags(BaseFlags::PRECISE_TIMER | BaseFlags::IGNORE_ENV).build().unwrap();
-        assert!(b.flags().contains(BaseFlags::PRECISE_TIMER));
-        let start = Instant::now();
-        let ev = b.new_timer(move |_, _, _| assert!(start.elapsed() >= 3 * MS)).unwrap();
-        b.add(ev, Some(3 * MS)).unwrap();
-        b.dispatch().unwrap();
-        // Precise timers are not rounded up by the coarse clock's tick.
-        assert!(start.elapsed() < Duration::from_millis(500));
+        let fired = Rc::new(Cell::new(0));
+        for ms in [1u64, 2, 3] {
+            let (f, start, d) = (fired.clone(), Instant::now(), Duration::from_millis(ms));
+            let ev = b.new_timer(move |_, _, _| {
+                assert!(start.elapsed() >= d, "{d:?} timer fired after {:?}", start.elapsed());
+                f.set(f.get() + 1);
+            }).unwrap();
+            b.add(ev, Some(d)).unwrap();
+        }
+        within(Duration::from_secs(5), || b.dispatch().unwrap());
+        assert_eq!(fired.get(), 3);
     }
-}
 
-#[test]
-fn many_timers_added_and_deleted() {
-    let mut b = base(evrs::Method::Epoll);
-    let mut evs = Vec::new();
-    for i in 0..10_000u64 {
-        let ev = b
-            .new_timer(|_, _, _| panic!("deleted timer fired"))
-            .unwrap();
-        b.add(ev, Some(Duration::from_millis(1 + i % 1000)))
-            .unwrap();
-        evs.push(ev);
+    fn many_timers_added_and_deleted(m) {
+        let mut b = base(m);
+        let mut evs = Vec::new();
+        for i in 0..10_000u64 {
+            let ev = b.new_timer(|_, _, _| panic!("deleted timer fired")).unwrap();
+            b.add(ev, Some(Duration::from_millis(1 + i % 1000))).unwrap();
+            evs.push(ev);
+        }
+        assert_eq!(b.num_events(evrs::Count::Added), 10_000);
+        for ev in evs {
+            b.del(ev).unwrap();
+        }
+        assert_eq!(b.num_events(evrs::Count::Added), 0);
+        assert_eq!(b.dispatch().unwrap(), evrs::RunOutcome::NoEvents);
     }
-    assert_eq!(b.num_events(evrs::Count::Added), 10_000);
-    for ev in evs {
-        b.del(ev).unwrap();
-    }
-    assert_eq!(b.num_events(evrs::Count::Added), 0);
-    assert_eq!(b.dispatch().unwrap(), evrs::RunOutcome::NoEvents);
 }

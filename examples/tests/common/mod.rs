@@ -1,6 +1,130 @@
 //! Test helpers: run an example's server on its own thread, with a real listening socket on
-//! an ephemeral 127.0.0.1 port, and stop it deterministically.
+//! an ephemeral 127.0.0.1 port, and stop it deterministically; run each test on every
+//! backend, under a watchdog.
 #![allow(dead_code)]
+
+#[path = "../../../crates/evrs/tests/util/watchdog.rs"]
+mod watchdog;
+#[allow(unused_imports)]
+pub use watchdog::{watchdog, watchdog_here, Watchdog, WATCHDOG_BOUND};
+
+/// The examples build their bases with `EventBase::new()`, which honours `EVRS_BACKEND`, so
+/// each test runs once per backend: `fn name() { ... }` becomes `epoll::name`, `poll::name`
+/// and `select::name`. The variant the environment already selects runs in this process;
+/// the others re-run this test binary for that one test with `EVRS_BACKEND` set (the
+/// environment is process-wide, so it cannot be changed per test in-process). Each arms a
+/// watchdog.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($( $(#[$attr:meta])* fn $name:ident() $body:block )*) => {
+        mod epoll {
+            #[allow(unused_imports)]
+            use super::*;
+            $( $(#[$attr])* #[test] fn $name() {
+                $crate::common::on_backend(
+                    concat!("epoll::", stringify!($name)), evrs::Method::Epoll, || $body)
+            } )*
+        }
+        mod poll {
+            #[allow(unused_imports)]
+            use super::*;
+            $( $(#[$attr])* #[test] fn $name() {
+                $crate::common::on_backend(
+                    concat!("poll::", stringify!($name)), evrs::Method::Poll, || $body)
+            } )*
+        }
+        mod select {
+            #[allow(unused_imports)]
+            use super::*;
+            $( $(#[$attr])* #[test] fn $name() {
+                $crate::common::on_backend(
+                    concat!("select::", stringify!($name)), evrs::Method::Select, || $body)
+            } )*
+        }
+    };
+}
+
+/// Runs `body` where `EventBase::new()` picks `m` (see [`on_every_backend!`]).
+pub fn on_backend(test: &str, m: evrs::Method, body: impl FnOnce()) {
+    let _w = watchdog(test, WATCHDOG_BOUND);
+    let chosen = EventBase::new().map(|b| b.method()).ok();
+    if chosen == Some(m) {
+        return body();
+    }
+    assert!(
+        std::env::var_os("EVRS_EXAMPLES_CHILD").is_none(),
+        "{test}: EVRS_BACKEND={m} did not make EventBase::new() choose {m} ({chosen:?})"
+    );
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("EVRS_BACKEND", m.name())
+        .env("EVRS_EXAMPLES_CHILD", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for v in ["EVENT_NOEPOLL", "EVENT_NOPOLL", "EVENT_NOSELECT"] {
+        cmd.env_remove(v);
+    }
+    let out = run_with_deadline(cmd, WATCHDOG_BOUND + Duration::from_secs(10));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{test} (EVRS_BACKEND={m}, child process) failed: {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+    // Show the child's output (skips, figures) as the test's own.
+    print!("{stdout}");
+    eprint!("{stderr}");
+}
+
+/// Runs a child process to completion, killing it (and failing) after `bound`. Its output is
+/// read on helper threads, so a chatty child cannot block on a full pipe.
+pub fn run_with_deadline(mut cmd: std::process::Command, bound: Duration) -> std::process::Output {
+    use std::io::Read;
+    let start = std::time::Instant::now();
+    let mut child = cmd.spawn().expect("spawn the child process");
+    let pipe = |r: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    };
+    let out_t = pipe(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err_t = pipe(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > bound {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "child process still running after {bound:?}, killed:\n{}\n{}",
+                String::from_utf8_lossy(&out_t.join().unwrap()),
+                String::from_utf8_lossy(&err_t.join().unwrap())
+            );
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    std::process::Output {
+        status,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
+}
 
 use evrs::EventBase;
 use evrs_examples::{bind_listener, stop_handle, StopHandle};

@@ -103,12 +103,16 @@ impl Reactor {
         // Expiry is judged on a precise reading (also under NO_CACHE_TIME).
         let now = self.expiry_now();
         let mut expired = std::mem::take(&mut self.expired);
+        // Room for every timer at once: the buffer grows only when the timer count reaches
+        // a new high, never because more of them happened to expire together.
+        expired.reserve(self.wheel.len());
         self.wheel.poll(now, &mut expired);
         // The wheel hands them over tick by tick, each tick's in add order; timers whose
         // deadlines differ by less than a tick still fire earliest first, as in libevent.
-        // A stable sort on the deadline alone keeps equal deadlines in add order.
-        if expired.len() > 1 && !expired.is_sorted_by_key(|e| e.deadline) {
-            expired.sort_by_key(|e| e.deadline);
+        // Sorting on (deadline, insertion sequence) keeps equal deadlines in add order; an
+        // unstable sort, because the stable one allocates a scratch buffer for long runs.
+        if expired.len() > 1 && !expired.is_sorted_by_key(|e| (e.deadline, e.seq)) {
+            expired.sort_unstable_by_key(|e| (e.deadline, e.seq));
         }
         for e in expired.drain(..) {
             let idx = e.token as usize;

@@ -114,7 +114,11 @@ impl<T: Copy> Wheel<T> {
             }
             None => {
                 self.nodes.push(Some(node));
-                (self.nodes.len() - 1) as u32
+                // The free list can hold every node: freeing never allocates, however many
+                // timers expire together.
+                let n = self.nodes.len();
+                self.free.reserve(n.saturating_sub(self.free.len()));
+                (n - 1) as u32
             }
         };
         self.len += 1;

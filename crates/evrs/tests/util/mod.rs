@@ -8,25 +8,52 @@ use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+mod watchdog;
+#[allow(unused_imports)]
+pub use watchdog::{watchdog, watchdog_here, Watchdog, WATCHDOG_BOUND};
+
 /// Runs each test body once per backend: `fn name(m) { ... }` becomes `epoll::name`,
-/// `poll::name` and `select::name`, each with `m` set to that backend.
+/// `poll::name` and `select::name`, each with `m` set to that backend. Every generated test
+/// arms a [`Watchdog`] named after it: a hang aborts the run with the test's name.
+/// Attributes (doc comments, `#[ignore = "..."]`) before a `fn` apply to its three tests.
 #[macro_export]
 macro_rules! on_every_backend {
-    ($(fn $name:ident($m:ident) $body:block)*) => {
+    ($( $(#[$attr:meta])* fn $name:ident($m:ident) $body:block )*) => {
         mod epoll {
             #[allow(unused_imports)]
             use super::*;
-            $( #[test] fn $name() { let $m = evrs::Method::Epoll; $body } )*
+            $( $(#[$attr])* #[test] fn $name() {
+                let _watchdog = $crate::util::watchdog(
+                    concat!(module_path!(), "::", stringify!($name)),
+                    $crate::util::WATCHDOG_BOUND,
+                );
+                let $m = evrs::Method::Epoll;
+                $body
+            } )*
         }
         mod poll {
             #[allow(unused_imports)]
             use super::*;
-            $( #[test] fn $name() { let $m = evrs::Method::Poll; $body } )*
+            $( $(#[$attr])* #[test] fn $name() {
+                let _watchdog = $crate::util::watchdog(
+                    concat!(module_path!(), "::", stringify!($name)),
+                    $crate::util::WATCHDOG_BOUND,
+                );
+                let $m = evrs::Method::Poll;
+                $body
+            } )*
         }
         mod select {
             #[allow(unused_imports)]
             use super::*;
-            $( #[test] fn $name() { let $m = evrs::Method::Select; $body } )*
+            $( $(#[$attr])* #[test] fn $name() {
+                let _watchdog = $crate::util::watchdog(
+                    concat!(module_path!(), "::", stringify!($name)),
+                    $crate::util::WATCHDOG_BOUND,
+                );
+                let $m = evrs::Method::Select;
+                $body
+            } )*
         }
     };
 }
@@ -90,9 +117,11 @@ pub fn entries(l: &Log) -> Vec<String> {
     l.borrow().clone()
 }
 
-/// Runs `f` and fails the test if it takes longer than `limit` (guards against hangs
-/// without using sleeps as synchronisation).
+/// Runs `f` and fails the test if it takes longer than `limit`. A closure that never returns
+/// cannot be failed from here, so a [`Watchdog`] (named after the running test) aborts the
+/// process if `f` is still running well past the limit.
 pub fn within<T>(limit: Duration, f: impl FnOnce() -> T) -> T {
+    let _watchdog = watchdog_here(limit.saturating_mul(2).max(limit + Duration::from_secs(10)));
     let start = Instant::now();
     let r = f();
     assert!(
@@ -102,4 +131,151 @@ pub fn within<T>(limit: Duration, f: impl FnOnce() -> T) -> T {
         limit
     );
     r
+}
+
+/// Polls `cond` (every millisecond, never as a substitute for it) until it holds or `bound`
+/// passes; returns whether it held.
+pub fn eventually(bound: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > bound {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+// ----- Is a thread blocked in the kernel? (/proc/self/task/<tid>) ---------------------------
+//
+// Tests that must know a loop is *asleep in its backend* (not merely running) ask the kernel:
+// the thread's scheduler state is `S` (interruptible sleep) and the system call it is in is
+// one of the backends' waits. Tests that need a thread blocked on a lock or condition
+// variable look for `futex`.
+
+/// The calling thread's kernel thread id (for the `/proc` queries below).
+pub fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// The system calls the backends sleep in (glibc may route a call to its `p` variant).
+#[allow(clippy::unnecessary_cast)] // c_long is i32 on 32-bit targets
+pub fn backend_wait_syscalls() -> Vec<i64> {
+    let mut v = vec![
+        libc::SYS_epoll_pwait as i64,
+        libc::SYS_epoll_pwait2 as i64,
+        libc::SYS_ppoll as i64,
+        libc::SYS_pselect6 as i64,
+    ];
+    #[cfg(target_arch = "x86_64")]
+    v.extend([
+        libc::SYS_epoll_wait as i64,
+        libc::SYS_poll as i64,
+        libc::SYS_select as i64,
+    ]);
+    v
+}
+
+/// The system call a thread sleeps in when it waits on a std `Mutex`/`Condvar`/channel.
+#[allow(clippy::unnecessary_cast)] // c_long is i32 on 32-bit targets
+pub fn futex_syscalls() -> Vec<i64> {
+    vec![libc::SYS_futex as i64]
+}
+
+/// The thread's scheduler state letter (`R`, `S`, `D`, ...) from `/proc/self/task/<tid>/stat`.
+pub fn thread_state(tid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // "tid (comm) S ...": comm may contain spaces and parentheses; the state follows the last ')'.
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// The system call the thread is blocked in (`None` while it runs, or if `/proc` does not
+/// say: then callers fall back to the state alone).
+pub fn thread_syscall(tid: i32) -> Option<i64> {
+    let s = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Is the thread asleep in one of `syscalls`? (If `/proc/<tid>/syscall` is unreadable, a
+/// sleeping state observed twice, 1 ms apart, stands in.)
+pub fn is_blocked_in(tid: i32, syscalls: &[i64]) -> bool {
+    if thread_state(tid) != Some('S') {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")) {
+        Ok(_) => thread_syscall(tid).is_some_and(|n| syscalls.contains(&n)),
+        Err(_) => {
+            std::thread::sleep(Duration::from_millis(1));
+            thread_state(tid) == Some('S')
+        }
+    }
+}
+
+/// Waits (bounded) until the thread is asleep in one of `syscalls`; returns whether it was.
+pub fn wait_until_blocked_in(tid: i32, syscalls: &[i64], bound: Duration) -> bool {
+    eventually(bound, || is_blocked_in(tid, syscalls))
+}
+
+/// How many times the thread has gone to sleep voluntarily (`voluntary_ctxt_switches`): a
+/// thread blocked in a wait with no timeout adds one only when something woke it.
+pub fn voluntary_switches(tid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("voluntary_ctxt_switches in /proc/self/task/<tid>/status")
+}
+
+// ----- C peers (tests that compare with a C library) ----------------------------------------
+
+/// Can a test that compiles a C program against `headers` (e.g. `event2/thread.h`) run here?
+/// `true` if a C compiler and the headers are installed. If not, the test must skip: this
+/// prints why and returns `false` — unless `EVRS_REQUIRE_C_PEERS=1` (CI sets it after
+/// installing the packages), in which case a missing peer fails the test.
+pub fn c_peer_available(test: &str, headers: &[&str], packages: &str) -> bool {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let have_cc = std::process::Command::new(&cc)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut dirs = vec![
+        std::path::PathBuf::from("/usr/include"),
+        "/usr/local/include".into(),
+    ];
+    if let Ok(extra) = std::env::var("CPATH") {
+        dirs.extend(extra.split(':').filter(|s| !s.is_empty()).map(Into::into));
+    }
+    let missing: Vec<&str> = headers
+        .iter()
+        .copied()
+        .filter(|h| !dirs.iter().any(|d| d.join(h).exists()))
+        .collect();
+    if have_cc && missing.is_empty() {
+        return true;
+    }
+    let why = if have_cc {
+        format!("<{}> not found", missing.join(">, <"))
+    } else {
+        format!("no C compiler ({cc})")
+    };
+    let required = std::env::var("EVRS_REQUIRE_C_PEERS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{test}: {why}, and EVRS_REQUIRE_C_PEERS=1 forbids skipping \
+         (apt-get install -y {packages})"
+    );
+    // Straight to fd 2, past the harness's capture: a skip must be visible in a passing run.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED {test}: {why} (apt-get install -y {packages}; \
+         set EVRS_REQUIRE_C_PEERS=1 to make this a failure)"
+    );
+    false
 }
