@@ -103,3 +103,34 @@ pub fn within<T>(limit: Duration, f: impl FnOnce() -> T) -> T {
     );
     r
 }
+
+/// Aborts the whole test process if the test holding it runs longer than 30 s (a hung loop
+/// would otherwise stall the suite forever). Drop it (end of the test) to disarm.
+pub struct Watchdog {
+    done: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// Arms a [`Watchdog`] for the test `name`.
+pub fn watchdog(name: &'static str) -> Watchdog {
+    watchdog_for(name, Duration::from_secs(30))
+}
+
+/// Arms a [`Watchdog`] for the test `name` with a custom limit.
+pub fn watchdog_for(name: &'static str, limit: Duration) -> Watchdog {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+            eprintln!("watchdog: test `{name}` still running after {limit:?}; aborting");
+            std::process::abort();
+        }
+    });
+    Watchdog { done: Some(tx) }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        if let Some(tx) = self.done.take() {
+            let _ = tx.send(());
+        }
+    }
+}
