@@ -12,7 +12,8 @@ use util::*;
 
 /// Calls seen by raw callbacks, keyed by their argument (unique per test: tests run in
 /// parallel threads, so the map is global).
-static CALLS: Mutex<Option<HashMap<usize, Vec<(Event, What)>>>> = Mutex::new(None);
+type CallLog = HashMap<usize, Vec<(Event, What)>>;
+static CALLS: Mutex<Option<CallLog>> = Mutex::new(None);
 static NEXT_ARG: AtomicUsize = AtomicUsize::new(1000);
 
 fn fresh_arg() -> usize {
