@@ -26,6 +26,9 @@ pub(crate) struct Queue {
 pub struct LocalState {
     queue: Option<Rc<Queue>>,
     scratch: Vec<(Event, What)>,
+    /// Requests were taken since the loop last decided how long to wait (a `wake` made in
+    /// a callback must keep the next poll from blocking).
+    woken: bool,
 }
 
 impl Drop for LocalState {
@@ -122,13 +125,18 @@ impl EventBase<Local> {
     /// The check is inlined into the dispatch path (one load when no handle exists); the
     /// work is out of line.
     #[inline(always)]
-    pub(crate) fn take_local(&mut self) -> bool {
+    pub(crate) fn take_local(&mut self) {
         if self.local_pending() {
             self.take_local_requests();
-            true
-        } else {
-            false
         }
+    }
+
+    /// Before the wait: takes waiting requests; `true` if any were taken since the last
+    /// wait (then the loop must not block).
+    #[inline]
+    pub(crate) fn local_woken(&mut self) -> bool {
+        self.take_local();
+        std::mem::take(&mut self.local.woken)
     }
 
     #[cold]
@@ -138,6 +146,7 @@ impl EventBase<Local> {
             return;
         };
         q.pending.set(false);
+        self.local.woken = true;
         let mut reqs = std::mem::take(&mut self.local.scratch);
         std::mem::swap(&mut reqs, &mut *q.requests.borrow_mut());
         for (ev, what) in reqs.drain(..) {

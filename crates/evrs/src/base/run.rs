@@ -22,7 +22,7 @@ impl LoopCtx for EventBase<Local> {
 
     #[inline]
     fn take_commands(&mut self) -> bool {
-        let local = self.take_local();
+        let local = self.local_woken();
         self.commands_before_sleep() || local
     }
 

@@ -5,32 +5,48 @@
 
 use super::events::{EventTable, HookKind};
 
+/// A started hook: its slot, its generation (a freed slot reused meanwhile is not it), and
+/// its start sequence (ties in priority run in start order).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Started {
+    pub(crate) idx: u32,
+    pub(crate) gen: u32,
+    seq: u64,
+}
+
 #[derive(Default)]
 pub(crate) struct Hooks {
-    lists: [Vec<u32>; 3],
+    lists: [Vec<Started>; 3],
     /// Snapshot buffer of the phase being run (reused: no allocation per iteration).
-    scratch: Vec<u32>,
+    scratch: Vec<Started>,
+    seq: u64,
 }
 
 impl Hooks {
     pub(crate) fn insert(&mut self, t: &EventTable, kind: HookKind, idx: usize) {
+        self.seq += 1;
+        let h = Started {
+            idx: idx as u32,
+            gen: t.get(idx).gen(),
+            seq: self.seq,
+        };
         let list = &mut self.lists[kind as usize];
         let pri = t.get(idx).pri;
-        let at = list.partition_point(|&i| t.get(i as usize).pri <= pri);
-        list.insert(at, idx as u32);
+        let at = list.partition_point(|s| t.get(s.idx as usize).pri <= pri);
+        list.insert(at, h);
     }
 
     pub(crate) fn remove(&mut self, kind: HookKind, idx: usize) {
         let list = &mut self.lists[kind as usize];
-        if let Some(at) = list.iter().position(|&i| i as usize == idx) {
+        if let Some(at) = list.iter().position(|s| s.idx as usize == idx) {
             list.remove(at);
         }
     }
 
-    /// Priorities changed: restore the order (stable, so start order breaks ties).
+    /// Priorities changed: restore the order, ties in start order.
     pub(crate) fn reorder(&mut self, t: &EventTable) {
         for l in &mut self.lists {
-            l.sort_by_key(|&i| t.get(i as usize).pri);
+            l.sort_unstable_by_key(|s| (t.get(s.idx as usize).pri, s.seq));
         }
     }
 
@@ -44,14 +60,14 @@ impl Hooks {
     }
 
     /// Takes the snapshot of `kind`'s hooks (give it back with [`put_snapshot`]).
-    pub(crate) fn snapshot(&mut self, kind: HookKind) -> Vec<u32> {
+    pub(crate) fn snapshot(&mut self, kind: HookKind) -> Vec<Started> {
         let mut s = std::mem::take(&mut self.scratch);
         s.clear();
         s.extend_from_slice(&self.lists[kind as usize]);
         s
     }
 
-    pub(crate) fn put_snapshot(&mut self, s: Vec<u32>) {
+    pub(crate) fn put_snapshot(&mut self, s: Vec<Started>) {
         self.scratch = s;
     }
 
@@ -59,12 +75,17 @@ impl Hooks {
     pub(crate) fn check(&self, t: &EventTable) -> Result<usize, String> {
         for (k, l) in self.lists.iter().enumerate() {
             for w in l.windows(2) {
-                if t.get(w[0] as usize).pri > t.get(w[1] as usize).pri {
-                    return Err(format!("hook list {k} is out of priority order"));
+                let (a, b) = (t.get(w[0].idx as usize).pri, t.get(w[1].idx as usize).pri);
+                if (a, w[0].seq) > (b, w[1].seq) {
+                    return Err(format!("hook list {k} is out of priority/start order"));
                 }
             }
-            for &i in l {
+            for h in l {
+                let i = h.idx;
                 let s = t.get(i as usize);
+                if s.gen() != h.gen {
+                    return Err(format!("hook list {k} names a freed slot {i}"));
+                }
                 let ok = s.is_live()
                     && s.has(super::events::state::INSERTED)
                     && matches!(s.kind, super::events::Kind::Hook(h) if h as usize == k);

@@ -3,6 +3,7 @@
 //! event just taken off its active queue. `run_loop.rs` strings them together.
 
 use super::events::{state, Kind};
+use super::hooks::Started;
 use super::io_table::List;
 use super::Reactor;
 use crate::backend::Polled;
@@ -271,17 +272,19 @@ impl Reactor {
         self.hooks.any(kind)
     }
 
-    pub(crate) fn hook_snapshot(&mut self, kind: super::HookKind) -> Vec<u32> {
+    pub(crate) fn hook_snapshot(&mut self, kind: super::HookKind) -> Vec<Started> {
         self.hooks.snapshot(kind)
     }
 
-    pub(crate) fn put_hook_snapshot(&mut self, s: Vec<u32>) {
+    pub(crate) fn put_hook_snapshot(&mut self, s: Vec<Started>) {
         self.hooks.put_snapshot(s)
     }
 
-    /// Is the hook at `idx` still started (it may have been stopped by an earlier hook)?
-    pub(crate) fn hook_started(&self, idx: usize) -> bool {
+    /// Is this still the same started hook of `kind`? (An earlier hook of the phase may have
+    /// stopped or freed it, and its slot may even have been reused by a new event.)
+    pub(crate) fn hook_started(&self, h: Started, kind: super::HookKind) -> bool {
+        let idx = h.idx as usize;
         let s = self.table.get(idx);
-        s.is_live() && s.has(state::INSERTED)
+        self.table.same(idx, h.gen) && s.has(state::INSERTED) && s.kind == Kind::Hook(kind)
     }
 }

@@ -94,6 +94,9 @@ pub(crate) fn run<C: LoopCtx>(ctx: &mut C, flags: LoopFlags) -> io::Result<RunOu
         r.process_timers();
         if r.hooks_started(HookKind::Check) {
             run_hooks(ctx, HookKind::Check);
+            if ctx.reactor().stop_requested() {
+                return Ok(RunOutcome::Exited);
+            }
         }
         if ctx.reactor().table.n_active() > 0 {
             let n = process_active(ctx);
@@ -120,12 +123,11 @@ fn run_hooks<C: LoopCtx>(ctx: &mut C, kind: HookKind) {
         HookKind::Idle => What::IDLE,
     };
     let snapshot = ctx.reactor().hook_snapshot(kind);
-    for &idx in &snapshot {
-        let idx = idx as usize;
-        if !ctx.reactor().hook_started(idx) {
+    for &h in &snapshot {
+        if !ctx.reactor().hook_started(h, kind) {
             continue;
         }
-        ctx.call(idx, What::PERSIST, what);
+        ctx.call(h.idx as usize, What::PERSIST, what);
         if ctx.reactor().got_break() {
             break;
         }
