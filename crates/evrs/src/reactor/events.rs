@@ -288,11 +288,13 @@ impl EventTable {
         }
     }
 
-    /// The slot joins an active queue (`later`: the active-later one).
+    /// The slot joins an active queue (`later`: the active-later one) with `link`: its
+    /// link and state bit change together, with the count (one slot access).
     #[inline]
-    pub(super) fn mark_active(&mut self, idx: usize, later: bool) {
+    pub(super) fn enqueue(&mut self, idx: usize, link: ActLink, later: bool) {
         let s = &mut self.slots[idx];
         debug_assert!(!s.has(state::ANY_ACTIVE));
+        s.act = link;
         s.state |= if later {
             state::ACTIVE_LATER
         } else {
@@ -304,8 +306,21 @@ impl EventTable {
         }
     }
 
-    /// The slot left its active queue.
+    /// The slot leaves its active queue: its link is cleared (the old one returned), its
+    /// active bit and the count drop (one slot access).
     #[inline]
+    pub(super) fn dequeue(&mut self, idx: usize) -> ActLink {
+        let s = &mut self.slots[idx];
+        let link = std::mem::take(&mut s.act);
+        if s.state & state::ANY_ACTIVE != 0 {
+            s.state &= !state::ANY_ACTIVE;
+            self.n_active -= 1;
+        }
+        link
+    }
+
+    /// The slot left its active queue (its link already handled).
+    #[cfg(test)]
     pub(super) fn mark_inactive(&mut self, idx: usize) {
         let s = &mut self.slots[idx];
         if s.state & state::ANY_ACTIVE != 0 {

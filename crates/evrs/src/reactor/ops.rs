@@ -294,27 +294,43 @@ impl Reactor {
     pub(crate) fn activate_idx(&mut self, idx: usize, what: What, ncalls: u16) {
         let s = self.table.get_mut(idx);
         if s.has(state::FINALIZING | state::ANY_ACTIVE) {
-            if s.has(state::FINALIZING) {
-                return;
-            }
-            s.res |= what;
-            if s.has(state::ACTIVE) {
-                return;
-            }
-            // Active-later: move to the tail of its priority queue now.
-            self.queues.remove(&mut self.table, idx);
-        } else {
-            s.res = what;
+            return self.activate_busy(idx, what, ncalls);
         }
+        s.res = what;
+        if s.events.contains(What::SIGNAL) {
+            s.ncalls = ncalls;
+        }
+        let pri = s.pri as usize;
+        self.enqueue_active(idx, pri);
+    }
+
+    /// Activation of an event that is already active, active-later or finalizing.
+    #[cold]
+    fn activate_busy(&mut self, idx: usize, what: What, ncalls: u16) {
+        let s = self.table.get_mut(idx);
+        if s.has(state::FINALIZING) {
+            return;
+        }
+        s.res |= what;
+        if s.has(state::ACTIVE) {
+            return;
+        }
+        // Active-later: move to the tail of its priority queue now.
+        self.queues.remove(&mut self.table, idx);
         let s = self.table.get_mut(idx);
         if s.events.contains(What::SIGNAL) {
             s.ncalls = ncalls;
         }
         let pri = s.pri as usize;
+        self.enqueue_active(idx, pri);
+    }
+
+    #[inline]
+    fn enqueue_active(&mut self, idx: usize, pri: usize) {
         if self.lp.running_priority.is_some_and(|rp| pri < rp) {
             self.lp.cont = true;
         }
-        self.queues.push(&mut self.table, idx);
+        self.queues.push_at(&mut self.table, idx, pri);
     }
 
     // ----- priorities and inspection ---------------------------------------------------

@@ -4,6 +4,13 @@
 
 use super::events::{state, EventTable, NIL};
 
+/// Which FIFO.
+#[derive(Clone, Copy)]
+enum Queue {
+    Priority(usize),
+    Later,
+}
+
 /// A slot's place in an active queue (fields private to the queues).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ActLink {
@@ -82,36 +89,41 @@ impl ActiveQueues {
     }
 
     #[inline]
-    fn link_tail(&mut self, t: &mut EventTable, idx: usize, later: bool) {
-        let pri = t.get(idx).pri as usize;
-        let q = if later {
-            &mut self.later
-        } else {
-            &mut self.by_priority[pri]
+    fn link_tail(&mut self, t: &mut EventTable, idx: usize, q: Queue) {
+        let fifo = match q {
+            Queue::Later => &mut self.later,
+            Queue::Priority(p) => &mut self.by_priority[p],
         };
-        let tail = q.tail;
-        q.tail = idx as u32;
+        let tail = fifo.tail;
+        fifo.tail = idx as u32;
         if tail == NIL {
-            q.head = idx as u32;
+            fifo.head = idx as u32;
         } else {
             t.get_mut(tail as usize).act.next = idx as u32;
         }
-        t.get_mut(idx).act = ActLink {
+        let link = ActLink {
             prev: tail,
             next: NIL,
         };
-        t.mark_active(idx, later);
+        t.enqueue(idx, link, matches!(q, Queue::Later));
     }
 
     /// Appends to the event's priority queue and marks it ACTIVE.
     #[inline]
     pub(crate) fn push(&mut self, t: &mut EventTable, idx: usize) {
-        self.link_tail(t, idx, false);
+        let pri = t.get(idx).pri as usize;
+        self.link_tail(t, idx, Queue::Priority(pri));
+    }
+
+    /// Appends to priority queue `pri` (the event's own priority, already read).
+    #[inline]
+    pub(crate) fn push_at(&mut self, t: &mut EventTable, idx: usize, pri: usize) {
+        self.link_tail(t, idx, Queue::Priority(pri));
     }
 
     /// Appends to the active-later queue.
     pub(crate) fn push_later(&mut self, t: &mut EventTable, idx: usize) {
-        self.link_tail(t, idx, true);
+        self.link_tail(t, idx, Queue::Later);
     }
 
     /// Takes the head of priority queue `p` (the loop's fast path), clearing ACTIVE.
@@ -122,9 +134,7 @@ impl ActiveQueues {
             return None;
         }
         let idx = head as usize;
-        let next = t.get(idx).act.next;
-        t.get_mut(idx).act = ActLink::default();
-        t.mark_inactive(idx);
+        let next = t.dequeue(idx).next;
         let q = &mut self.by_priority[p];
         q.head = next;
         if next == NIL {
@@ -157,8 +167,7 @@ impl ActiveQueues {
         if next != NIL {
             t.get_mut(next as usize).act.prev = prev;
         }
-        t.get_mut(idx).act = ActLink::default();
-        t.mark_inactive(idx);
+        t.dequeue(idx);
     }
 
     /// Moves every active-later event to the tail of its priority queue.
