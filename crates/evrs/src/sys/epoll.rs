@@ -338,6 +338,9 @@ fn wait(
         events.clear();
     }
     let cap = events.capacity();
+    // Room for every result this wait can return: the buffer grows only with the events
+    // buffer (a new high of ready fds), never mid-dispatch.
+    ready.reserve(cap);
     // SAFETY: the kernel writes at most `cap` initialized epoll_events into the buffer.
     let n = syscall!(epoll_wait(
         epfd,

@@ -166,6 +166,8 @@ fn wait(
     ready: &mut Vec<super::Polled>,
     mut invalid: Option<&mut Vec<RawFd>>,
 ) -> io::Result<()> {
+    // Room for every fd to be ready: no growth while the fd set is stable.
+    ready.reserve(pollfds.len());
     // SAFETY: the pointer and length describe a live, initialized pollfd slice.
     let n = syscall!(poll(
         pollfds.as_mut_ptr(),

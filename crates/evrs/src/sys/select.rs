@@ -192,6 +192,8 @@ fn wait(
     ready: &mut Vec<super::Polled>,
     invalid: &mut Vec<RawFd>,
 ) -> io::Result<()> {
+    // Room for every fd to be ready: no growth while the fd set is stable.
+    ready.reserve((max_fd + 1).max(0) as usize);
     let (mut rset, mut wset) = (*read, *write);
     let mut tv = timeout.map(|d| {
         // Round up to whole microseconds so select never returns before the deadline.
