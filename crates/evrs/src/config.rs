@@ -178,7 +178,10 @@ impl EventConfig {
         for m in self.candidates() {
             match EventBase::<M>::from_setup(&self.setup(m)) {
                 Ok(b) => return Ok(b),
-                Err(e) => last_err = Some(e),
+                Err(e) => {
+                    log::warn!("evrs: the {m} backend is unavailable ({e}); trying the next one");
+                    last_err = Some(e);
+                }
             }
         }
         Err(last_err.unwrap_or_else(|| {

@@ -74,6 +74,13 @@ impl SignalTable {
         if let Some((r, _, _)) = self.pipe {
             sys::signal::drain(r, &mut self.counts);
         }
+        let dropped = sys::signal::take_dropped();
+        if dropped > 0 {
+            log::warn!(
+                "evrs: {dropped} signal deliveries were dropped (a base's signal pipe was full); \
+                 their events ran, but with fewer calls than deliveries"
+            );
+        }
         std::mem::replace(&mut self.counts, [0; sys::signal::NSIG])
     }
 

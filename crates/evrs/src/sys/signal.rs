@@ -49,7 +49,10 @@
 use super::syscall;
 use std::io;
 use std::os::unix::io::RawFd;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicI32, AtomicU32, AtomicU64, AtomicUsize,
+    Ordering::{Relaxed, SeqCst},
+};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -142,8 +145,11 @@ extern "C" fn handler(signo: libc::c_int) {
                 // SAFETY: write(2) is async-signal-safe; the buffer is a live local byte. `fd`
                 // stays open while `busy` is raised (see the module docs); a full pipe fails
                 // with EAGAIN, which is fine: it is readable, so its base wakes anyway.
-                unsafe {
-                    libc::write(fd, (&byte as *const u8).cast(), 1);
+                let n = unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+                if n != 1 {
+                    // Counted (an atomic add is async-signal-safe) and reported by the next
+                    // drain through the log facade: a handler cannot log.
+                    DROPPED.fetch_add(1, Relaxed);
                 }
             }
             w.busy.fetch_sub(1, SeqCst);
@@ -322,6 +328,14 @@ pub(crate) fn pipe() -> io::Result<(RawFd, RawFd)> {
 }
 
 /// Reads every pending signal byte, adding one to `counts[signo]` per delivery.
+/// Deliveries the handler could not write (a full pipe), process-wide, not yet reported.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Takes the count of deliveries dropped since the last call.
+pub(crate) fn take_dropped() -> u64 {
+    DROPPED.swap(0, Relaxed)
+}
+
 pub(crate) fn drain(read_fd: RawFd, counts: &mut [u32; NSIG]) {
     let mut buf = [0u8; 1024];
     loop {

@@ -1,0 +1,57 @@
+//! Warnings with no caller to return to go through the `log` facade: a signal delivery the
+//! handler could not write (the base's pipe was full) is reported by the next drain.
+mod util;
+use evrs::{LoopFlags, What};
+use std::sync::Mutex;
+
+struct Capture;
+
+static RECORDS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Warn
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            let mut v = RECORDS.lock().unwrap_or_else(|e| e.into_inner());
+            v.push(r.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+#[test]
+fn dropped_signal_deliveries_are_logged() {
+    let _w = util::watchdog("dropped_signal_deliveries_are_logged", util::WATCHDOG_BOUND);
+    log::set_logger(&Capture).unwrap();
+    log::set_max_level(log::LevelFilter::Warn);
+    for m in evrs::Method::ALL {
+        RECORDS.lock().unwrap().clear();
+        let mut b = util::base(m);
+        let calls = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let c = calls.clone();
+        let ev = b
+            .new_signal(libc::SIGWINCH, move |_, _, what| {
+                assert!(what.contains(What::SIGNAL));
+                c.set(c.get() + 1);
+            })
+            .unwrap();
+        b.add(ev, None).unwrap();
+        // More deliveries than a pipe holds (64 KiB): some cannot be written.
+        for _ in 0..70_000 {
+            // SAFETY: raise(2) with a signal whose handler evrs installed.
+            unsafe { libc::raise(libc::SIGWINCH) };
+        }
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert!(calls.get() > 0, "{m}: the signal event ran");
+        let warned = RECORDS
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|w| w.contains("signal deliveries were dropped"));
+        assert!(warned, "{m}: the dropped deliveries were logged");
+        b.free(ev).unwrap();
+        b.verify().unwrap();
+    }
+}
