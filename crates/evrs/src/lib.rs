@@ -56,6 +56,29 @@
 //!   [`SharedBase`] is libevent's own model instead: one base shared by threads under a lock
 //!   that the loop releases while it waits and while callbacks run, with blocking,
 //!   non-blocking and automatic deletes that refuse (rather than enter) a deadlock.
+//!   Errors a `Handle` command meets on the loop thread are logged (`log` facade) and
+//!   counted ([`Handle::failed_commands`]); after the base is dropped every call fails.
+//! * **Loop phases** — hooks that run at fixed points of every iteration (libev's and
+//!   libuv's watchers of the same names): [`EventBase::new_prepare`] right before the poll
+//!   (flush writes batched during the iteration, tell another library's loop we are about to
+//!   sleep), [`EventBase::new_check`] right after it (dispatch that library's events), and
+//!   [`EventBase::new_idle`] when nothing else was active (background work in small steps;
+//!   the loop does not block while one is started). Start with `add`, stop with `del`; a
+//!   started hook keeps the loop alive. [`SharedBase`] has them too.
+//! * **Same-thread wake-ups** — a [`LocalHandle`] reaches the loop from code on its thread
+//!   that holds no `&mut EventBase` (an executor's waker, a buffer's scheduler): no lock, no
+//!   atomic, no syscall. [`EventBase::defer_buffer_callbacks`] uses it.
+//! * **For foreign code (the C ABI)** — [`EventBase::new_event_raw`]: a plain function
+//!   pointer plus a [`RawArg`], no allocation; [`EventBase::assign_owned`]: an event named by
+//!   caller-owned memory, released when that memory is assigned again or the base goes.
+//! * **Checking** — [`EventBase::verify`] checks every invariant of the base (libevent's
+//!   `event_base_assert_ok_`, libev's `ev_verify`); the test suite calls it after its tests.
+//! * **Bad input** — an fd that is closed or beyond `RLIMIT_NOFILE` (checked before any table
+//!   grows), a signal no program may catch, a timeout the clock cannot hold, a stale handle
+//!   (generations never wrap: a slot is retired first), a priority change under a running
+//!   pass: each is an `io::Error`, and the base stays usable. A panicking callback unwinds
+//!   out of `run` with the base usable and its event freed. Errors, hang-ups and closed fds
+//!   reach the events watching them (CLOSED watchers included) once, never as a spin.
 //!
 //! ## Differences from libevent
 //! Events are handles into the base rather than caller-owned structs (the C ABI layer maps
