@@ -121,12 +121,271 @@ impl<T> WakeQueue<T> {
     }
 }
 
+/// The consumer's (the loop's) use of the queue, in the order the loop runs it. The real
+/// loops (`EventBase` and `SharedBase`, via `base/handle.rs`) and the loom model of the loop
+/// below call exactly these, so the model checks the use, not a copy of it:
+///
+/// 1. before the wait, [`take_before_sleep`](Self::take_before_sleep) — if `true`, the loop
+///    runs what it took and polls without blocking;
+/// 2. the wait (blocks on the signal when nothing else is due), then [`woke`](Self::woke);
+/// 3. if the signal fired, [`take_signalled`](Self::take_signalled) and run what it took.
+///
+/// Both takes re-arm wake-ups even when they take nothing: a loop that saw a wake-up and
+/// left `pending` set would never block again (no producer would signal it any more).
+impl<T> WakeQueue<T> {
+    /// Before the wait: work pending that no signal announced is taken into `out` (which
+    /// should be empty); returns `true` if so, and then the loop must not block. Otherwise
+    /// the loop counts as asleep until [`woke`](Self::woke).
+    #[inline]
+    pub(crate) fn take_before_sleep(&self, out: &mut Vec<T>) -> bool {
+        if self.prepare_sleep() {
+            self.take(out);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The signal fired: `reset` it (read the eventfd), then [`take`](Self::take) into `out`.
+    pub(crate) fn take_signalled(&self, reset: impl FnOnce(), out: &mut Vec<T>) {
+        reset();
+        self.take(out);
+    }
+
+    /// The consumer goes away: [`close`](Self::close), then take what was queued into `out`
+    /// (to drop it). Every item accepted by a `push` is in `out` or was taken before.
+    pub(crate) fn close_and_take(&self, out: &mut Vec<T>) {
+        self.close();
+        self.take(out);
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::WakeQueue;
     use loom::sync::atomic::{AtomicUsize, Ordering};
-    use loom::sync::Arc;
+    use loom::sync::{Arc, Condvar, Mutex};
     use loom::thread;
+
+    /// Preemptions explored per execution: enough for every interleaving of these small
+    /// models that matters (a lost wake-up needs one or two), bounded so the loom run stays
+    /// short.
+    const PREEMPTIONS: usize = 3;
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut b = loom::model::Builder::new();
+        b.preemption_bound = Some(PREEMPTIONS);
+        b.check(f);
+    }
+
+    /// The eventfd: a write adds to the counter, a read resets it; a poll that blocks returns
+    /// once it is non-zero. It also counts the producers that are done (not part of the real
+    /// eventfd: it lets a poll that would block for ever fail with a message, where loom
+    /// would only report a deadlock).
+    struct EventFd {
+        state: Mutex<(u64, usize)>,
+        ready: Condvar,
+        producers: usize,
+    }
+
+    impl EventFd {
+        fn new(producers: usize) -> Self {
+            EventFd {
+                state: Mutex::new((0, 0)),
+                ready: Condvar::new(),
+                producers,
+            }
+        }
+
+        /// `Handle::signal`.
+        fn write(&self) {
+            self.state.lock().unwrap().0 += 1;
+            self.ready.notify_one();
+        }
+
+        /// A producer thread returns.
+        fn producer_done(&self) {
+            self.state.lock().unwrap().1 += 1;
+            self.ready.notify_one();
+        }
+
+        /// A poll with a zero timeout: is it readable?
+        fn readable(&self) -> bool {
+            self.state.lock().unwrap().0 > 0
+        }
+
+        /// A poll that blocks with nothing else due. Returns `false` if it would block for
+        /// ever: unreadable with every producer done.
+        fn wait_readable(&self) -> bool {
+            let mut state = self.state.lock().unwrap();
+            while state.0 == 0 {
+                if state.1 == self.producers {
+                    return false;
+                }
+                state = self.ready.wait(state).unwrap();
+            }
+            true
+        }
+
+        /// `sys::notify::drain`.
+        fn drain(&self) {
+            self.state.lock().unwrap().0 = 0;
+        }
+    }
+
+    /// What a producer thread does: `Handle::send` of a command, or `Handle::wake`.
+    #[derive(Clone, Copy)]
+    enum Producer {
+        Push(usize),
+        Wake,
+    }
+
+    /// The loop's side of the model: what it ran, and whether it has noticed a `Wake`
+    /// (taken the queue after the producer requested it).
+    struct Loop {
+        q: Arc<WakeQueue<usize>>,
+        efd: Arc<EventFd>,
+        wake_requested: Arc<Mutex<bool>>,
+        ran: Vec<usize>,
+        wake_seen: bool,
+        cmds: Vec<usize>,
+    }
+
+    impl Loop {
+        /// "Runs" the commands just taken into `cmds`.
+        fn run_commands(&mut self) {
+            // Under a mutex: loom weakens `SeqCst` atomics to acquire/release, so a flag
+            // could look unset to a take that came after the `wake`.
+            if *self.wake_requested.lock().unwrap() {
+                self.wake_seen = true;
+            }
+            self.ran.append(&mut self.cmds);
+        }
+
+        /// One iteration, sequenced as `run_loop::run` and `base/handle.rs` do it (only the
+        /// eventfd is watched, so the poll blocks unless `block` is false or work was
+        /// taken). Returns `false` if it found nothing at all: a loop free to block would
+        /// have slept in the kernel.
+        fn iteration(&mut self, block: bool) -> bool {
+            // Phase 4, `take_commands` -> `commands_before_sleep`.
+            let took = self.q.take_before_sleep(&mut self.cmds);
+            if took {
+                self.run_commands();
+            }
+            // Phase 5, `wait`: the poll (zero timeout once work was taken), then `woke_up`.
+            let readable = if took || !block {
+                self.efd.readable()
+            } else {
+                assert!(
+                    self.efd.wait_readable(),
+                    "lost wake-up: the loop blocks for ever in the poll, having run only {:?}",
+                    self.ran
+                );
+                true
+            };
+            self.q.woke();
+            // The eventfd's internal event: `notify_ready`.
+            if readable {
+                let efd = self.efd.clone();
+                self.q.take_signalled(|| efd.drain(), &mut self.cmds);
+                self.run_commands();
+            }
+            took || readable
+        }
+    }
+
+    /// Bound on the loop's iterations until it has everything: each one blocks until a
+    /// signal or takes what a producer's flip of `pending` announced, and the producers make
+    /// at most two flips and two signals.
+    const MAX_ITERATIONS: usize = 6;
+
+    /// The loop as the real loop runs it, against two producers: every command sent is run
+    /// exactly once, and every `wake` makes the loop take the queue after it, within a
+    /// bounded number of iterations and without the loop ever blocking while work is queued
+    /// (loom reports that as a deadlock). Once the producers are done the loop goes back to
+    /// sleep: no wake-up is left armed (a loop that never re-arms would spin).
+    fn loop_model(producers: [Producer; 2]) {
+        model(move || {
+            let q = Arc::new(WakeQueue::new());
+            let efd = Arc::new(EventFd::new(producers.len()));
+            let wake_requested = Arc::new(Mutex::new(false));
+            let threads: Vec<_> = producers
+                .iter()
+                .map(|&p| {
+                    let (q, efd, wake_requested) = (q.clone(), efd.clone(), wake_requested.clone());
+                    thread::spawn(move || {
+                        let signal = match p {
+                            Producer::Push(i) => q.push(i) == Ok(true),
+                            Producer::Wake => {
+                                *wake_requested.lock().unwrap() = true;
+                                q.request_wake()
+                            }
+                        };
+                        if signal {
+                            efd.write();
+                        }
+                        efd.producer_done();
+                    })
+                })
+                .collect();
+            let mut expected: Vec<usize> = producers
+                .iter()
+                .filter_map(|p| match p {
+                    Producer::Push(i) => Some(*i),
+                    Producer::Wake => None,
+                })
+                .collect();
+            let wake_expected = expected.len() < producers.len();
+            let mut lp = Loop {
+                q,
+                efd,
+                wake_requested,
+                ran: Vec::new(),
+                wake_seen: false,
+                cmds: Vec::new(),
+            };
+            let mut iterations = 0;
+            while lp.ran.len() < expected.len() || (wake_expected && !lp.wake_seen) {
+                assert!(
+                    iterations < MAX_ITERATIONS,
+                    "the loop ran {iterations} iterations without taking everything: ran {:?}",
+                    lp.ran
+                );
+                lp.iteration(true);
+                iterations += 1;
+            }
+            for t in threads {
+                t.join().unwrap();
+            }
+            // Everything is taken: within a couple of iterations the loop must find nothing
+            // left to do, i.e. it can block again.
+            let mut settled = false;
+            for _ in 0..3 {
+                if !lp.iteration(false) {
+                    settled = true;
+                    break;
+                }
+            }
+            assert!(
+                settled,
+                "the loop never goes back to sleep (a wake-up stays armed)"
+            );
+            assert!(!lp.q.is_pending());
+            lp.ran.sort();
+            expected.sort();
+            assert_eq!(lp.ran, expected, "each command run exactly once");
+        });
+    }
+
+    #[test]
+    fn loom_loop_runs_every_command() {
+        loop_model([Producer::Push(0), Producer::Push(1)]);
+    }
+
+    #[test]
+    fn loom_loop_sees_every_wake() {
+        loop_model([Producer::Push(0), Producer::Wake]);
+    }
 
     /// Two producers and the loop race; the loop either takes the work before blocking or
     /// blocks. If it blocks, anything still queued must have a signal outstanding (no lost
@@ -195,13 +454,13 @@ mod loom_tests {
                     })
                     .collect();
                 let mut ran = Vec::new();
-                if run_loop_first && q.prepare_sleep() {
-                    q.take(&mut ran);
+                // The loop's own calls: phase 4 of an iteration, then `EventBase::drop`
+                // (`NotifyShared::detach`).
+                if run_loop_first {
+                    q.take_before_sleep(&mut ran);
                 }
-                // EventBase::drop: close, then take and drop what was queued.
-                q.close();
                 let mut discarded = Vec::new();
-                q.take(&mut discarded);
+                q.close_and_take(&mut discarded);
                 let mut accepted: Vec<_> = producers
                     .into_iter()
                     .filter_map(|p| p.join().unwrap())

@@ -568,3 +568,32 @@ on_every_backend! {
 }
 
 static SIGNALS: Mutex<()> = Mutex::new(());
+
+/// A wake-up from another thread re-arms: the loop blocks again afterwards instead of
+/// polling without a timeout for ever (it used to leave the wake-up flag set, so it spun).
+#[test]
+fn loop_sleeps_again_after_a_cross_thread_wake() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let b = SharedBase::new().unwrap();
+    let iterations = Arc::new(AtomicU64::new(0));
+    let n = iterations.clone();
+    let check = b
+        .new_check(move |_, _, _| {
+            n.fetch_add(1, Ordering::Relaxed);
+        })
+        .unwrap();
+    b.add(check, None).unwrap();
+    let h = spawn_loop(&b);
+    std::thread::sleep(Duration::from_millis(20));
+    let before = iterations.load(Ordering::Relaxed);
+    // Wakes the loop asleep in the backend.
+    let t = b.new_timer(|_, _, _| {}).unwrap();
+    b.add(t, Some(Duration::from_secs(60))).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let woken = iterations.load(Ordering::Relaxed) - before;
+    stop(&b, h);
+    assert!(
+        woken < 20,
+        "the loop spun: {woken} iterations in 100 ms after one wake-up"
+    );
+}

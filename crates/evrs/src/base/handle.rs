@@ -110,24 +110,18 @@ impl NotifyShared {
         }
     }
 
-    /// The base is being dropped: from now on every command is refused (`NotConnected`).
-    /// Commands queued before stay queued for [`discard_queued`](Self::discard_queued).
-    pub(crate) fn detach(&self) {
-        self.queue.close();
-    }
-
     /// Commands (or a wake-up) are waiting for the loop.
     pub(crate) fn has_pending(&self) -> bool {
         self.queue.is_pending()
     }
 
-    /// After [`detach`](Self::detach): drops what was queued (closures unrun — their
-    /// destructors run here, on the dropping thread, after the queue's lock is released),
-    /// counts it in `failed_commands` and logs one warning. Threads waiting in `Handle::call`
-    /// see their channel close.
-    pub(crate) fn discard_queued(&self) {
+    /// The base is being dropped: from now on every command is refused (`NotConnected`), and
+    /// what was queued before is dropped (closures unrun — their destructors run here, on the
+    /// dropping thread, after the queue's lock is released), counted in `failed_commands`
+    /// and logged in one warning. Threads waiting in `Handle::call` see their channel close.
+    pub(crate) fn detach(&self) {
         let mut dropped = Vec::new();
-        self.queue.take(&mut dropped);
+        self.queue.close_and_take(&mut dropped);
         // A `call` caller gets `NotConnected` when its closure is dropped: not a silent loss.
         let unreported = dropped
             .iter()
@@ -432,19 +426,25 @@ impl<M: Model> EventBase<M> {
         Ok(Handle { shared })
     }
 
-    /// The eventfd is readable: reset it (the commands are taken next).
-    pub(crate) fn drain_notify(&mut self) {
+    /// The eventfd is readable: reset it, re-arm wake-ups and take the queued commands into
+    /// `self.commands` ([`WakeQueue::take_signalled`]). A `SharedBase` takes nothing (its
+    /// handle only wakes) but must re-arm all the same, or its loop would never block again.
+    pub(crate) fn take_notified(&mut self) {
         if let Some((shared, _)) = &self.notify {
-            sys::notify::drain(shared.fd());
+            let fd = shared.fd();
+            shared
+                .queue
+                .take_signalled(|| sys::notify::drain(fd), &mut self.commands);
         }
     }
 
     /// Before blocking in the backend: is a wake-up or command pending that no eventfd write
-    /// announced? Then the loop must not block. Otherwise the loop counts as asleep until
+    /// announced? Then it is taken into `self.commands` and the loop must not block
+    /// ([`WakeQueue::take_before_sleep`]). Otherwise the loop counts as asleep until
     /// [`woke_up`](Self::woke_up).
     #[inline]
-    pub(crate) fn prepare_sleep(&mut self) -> bool {
-        matches!(&self.notify, Some((shared, _)) if shared.queue.prepare_sleep())
+    pub(crate) fn take_before_sleep(&mut self) -> bool {
+        matches!(&self.notify, Some((shared, _)) if shared.queue.take_before_sleep(&mut self.commands))
     }
 
     /// Back from the backend: producers need not signal any more.
@@ -476,7 +476,6 @@ impl<M: Model> EventBase<M> {
     pub(crate) fn detach_notify(&mut self) {
         if let Some((shared, _)) = self.notify.take() {
             shared.detach();
-            shared.discard_queued();
         }
     }
 }
@@ -485,7 +484,7 @@ impl EventBase<Local> {
     /// The eventfd fired: reset it, re-arm coalescing, then run the queued commands (see
     /// the protocol in the module docs).
     pub(crate) fn notify_ready(&mut self) {
-        self.drain_notify();
+        self.take_notified();
         self.run_commands();
     }
 
@@ -493,7 +492,7 @@ impl EventBase<Local> {
     /// for them) run now. Returns `true` if it ran any.
     #[inline]
     pub(crate) fn commands_before_sleep(&mut self) -> bool {
-        if self.prepare_sleep() {
+        if self.take_before_sleep() {
             self.run_commands();
             true
         } else {
@@ -501,13 +500,13 @@ impl EventBase<Local> {
         }
     }
 
+    /// Runs the commands just taken into `self.commands`.
     fn run_commands(&mut self) {
         let Some((shared, _)) = &self.notify else {
             return;
         };
         let shared = shared.clone();
         let mut cmds = std::mem::take(&mut self.commands);
-        shared.queue.take(&mut cmds);
         for cmd in cmds.drain(..) {
             let (what, ev) = cmd.describe();
             let r = match cmd {

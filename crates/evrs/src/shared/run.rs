@@ -51,8 +51,9 @@ impl LoopCtx for SharedCtx<'_> {
 
     fn take_commands(&mut self) -> bool {
         // Only wake-ups arrive this way (other threads change the base directly, under the
-        // lock): one that no eventfd write announced means "do not block".
-        self.core().base.prepare_sleep()
+        // lock): one that no eventfd write announced means "do not block". Taking the (empty)
+        // queue re-arms wake-ups.
+        self.core().base.take_before_sleep()
     }
 
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
@@ -118,8 +119,10 @@ impl LoopCtx for SharedCtx<'_> {
         }
     }
 
+    /// Drains the eventfd and re-arms wake-ups (without which `pending` stays set: the loop
+    /// would never block again, and no later wake-up would write the eventfd).
     fn notified(&mut self) {
-        self.core().base.drain_notify();
+        self.core().base.take_notified();
     }
 
     #[inline]
