@@ -194,7 +194,14 @@ on_every_backend! {
     fn activations_from_many_threads_are_each_delivered(m) {
         const THREADS: usize = 4;
         const PER: usize = 500;
-        let b = shared(m);
+        // PRECISE_TIMER: the cached time (which names the iteration below) is then read from
+        // the nanosecond clock, not the coarse one, whose millisecond ticks span iterations.
+        let b = SharedBase::with_config(
+            evrs::EventConfig::new()
+                .method(m)
+                .flags(evrs::BaseFlags::IGNORE_ENV | evrs::BaseFlags::PRECISE_TIMER),
+        )
+        .unwrap();
         let h = spawn_loop(&b);
         let start = Arc::new(Barrier::new(THREADS));
         let iterations = Arc::new(Mutex::new(std::collections::HashSet::new()));
