@@ -102,6 +102,12 @@ impl EventBase<Local> {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_loop::run(self, flags)));
         let panicked = self.core.running_slot();
         self.core.end_run();
+        #[cfg(feature = "debug-checks")]
+        if res.is_ok() {
+            if let Err(e) = self.verify() {
+                panic!("debug-checks: {e}");
+            }
+        }
         match res {
             Ok(res) => res,
             Err(panic) => {

@@ -168,6 +168,12 @@ impl SharedBase {
         if res.is_err() {
             core.base.free_after_panic(panicked);
         }
+        #[cfg(feature = "debug-checks")]
+        if res.is_ok() {
+            if let Err(e) = core.base.verify() {
+                panic!("debug-checks: {e}");
+            }
+        }
         if core.waiters > 0 {
             self.inner.callback_done.notify_all();
         }
