@@ -144,12 +144,14 @@ on_every_backend! {
         let (done_tx, done_rx) = mpsc::channel();
         let (h1_tx, h1_rx) = mpsc::channel::<evrs::Handle>();
         let (h2_tx, h2_rx) = mpsc::channel::<evrs::Handle>();
+        let (stop_tx, stop_rx) = mpsc::channel::<evrs::Handle>();
         let mut loops = Vec::new();
         for (mine, theirs) in [(h1_tx, h2_rx), (h2_tx, h1_rx)] {
-            let (both, done_tx) = (both.clone(), done_tx.clone());
+            let (both, done_tx, stop_tx) = (both.clone(), done_tx.clone(), stop_tx.clone());
             loops.push(std::thread::spawn(move || {
                 let mut base = util::base(m);
                 mine.send(base.handle().unwrap()).unwrap();
+                stop_tx.send(base.handle().unwrap()).unwrap();
                 let other = theirs.recv().unwrap();
                 let ev = base
                     .new_timer(move |_, _, _| {
@@ -159,7 +161,9 @@ on_every_backend! {
                     })
                     .unwrap();
                 base.activate(ev, What::TIMEOUT, 1).unwrap();
-                base.dispatch().unwrap();
+                // Keep running after the callback: the loop whose call was refused must
+                // still serve the other loop's call (which may arrive just after).
+                base.run(evrs::LoopFlags::NO_EXIT_ON_EMPTY).unwrap();
             }));
         }
         let mut r: Vec<_> = (0..2)
@@ -167,6 +171,9 @@ on_every_backend! {
             .collect();
         r.sort_by_key(|x| x.is_ok());
         assert_eq!(r, vec![Err(io::ErrorKind::Deadlock), Ok(())]);
+        for h in stop_rx.iter().take(2) {
+            h.loopbreak().unwrap();
+        }
         for l in loops {
             l.join().unwrap();
         }
