@@ -370,10 +370,16 @@ on_every_backend! {
         let (mut keeper, nk, _) = watching(m, libc::SIGWINCH);
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
+        // Bounded and paced: a tight kill loop on a loaded 2-core machine keeps the other
+        // threads in the signal handler and starves the test itself (seen: a 30 s hang).
         let spammer = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
+            for _ in 0..100_000 {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
                 // SAFETY: kill/getpid take no pointers.
                 unsafe { libc::kill(libc::getpid(), libc::SIGWINCH) };
+                std::thread::sleep(Duration::from_micros(10));
             }
         });
         let (mut stray, mut rounds) = (0, 0);
