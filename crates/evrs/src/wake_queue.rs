@@ -160,6 +160,68 @@ impl<T> WakeQueue<T> {
     }
 }
 
+/// The protocol step by step on one thread (the interleavings are `loom_tests`' job).
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::WakeQueue;
+
+    #[test]
+    fn only_the_first_push_to_a_sleeping_loop_must_signal() {
+        let q = WakeQueue::new();
+        assert!(!q.is_pending());
+        // The loop is awake: nobody signals, however many pushes.
+        assert_eq!(q.push(1), Ok(false));
+        assert!(q.is_pending());
+        assert_eq!(q.push(2), Ok(false));
+        // Work is pending: the loop must not block, and is awake again.
+        assert!(q.prepare_sleep());
+        let mut out = Vec::new();
+        q.take(&mut out);
+        assert_eq!(out, [1, 2]);
+        assert!(!q.is_pending());
+        assert_eq!(
+            q.push(3),
+            Ok(false),
+            "prepare_sleep that found work un-sleeps"
+        );
+        out.clear();
+        q.take(&mut out);
+        // Nothing pending: the loop may block; the first push signals, the next does not.
+        assert!(!q.prepare_sleep());
+        assert_eq!(q.push(4), Ok(true));
+        assert_eq!(q.push(5), Ok(false));
+        assert!(!q.request_wake(), "a wake-up already requested");
+        q.woke();
+        out.clear();
+        q.take(&mut out);
+        assert_eq!(out, [4, 5]);
+        // Awake after `woke`: no signal; a bare wake-up also counts as pending work.
+        assert!(!q.request_wake() && q.is_pending());
+        assert!(q.prepare_sleep());
+        q.take(&mut out);
+        assert!(!q.prepare_sleep());
+        assert!(
+            q.request_wake(),
+            "a bare wake-up of a sleeping loop signals"
+        );
+    }
+
+    #[test]
+    fn a_closed_queue_refuses_pushes_and_keeps_what_it_had() {
+        let q = WakeQueue::new();
+        assert_eq!(q.push("kept"), Ok(false));
+        assert!(!q.is_closed());
+        q.close();
+        assert!(q.is_closed());
+        assert_eq!(q.push("refused"), Err("refused"));
+        let mut out = Vec::new();
+        q.take(&mut out);
+        assert_eq!(out, ["kept"]);
+        q.close();
+        assert_eq!(q.push("again"), Err("again"));
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::WakeQueue;

@@ -319,6 +319,13 @@ impl EventTable {
         link
     }
 
+    /// Sets an active bit (and the count) without linking: for tests that corrupt a base.
+    #[cfg(test)]
+    pub(super) fn mark_active(&mut self, idx: usize, later: bool) {
+        let link = self.slots[idx].act;
+        self.enqueue(idx, link, later);
+    }
+
     /// The slot left its active queue (its link already handled).
     #[cfg(test)]
     pub(super) fn mark_inactive(&mut self, idx: usize) {

@@ -122,3 +122,105 @@ fn verify_catches_a_broken_base() {
     b2.reactor_mut().table.mark_inactive(e2.idx as usize);
     assert!(b2.verify().is_err());
 }
+
+/// A base with `n` priorities and nothing else: every slot is one of the test's events.
+fn plain_base(priorities: usize) -> EventBase {
+    let (mut base, _script) = scripted_base();
+    base.priority_init(priorities).unwrap();
+    base
+}
+
+#[test]
+fn active_queues_report_idle_and_the_next_two_events() {
+    let mut base = plain_base(1);
+    // Two slots first, so that no event below sits at index 0 or 1.
+    for _ in 0..2 {
+        base.new_timer(|_, _, _| {}).unwrap();
+    }
+    let evs: Vec<Event> = (0..3)
+        .map(|_| base.new_timer(|_, _, _| {}).unwrap())
+        .collect();
+    let idx: Vec<usize> = evs.iter().map(|e| e.idx as usize).collect();
+    assert!(idx.iter().all(|&i| i > 1));
+    let q = |b: &EventBase| (b.reactor().queues.is_idle(), b.reactor().upcoming(0));
+    assert_eq!(q(&base), (true, (None, None)));
+    // Active later only: not idle, yet priority 0 is empty.
+    base.activate_later(evs[0], What::TIMEOUT).unwrap();
+    assert_eq!(q(&base), (false, (None, None)));
+    assert!(base.reactor().queues.is_empty(0));
+    assert!(!base.reactor().queues.later_is_empty());
+    base.activate(evs[1], What::TIMEOUT, 1).unwrap();
+    assert_eq!(q(&base), (false, (Some(idx[1]), None)));
+    base.activate(evs[2], What::TIMEOUT, 1).unwrap();
+    assert_eq!(q(&base), (false, (Some(idx[1]), Some(idx[2]))));
+    base.reactor_mut().before_poll();
+    assert!(base.reactor().queues.later_is_empty());
+    assert_eq!(base.reactor_mut().pop_active(0), Some(idx[1]));
+    assert_eq!(q(&base), (false, (Some(idx[2]), Some(idx[0]))));
+    base.verify().unwrap();
+    base.run(LoopFlags::NONBLOCK).unwrap();
+    assert_eq!(q(&base), (true, (None, None)));
+}
+
+#[test]
+fn a_queue_holding_every_slot_verifies() {
+    let mut base = plain_base(1);
+    let evs: Vec<Event> = (0..3)
+        .map(|_| base.new_timer(|_, _, _| {}).unwrap())
+        .collect();
+    for &ev in &evs {
+        base.activate(ev, What::TIMEOUT, 1).unwrap();
+    }
+    assert_eq!(base.reactor().table.len(), evs.len());
+    base.verify().unwrap();
+}
+
+#[test]
+fn verify_catches_broken_active_queues() {
+    // Each corruption of a valid queue [a, b, c] (with d inactive) must be reported, with
+    // the queue check's own message.
+    type Corrupt = fn(&mut Reactor, &[usize]);
+    let cases: [(Corrupt, &str); 4] = [
+        (
+            // (New events get the middle priority, 1 of 2.)
+            |r, i| r.table.get_mut(i[1]).pri = 0,
+            "of priority 0 is on queue 1",
+        ),
+        (
+            |r, i| r.table.get_mut(i[2]).act = r.table.get(i[1]).act,
+            "broken back link",
+        ),
+        (
+            // An active-later bit on an event that is on no queue: the counts disagree.
+            |r, i| r.table.mark_active(i[3], true),
+            "marked active",
+        ),
+        (
+            |r, i| {
+                r.table.mark_inactive(i[1]);
+                r.table.mark_active(i[1], true);
+            },
+            "without its active bit",
+        ),
+    ];
+    for (n, (corrupt, want)) in cases.into_iter().enumerate() {
+        let mut base = plain_base(2);
+        let evs: Vec<Event> = (0..4)
+            .map(|_| base.new_timer(|_, _, _| {}).unwrap())
+            .collect();
+        for &ev in &evs[..3] {
+            base.activate(ev, What::TIMEOUT, 1).unwrap();
+        }
+        base.verify().unwrap();
+        let idx: Vec<usize> = evs.iter().map(|e| e.idx as usize).collect();
+        corrupt(base.reactor_mut(), &idx);
+        let err = base
+            .reactor()
+            .queues
+            .check(&base.reactor().table)
+            .expect_err(want);
+        assert!(err.contains(want), "case {n}: {err}");
+        // Leave nothing for Drop to trip over.
+        std::mem::forget(base);
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# CI smoke step for mutation testing (docs/MUTANTS.md): runs cargo-mutants on a small core
+# file with a pinned test subset and fails if any mutant survives. Scoped to stay within a
+# few minutes on two cores; the wider runs are listed, with their commands, in MUTANTS.md.
+#
+#   scripts/mutants.sh                 # the smoke set
+#   scripts/mutants.sh --list          # extra arguments go to cargo-mutants
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo mutants --version >/dev/null 2>&1; then
+  cargo install cargo-mutants --locked
+fi
+
+# wake_queue.rs: the cross-thread wake-up protocol, killed by its own unit tests (lib only,
+# so each mutant rebuilds and runs one test binary).
+status=0
+cargo mutants -p evrs -j 1 --timeout 60 --no-shuffle \
+  --file crates/evrs/src/wake_queue.rs \
+  -o "${CARGO_TARGET_DIR:-target}" "$@" \
+  -- --lib -- --test-threads=2 || status=$?
+
+# cargo-mutants exits 0 when every mutant was caught, 3 when the only non-caught ones timed
+# out (a hang is a detection too), 2 when some survived, other codes on errors.
+case $status in
+  0 | 3) echo "mutants: none survived" ;;
+  2) echo "mutants: survivors, see ${CARGO_TARGET_DIR:-target}/mutants.out/missed.txt" >&2; exit 1 ;;
+  *) echo "mutants: cargo-mutants failed (exit $status)" >&2; exit "$status" ;;
+esac
