@@ -207,6 +207,38 @@ mod tests {
     }
 
     #[test]
+    fn the_loops_steps_take_what_is_queued_and_rearm() {
+        let q = WakeQueue::new();
+        let mut out = Vec::new();
+        // Nothing queued: the loop may sleep, and then the first push must signal.
+        assert!(!q.take_before_sleep(&mut out));
+        assert!(out.is_empty());
+        assert_eq!(q.push(1), Ok(true));
+        q.woke();
+        // Queued while awake: taken before the wait, which must not block.
+        assert_eq!(q.push(2), Ok(false));
+        assert!(q.take_before_sleep(&mut out));
+        assert_eq!(out, [1, 2]);
+        assert!(!q.is_pending(), "taking re-arms wake-ups");
+        // The signal fired: it is reset first, then the queue is taken.
+        out.clear();
+        assert!(!q.take_before_sleep(&mut out));
+        assert_eq!(q.push(3), Ok(true));
+        let mut reset = false;
+        q.take_signalled(|| reset = true, &mut out);
+        assert!(reset);
+        assert_eq!(out, [3]);
+        assert!(!q.is_pending());
+        // Going away: what is queued comes out, later pushes are refused.
+        out.clear();
+        q.woke();
+        assert_eq!(q.push(4), Ok(false));
+        q.close_and_take(&mut out);
+        assert_eq!(out, [4]);
+        assert_eq!(q.push(5), Err(5));
+    }
+
+    #[test]
     fn a_closed_queue_refuses_pushes_and_keeps_what_it_had() {
         let q = WakeQueue::new();
         assert_eq!(q.push("kept"), Ok(false));
