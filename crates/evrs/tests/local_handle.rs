@@ -325,3 +325,51 @@ fn a_wake_from_outside_run_makes_one_iteration_non_blocking() {
         b.verify().unwrap();
     }
 }
+
+mod deferred {
+    use super::*;
+
+    on_every_backend! {
+        fn deferred_callbacks_coalesce_run_at_their_priority_in_order_and_never_write_the_eventfd(m) {
+            let mut b = evrs::EventConfig::new()
+                .method(m)
+                .flags(evrs::BaseFlags::IGNORE_ENV)
+                .priorities(3)
+                .build()
+                .unwrap();
+            let handle = b.handle().unwrap();
+            let local = b.local_handle();
+            let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+            let mk = |b: &mut evrs::EventBase, pri: usize, name: &'static str| {
+                let l = log.clone();
+                b.new_deferred(pri, move |_, _, what| {
+                    assert_eq!(what, What::empty());
+                    l.borrow_mut().push(name)
+                })
+                .unwrap()
+            };
+            let low = mk(&mut b, 2, "low");
+            let a = mk(&mut b, 0, "a");
+            let z = mk(&mut b, 0, "z");
+            assert!(b.new_deferred(3, |_, _, _| {}).is_err(), "priority out of range");
+            // Scheduled from a callback that holds no &mut EventBase for them.
+            let l2 = local.clone();
+            let kick = b
+                .new_timer(move |_, _, _| {
+                    for ev in [low, z, a, z, z] {
+                        l2.defer(ev).unwrap();
+                    }
+                })
+                .unwrap();
+            b.set_priority(kick, 1).unwrap();
+            b.activate(kick, What::TIMEOUT, 1).unwrap();
+            for _ in 0..4 {
+                b.run(LoopFlags::NONBLOCK).unwrap();
+            }
+            // Each ran once; the urgent ones first, in scheduling order; the low one last.
+            assert_eq!(*log.borrow(), ["z", "a", "low"], "{m}");
+            assert_eq!(handle.wake_writes(), 0, "{m}: no eventfd write for deferred callbacks");
+            b.verify().unwrap();
+        }
+    }
+}

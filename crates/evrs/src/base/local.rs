@@ -95,6 +95,13 @@ impl LocalHandle {
         Ok(())
     }
 
+    /// Schedules a deferred callback (made with [`EventBase::new_deferred`]): it runs once
+    /// at its priority in the loop's next callback pass, however many times it was
+    /// scheduled before (libevent's `event_deferred_cb_schedule_`).
+    pub fn defer(&self, ev: Event) -> io::Result<()> {
+        self.activate(ev, What::empty())
+    }
+
     /// Makes the loop run another iteration without blocking (nothing else).
     pub fn wake(&self) -> io::Result<()> {
         self.open()?;
@@ -104,6 +111,24 @@ impl LocalHandle {
 }
 
 impl EventBase<Local> {
+    /// A deferred callback (libevent's `event_deferred_cb`): an event with no fd, signal or
+    /// timeout, at `priority`, scheduled from code on the loop thread with
+    /// [`LocalHandle::defer`] (no lock, no atomic, no syscall) or [`EventBase::activate`].
+    /// Repeated scheduling before it runs coalesces into one run; it runs in the callback
+    /// pass of its priority, in scheduling order among equals. Bufferevents use them for
+    /// `DEFER_CALLBACKS`.
+    pub fn new_deferred<F>(&mut self, priority: usize, cb: F) -> io::Result<Event>
+    where
+        F: FnMut(&mut EventBase, Event, What) + 'static,
+    {
+        let ev = self.new_timer(cb)?;
+        if let Err(e) = self.set_priority(ev, priority) {
+            let _ = self.free(ev);
+            return Err(e);
+        }
+        Ok(ev)
+    }
+
     /// A same-thread handle to this base (see [`LocalHandle`]).
     pub fn local_handle(&mut self) -> LocalHandle {
         let id = self.id();
