@@ -367,11 +367,12 @@ on_every_backend! {
             let hook = if kind == What::PREPARE { b.new_prepare(cb) } else { b.new_check(cb) }.unwrap();
             b.add(hook, None).unwrap();
             let h = b.handle().unwrap();
+            // Timed from before the stopper starts its sleep (not after: that raced).
+            let start = Instant::now();
             let stopper = std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(100));
                 h.run_in_loop(move |base| base.del(hook).unwrap()).unwrap();
             });
-            let start = Instant::now();
             assert_eq!(b.dispatch().unwrap(), RunOutcome::NoEvents);
             assert!(start.elapsed() >= Duration::from_millis(100), "{kind:?}: returned early");
             assert!(runs.get() >= 1, "{kind:?}");
