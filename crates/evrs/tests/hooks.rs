@@ -598,11 +598,11 @@ on_every_backend! {
         }).unwrap();
         b.add(p, None).unwrap();
         let b2 = b.clone();
+        let start = Instant::now();
         let stopper = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
             b2.del(p).unwrap();
         });
-        let start = Instant::now();
         assert_eq!(b.dispatch().unwrap(), RunOutcome::NoEvents);
         assert!(start.elapsed() >= Duration::from_millis(100));
         assert!(runs.load(Ordering::SeqCst) >= 1);
