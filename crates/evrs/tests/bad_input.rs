@@ -163,3 +163,34 @@ on_every_backend! {
         b.verify().unwrap();
     }
 }
+
+mod internal_events {
+    use super::*;
+
+    on_every_backend! {
+        fn the_bases_own_events_cannot_be_touched_through_a_handle(m) {
+            let mut b = util::base(m);
+            let _h = b.handle().unwrap(); // creates the internal notify event
+            let sig = b.new_signal(libc::SIGWINCH, |_, _, _| {}).unwrap();
+            b.add(sig, None).unwrap(); // creates the internal signal-pipe event
+            b.loopexit(Some(std::time::Duration::from_secs(60))).unwrap(); // an internal timer
+            let mut internal = Vec::new();
+            let _ = b.foreach_event(|i| {
+                if i.internal || (i.fd == -1 && i.timeout.is_some()) {
+                    internal.push(i.event);
+                }
+                std::ops::ControlFlow::Continue(())
+            });
+            assert!(internal.len() >= 3, "{m}: {internal:?}");
+            for ev in internal {
+                let forged = evrs::Event::from_raw(ev.into_raw());
+                assert!(b.free(forged).is_err(), "{m}: freed an internal event");
+                assert!(b.del(forged).is_err());
+                assert!(b.activate(forged, evrs::What::READ, 1).is_err());
+                assert!(b.assign(forged, -1, evrs::What::empty(), |_, _, _| {}).is_err());
+            }
+            b.verify().unwrap();
+            b.free(sig).unwrap();
+        }
+    }
+}

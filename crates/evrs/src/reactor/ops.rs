@@ -14,7 +14,14 @@ impl Reactor {
     /// Validates a handle, returning its slot index.
     #[inline]
     pub(crate) fn index(&self, ev: Event) -> io::Result<usize> {
-        self.table.index(ev)
+        let idx = self.table.index(ev)?;
+        // The base's own events (signal pipe, notify fd, loopexit timers) share the table
+        // but are never the user's to touch, even through a handle rebuilt with `from_raw`
+        // or seen in `foreach_event`.
+        if let Kind::Internal(_) = self.table.get(idx).kind {
+            return Err(invalid("this event belongs to the base itself"));
+        }
+        Ok(idx)
     }
 
     #[inline]
