@@ -48,14 +48,27 @@ pub const MAX_PRIORITIES: usize = 256 - 1;
 static NEXT_BASE_ID: AtomicU32 = AtomicU32::new(1);
 
 /// Loop bookkeeping: is it running, was it asked to stop, what runs now.
-#[derive(Default)]
 struct LoopState {
     running: bool,
     got_exit: bool,
     got_break: bool,
     cont: bool,
-    running_slot: Option<usize>,
+    /// The slot whose callback runs (NIL: none); one 4-byte store per callback.
+    running_slot: u32,
     running_priority: Option<usize>,
+}
+
+impl Default for LoopState {
+    fn default() -> Self {
+        LoopState {
+            running: false,
+            got_exit: false,
+            got_break: false,
+            cont: false,
+            running_slot: NIL,
+            running_priority: None,
+        }
+    }
 }
 
 /// The iteration's cached time and the wall-clock offset.
@@ -191,15 +204,16 @@ impl Reactor {
     }
 
     pub(crate) fn running_event(&self) -> Option<crate::Event> {
-        self.lp.running_slot.map(|i| self.table.event_at(i))
+        self.running_slot().map(|i| self.table.event_at(i))
     }
 
     pub(crate) fn running_slot(&self) -> Option<usize> {
-        self.lp.running_slot
+        (self.lp.running_slot != NIL).then_some(self.lp.running_slot as usize)
     }
 
+    #[inline]
     pub(crate) fn set_running_slot(&mut self, idx: Option<usize>) {
-        self.lp.running_slot = idx;
+        self.lp.running_slot = idx.map_or(NIL, |i| i as u32);
     }
 
     /// A loop starts on this base.
@@ -216,7 +230,7 @@ impl Reactor {
         self.backend.set_batching(false);
         self.lp.running = false;
         self.lp.running_priority = None;
-        self.lp.running_slot = None;
+        self.lp.running_slot = NIL;
         self.clock.cache = None;
     }
 
