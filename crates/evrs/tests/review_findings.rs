@@ -48,7 +48,6 @@ on_every_backend! {
     /// `foreach_event` hands out the handle of the base's notify event, and every user
     /// operation accepts it: `del` unregisters the eventfd, so no `Handle` can wake the
     /// loop any more.
-    #[ignore = "bug: user ops (del/free/finalize/assign/add) accept handles of the base's internal events"]
     fn deleting_the_internal_notify_event_is_refused(m) {
         let mut b = base(m);
         let h = b.handle().unwrap();
@@ -66,7 +65,6 @@ on_every_backend! {
     /// Freeing the notify event through its listed handle leaves `EventBase::notify` naming
     /// a free slot; the next user event gets that slot, and `reinit` then moves the *user's*
     /// event onto the new eventfd.
-    #[ignore = "bug: an internal event can be freed by the user; the base keeps using its slot index"]
     fn freeing_the_internal_notify_event_is_refused(m) {
         let mut b = base(m);
         let _h = b.handle().unwrap();
@@ -87,7 +85,6 @@ on_every_backend! {
     /// A callback frees its own event, then makes the base's first `Handle` (its notify
     /// event takes the freed slot: the free list is LIFO), then panics. The panic rule
     /// (`free_after_panic`) sees "slot live, no handler" and frees the *notify* event.
-    #[ignore = "bug: free_after_panic frees whatever now lives in the slot (no generation check): here the notify event"]
     fn panic_after_self_free_keeps_the_internal_event_that_took_the_slot(m) {
         let mut b = base(m);
         let slot: Rc<RefCell<Option<Handle>>> = Rc::new(RefCell::new(None));
@@ -113,7 +110,6 @@ on_every_backend! {
     /// A finalizer of a signal event is queued with `ncalls` 0 (begin_finalize -> del_idx),
     /// and the loop's SIGNAL branch calls the handler once per `ncalls`: the finalizer never
     /// runs — not in the loop, not at teardown (FINALIZING was cleared by prepare_callback).
-    #[ignore = "bug: the finalizer of a signal event never runs (process_queue's SIGNAL branch, ncalls 0)"]
     fn finalizer_of_a_signal_event_runs(m) {
         let ran = Rc::new(Cell::new(0));
         {
@@ -133,7 +129,6 @@ on_every_backend! {
     /// loop `add` fails (EPERM); here it returns Ok, the deferred EPOLL_CTL fails in
     /// `apply_changes` and is dropped (`let _ = self.apply_one(fd)`): the event is INSERTED
     /// but never fires and the table and backend disagree.
-    #[ignore = "bug: epoll change-list apply errors are swallowed; add returned Ok for a dead registration"]
     fn deferred_epoll_change_failure_is_not_silent(m) {
         let mut b = base(m);
         let (_x, y) = pair();
@@ -175,7 +170,6 @@ on_every_backend! {
     /// same batch: `run_commands` unwinds with the batch (dropped, uncounted) and the
     /// pending-activation word stays set, so every later `Handle::activate` of that event
     /// "coalesces" into a command that no longer exists — forever.
-    #[ignore = "bug: a panic in run_commands drops the batch; the PendingActivations word stays set and wedges Handle::activate"]
     fn panic_in_a_handle_closure_does_not_wedge_handle_activate(m) {
         let mut b = base(m);
         let h = b.handle().unwrap();
@@ -201,7 +195,6 @@ on_every_backend! {
 
     /// A finalizer run at teardown finalizes another event: that second finalizer is not in
     /// `run_finalizers`' snapshot and is dropped unrun (libevent loops until none is left).
-    #[ignore = "bug: run_finalizers at teardown runs one snapshot; finalizers queued by finalizers are dropped"]
     fn finalizer_queued_by_a_finalizer_at_teardown_runs(m) {
         let ran = Rc::new(Cell::new(0));
         {
@@ -242,7 +235,6 @@ fn completes(op: impl FnOnce() + Send + 'static) -> bool {
 /// `SharedBase::free` drops the event's closure inside `EventBase::free_idx`, i.e. with the
 /// base's mutex held: a destructor that touches the base self-deadlocks.
 #[test]
-#[ignore = "bug: SharedBase::free drops the user closure under the base lock (self-deadlock)"]
 fn shared_free_drops_the_closure_without_the_lock() {
     let _w = watchdog("review_findings::shared_free", WATCHDOG_BOUND);
     let base = SharedBase::new().unwrap();
@@ -262,7 +254,6 @@ fn shared_free_drops_the_closure_without_the_lock() {
 /// Same for `SharedBase::assign` (`reassign_with` drops the old closure under the lock) and
 /// `finalize` (`finalize_with` drops the replaced closure under the lock).
 #[test]
-#[ignore = "bug: SharedBase::assign / finalize drop the replaced closure under the base lock"]
 fn shared_assign_and_finalize_drop_the_old_closure_without_the_lock() {
     let _w = watchdog("review_findings::shared_assign", WATCHDOG_BOUND);
     let base = SharedBase::new().unwrap();

@@ -507,6 +507,10 @@ impl EventBase<Local> {
         };
         let shared = shared.clone();
         let mut cmds = std::mem::take(&mut self.commands);
+        // A closure that panics does not cost the rest of the batch: every command runs (an
+        // activation dropped here would leave its coalescing word set and every later
+        // `Handle::activate` of that event swallowed); the first panic propagates after.
+        let mut panicked = None;
         for cmd in cmds.drain(..) {
             let (what, ev) = cmd.describe();
             let r = match cmd {
@@ -518,7 +522,10 @@ impl EventBase<Local> {
                 Command::Add(ev, t) => self.add(ev, t),
                 Command::Del(ev) => self.del(ev),
                 Command::Run(f) | Command::Call(f) => {
-                    f(self);
+                    let run = std::panic::AssertUnwindSafe(|| f(self));
+                    if let Err(p) = std::panic::catch_unwind(run) {
+                        panicked.get_or_insert(p);
+                    }
                     Ok(())
                 }
                 Command::LoopExit(after) => self.loopexit(after),
@@ -532,5 +539,8 @@ impl EventBase<Local> {
             }
         }
         self.commands = cmds;
+        if let Some(p) = panicked {
+            std::panic::resume_unwind(p);
+        }
     }
 }

@@ -180,19 +180,19 @@ impl<M: Model> EventBase<M> {
     }
 
     /// Re-initializes an event that is not pending or active with a new callback.
+    /// Returns the replaced callback: the caller drops it last (a closure's destructor may run
+    /// arbitrary user code; a `SharedBase` drops it after releasing its lock).
+    #[must_use = "the replaced callback must be dropped by the caller"]
     pub(crate) fn reassign_with(
         &mut self,
         ev: Event,
         fd: RawFd,
         events: What,
         h: M::Handler,
-    ) -> io::Result<()> {
+    ) -> io::Result<Option<M::Handler>> {
         let idx = self.core.index(ev)?;
         self.core.reassign(idx, fd, events)?;
-        let old = self.handlers.put(idx, h);
-        // Dropped last: a closure's destructor may run arbitrary user code.
-        drop(old);
-        Ok(())
+        Ok(self.handlers.put(idx, h))
     }
 
     /// Makes an event pending (libevent's `event_add`). With `Some(timeout)` the event also
@@ -225,11 +225,22 @@ impl<M: Model> EventBase<M> {
     }
 
     pub(crate) fn free_idx(&mut self, idx: usize) {
-        self.owned.forget_slot(self.core.owner(idx));
-        self.core.free_idx(idx);
-        let h = self.handlers.take(idx);
+        let h = self.release_idx(idx);
         // Dropped last: a closure's destructor may run arbitrary user code.
         drop(h);
+    }
+
+    /// Frees the slot and hands its callback to the caller to drop (see `reassign_with`).
+    pub(crate) fn release_idx(&mut self, idx: usize) -> Option<M::Handler> {
+        self.owned.forget_slot(self.core.owner(idx));
+        self.core.free_idx(idx);
+        self.handlers.take(idx)
+    }
+
+    /// [`free`](Self::free), handing the callback to the caller to drop.
+    pub(crate) fn free_take(&mut self, ev: Event) -> io::Result<Option<M::Handler>> {
+        let idx = self.core.index(ev)?;
+        Ok(self.release_idx(idx))
     }
 
     /// Takes an event's callback out to run it.
@@ -268,20 +279,28 @@ impl<M: Model> EventBase<M> {
     }
 
     /// After a panic unwound out of a callback: the event whose closure was lost is freed.
-    pub(crate) fn free_after_panic(&mut self, idx: Option<usize>) {
-        if let Some(idx) = idx {
-            if self.core.table().get(idx).is_live() && self.handlers.is_empty_at(idx) {
+    /// Only the very event that was running: if the callback freed itself and the slot went
+    /// to another event (even one of the base's own) before the panic, nothing is freed.
+    pub(crate) fn free_after_panic(&mut self, running: Option<(usize, u32)>) {
+        if let Some((idx, gen)) = running {
+            let same = self.core.table().same(idx, gen);
+            let internal = matches!(self.core.table().get(idx).kind(), Kind::Internal(_));
+            if same && !internal && self.handlers.is_empty_at(idx) {
                 self.free_idx(idx);
             }
         }
     }
 
     /// Puts `finalizer` in place of the callback and queues it.
-    pub(crate) fn finalize_with(&mut self, ev: Event, finalizer: M::Handler) -> io::Result<()> {
+    /// Returns the replaced callback for the caller to drop (see `reassign_with`).
+    #[must_use = "the replaced callback must be dropped by the caller"]
+    pub(crate) fn finalize_with(
+        &mut self,
+        ev: Event,
+        finalizer: M::Handler,
+    ) -> io::Result<Option<M::Handler>> {
         let idx = self.core.begin_finalize(ev)?;
-        let old = self.handlers.put(idx, finalizer);
-        drop(old);
-        Ok(())
+        Ok(self.handlers.put(idx, finalizer))
     }
 
     /// Makes an event active as if `what` happened (libevent's `event_active`); `ncalls` is
@@ -497,7 +516,9 @@ impl EventBase<Local> {
     where
         F: FnMut(&mut EventBase, Event, What) + 'static,
     {
-        self.reassign_with(ev, fd, events, LocalHandler(LocalKind::Fn(Box::new(cb))))
+        let old = self.reassign_with(ev, fd, events, LocalHandler(LocalKind::Fn(Box::new(cb))))?;
+        drop(old);
+        Ok(())
     }
 
     /// Finalizes an event (libevent's `event_finalize`): deletes it without waiting, replaces
@@ -509,7 +530,9 @@ impl EventBase<Local> {
     where
         F: FnOnce(&mut EventBase, Event) + 'static,
     {
-        self.finalize_with(ev, LocalHandler(LocalKind::Finalize(Box::new(cb), false)))
+        let old = self.finalize_with(ev, LocalHandler(LocalKind::Finalize(Box::new(cb), false)))?;
+        drop(old);
+        Ok(())
     }
 
     /// Like [`finalize`](Self::finalize), then frees the event (libevent's
@@ -518,7 +541,9 @@ impl EventBase<Local> {
     where
         F: FnOnce(&mut EventBase, Event) + 'static,
     {
-        self.finalize_with(ev, LocalHandler(LocalKind::Finalize(Box::new(cb), true)))
+        let old = self.finalize_with(ev, LocalHandler(LocalKind::Finalize(Box::new(cb), true)))?;
+        drop(old);
+        Ok(())
     }
 }
 

@@ -95,15 +95,24 @@ impl Model for Local {
     type Local = super::local::LocalState;
 
     fn run_finalizers(base: &mut EventBase<Local>) {
-        for idx in base.core.finalizing() {
-            let Some(LocalHandler(LocalKind::Finalize(f, free))) = base.handlers.take(idx) else {
-                continue;
-            };
-            base.core.end_finalize(idx);
-            let ev = base.core.event_at(idx);
-            f(base, ev);
-            if free && base.core.index(ev).is_ok() {
-                base.free_idx(idx);
+        // Until none is left: a finalizer may finalize other events (libevent loops too).
+        loop {
+            let mut ran = false;
+            for idx in base.core.finalizing() {
+                let Some(LocalHandler(LocalKind::Finalize(f, free))) = base.handlers.take(idx)
+                else {
+                    continue;
+                };
+                ran = true;
+                base.core.end_finalize(idx);
+                let ev = base.core.event_at(idx);
+                f(base, ev);
+                if free && base.core.index(ev).is_ok() {
+                    base.free_idx(idx);
+                }
+            }
+            if !ran {
+                break;
             }
         }
     }
@@ -114,15 +123,24 @@ impl Model for Shared {
     type Local = ();
 
     fn run_finalizers(base: &mut EventBase<Shared>) {
-        for idx in base.core.finalizing() {
-            let Some(SharedHandler(SharedKind::Finalize(f, free))) = base.handlers.take(idx) else {
-                continue;
-            };
-            base.core.end_finalize(idx);
-            let ev = base.core.event_at(idx);
-            f(ev);
-            if free && base.core.index(ev).is_ok() {
-                base.free_idx(idx);
+        // Until none is left: a finalizer may finalize other events (libevent loops too).
+        loop {
+            let mut ran = false;
+            for idx in base.core.finalizing() {
+                let Some(SharedHandler(SharedKind::Finalize(f, free))) = base.handlers.take(idx)
+                else {
+                    continue;
+                };
+                ran = true;
+                base.core.end_finalize(idx);
+                let ev = base.core.event_at(idx);
+                f(ev);
+                if free && base.core.index(ev).is_ok() {
+                    base.free_idx(idx);
+                }
+            }
+            if !ran {
+                break;
             }
         }
     }

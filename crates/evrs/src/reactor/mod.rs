@@ -53,8 +53,9 @@ struct LoopState {
     got_exit: bool,
     got_break: bool,
     cont: bool,
-    /// The slot whose callback runs (NIL: none); one 4-byte store per callback.
+    /// The slot whose callback runs (NIL: none), and its generation then.
     running_slot: u32,
+    running_gen: u32,
     running_priority: Option<usize>,
 }
 
@@ -66,6 +67,7 @@ impl Default for LoopState {
             got_break: false,
             cont: false,
             running_slot: NIL,
+            running_gen: 0,
             running_priority: None,
         }
     }
@@ -204,16 +206,28 @@ impl Reactor {
     }
 
     pub(crate) fn running_event(&self) -> Option<crate::Event> {
-        self.running_slot().map(|i| self.table.event_at(i))
+        self.running_slot().map(|(idx, gen)| crate::Event {
+            idx: idx as u32,
+            gen,
+            base: self.id(),
+        })
     }
 
-    pub(crate) fn running_slot(&self) -> Option<usize> {
-        (self.lp.running_slot != NIL).then_some(self.lp.running_slot as usize)
+    /// The slot (and its generation when the callback started) whose callback runs.
+    pub(crate) fn running_slot(&self) -> Option<(usize, u32)> {
+        (self.lp.running_slot != NIL)
+            .then_some((self.lp.running_slot as usize, self.lp.running_gen))
     }
 
     #[inline]
     pub(crate) fn set_running_slot(&mut self, idx: Option<usize>) {
-        self.lp.running_slot = idx.map_or(NIL, |i| i as u32);
+        match idx {
+            Some(i) => {
+                self.lp.running_slot = i as u32;
+                self.lp.running_gen = self.table.get(i).gen();
+            }
+            None => self.lp.running_slot = NIL,
+        }
     }
 
     /// A loop starts on this base.

@@ -87,7 +87,12 @@ impl Reactor {
     /// activated with its READ/WRITE interest. A token of a freed event is ignored.
     fn completed(&mut self, token: u64, res: i32, flags: u32) {
         let (idx, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
-        if idx >= self.table.len() || !self.table.same(idx, gen) {
+        // A token of a freed event, or of one deleted since it was submitted, is ignored
+        // (the backend cancels such operations; a completion may still be in flight).
+        if idx >= self.table.len()
+            || !self.table.same(idx, gen)
+            || !self.table.get(idx).has(state::INSERTED)
+        {
             return;
         }
         let s = self.table.get_mut(idx);

@@ -165,6 +165,9 @@ fn process_queue<C: LoopCtx>(ctx: &mut C, p: usize) -> i64 {
         }
         match kind {
             Kind::Internal(k) => run_internal(ctx, idx, k),
+            // A finalizer runs once, whatever the event was (a signal event's delivery
+            // count was cleared when it was deleted for finalization).
+            _ if res.contains(What::FINALIZE) => ctx.call(idx, events, res),
             _ if events.contains(What::SIGNAL) => {
                 // One call per delivery; del, re-add, free or loopbreak stop the rest.
                 let gen = ctx.reactor().table.get(idx).gen();

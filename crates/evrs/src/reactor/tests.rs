@@ -224,3 +224,33 @@ fn verify_catches_broken_active_queues() {
         std::mem::forget(base);
     }
 }
+
+#[test]
+fn a_completion_for_a_deleted_event_is_ignored() {
+    let (mut base, script) = scripted_base();
+    let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fd = std::os::unix::io::AsRawFd::as_raw_fd(&a);
+    let runs = Rc::new(Cell::new(0));
+    let r = runs.clone();
+    let ev = base
+        .new_event(fd, What::READ | What::PERSIST, move |_, _, _| {
+            r.set(r.get() + 1)
+        })
+        .unwrap();
+    base.add(ev, None).unwrap();
+    let token = base.reactor().completion_token(ev.idx as usize);
+    base.del(ev).unwrap();
+    script
+        .0
+        .lock()
+        .unwrap()
+        .batches
+        .push_back(vec![Polled::Done {
+            token,
+            res: 5,
+            flags: 0,
+        }]);
+    base.run(LoopFlags::NONBLOCK).unwrap();
+    assert_eq!(runs.get(), 0, "the callback of a deleted event ran");
+    base.verify().unwrap();
+}

@@ -258,7 +258,10 @@ impl SharedBase {
         F: FnMut(&SharedBase, Event, What) + Send + 'static,
     {
         let h = SharedHandler(SharedKind::Fn(Box::new(cb)));
-        self.lock().base.reassign_with(ev, fd, events, h)
+        let old = self.lock().base.reassign_with(ev, fd, events, h)?;
+        // The replaced closure is dropped here, without the lock (the guard is gone).
+        drop(old);
+        Ok(())
     }
 
     /// Runs `cb` once when `fd` is ready or `timeout` passes (as [`EventBase::once`]).
@@ -392,8 +395,11 @@ impl SharedBase {
     pub fn free(&self, ev: Event) -> io::Result<()> {
         let core = self.lock();
         let mut core = self.settle(core, ev, DelMode::Auto, |base| base.del(ev))?;
-        core.base.free(ev)?;
+        let old = core.base.free_take(ev)?;
         self.changed(&core);
+        drop(core);
+        // Without the lock: the closure's destructor is user code and may call into the base.
+        drop(old);
         Ok(())
     }
 
@@ -424,9 +430,12 @@ impl SharedBase {
         free: bool,
     ) -> io::Result<()> {
         let mut core = self.lock();
-        core.base
+        let old = core
+            .base
             .finalize_with(ev, SharedHandler(SharedKind::Finalize(cb, free)))?;
         self.changed(&core);
+        drop(core);
+        drop(old);
         Ok(())
     }
 

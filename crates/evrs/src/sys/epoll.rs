@@ -63,6 +63,9 @@ struct FdState {
     /// Wait epoch at which an `EPOLL_CTL_DEL` of this fd failed (0 = none since the last
     /// successful `ADD`/`MOD`): the registration may have survived, see the module docs.
     del_failed: u64,
+    /// A batched `ADD`/`MOD` of `want` failed: the kernel does not watch this fd although
+    /// its events are added. Reported once (see `failed`); the next change retries.
+    failed: bool,
 }
 
 pub(crate) struct Selector {
@@ -70,6 +73,8 @@ pub(crate) struct Selector {
     events: Vec<libc::epoll_event>,
     fds: Vec<FdState>,
     changes: Vec<RawFd>,
+    /// fds whose batched registration failed, to report with the next wait.
+    failed: Vec<RawFd>,
     deferring: bool,
     use_changelist: bool,
     /// Counts waits; a stale report is one for an fd whose `DEL` failed before its wait.
@@ -89,6 +94,7 @@ impl Selector {
             events: Vec::with_capacity(INITIAL_EVENTS),
             fds: Vec::new(),
             changes: Vec::new(),
+            failed: Vec::new(),
             deferring: false,
             use_changelist,
             epoch: 1,
@@ -126,11 +132,17 @@ impl Selector {
             return Ok(());
         }
         if st.registered == 0 && !st.dirty {
-            // First registration: immediate, so errors reach the caller.
+            // First registration (or a retry after a failed batched one): immediate, so
+            // errors reach the caller.
+            st.failed = false;
             if new == 0 {
+                st.want = 0;
                 return Ok(());
             }
-            self.ctl_add(fd, new)?;
+            if let Err(e) = self.ctl_add(fd, new) {
+                self.state(fd).want = 0;
+                return Err(e);
+            }
             let st = self.state(fd);
             st.registered = new;
             st.want = new;
@@ -171,20 +183,33 @@ impl Selector {
         st.went_zero = false;
         st.dirty = false;
         st.registered = if res.is_ok() { st.want } else { 0 };
-        if res.is_err() {
-            st.want = 0;
-        }
+        st.failed = res.is_err() && st.want != 0;
         res
     }
 
-    /// Applies the change list (before `epoll_wait`). Errors here cannot be returned to the
-    /// `add` that caused them (it already returned); the fd simply stays unregistered.
+    /// Applies the change list (before `epoll_wait`). An error here cannot be returned to
+    /// the `add` that caused it (that returned already): it is logged, and the fd's events
+    /// get READ|WRITE|CLOSED once (their own I/O then reports the real error), as for an fd
+    /// poll finds closed — never silence, never a spin. The events stay added (the table
+    /// and `wanted` agree); the kernel does not watch the fd until its interest changes.
     fn apply_changes(&mut self) {
         let mut changes = std::mem::take(&mut self.changes);
         for fd in changes.drain(..) {
-            let _ = self.apply_one(fd);
+            if let Err(e) = self.apply_one(fd) {
+                if self.state(fd).failed {
+                    log::warn!("evrs: epoll cannot watch fd {fd} ({e}); its events are told once");
+                    self.failed.push(fd);
+                }
+            }
         }
         self.changes = changes;
+    }
+
+    /// Reports the fds whose batched registration failed (once each) into `ready`.
+    fn report_failed(failed: &mut Vec<RawFd>, ready: &mut Vec<super::Polled>) {
+        for fd in failed.drain(..) {
+            ready.push(super::Polled::ready(fd, READ | WRITE | CLOSED));
+        }
     }
 
     fn ctl_add(&mut self, fd: RawFd, mask: u8) -> io::Result<()> {
@@ -272,7 +297,13 @@ impl Selector {
     ) -> io::Result<()> {
         self.apply_changes();
         self.epoch += 1;
+        let timeout = if self.failed.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
         let res = wait(self.epfd, &mut self.events, timeout, ready);
+        Self::report_failed(&mut self.failed, ready);
         if self.n_del_failed > 0 && !self.events.is_empty() {
             let events = std::mem::take(&mut self.events);
             self.drop_stale(self.epoch, &events);
@@ -293,6 +324,8 @@ impl Selector {
         self.epoch += 1;
         w.epfd = self.epfd;
         w.epoch = self.epoch;
+        w.failed.clear();
+        w.failed.append(&mut self.failed);
     }
 }
 
@@ -302,6 +335,8 @@ pub(crate) struct Waiter {
     epfd: RawFd,
     epoch: u64,
     events: Vec<libc::epoll_event>,
+    /// Failed registrations to report with this wait's results.
+    failed: Vec<RawFd>,
 }
 
 impl Waiter {
@@ -310,6 +345,7 @@ impl Waiter {
             epfd: -1,
             epoch: 0,
             events: Vec::with_capacity(INITIAL_EVENTS),
+            failed: Vec::new(),
         }
     }
 
@@ -318,7 +354,14 @@ impl Waiter {
         timeout: Option<Duration>,
         ready: &mut Vec<super::Polled>,
     ) -> io::Result<()> {
-        wait(self.epfd, &mut self.events, timeout, ready)
+        let timeout = if self.failed.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        let res = wait(self.epfd, &mut self.events, timeout, ready);
+        Selector::report_failed(&mut self.failed, ready);
+        res
     }
 }
 
@@ -389,11 +432,15 @@ impl Selector {
             st.went_zero = false;
             st.del_failed = 0;
             let want = st.want;
-            if want != 0 {
+            // An fd whose registration failed before stays unwatched (it was reported).
+            if want != 0 && !st.failed {
                 match self.ctl_add(fd as RawFd, want) {
                     Ok(()) => self.fds[fd].registered = want,
                     Err(e) if strict => return Err(e),
-                    Err(_) => self.fds[fd].want = 0,
+                    Err(_) => {
+                        self.fds[fd].failed = true;
+                        self.failed.push(fd as RawFd);
+                    }
                 }
             }
         }
