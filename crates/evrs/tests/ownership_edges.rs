@@ -1,5 +1,8 @@
-//! Findings of the review of the core reshaping (reactor/, backend/, base/, shared/): each
-//! test shows one bug and is ignored until it is fixed (the `ignore` reason names it).
+//! Who owns what at the edges: the base's own events are not the user's; the panic rule
+//! frees only the event that panicked; finalizers always run (signal events, finalizers
+//! queued by finalizers at teardown); `SharedBase` drops user closures without its lock; a
+//! panicking `Handle` closure costs no other command; a failed batched epoll registration is
+//! told, not swallowed. (Each was a bug found by review of the core reshaping.)
 mod util;
 use evrs::{Count, Event, EventBase, Handle, LoopFlags, SharedBase, What};
 use std::cell::{Cell, RefCell};
