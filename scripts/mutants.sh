@@ -15,8 +15,14 @@ fi
 # wake_queue.rs: the cross-thread wake-up protocol, killed by its own unit tests (lib only,
 # so each mutant rebuilds and runs one test binary). The loom models are not built without
 # `--cfg loom`, so mutating them proves nothing: excluded.
+# CI sets EVRS_MUTANTS_IN_PLACE=1: mutate its disposable clone in place, so the builds reuse
+# the target dir of the test step instead of building a copy of the tree from scratch.
+in_place=()
+if [ "${EVRS_MUTANTS_IN_PLACE:-0}" = 1 ]; then
+  in_place=(--in-place)
+fi
 status=0
-cargo mutants -p evrs -j 1 --timeout 60 --no-shuffle \
+cargo mutants -p evrs -j 1 --timeout 60 --no-shuffle "${in_place[@]}" \
   --file crates/evrs/src/wake_queue.rs --exclude-re 'loom_tests' \
   -o "${CARGO_TARGET_DIR:-target}" "$@" \
   -- --lib -- --test-threads=2 || status=$?
