@@ -80,7 +80,7 @@ fn same_action(a: &libc::sigaction, b: &libc::sigaction) -> bool {
 }
 
 /// A base with a counting event for `sig`, added.
-fn watching(m: Method, sig: i32) -> (EventBase, Rc<Cell<usize>>, evrs::Event) {
+fn watching(m: Method, sig: i32) -> (util::Checked, Rc<Cell<usize>>, evrs::Event) {
     let mut b = base(m);
     let n = Rc::new(Cell::new(0));
     let c = n.clone();

@@ -58,10 +58,47 @@ macro_rules! on_every_backend {
     };
 }
 
-pub fn base(m: Method) -> EventBase {
+pub fn base(m: Method) -> Checked {
     let b = EventBase::with_backend(m).expect("backend available");
     assert_eq!(b.method(), m);
-    b
+    Checked(Some(b))
+}
+
+/// A test's base: derefs to the `EventBase`, and when the test is done with it (dropped
+/// without a panic in flight) checks every invariant (`verify()`), so each reactor test
+/// ends with the base proven consistent.
+pub struct Checked(Option<EventBase>);
+
+impl Checked {
+    /// The base itself, for code that must own it (it is still verified here).
+    pub fn into_inner(mut self) -> EventBase {
+        let b = self.0.take().expect("base present");
+        b.verify().expect("base invariants at the end of the test");
+        b
+    }
+}
+
+impl std::ops::Deref for Checked {
+    type Target = EventBase;
+    fn deref(&self) -> &EventBase {
+        self.0.as_ref().expect("base present")
+    }
+}
+
+impl std::ops::DerefMut for Checked {
+    fn deref_mut(&mut self) -> &mut EventBase {
+        self.0.as_mut().expect("base present")
+    }
+}
+
+impl Drop for Checked {
+    fn drop(&mut self) {
+        if let Some(b) = &self.0 {
+            if !std::thread::panicking() {
+                b.verify().expect("base invariants at the end of the test");
+            }
+        }
+    }
 }
 
 /// A connected, non-blocking socket pair.
