@@ -67,7 +67,9 @@
 //!   started hook keeps the loop alive. [`SharedBase`] has them too.
 //! * **Same-thread wake-ups** — a [`LocalHandle`] reaches the loop from code on its thread
 //!   that holds no `&mut EventBase` (an executor's waker, a buffer's scheduler): no lock, no
-//!   atomic, no syscall. [`EventBase::defer_buffer_callbacks`] uses it.
+//!   atomic, no syscall. Deferred callbacks ([`EventBase::new_deferred`], scheduled with
+//!   [`LocalHandle::defer`]: libevent's `event_deferred_cb`) and
+//!   [`EventBase::defer_buffer_callbacks`] use it.
 //! * **For foreign code (the C ABI)** — [`EventBase::new_event_raw`]: a plain function
 //!   pointer plus a [`RawArg`], no allocation; [`EventBase::assign_owned`]: an event named by
 //!   caller-owned memory, released when that memory is assigned again or the base goes.
