@@ -410,3 +410,41 @@ fn handle_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
     assert_send_sync::<evrs::Handle>();
 }
+
+/// The fd number in a handle's `Debug` (`Handle { base: 3, fd: 7 }`).
+fn eventfd_of(h: &evrs::Handle) -> i32 {
+    let s = format!("{h:?}");
+    let rest = s.split("fd: ").nth(1).expect("fd in Debug");
+    rest.trim_end_matches([' ', '}']).parse().expect("an fd number")
+}
+
+#[test]
+fn the_eventfd_is_closed_once_the_base_and_every_handle_are_gone() {
+    const NAME: &str = "the_eventfd_is_closed_once_the_base_and_every_handle_are_gone";
+    // Run alone, in a child process (this test binary, filtered to this test): otherwise a
+    // test running in parallel could be handed the fd number as soon as it is closed.
+    if std::env::var_os("EVRS_EVENTFD_CHILD").is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--test-threads=1"])
+            .env("EVRS_EVENTFD_CHILD", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+        assert!(stdout.contains("1 passed"), "the child ran no test:\n{stdout}");
+        return;
+    }
+    let is_open = |fd: i32| {
+        // SAFETY: fcntl(F_GETFD) takes no pointers.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+    };
+    let mut b = evrs::EventBase::new().unwrap();
+    let h = b.handle().unwrap();
+    let fd = eventfd_of(&h);
+    assert!(is_open(fd));
+    drop(b);
+    assert!(is_open(fd), "closed while a handle still refers to it");
+    drop(h);
+    assert!(!is_open(fd), "the eventfd {fd} leaked");
+}
