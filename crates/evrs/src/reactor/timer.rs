@@ -483,6 +483,17 @@ mod tests {
         assert_eq!(w.len(), 1);
     }
 
+    /// The invariant that makes `next_expiration`'s wrap-around unreachable (see
+    /// docs/MUTANTS.md): every occupied slot of a level is strictly after the wheel's own
+    /// digit at that level (a slot the wheel reaches is cascaded or fired at once), so
+    /// `slot < now_slot` never holds.
+    fn occupied_slots_are_ahead_of_the_wheel<T: Copy>(w: &Wheel<T>) -> bool {
+        (0..LEVELS).all(|l| {
+            let digit = (w.elapsed >> (l as u32 * SLOT_BITS)) & (SLOTS as u64 - 1);
+            w.occupied[l] & (u64::MAX >> (63 - digit)) == 0
+        })
+    }
+
     proptest! {
         #[test]
         fn matches_a_sorted_model(ops in proptest::collection::vec((0u8..4, 0u64..5_000_000_000u64), 1..200)) {
@@ -529,6 +540,7 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(w.len(), model.len());
+                prop_assert!(occupied_slots_are_ahead_of_the_wheel(&w), "a slot at or behind the wheel");
             }
         }
     }
