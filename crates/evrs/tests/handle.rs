@@ -382,6 +382,29 @@ mod more {
             assert!(iterations.get() < 20, "{} loop iterations: the loop spins", iterations.get());
         }
 
+        fn free_blocking_frees_the_event_before_it_returns(m) {
+            let mut b = base(m);
+            let h = b.handle().unwrap();
+            let ev = b.new_timer(|_, _, _| {}).unwrap();
+            b.add(ev, Some(Duration::from_secs(3600))).unwrap();
+            let t = std::thread::spawn(move || {
+                let first = h.free_blocking(ev);
+                // The event is gone: a second free fails on the loop thread, and says so.
+                let second = h.free_blocking(ev);
+                (first, second)
+            });
+            let (first, second) = within(Duration::from_secs(10), || {
+                // NONBLOCK: running commands is internal work, which would not end a ONCE run.
+                while !t.is_finished() {
+                    b.run(LoopFlags::NONBLOCK).unwrap();
+                }
+                t.join().unwrap()
+            });
+            first.unwrap();
+            assert!(second.is_err(), "free_blocking of a freed event succeeded");
+            assert!(b.pending(ev, What::TIMEOUT).is_err(), "the event was not freed");
+        }
+
         fn a_signal_activation_from_another_thread_keeps_its_count(m) {
             // `ncalls` other than 1 is not coalesced: a signal event's callback runs that often.
             let mut b = base(m);
