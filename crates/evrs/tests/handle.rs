@@ -438,7 +438,9 @@ fn handle_is_send_and_sync() {
 fn eventfd_of(h: &evrs::Handle) -> i32 {
     let s = format!("{h:?}");
     let rest = s.split("fd: ").nth(1).expect("fd in Debug");
-    rest.trim_end_matches([' ', '}']).parse().expect("an fd number")
+    rest.trim_end_matches([' ', '}'])
+        .parse()
+        .expect("an fd number")
 }
 
 #[test]
@@ -455,7 +457,10 @@ fn the_eventfd_is_closed_once_the_base_and_every_handle_are_gone() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
-        assert!(stdout.contains("1 passed"), "the child ran no test:\n{stdout}");
+        assert!(
+            stdout.contains("1 passed"),
+            "the child ran no test:\n{stdout}"
+        );
         return;
     }
     let is_open = |fd: i32| {

@@ -391,7 +391,11 @@ mod tests {
                     out.clear();
                     w.poll(d - 1, &mut out);
                     assert!(out.is_empty(), "e {e} t {t}: fired before {d}");
-                    assert_eq!(w.next_deadline(), Some(d), "e {e} t {t}: a poll short of it");
+                    assert_eq!(
+                        w.next_deadline(),
+                        Some(d),
+                        "e {e} t {t}: a poll short of it"
+                    );
                     w.poll(d, &mut out);
                     now = d / MS;
                     if !out.is_empty() {
