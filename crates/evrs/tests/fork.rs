@@ -97,6 +97,37 @@ on_every_backend! {
         assert_eq!((reads.load(Ordering::SeqCst), fired.load(Ordering::SeqCst)), (1, 1));
     }
 
+    fn reinit_gives_the_child_its_own_eventfd_and_closes_the_inherited_one(m) {
+        let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut b = base(m);
+        let h = b.handle().unwrap();
+        let fd_of = |h: &evrs::Handle| -> i32 {
+            let s = format!("{h:?}");
+            s.split("fd: ").nth(1).unwrap().trim_end_matches([' ', '}']).parse().unwrap()
+        };
+        let inherited = fd_of(&h);
+        let code = in_child(|| {
+            if b.reinit().is_err() { return 1; }
+            let own = fd_of(&h);
+            if own == inherited { return 2; }
+            // SAFETY: fcntl(F_GETFD) takes no pointers.
+            if unsafe { libc::fcntl(inherited, libc::F_GETFD) } != -1 { return 3; }
+            // The child's loop is woken through its own eventfd.
+            if h.wake().is_err() { return 4; }
+            let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let r = ran.clone();
+            if h.run_in_loop(move |_| r.store(true, std::sync::atomic::Ordering::SeqCst)).is_err() { return 5; }
+            if b.run(LoopFlags::NONBLOCK).is_err() { return 6; }
+            if !ran.load(std::sync::atomic::Ordering::SeqCst) { return 7; }
+            0
+        });
+        assert_eq!(code, 0, "child failed at step {code}");
+        // The parent's eventfd is untouched.
+        assert_eq!(fd_of(&h), inherited);
+        // SAFETY: fcntl(F_GETFD) takes no pointers.
+        assert_ne!(unsafe { libc::fcntl(inherited, libc::F_GETFD) }, -1);
+    }
+
     fn reinit_in_child_keeps_events_and_parent_unaffected(m) {
         let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let mut b = base(m);

@@ -322,8 +322,157 @@ on_every_backend! {
     }
 }
 
+mod more {
+    use super::*;
+
+    on_every_backend! {
+        fn commands_sent_to_a_busy_loop_need_no_wake_up_and_it_sleeps_again(m) {
+            // One eventfd write wakes the sleeping loop; 50 commands sent while it is busy in a
+            // callback (awake) need none; once they ran, the loop blocks again instead of
+            // spinning (a check hook counts iterations).
+            const BOUND: Duration = Duration::from_secs(10);
+            let mut b = base(m);
+            let h = b.handle().unwrap();
+            let iterations = Rc::new(Cell::new(0u32));
+            let c = iterations.clone();
+            let check = b.new_check(move |_, _, _| c.set(c.get() + 1)).unwrap();
+            b.add(check, None).unwrap();
+            let loop_tid = gettid();
+            let ran = Arc::new(AtomicUsize::new(0));
+            let r2 = ran.clone();
+            let t = std::thread::spawn(move || {
+                let waits = backend_wait_syscalls();
+                let (running_tx, running_rx) = mpsc::channel();
+                let (go_tx, go_rx) = mpsc::channel::<()>();
+                let r = (|| {
+                    if !wait_until_blocked_in(loop_tid, &waits, BOUND) {
+                        return Err("the loop never went to sleep in its backend");
+                    }
+                    h.run_in_loop(move |_| {
+                        running_tx.send(()).unwrap();
+                        let _ = go_rx.recv_timeout(BOUND);
+                    }).unwrap();
+                    running_rx.recv_timeout(BOUND).map_err(|_| "the first command did not run")?;
+                    for _ in 0..50 {
+                        let r = r2.clone();
+                        h.run_in_loop(move |_| {
+                            r.fetch_add(1, Ordering::SeqCst);
+                        }).unwrap();
+                    }
+                    let writes = h.wake_writes();
+                    go_tx.send(()).unwrap();
+                    if !eventually(BOUND, || r2.load(Ordering::SeqCst) == 50) {
+                        return Err("the commands sent to the busy loop did not run");
+                    }
+                    if !wait_until_blocked_in(loop_tid, &waits, BOUND) {
+                        return Err("the loop did not go back to sleep");
+                    }
+                    // A loop that does not block would iterate thousands of times meanwhile.
+                    std::thread::sleep(Duration::from_millis(100));
+                    Ok(writes)
+                })();
+                h.loopbreak().unwrap(); // always: a failed check must end the loop, not hang it
+                r
+            });
+            let outcome = b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap();
+            let writes = t.join().unwrap().unwrap();
+            assert_eq!(outcome, RunOutcome::Exited);
+            assert_eq!(ran.load(Ordering::SeqCst), 50);
+            assert_eq!(writes, 1, "only the command to the sleeping loop writes the eventfd");
+            assert!(iterations.get() < 20, "{} loop iterations: the loop spins", iterations.get());
+        }
+
+        fn free_blocking_frees_the_event_before_it_returns(m) {
+            let mut b = base(m);
+            let h = b.handle().unwrap();
+            let ev = b.new_timer(|_, _, _| {}).unwrap();
+            b.add(ev, Some(Duration::from_secs(3600))).unwrap();
+            let t = std::thread::spawn(move || {
+                let first = h.free_blocking(ev);
+                // The event is gone: a second free fails on the loop thread, and says so.
+                let second = h.free_blocking(ev);
+                (first, second)
+            });
+            let (first, second) = within(Duration::from_secs(10), || {
+                // NONBLOCK: running commands is internal work, which would not end a ONCE run.
+                while !t.is_finished() {
+                    b.run(LoopFlags::NONBLOCK).unwrap();
+                }
+                t.join().unwrap()
+            });
+            first.unwrap();
+            assert!(second.is_err(), "free_blocking of a freed event succeeded");
+            assert!(b.pending(ev, What::TIMEOUT).is_err(), "the event was not freed");
+        }
+
+        fn a_signal_activation_from_another_thread_keeps_its_count(m) {
+            // `ncalls` other than 1 is not coalesced: a signal event's callback runs that often.
+            let mut b = base(m);
+            let h = b.handle().unwrap();
+            let n = Rc::new(Cell::new(0));
+            let c = n.clone();
+            let ev = b.new_signal(libc::SIGUSR2, move |_, _, _| c.set(c.get() + 1)).unwrap();
+            std::thread::spawn(move || h.activate(ev, What::SIGNAL, 3).unwrap()).join().unwrap();
+            b.run(LoopFlags::NONBLOCK).unwrap();
+            assert_eq!(n.get(), 3);
+        }
+    }
+}
+
+#[test]
+fn handle_debug_names_the_base_and_its_eventfd() {
+    let mut b = evrs::EventBase::new().unwrap();
+    let h = b.handle().unwrap();
+    let s = format!("{h:?}");
+    assert!(s.starts_with("Handle {"), "{s}");
+    assert!(s.contains("base: ") && s.contains("fd: "), "{s}");
+}
+
 #[test]
 fn handle_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
     assert_send_sync::<evrs::Handle>();
+}
+
+/// The fd number in a handle's `Debug` (`Handle { base: 3, fd: 7 }`).
+fn eventfd_of(h: &evrs::Handle) -> i32 {
+    let s = format!("{h:?}");
+    let rest = s.split("fd: ").nth(1).expect("fd in Debug");
+    rest.trim_end_matches([' ', '}'])
+        .parse()
+        .expect("an fd number")
+}
+
+#[test]
+fn the_eventfd_is_closed_once_the_base_and_every_handle_are_gone() {
+    const NAME: &str = "the_eventfd_is_closed_once_the_base_and_every_handle_are_gone";
+    // Run alone, in a child process (this test binary, filtered to this test): otherwise a
+    // test running in parallel could be handed the fd number as soon as it is closed.
+    if std::env::var_os("EVRS_EVENTFD_CHILD").is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--test-threads=1"])
+            .env("EVRS_EVENTFD_CHILD", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "child failed:\n{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("1 passed"),
+            "the child ran no test:\n{stdout}"
+        );
+        return;
+    }
+    let is_open = |fd: i32| {
+        // SAFETY: fcntl(F_GETFD) takes no pointers.
+        unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+    };
+    let mut b = evrs::EventBase::new().unwrap();
+    let h = b.handle().unwrap();
+    let fd = eventfd_of(&h);
+    assert!(is_open(fd));
+    drop(b);
+    assert!(is_open(fd), "closed while a handle still refers to it");
+    drop(h);
+    assert!(!is_open(fd), "the eventfd {fd} leaked");
 }

@@ -383,3 +383,39 @@ fn drop_mid_hammering(m: Method, round: usize) {
         assert_eq!(r.unwrap_err().kind(), ErrorKind::NotConnected);
     }
 }
+
+/// The base id in a handle's `Debug` (`Handle { base: 3, fd: 7 }`).
+fn base_id(h: &Handle) -> String {
+    let s = format!("{h:?}");
+    let rest = s.split("base: ").nth(1).expect("base id in Debug");
+    rest.split(',').next().unwrap().trim().to_string()
+}
+
+mod more {
+    use super::*;
+
+    on_every_backend! {
+        fn dropping_a_base_warns_only_about_commands_left_queued(m) {
+            let _w = watchdog("dropping_a_base_warns_only_about_commands_left_queued");
+            capture_logs();
+            // Nothing queued: no warning, nothing counted.
+            let mut b = base(m);
+            let h = b.handle().unwrap();
+            let needle = format!("event base {} dropped", base_id(&h));
+            drop(b);
+            assert!(warnings_about(&needle).is_empty(), "{:?}", warnings_about(&needle));
+            assert_eq!(h.failed_commands(), 0);
+            // One command left in the queue: one warning, one failure.
+            let mut b = base(m);
+            let h = b.handle().unwrap();
+            let needle = format!("event base {} dropped", base_id(&h));
+            let h2 = h.clone();
+            std::thread::spawn(move || h2.run_in_loop(|_| {}).unwrap()).join().unwrap();
+            drop(b);
+            let warned = warnings_about(&needle);
+            assert_eq!(warned.len(), 1, "{warned:?}");
+            assert!(warned[0].contains("with 1 Handle command"), "{}", warned[0]);
+            assert_eq!(h.failed_commands(), 1);
+        }
+    }
+}

@@ -331,6 +331,173 @@ mod tests {
         assert!(w.next_deadline().is_none());
     }
 
+    fn tokens(out: &[Expired<char>]) -> String {
+        out.iter().map(|e| e.token).collect()
+    }
+
+    /// Where the wheel's next work is, in ticks, for one timer at tick `t` filed when the
+    /// wheel was at `e`: the start of the slot holding it at the lowest level whose block
+    /// also holds `e`, or the next 64^6-tick boundary for the overflow list. Written
+    /// independently of `file` and `next_expiration`.
+    fn expected_next(e: u64, t: u64) -> u64 {
+        if t <= e {
+            return e;
+        }
+        let mut level = 0u32;
+        while level < 6 && (e >> (6 * (level + 1))) != (t >> (6 * (level + 1))) {
+            level += 1;
+        }
+        if level == 6 {
+            ((e >> 36) + 1) << 36
+        } else {
+            t & !((1u64 << (6 * level)) - 1)
+        }
+    }
+
+    /// `next_deadline` is exact (not merely early enough) at every level, in the overflow
+    /// list, and after each cascade step; the timer fires at its own tick and not before.
+    #[test]
+    fn next_deadline_is_the_start_of_the_slot_holding_the_timer() {
+        let starts = [0u64, 7, 63, 64 * 64 + 5, (1 << 36) + 5, (1 << 40) + 123];
+        let offsets = [
+            1u64,
+            2,
+            63,
+            64,
+            65,
+            4095,
+            4096,
+            (1 << 20) + 3,
+            (1 << 30) + 7,
+            1 << 35,
+            1 << 36,
+            (1 << 36) + 64,
+            5 << 36,
+        ];
+        let mut out = Vec::new();
+        for e in starts {
+            for off in offsets {
+                let t = e + off;
+                let mut w = Wheel::new(e * MS);
+                w.insert(t * MS, 'x');
+                let mut now = e;
+                let mut steps = 0;
+                loop {
+                    steps += 1;
+                    assert!(steps < 64, "e {e} t {t}: no end to cascading");
+                    let d = w.next_deadline().expect("a timer is filed");
+                    assert_eq!(d, expected_next(now, t) * MS, "e {e} t {t} now {now}");
+                    assert!(d <= t * MS, "e {e} t {t}: next deadline after the timer");
+                    out.clear();
+                    w.poll(d - 1, &mut out);
+                    assert!(out.is_empty(), "e {e} t {t}: fired before {d}");
+                    assert_eq!(
+                        w.next_deadline(),
+                        Some(d),
+                        "e {e} t {t}: a poll short of it"
+                    );
+                    w.poll(d, &mut out);
+                    now = d / MS;
+                    if !out.is_empty() {
+                        assert_eq!(now, t, "e {e}: fired at tick {now}, not {t}");
+                        break;
+                    }
+                }
+                assert_eq!(w.len(), 0);
+                assert_eq!(w.next_deadline(), None);
+            }
+        }
+    }
+
+    /// Removing a timer clears its slot's occupancy bit once the slot is empty (and not
+    /// before): a stale bit would make the next deadline early.
+    #[test]
+    fn removal_clears_the_slot_once_it_is_empty() {
+        let mut w = Wheel::new(0);
+        let a = w.insert(100 * MS, 'a'); // level 1, slot 1: work at tick 64
+        let b = w.insert(101 * MS, 'b'); // same slot
+        let c = w.insert(5 * MS, 'c'); // level 0
+        assert_eq!(w.next_deadline(), Some(5 * MS));
+        assert_eq!(w.remove(c), Some('c'));
+        assert_eq!(w.next_deadline(), Some(64 * MS));
+        assert_eq!(w.remove(a), Some('a'));
+        assert_eq!(w.next_deadline(), Some(64 * MS));
+        assert_eq!(w.remove(b), Some('b'));
+        assert_eq!(w.next_deadline(), None);
+        assert_eq!(w.len(), 0);
+        // A poll after all that finds nothing, and the wheel is reusable.
+        let mut out = Vec::new();
+        w.poll(200 * MS, &mut out);
+        assert!(out.is_empty());
+        w.insert(201 * MS, 'd');
+        assert_eq!(w.next_deadline(), Some(201 * MS));
+    }
+
+    /// Unlinking the head, the middle or the tail of a slot's list keeps the others in
+    /// order.
+    #[test]
+    fn removal_from_any_position_keeps_the_list_in_order() {
+        for victim in 0..4 {
+            let mut w = Wheel::new(0);
+            let keys: Vec<_> = "abcd".chars().map(|c| w.insert(9 * MS, c)).collect();
+            w.remove(keys[victim]);
+            let mut out = Vec::new();
+            w.poll(9 * MS, &mut out);
+            let expect: String = "abcd"
+                .chars()
+                .enumerate()
+                .filter(|&(i, _)| i != victim)
+                .map(|(_, c)| c)
+                .collect();
+            assert_eq!(tokens(&out), expect);
+            assert_eq!(w.len(), 0);
+        }
+    }
+
+    /// A timer whose tick has already passed when it is added is due at once, and all such
+    /// timers fire in the order they were added, whatever their deadlines.
+    #[test]
+    fn timers_added_in_the_past_fire_in_add_order() {
+        let mut w = Wheel::new(10 * MS);
+        w.insert(5 * MS, 'a');
+        w.insert(10 * MS, 'b');
+        w.insert(3 * MS, 'c');
+        w.insert(11 * MS, 'd');
+        assert_eq!(w.next_deadline(), Some(10 * MS));
+        let mut out = Vec::new();
+        w.poll(10 * MS, &mut out);
+        assert_eq!(tokens(&out), "abc");
+        out.clear();
+        w.poll(11 * MS, &mut out);
+        assert_eq!(tokens(&out), "d");
+    }
+
+    /// `get` (used by `verify`) reports a live timer's deadline and token, nothing else.
+    #[test]
+    fn get_reports_live_timers_only() {
+        let mut w = Wheel::new(0);
+        let k = w.insert(42 * MS + 7, 'x');
+        let j = w.insert(3, 'y');
+        assert_eq!(w.get(k), Some((42 * MS + 7, 'x')));
+        assert_eq!(w.get(j), Some((3, 'y')));
+        assert_eq!(w.remove(k), Some('x'));
+        assert_eq!(w.get(k), None);
+        assert_eq!(w.get(j + k + 100), None);
+        assert_eq!(w.remove(k), None);
+        assert_eq!(w.len(), 1);
+    }
+
+    /// The invariant that makes `next_expiration`'s wrap-around unreachable (see
+    /// docs/MUTANTS.md): every occupied slot of a level is strictly after the wheel's own
+    /// digit at that level (a slot the wheel reaches is cascaded or fired at once), so
+    /// `slot < now_slot` never holds.
+    fn occupied_slots_are_ahead_of_the_wheel<T: Copy>(w: &Wheel<T>) -> bool {
+        (0..LEVELS).all(|l| {
+            let digit = (w.elapsed >> (l as u32 * SLOT_BITS)) & (SLOTS as u64 - 1);
+            w.occupied[l] & (u64::MAX >> (63 - digit)) == 0
+        })
+    }
+
     proptest! {
         #[test]
         fn matches_a_sorted_model(ops in proptest::collection::vec((0u8..4, 0u64..5_000_000_000u64), 1..200)) {
@@ -377,6 +544,7 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(w.len(), model.len());
+                prop_assert!(occupied_slots_are_ahead_of_the_wheel(&w), "a slot at or behind the wheel");
             }
         }
     }
