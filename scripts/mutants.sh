@@ -17,15 +17,16 @@ fi
 # `--cfg loom`, so mutating them proves nothing: excluded.
 # CI sets EVRS_MUTANTS_IN_PLACE=1: mutate its disposable clone in place, so the builds reuse
 # the target dir of the test step instead of building a copy of the tree from scratch.
-in_place=()
+# (In place there is one tree, so one job; otherwise one job too: two cores.)
+mode=(-j 1)
 if [ "${EVRS_MUTANTS_IN_PLACE:-0}" = 1 ]; then
-  in_place=(--in-place)
+  mode=(--in-place)
 fi
 status=0
-cargo mutants -p evrs -j 1 --timeout 60 --no-shuffle "${in_place[@]}" \
+cargo mutants -p evrs "${mode[@]}" --timeout 60 --no-shuffle --cargo-arg=--lib \
   --file crates/evrs/src/wake_queue.rs --exclude-re 'loom_tests' \
   -o "${CARGO_TARGET_DIR:-target}" "$@" \
-  -- --lib -- --test-threads=2 || status=$?
+  -- -- --test-threads=2 || status=$?
 
 # cargo-mutants exits 0 when every mutant was caught, 3 when the only non-caught ones timed
 # out (a hang is a detection too), 2 when some survived, other codes on errors.
