@@ -283,3 +283,32 @@ fn shared_assign_and_finalize_drop_the_old_closure_without_the_lock() {
         "SharedBase::finalize deadlocked"
     );
 }
+
+/// A `SharedBase::once` whose add fails (an fd beyond the process's limit: refused by `add`,
+/// after the event was made) frees its event again and drops the closure without the lock.
+#[test]
+fn shared_once_that_cannot_be_added_leaves_nothing_and_drops_without_the_lock() {
+    let _w = watchdog("shared_once_cannot_be_added", WATCHDOG_BOUND);
+    let base = SharedBase::new().unwrap();
+    let closed = 1 << 30;
+    let guard = CallsBaseOnDrop(base.clone());
+    let b = base.clone();
+    let res = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let r = res.clone();
+    assert!(
+        completes(move || {
+            let out = b.once(closed, What::READ, None, move |_, _| {
+                let _ = &guard;
+            });
+            *r.lock().unwrap() = Some(out.is_err());
+        }),
+        "SharedBase::once deadlocked dropping its closure"
+    );
+    assert_eq!(
+        *res.lock().unwrap(),
+        Some(true),
+        "once on an impossible fd is an error"
+    );
+    assert_eq!(base.num_events(Count::Added), 0);
+    base.verify().unwrap();
+}

@@ -39,7 +39,7 @@ pub(crate) fn once_interest(events: What) -> io::Result<What> {
 
 /// A `once` event with no I/O and no (or a zero) timeout is activated for the next
 /// iteration; any other is added and waits.
-pub(crate) fn once_fires_now(io: What, timeout: Option<Duration>) -> bool {
+fn once_fires_now(io: What, timeout: Option<Duration>) -> bool {
     io.is_empty() && timeout.is_none_or(|t| t.is_zero())
 }
 
@@ -364,8 +364,30 @@ impl<M: Model> EventBase<M> {
             .map_err(|e| io::Error::other(format!("event base invariant broken: {e}")))
     }
 
+    /// The rule of `once` for both models: a just-made `once` event is activated for the next
+    /// iteration (no I/O and no or a zero timeout) or added; if that fails it is freed again,
+    /// and its callback is handed back for the caller to drop (a `SharedBase` drops it after
+    /// releasing its lock).
+    pub(crate) fn arm_once(
+        &mut self,
+        ev: Event,
+        io: What,
+        timeout: Option<Duration>,
+    ) -> (io::Result<()>, Option<M::Handler>) {
+        let res = if once_fires_now(io, timeout) {
+            self.activate(ev, What::TIMEOUT, 1)
+        } else {
+            self.add(ev, timeout)
+        };
+        let leftover = match res {
+            Ok(()) => None,
+            Err(_) => self.free_take(ev).ok().flatten(),
+        };
+        (res, leftover)
+    }
+
     /// The last completion (result, flags) a completion-based backend delivered to `ev`.
-    #[allow(dead_code)]
+    #[cfg(test)]
     pub(crate) fn completion(&self, ev: Event) -> io::Result<(i32, u32)> {
         self.core.completion(ev)
     }
@@ -499,14 +521,8 @@ impl EventBase<Local> {
             cb(base, what)
         })));
         let ev = self.alloc_with(Kind::Event, fd, io, h)?;
-        let res = if once_fires_now(io, timeout) {
-            self.activate(ev, What::TIMEOUT, 1)
-        } else {
-            self.add(ev, timeout)
-        };
-        if res.is_err() {
-            let _ = self.free(ev);
-        }
+        let (res, leftover) = self.arm_once(ev, io, timeout);
+        drop(leftover);
         res
     }
 

@@ -503,6 +503,7 @@ impl Reactor {
     }
 
     /// The last completion (result, flags) delivered to an event.
+    #[cfg(test)]
     pub(crate) fn completion(&self, ev: Event) -> io::Result<(i32, u32)> {
         Ok(self.table.get(self.index(ev)?).completion)
     }

@@ -7,7 +7,7 @@ mod run;
 use crate::base::handle::Handle;
 use crate::base::inspect::Count;
 use crate::base::model::{SharedHandler, SharedKind};
-use crate::base::{once_fires_now, once_interest, EventBase, Shared};
+use crate::base::{once_interest, EventBase, Shared};
 use crate::config::EventConfig;
 use crate::event::{Event, RawArg, SharedRawCallback};
 use crate::flags::BaseFlags;
@@ -283,14 +283,14 @@ impl SharedBase {
                 cb(base, what);
             }
         })?;
-        let res = if once_fires_now(io, timeout) {
-            self.activate(ev, What::TIMEOUT, 1)
-        } else {
-            self.add(ev, timeout)
-        };
-        if res.is_err() {
-            let _ = self.free(ev);
+        let mut core = self.lock();
+        let (res, leftover) = core.base.arm_once(ev, io, timeout);
+        if res.is_ok() {
+            self.changed(&core);
         }
+        drop(core);
+        // Without the lock: the closure's destructor is user code.
+        drop(leftover);
         res
     }
 
