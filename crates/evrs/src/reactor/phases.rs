@@ -153,9 +153,7 @@ impl Reactor {
     /// The two events after the one just popped from `p` (for cache hints).
     #[inline]
     pub(crate) fn upcoming(&self, p: usize) -> (Option<usize>, Option<usize>) {
-        let n1 = self.queues.peek(p);
-        let n2 = n1.and_then(|i| self.queues.next_of(&self.table, i));
-        (n1, n2)
+        self.queues.upcoming(p)
     }
 
     #[inline]
@@ -165,7 +163,7 @@ impl Reactor {
 
     /// An event just popped off its active queue: delete it (not persistent) or re-arm its
     /// timeout (persistent). Returns (interest, result, kind, internal).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn prepare_callback(&mut self, idx: usize) -> (What, What, Kind, bool) {
         let s = self.table.get(idx);
         let (events, res, ncalls, kind, internal) =

@@ -1,6 +1,12 @@
-//! Active queues: one intrusive FIFO per priority plus the active-later queue, linked through
-//! the slots (O(1) push, pop and removal, no allocation). The queues own the links; the event
-//! table owns the ACTIVE bits and counts, which every operation here keeps in step.
+//! Active queues: one FIFO per priority plus the active-later queue. Each FIFO is an array
+//! of slot indices with a read cursor (libev's pending arrays, kept in FIFO order): a push
+//! appends, a pop advances the cursor, and a removal leaves a tombstone at the slot's
+//! recorded position — O(1) each, and a push or pop touches no other slot (a linked list
+//! would write its neighbour's link, a cache miss per event on a large queue). The arrays
+//! keep their capacity: no allocation once a queue has reached its high-water mark.
+//!
+//! The queues own the positions; the event table owns the ACTIVE bits and counts, which every
+//! operation here keeps in step.
 
 use super::events::{state, EventTable, NIL};
 
@@ -11,32 +17,105 @@ enum Queue {
     Later,
 }
 
-/// A slot's place in an active queue (fields private to the queues).
+/// A slot's place in an active queue (its position in the queue's array; private to the
+/// queues).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ActLink {
-    prev: u32,
-    next: u32,
+    pos: u32,
 }
 
 impl Default for ActLink {
     fn default() -> Self {
-        ActLink {
-            prev: NIL,
-            next: NIL,
-        }
+        ActLink { pos: NIL }
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+/// One FIFO: `items[head..]` are queued slots in order, NIL where one was removed.
+#[derive(Default)]
 struct Fifo {
-    head: u32,
-    tail: u32,
+    items: Vec<u32>,
+    head: usize,
+    /// Queued slots (entries of `items[head..]` that are not NIL).
+    live: usize,
 }
 
-const EMPTY: Fifo = Fifo {
-    head: NIL,
-    tail: NIL,
-};
+impl Fifo {
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Appends `idx`, returning its position. When the array is full and at least half of
+    /// it is consumed, the rest moves to the front first (positions change: `t` is updated),
+    /// so a queue that never drains does not grow without bound.
+    #[inline]
+    fn push(&mut self, t: &mut EventTable, idx: usize) -> u32 {
+        if self.items.len() == self.items.capacity() && self.head > 0 {
+            self.compact(t);
+        }
+        let pos = self.items.len() as u32;
+        self.items.push(idx as u32);
+        self.live += 1;
+        pos
+    }
+
+    #[cold]
+    fn compact(&mut self, t: &mut EventTable) {
+        if self.head < self.items.len() / 2 {
+            return;
+        }
+        self.items.drain(..self.head);
+        self.head = 0;
+        for (pos, &i) in self.items.iter().enumerate() {
+            if i != NIL {
+                t.get_mut(i as usize).act.pos = pos as u32;
+            }
+        }
+    }
+
+    /// Takes the first queued slot.
+    #[inline]
+    fn pop(&mut self) -> Option<usize> {
+        while let Some(&i) = self.items.get(self.head) {
+            self.head += 1;
+            if i != NIL {
+                self.live -= 1;
+                if self.live == 0 {
+                    self.reset();
+                }
+                return Some(i as usize);
+            }
+        }
+        None
+    }
+
+    /// Removes the slot at `pos` (it must be there).
+    #[inline]
+    fn remove(&mut self, pos: u32) {
+        self.items[pos as usize] = NIL;
+        self.live -= 1;
+        if self.live == 0 {
+            self.reset();
+        }
+    }
+
+    #[inline]
+    fn reset(&mut self) {
+        self.items.clear();
+        self.head = 0;
+    }
+
+    /// The first two queued slots (tombstones read as none).
+    #[inline]
+    fn first_two(&self) -> (Option<usize>, Option<usize>) {
+        let next = self.items.get(self.head..).unwrap_or_default();
+        let at = |k: usize| match next.get(k) {
+            Some(&i) if i != NIL => Some(i as usize),
+            _ => None,
+        };
+        (at(0), at(1))
+    }
+}
 
 pub(crate) struct ActiveQueues {
     by_priority: Vec<Fifo>,
@@ -46,8 +125,8 @@ pub(crate) struct ActiveQueues {
 impl ActiveQueues {
     pub(crate) fn new(priorities: usize) -> ActiveQueues {
         ActiveQueues {
-            by_priority: vec![EMPTY; priorities],
-            later: EMPTY,
+            by_priority: (0..priorities).map(|_| Fifo::default()).collect(),
+            later: Fifo::default(),
         }
     }
 
@@ -58,54 +137,40 @@ impl ActiveQueues {
     /// Re-sizes to `n` priorities; only while every queue is empty.
     pub(super) fn resize(&mut self, n: usize) {
         debug_assert!(self.is_idle());
-        self.by_priority = vec![EMPTY; n];
+        self.by_priority = (0..n).map(|_| Fifo::default()).collect();
     }
 
     pub(crate) fn is_idle(&self) -> bool {
-        self.later.head == NIL && self.by_priority.iter().all(|q| q.head == NIL)
+        self.later.is_empty() && self.by_priority.iter().all(Fifo::is_empty)
     }
 
     #[inline]
     pub(crate) fn is_empty(&self, p: usize) -> bool {
-        self.by_priority[p].head == NIL
+        self.by_priority[p].is_empty()
     }
 
     pub(crate) fn later_is_empty(&self) -> bool {
-        self.later.head == NIL
+        self.later.is_empty()
     }
 
-    /// The head of priority `p`, if any.
+    /// The next two events of priority `p` (for cache hints).
     #[inline]
-    pub(crate) fn peek(&self, p: usize) -> Option<usize> {
-        let h = self.by_priority[p].head;
-        (h != NIL).then_some(h as usize)
+    pub(crate) fn upcoming(&self, p: usize) -> (Option<usize>, Option<usize>) {
+        self.by_priority[p].first_two()
     }
 
-    /// The event after `idx` in its queue.
     #[inline]
-    pub(crate) fn next_of(&self, t: &EventTable, idx: usize) -> Option<usize> {
-        let n = t.get(idx).act.next;
-        (n != NIL).then_some(n as usize)
+    fn fifo(&mut self, q: Queue) -> &mut Fifo {
+        match q {
+            Queue::Later => &mut self.later,
+            Queue::Priority(p) => &mut self.by_priority[p],
+        }
     }
 
     #[inline]
     fn link_tail(&mut self, t: &mut EventTable, idx: usize, q: Queue) {
-        let fifo = match q {
-            Queue::Later => &mut self.later,
-            Queue::Priority(p) => &mut self.by_priority[p],
-        };
-        let tail = fifo.tail;
-        fifo.tail = idx as u32;
-        if tail == NIL {
-            fifo.head = idx as u32;
-        } else {
-            t.get_mut(tail as usize).act.next = idx as u32;
-        }
-        let link = ActLink {
-            prev: tail,
-            next: NIL,
-        };
-        t.enqueue(idx, link, matches!(q, Queue::Later));
+        let pos = self.fifo(q).push(t, idx);
+        t.enqueue(idx, ActLink { pos }, matches!(q, Queue::Later));
     }
 
     /// Appends to the event's priority queue and marks it ACTIVE.
@@ -129,19 +194,8 @@ impl ActiveQueues {
     /// Takes the head of priority queue `p` (the loop's fast path), clearing ACTIVE.
     #[inline]
     pub(crate) fn pop(&mut self, t: &mut EventTable, p: usize) -> Option<usize> {
-        let head = self.by_priority[p].head;
-        if head == NIL {
-            return None;
-        }
-        let idx = head as usize;
-        let next = t.dequeue(idx).next;
-        let q = &mut self.by_priority[p];
-        q.head = next;
-        if next == NIL {
-            q.tail = NIL;
-        } else {
-            t.get_mut(next as usize).act.prev = NIL;
-        }
+        let idx = self.by_priority[p].pop()?;
+        t.dequeue(idx);
         Some(idx)
     }
 
@@ -149,38 +203,25 @@ impl ActiveQueues {
     #[inline]
     pub(crate) fn remove(&mut self, t: &mut EventTable, idx: usize) {
         let s = t.get(idx);
-        let ActLink { prev, next } = s.act;
         let q = if s.has(state::ACTIVE_LATER) {
-            &mut self.later
+            Queue::Later
         } else {
-            &mut self.by_priority[s.pri as usize]
+            Queue::Priority(s.pri as usize)
         };
-        if prev == NIL {
-            q.head = next;
-        }
-        if next == NIL {
-            q.tail = prev;
-        }
-        if prev != NIL {
-            t.get_mut(prev as usize).act.next = next;
-        }
-        if next != NIL {
-            t.get_mut(next as usize).act.prev = prev;
-        }
-        t.dequeue(idx);
+        let pos = t.dequeue(idx).pos;
+        self.fifo(q).remove(pos);
     }
 
     /// Moves every active-later event to the tail of its priority queue.
     pub(crate) fn promote_later(&mut self, t: &mut EventTable) {
-        while self.later.head != NIL {
-            let idx = self.later.head as usize;
-            self.remove(t, idx);
+        while let Some(idx) = self.later.pop() {
+            t.dequeue(idx);
             self.push(t, idx);
         }
     }
 
-    /// Every queue is a well-formed list whose members carry the matching bit and priority,
-    /// and the members add up to the table's active count (for `verify`).
+    /// Every queue's live entries carry the matching bit, priority and position, its count
+    /// is right, and the members add up to the table's active count (for `verify`).
     pub(super) fn check(&self, t: &EventTable) -> Result<(), String> {
         let mut total = 0;
         let lists = self
@@ -190,12 +231,17 @@ impl ActiveQueues {
             .map(|(p, q)| (Some(p), q))
             .chain(std::iter::once((None, &self.later)));
         for (p, q) in lists {
-            let mut prev = NIL;
-            let mut cur = q.head;
-            while cur != NIL {
-                total += 1;
-                if total > t.len() {
-                    return Err("an active queue has a cycle".into());
+            if q.head > q.items.len() {
+                return Err("an active queue's cursor is past its end".into());
+            }
+            let mut live = 0;
+            for (pos, &cur) in q.items.iter().enumerate().skip(q.head) {
+                if cur == NIL {
+                    continue;
+                }
+                live += 1;
+                if cur as usize >= t.len() {
+                    return Err(format!("an active queue names missing slot {cur}"));
                 }
                 let s = t.get(cur as usize);
                 let bit = if p.is_some() {
@@ -211,15 +257,20 @@ impl ActiveQueues {
                         return Err(format!("slot {cur} of priority {} is on queue {p}", s.pri));
                     }
                 }
-                if s.act.prev != prev {
-                    return Err(format!("slot {cur}: broken back link in an active queue"));
+                if s.act.pos as usize != pos {
+                    return Err(format!(
+                        "slot {cur} is at position {pos} of an active queue but records {}",
+                        s.act.pos
+                    ));
                 }
-                prev = cur;
-                cur = s.act.next;
             }
-            if q.tail != prev {
-                return Err("an active queue's tail is not its last element".into());
+            if live != q.live {
+                return Err(format!(
+                    "an active queue holds {live} events but counts {}",
+                    q.live
+                ));
             }
+            total += live;
         }
         if total != t.n_active() {
             return Err(format!(

@@ -188,7 +188,7 @@ fn verify_catches_broken_active_queues() {
         ),
         (
             |r, i| r.table.get_mut(i[2]).act = r.table.get(i[1]).act,
-            "broken back link",
+            "but records",
         ),
         (
             // An active-later bit on an event that is on no queue: the counts disagree.
