@@ -270,12 +270,8 @@ impl<M: Model> EventBase<M> {
     #[inline]
     pub(crate) fn prefetch_upcoming(&self, p: usize) {
         let (n1, n2) = self.core.upcoming(p);
-        if let Some(n1) = n1 {
-            self.handlers.hint(n1);
-        }
-        if let Some(n2) = n2 {
-            self.core.prefetch_slot(n2);
-        }
+        self.handlers.hint(n1 as usize);
+        self.core.prefetch_slot(n2);
     }
 
     /// After a panic unwound out of a callback: the event whose closure was lost is freed.

@@ -40,7 +40,7 @@ impl LoopCtx for EventBase<Local> {
         };
         let ev = self.core.event_at(idx);
         // Recorded for the panic rule: if the callback unwinds, `run` frees this event.
-        self.core.set_running_slot(Some(idx));
+        self.core.set_running(idx, ev.gen);
         match h {
             LocalKind::Fn(mut f) => {
                 f(self, ev, what);

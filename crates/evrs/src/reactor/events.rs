@@ -51,6 +51,9 @@ pub(crate) enum HookKind {
     Idle = 2,
 }
 
+/// One event's record: exactly one cache line, so a prefetch of the next event's slot is a
+/// single hint (cold data, such as the C ABI's owner address, lives beside the table).
+#[repr(align(64))]
 pub(crate) struct Slot {
     gen: u32,
     live: bool,
@@ -67,11 +70,8 @@ pub(crate) struct Slot {
     pub(super) timer: u32,
     /// Last deadline set (ns, base clock); kept after expiry for persistent re-arming.
     pub(super) deadline: u64,
-    /// Persistent timeout interval (ns).
-    pub(super) interval: Option<u64>,
-    /// Address of caller-owned memory that names this event (the C ABI's `struct event`),
-    /// or 0.
-    pub(super) owner: usize,
+    /// Persistent timeout interval (ns); 0 for none.
+    pub(super) interval: u64,
     /// The last completion delivered to this event (result, flags).
     pub(super) completion: (i32, u32),
 }
@@ -92,8 +92,7 @@ impl Slot {
             act: ActLink::default(),
             timer: NIL,
             deadline: 0,
-            interval: None,
-            owner: 0,
+            interval: 0,
             completion: (0, 0),
         }
     }
@@ -150,7 +149,12 @@ pub(crate) struct EventTable {
     max_added: usize,
     /// Slots whose generation is exhausted: never handed out again.
     retired: usize,
+    /// Per slot, the address of caller-owned memory that names its event (the C ABI's
+    /// `struct event`), or 0; grown only when an owner is first recorded.
+    owners: Vec<usize>,
 }
+
+const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
 impl EventTable {
     pub(crate) fn new(base: u32) -> EventTable {
@@ -163,7 +167,24 @@ impl EventTable {
             max_active: 0,
             max_added: 0,
             retired: 0,
+            owners: Vec::new(),
         }
+    }
+
+    /// Records (or, with 0, clears) the caller-owned memory naming slot `idx`.
+    #[inline]
+    pub(super) fn set_owner(&mut self, idx: usize, owner: usize) {
+        if let Some(o) = self.owners.get_mut(idx) {
+            *o = owner;
+        } else if owner != 0 {
+            self.owners.resize(idx + 1, 0);
+            self.owners[idx] = owner;
+        }
+    }
+
+    /// The caller-owned memory naming slot `idx`, or 0.
+    pub(super) fn owner(&self, idx: usize) -> usize {
+        self.owners.get(idx).copied().unwrap_or(0)
     }
 
     pub(crate) fn base_id(&self) -> u32 {
@@ -198,6 +219,12 @@ impl EventTable {
             gen: self.slots[idx].gen,
             base: self.base,
         }
+    }
+
+    /// Slot `idx` if the table has it.
+    #[inline]
+    pub(crate) fn try_get(&self, idx: usize) -> Option<&Slot> {
+        self.slots.get(idx)
     }
 
     #[inline]
@@ -244,10 +271,10 @@ impl EventTable {
         };
         s.res = What::empty();
         s.ncalls = 0;
-        s.interval = None;
+        s.interval = 0;
         s.deadline = 0;
-        s.owner = 0;
         s.completion = (0, 0);
+        self.set_owner(idx, 0);
         Ok(idx)
     }
 
@@ -255,11 +282,11 @@ impl EventTable {
     /// to it goes stale; a slot whose generation would wrap is retired instead of reused (a
     /// wrapped generation would make a 2³²-frees-old handle valid again).
     pub(super) fn release(&mut self, idx: usize) {
+        self.set_owner(idx, 0);
         let s = &mut self.slots[idx];
         debug_assert_eq!(s.state & !state::INTERNAL, 0, "released with memberships");
         s.live = false;
         s.state = 0;
-        s.owner = 0;
         match s.gen.checked_add(1) {
             Some(g) => {
                 s.gen = g;

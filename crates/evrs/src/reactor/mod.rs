@@ -222,12 +222,16 @@ impl Reactor {
     #[inline]
     pub(crate) fn set_running_slot(&mut self, idx: Option<usize>) {
         match idx {
-            Some(i) => {
-                self.lp.running_slot = i as u32;
-                self.lp.running_gen = self.table.get(i).gen();
-            }
+            Some(i) => self.set_running(i, self.table.get(i).gen()),
             None => self.lp.running_slot = NIL,
         }
+    }
+
+    /// Records event (`idx`, `gen`) as the one whose callback runs (the panic rule).
+    #[inline]
+    pub(crate) fn set_running(&mut self, idx: usize, gen: u32) {
+        self.lp.running_slot = idx as u32;
+        self.lp.running_gen = gen;
     }
 
     /// A loop starts on this base.

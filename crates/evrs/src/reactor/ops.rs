@@ -80,7 +80,7 @@ impl Reactor {
         s.pri = pri;
         s.res = What::empty();
         s.ncalls = 0;
-        s.interval = None;
+        s.interval = 0;
         Ok(())
     }
 
@@ -138,7 +138,7 @@ impl Reactor {
             let s = self.table.get_mut(idx);
             if let Some(d) = rel {
                 if s.events.contains(What::PERSIST) {
-                    s.interval = Some(d.as_nanos() as u64);
+                    s.interval = d.as_nanos() as u64;
                 }
             }
             if s.has(state::ACTIVE) && s.res.contains(What::TIMEOUT) {
@@ -232,7 +232,7 @@ impl Reactor {
     pub(crate) fn remove_timer(&mut self, ev: Event) -> io::Result<()> {
         let idx = self.index(ev)?;
         self.clear_timer(idx);
-        self.table.get_mut(idx).interval = None;
+        self.table.get_mut(idx).interval = 0;
         Ok(())
     }
 
@@ -495,11 +495,11 @@ impl Reactor {
     // ----- caller-owned identities (the C ABI) -----------------------------------------
 
     pub(crate) fn set_owner(&mut self, idx: usize, owner: usize) {
-        self.table.get_mut(idx).owner = owner;
+        self.table.set_owner(idx, owner);
     }
 
     pub(crate) fn owner(&self, idx: usize) -> usize {
-        self.table.get(idx).owner
+        self.table.owner(idx)
     }
 
     /// The last completion (result, flags) delivered to an event.

@@ -150,27 +150,43 @@ impl Reactor {
         self.queues.pop(&mut self.table, p)
     }
 
-    /// The two events after the one just popped from `p` (for cache hints).
+    /// The two entries after the one just popped from `p`, NIL for none (for cache hints).
     #[inline]
-    pub(crate) fn upcoming(&self, p: usize) -> (Option<usize>, Option<usize>) {
+    pub(crate) fn upcoming(&self, p: usize) -> (u32, u32) {
         self.queues.upcoming(p)
     }
 
+    /// Hints slot `idx` into the cache (NIL or out of range: nothing).
     #[inline]
-    pub(crate) fn prefetch_slot(&self, idx: usize) {
-        sys::prefetch::prefetch(self.table.get(idx));
+    pub(crate) fn prefetch_slot(&self, idx: u32) {
+        if let Some(s) = self.table.try_get(idx as usize) {
+            sys::prefetch::prefetch(s);
+        }
+    }
+
+    /// An event just popped off its active queue that needs nothing done before its callback
+    /// (persistent, no timeout interval, a user event, not a signal, not finalizing): its
+    /// (interest, result). Everything else goes through [`prepare_callback`](Self::prepare_callback).
+    #[inline(always)]
+    pub(crate) fn plain_callback(&self, idx: usize) -> Option<(What, What)> {
+        let s = self.table.get(idx);
+        let plain = !s.has(state::FINALIZING | state::INTERNAL)
+            && s.events & (What::PERSIST | What::SIGNAL) == What::PERSIST
+            && s.interval == 0
+            && s.kind == Kind::Event;
+        plain.then_some((s.events, s.res))
     }
 
     /// An event just popped off its active queue: delete it (not persistent) or re-arm its
     /// timeout (persistent). Returns (interest, result, kind, internal).
-    #[inline(always)]
+    #[inline]
     pub(crate) fn prepare_callback(&mut self, idx: usize) -> (What, What, Kind, bool) {
         let s = self.table.get(idx);
         let (events, res, ncalls, kind, internal) =
             (s.events, s.res, s.ncalls, s.kind, s.internal());
         if !events.contains(What::PERSIST) {
             self.del_idx(idx);
-        } else if s.interval.is_some() && !s.has(state::FINALIZING) {
+        } else if s.interval != 0 && !s.has(state::FINALIZING) {
             self.persist_rearm(idx, res);
         }
         if events.contains(What::SIGNAL) {
@@ -186,9 +202,10 @@ impl Reactor {
     /// previous deadline + interval after a timeout, now + interval after I/O, skipping
     /// missed periods.
     fn persist_rearm(&mut self, idx: usize, res: What) {
-        let Some(iv) = self.table.get(idx).interval.filter(|&iv| iv > 0) else {
+        let iv = self.table.get(idx).interval;
+        if iv == 0 {
             return;
-        };
+        }
         let now = self.now();
         let after_now = now.saturating_add(iv);
         let mut next = if res.contains(What::TIMEOUT) {

@@ -105,15 +105,15 @@ impl Fifo {
         self.head = 0;
     }
 
-    /// The first two queued slots (tombstones read as none).
+    /// The first two entries from the cursor, raw: NIL (a tombstone, or past the end) names
+    /// no slot, and every lookup of it misses.
     #[inline]
-    fn first_two(&self) -> (Option<usize>, Option<usize>) {
-        let next = self.items.get(self.head..).unwrap_or_default();
-        let at = |k: usize| match next.get(k) {
-            Some(&i) if i != NIL => Some(i as usize),
-            _ => None,
-        };
-        (at(0), at(1))
+    fn first_two(&self) -> (u32, u32) {
+        match self.items.get(self.head..) {
+            Some([a, b, ..]) => (*a, *b),
+            Some([a]) => (*a, NIL),
+            _ => (NIL, NIL),
+        }
     }
 }
 
@@ -153,9 +153,9 @@ impl ActiveQueues {
         self.later.is_empty()
     }
 
-    /// The next two events of priority `p` (for cache hints).
+    /// The next two entries of priority `p`, NIL for none (for cache hints).
     #[inline]
-    pub(crate) fn upcoming(&self, p: usize) -> (Option<usize>, Option<usize>) {
+    pub(crate) fn upcoming(&self, p: usize) -> (u32, u32) {
         self.by_priority[p].first_two()
     }
 
@@ -218,6 +218,18 @@ impl ActiveQueues {
             t.dequeue(idx);
             self.push(t, idx);
         }
+    }
+
+    /// The largest array any queue holds (entries, consumed ones included): for tests that
+    /// a queue which never drains stays bounded.
+    #[cfg(test)]
+    pub(super) fn footprint(&self) -> usize {
+        self.by_priority
+            .iter()
+            .chain(std::iter::once(&self.later))
+            .map(|q| q.items.len())
+            .max()
+            .unwrap_or(0)
     }
 
     /// Every queue's live entries carry the matching bit, priority and position, its count

@@ -159,36 +159,44 @@ fn process_queue<C: LoopCtx>(ctx: &mut C, p: usize) -> i64 {
     let mut count: i64 = 0;
     while let Some(idx) = ctx.reactor().pop_active(p) {
         ctx.prefetch(p);
-        let (events, res, kind, internal) = ctx.reactor().prepare_callback(idx);
-        if !internal {
+        // The common case first: a persistent user event with no timeout to re-arm.
+        if let Some((events, res)) = ctx.reactor().plain_callback(idx) {
             count += 1;
-        }
-        match kind {
-            Kind::Internal(k) => run_internal(ctx, idx, k),
-            // A finalizer runs once, whatever the event was (a signal event's delivery
-            // count was cleared when it was deleted for finalization).
-            _ if res.contains(What::FINALIZE) => ctx.call(idx, events, res),
-            _ if events.contains(What::SIGNAL) => {
-                // One call per delivery; del, re-add, free or loopbreak stop the rest.
-                let gen = ctx.reactor().table.get(idx).gen();
-                while ctx.reactor().take_signal_call(idx, gen) {
-                    ctx.call(idx, events, res);
-                }
-            }
-            _ => ctx.call(idx, events, res),
+            ctx.call(idx, events, res);
+        } else {
+            count += run_special(ctx, idx);
         }
         let r = ctx.reactor();
-        if r.got_break() {
-            return -1;
+        if r.pass_interrupted() {
+            return if r.got_break() { -1 } else { count };
         }
         if limited && r.pass_limit_reached(count, end) {
             return count;
         }
-        if r.pass_interrupted() {
-            return count;
-        }
     }
     count
+}
+
+/// Every other event just taken off its queue: one-shot (deleted first), re-armed timeout,
+/// signal (one call per delivery), finalizer or internal. Returns 1 for a user callback.
+#[inline(never)]
+fn run_special<C: LoopCtx>(ctx: &mut C, idx: usize) -> i64 {
+    let (events, res, kind, internal) = ctx.reactor().prepare_callback(idx);
+    match kind {
+        Kind::Internal(k) => run_internal(ctx, idx, k),
+        // A finalizer runs once, whatever the event was (a signal event's delivery
+        // count was cleared when it was deleted for finalization).
+        _ if res.contains(What::FINALIZE) => ctx.call(idx, events, res),
+        _ if events.contains(What::SIGNAL) => {
+            // One call per delivery; del, re-add, free or loopbreak stop the rest.
+            let gen = ctx.reactor().table.get(idx).gen();
+            while ctx.reactor().take_signal_call(idx, gen) {
+                ctx.call(idx, events, res);
+            }
+        }
+        _ => ctx.call(idx, events, res),
+    }
+    i64::from(!internal)
 }
 
 fn run_internal<C: LoopCtx>(ctx: &mut C, idx: usize, kind: Internal) {

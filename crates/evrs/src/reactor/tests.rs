@@ -142,7 +142,11 @@ fn active_queues_report_idle_and_the_next_two_events() {
         .collect();
     let idx: Vec<usize> = evs.iter().map(|e| e.idx as usize).collect();
     assert!(idx.iter().all(|&i| i > 1));
-    let q = |b: &EventBase| (b.reactor().queues.is_idle(), b.reactor().upcoming(0));
+    let q = |b: &EventBase| {
+        let (n1, n2) = b.reactor().upcoming(0);
+        let named = |i: u32| (i != crate::reactor::events::NIL).then_some(i as usize);
+        (b.reactor().queues.is_idle(), (named(n1), named(n2)))
+    };
     assert_eq!(q(&base), (true, (None, None)));
     // Active later only: not idle, yet priority 0 is empty.
     base.activate_later(evs[0], What::TIMEOUT).unwrap();
@@ -253,4 +257,31 @@ fn a_completion_for_a_deleted_event_is_ignored() {
     base.run(LoopFlags::NONBLOCK).unwrap();
     assert_eq!(runs.get(), 0, "the callback of a deleted event ran");
     base.verify().unwrap();
+}
+
+#[test]
+fn a_queue_that_never_drains_stays_bounded() {
+    // Two events take turns: one is always queued, so the queue never empties (its array is
+    // never reset) and only compaction keeps it from growing with every push.
+    let mut base = plain_base(1);
+    let evs: Vec<Event> = (0..2)
+        .map(|_| base.new_timer(|_, _, _| {}).unwrap())
+        .collect();
+    base.activate(evs[0], What::TIMEOUT, 1).unwrap();
+    for i in 0..100_000 {
+        base.activate(evs[(i + 1) % 2], What::TIMEOUT, 1).unwrap();
+        let popped = base.reactor_mut().pop_active(0).unwrap();
+        assert_eq!(popped, evs[i % 2].idx as usize, "FIFO order at step {i}");
+    }
+    assert!(
+        base.reactor().queues.footprint() <= 64,
+        "queue array grew to {}",
+        base.reactor().queues.footprint()
+    );
+    base.verify().unwrap();
+    // The one left queued (the last step queued evs[0]) is removed at its recorded
+    // position, which compactions have moved.
+    base.del(evs[0]).unwrap();
+    base.verify().unwrap();
+    assert!(base.reactor().queues.is_idle());
 }
