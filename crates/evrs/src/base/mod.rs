@@ -265,13 +265,11 @@ impl<M: Model> EventBase<M> {
         }
     }
 
-    /// Cache hints for the next events of queue `p`: the next one's callback, the slot of
-    /// the one after it (the callback about to run would otherwise evict them).
+    /// Cache hint for the callback of `next`, the event after the one about to run (the
+    /// callback about to run would otherwise evict it); the queue hinted the slot after.
     #[inline]
-    pub(crate) fn prefetch_upcoming(&self, p: usize) {
-        let (n1, n2) = self.core.upcoming(p);
-        self.handlers.hint(n1 as usize);
-        self.core.prefetch_slot(n2);
+    pub(crate) fn hint_callback(&self, next: u32) {
+        self.handlers.hint(next as usize);
     }
 
     /// After a panic unwound out of a callback: the event whose closure was lost is freed.

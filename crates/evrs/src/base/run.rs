@@ -74,8 +74,8 @@ impl LoopCtx for EventBase<Local> {
     }
 
     #[inline]
-    fn prefetch(&mut self, p: usize) {
-        self.prefetch_upcoming(p);
+    fn prefetch(&mut self, next: u32) {
+        self.hint_callback(next);
     }
 }
 

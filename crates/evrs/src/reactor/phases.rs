@@ -145,23 +145,22 @@ impl Reactor {
     }
 
     /// Takes the next event off queue `p`.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn pop_active(&mut self, p: usize) -> Option<usize> {
         self.queues.pop(&mut self.table, p)
     }
 
-    /// The two entries after the one just popped from `p`, NIL for none (for cache hints).
+    /// Takes the next event off queue `p` for the loop, hinting the slot after the next one
+    /// into the cache; also returns the next entry (NIL for none).
     #[inline]
-    pub(crate) fn upcoming(&self, p: usize) -> (u32, u32) {
-        self.queues.upcoming(p)
+    pub(crate) fn pop_for_dispatch(&mut self, p: usize) -> Option<(usize, u32)> {
+        self.queues.pop_hinting(&mut self.table, p)
     }
 
-    /// Hints slot `idx` into the cache (NIL or out of range: nothing).
-    #[inline]
-    pub(crate) fn prefetch_slot(&self, idx: u32) {
-        if let Some(s) = self.table.try_get(idx as usize) {
-            sys::prefetch::prefetch(s);
-        }
+    /// The two entries after the one just popped from `p`, NIL for none.
+    #[cfg(test)]
+    pub(crate) fn upcoming(&self, p: usize) -> (u32, u32) {
+        self.queues.upcoming(p)
     }
 
     /// An event just popped off its active queue that needs nothing done before its callback

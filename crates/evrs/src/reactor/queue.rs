@@ -153,8 +153,8 @@ impl ActiveQueues {
         self.later.is_empty()
     }
 
-    /// The next two entries of priority `p`, NIL for none (for cache hints).
-    #[inline]
+    /// The next two entries of priority `p`, NIL for none.
+    #[cfg(test)]
     pub(crate) fn upcoming(&self, p: usize) -> (u32, u32) {
         self.by_priority[p].first_two()
     }
@@ -191,12 +191,27 @@ impl ActiveQueues {
         self.link_tail(t, idx, Queue::Later);
     }
 
-    /// Takes the head of priority queue `p` (the loop's fast path), clearing ACTIVE.
-    #[inline]
+    /// Takes the head of priority queue `p`, clearing ACTIVE.
+    #[cfg(test)]
     pub(crate) fn pop(&mut self, t: &mut EventTable, p: usize) -> Option<usize> {
         let idx = self.by_priority[p].pop()?;
         t.dequeue(idx);
         Some(idx)
+    }
+
+    /// Takes the head of priority queue `p` for the loop, clearing ACTIVE: also hints the
+    /// slot two entries on into the cache (while the queue's array is at hand) and returns
+    /// the next entry, NIL for none, so the caller can hint that one's callback.
+    #[inline]
+    pub(crate) fn pop_hinting(&mut self, t: &mut EventTable, p: usize) -> Option<(usize, u32)> {
+        let q = &mut self.by_priority[p];
+        let idx = q.pop()?;
+        let (n1, n2) = q.first_two();
+        if let Some(s) = t.try_get(n2 as usize) {
+            crate::sys::prefetch::prefetch(s);
+        }
+        t.dequeue(idx);
+        Some((idx, n1))
     }
 
     /// Unlinks from whichever queue holds the event.

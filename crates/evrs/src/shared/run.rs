@@ -126,8 +126,8 @@ impl LoopCtx for SharedCtx<'_> {
     }
 
     #[inline]
-    fn prefetch(&mut self, p: usize) {
-        self.core().base.prefetch_upcoming(p);
+    fn prefetch(&mut self, next: u32) {
+        self.core().base.hint_callback(next);
     }
 }
 
