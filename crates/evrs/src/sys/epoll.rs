@@ -472,22 +472,33 @@ fn to_epoll(mask: u8) -> u32 {
 }
 
 /// ERR or HUP → READ|WRITE|CLOSED; IN → READ; OUT → WRITE; RDHUP → CLOSED (module docs).
+#[inline(always)]
 fn from_epoll(e: u32) -> u8 {
-    let mut bits = 0;
-    if e & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0 {
-        bits |= READ | WRITE | CLOSED;
-    }
-    if e & libc::EPOLLIN as u32 != 0 {
-        bits |= READ;
-    }
-    if e & libc::EPOLLOUT as u32 != 0 {
-        bits |= WRITE;
-    }
-    if e & libc::EPOLLRDHUP as u32 != 0 {
-        bits |= CLOSED;
-    }
-    bits
+    // One lookup for the low five bits (IN, PRI, OUT, ERR, HUP), one shift for RDHUP: the
+    // dispatch path converts every ready fd.
+    const _: () = assert!(libc::EPOLLRDHUP >> 6 == CLOSED as i32);
+    LOW_BITS[(e & 0x1f) as usize] | ((e >> 6) as u8 & CLOSED)
 }
+
+const LOW_BITS: [u8; 32] = {
+    let mut t = [0u8; 32];
+    let mut e = 0;
+    while e < 32 {
+        let mut bits = 0;
+        if e & (libc::EPOLLERR | libc::EPOLLHUP) as usize != 0 {
+            bits |= READ | WRITE | CLOSED;
+        }
+        if e & libc::EPOLLIN as usize != 0 {
+            bits |= READ;
+        }
+        if e & libc::EPOLLOUT as usize != 0 {
+            bits |= WRITE;
+        }
+        t[e] = bits;
+        e += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {
