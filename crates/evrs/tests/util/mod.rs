@@ -77,9 +77,11 @@ pub fn checked(b: EventBase) -> Checked {
 }
 
 /// A test's base: derefs to the `EventBase`, and when the test is done with it (dropped
-/// without a panic in flight) checks every invariant (`verify()`), so each reactor test
-/// ends with the base proven consistent. A test that means to drop a base with events
-/// still registered says so and why, with [`Checked::leave_registered`].
+/// without a panic in flight) checks every invariant (`verify()`) and that nothing the test
+/// added is still registered ([`assert_nothing_registered`]), so each reactor test ends with
+/// the base proven consistent and empty (libuv's rule: no handle left open at the end).
+/// A test that means to drop a base with events still registered says so and why, with
+/// [`Checked::leave_registered`].
 pub struct Checked(Option<EventBase>);
 
 impl Checked {
@@ -125,6 +127,7 @@ impl Drop for Checked {
         if let Some(b) = &self.0 {
             if !std::thread::panicking() {
                 b.verify().expect("base invariants at the end of the test");
+                assert_nothing_registered(b);
             }
         }
     }
@@ -197,7 +200,7 @@ pub fn shared_with(cfg: EventConfig) -> CheckedShared {
 }
 
 /// A test's `SharedBase`: derefs to it (clone it for other threads as usual), and when the
-/// test is done with it (dropped without a panic in flight) checks its invariants.
+/// test is done with it (dropped without a panic in flight) runs [`assert_shared_clean`].
 /// Threads holding clones must be joined before it drops. A test that means to leave events
 /// registered says so and why, with [`CheckedShared::leave_registered`].
 pub struct CheckedShared(Option<SharedBase>);
@@ -229,7 +232,7 @@ impl Drop for CheckedShared {
     fn drop(&mut self) {
         if let Some(b) = &self.0 {
             if !std::thread::panicking() {
-                b.verify().expect("base invariants at the end of the test");
+                assert_shared_clean(b);
             }
         }
     }
