@@ -3,7 +3,7 @@
 //! timers (one-shot re-added and persistent), signals, activations, and activations sent by
 //! another thread through a `Handle`.
 mod util;
-use evrs::{EventBase, LoopFlags, Method, What};
+use evrs::{LoopFlags, Method, What};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{Read, Write};
@@ -74,7 +74,7 @@ fn the_counter_counts() {
 }
 
 fn chain(m: Method, n: usize, writes: usize) -> (usize, usize) {
-    let mut base = EventBase::with_backend(m).unwrap();
+    let mut base = util::base(m);
     let pairs: Vec<(UnixStream, UnixStream)> = (0..n)
         .map(|_| {
             let (a, b) = UnixStream::pair().unwrap();
@@ -85,6 +85,7 @@ fn chain(m: Method, n: usize, writes: usize) -> (usize, usize) {
         .collect();
     let left = Rc::new(Cell::new(0usize));
     let fired = Rc::new(Cell::new(0usize));
+    let mut evs = Vec::with_capacity(n);
     for i in 0..n {
         let mut reader = pairs[i].1.try_clone().unwrap();
         let mut next = pairs[(i + 1) % n].0.try_clone().unwrap();
@@ -106,6 +107,7 @@ fn chain(m: Method, n: usize, writes: usize) -> (usize, usize) {
             )
             .unwrap();
         base.add(ev, None).unwrap();
+        evs.push(ev);
     }
     let mut run = |count: usize| {
         left.set(count);
@@ -119,6 +121,10 @@ fn chain(m: Method, n: usize, writes: usize) -> (usize, usize) {
     run(writes); // warm-up: buffers grow to their working size
     let before_fired = fired.get();
     let allocs = allocations(|| run(writes));
+    // After the counted section: the base ends empty.
+    for ev in evs {
+        base.free(ev).unwrap();
+    }
     (allocs, fired.get() - before_fired)
 }
 
@@ -144,6 +150,7 @@ on_every_backend! {
         // 100 one-shot timers that re-add themselves, and 100 persistent ones, 1 ms each.
         let mut b = util::base(m);
         let fired = Rc::new(Cell::new(0usize));
+        let mut evs = Vec::with_capacity(200);
         for _ in 0..100 {
             let f = fired.clone();
             let ev = b.new_timer(move |base, ev, _| {
@@ -151,9 +158,11 @@ on_every_backend! {
                 base.add(ev, Some(Duration::from_millis(1))).unwrap();
             }).unwrap();
             b.add(ev, Some(Duration::from_millis(1))).unwrap();
+            evs.push(ev);
             let f = fired.clone();
             let ev = b.new_event(-1, What::PERSIST, move |_, _, _| f.set(f.get() + 1)).unwrap();
             b.add(ev, Some(Duration::from_millis(1))).unwrap();
+            evs.push(ev);
         }
         let round = || {
             let target = fired.get() + 1_000;
@@ -163,6 +172,9 @@ on_every_backend! {
         };
         let allocs = steady(round, 5);
         assert_eq!(allocs, 0, "{m}: {allocs} allocations while 5,000 timers expired");
+        for ev in evs {
+            b.free(ev).unwrap();
+        }
     }
 
     fn signals_do_not_allocate(m) {

@@ -2,7 +2,7 @@
 //! iteration (and never an eventfd write), on every backend: a counting global allocator
 //! and the thread's `/proc/thread-self/io` counters watch a hook-only loop.
 mod util;
-use evrs::{EventBase, LoopFlags, Method, RunOutcome, SharedBase};
+use evrs::{LoopFlags, Method, RunOutcome};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::rc::Rc;
@@ -74,7 +74,7 @@ fn rw_syscalls_of(f: impl FnOnce()) -> (u64, u64) {
 }
 
 fn local_base(m: Method) {
-    let mut base = EventBase::with_backend(m).unwrap();
+    let mut base = util::base(m);
     let handle = base.handle().unwrap(); // the eventfd exists; nobody may write it
     let _local = base.local_handle();
     let counts = Rc::new([Cell::new(0usize), Cell::new(0usize), Cell::new(0usize)]);
@@ -139,15 +139,14 @@ fn local_base(m: Method) {
         );
     }
     base.verify().unwrap();
+    // Counted sections done: stop the hooks, so the base ends empty.
+    for h in [p, c, i, stopper] {
+        base.free(h).unwrap();
+    }
 }
 
 fn shared_base(m: Method) {
-    let base = SharedBase::with_config(
-        evrs::EventConfig::new()
-            .method(m)
-            .flags(evrs::BaseFlags::IGNORE_ENV),
-    )
-    .unwrap();
+    let base = util::shared(m);
     let n = Arc::new(AtomicUsize::new(0));
     let (a, b, c) = (n.clone(), n.clone(), n.clone());
     let p = base
@@ -183,6 +182,9 @@ fn shared_base(m: Method) {
     assert_eq!(base.wake_writes(), 0, "shared {m}: hooks wrote the eventfd");
     assert!(n.load(Ordering::Relaxed) >= 3 * (ITERS + 200));
     base.verify().unwrap();
+    for h in [p, ch, i] {
+        base.free(h).unwrap();
+    }
 }
 
 #[test]

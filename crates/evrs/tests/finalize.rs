@@ -60,7 +60,7 @@ on_every_backend! {
             let r = ran.clone();
             b.free_finalize(ev, move |_, _| r.set(r.get() + 1)).unwrap();
         }
-        drop(b);
+        b.leave_registered("the three finalizers still queued: dropping the base must run them");
         assert_eq!(ran.get(), 3);
     }
 

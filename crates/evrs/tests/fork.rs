@@ -51,10 +51,7 @@ on_every_backend! {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Arc;
         let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let b = evrs::SharedBase::with_config(
-            evrs::EventConfig::new().method(m).flags(evrs::BaseFlags::IGNORE_ENV),
-        )
-        .unwrap();
+        let b = shared(m);
         let (x, y) = pair();
         let reads = Arc::new(AtomicUsize::new(0));
         let r = reads.clone();
@@ -95,6 +92,7 @@ on_every_backend! {
             b.run(LoopFlags::ONCE).unwrap();
         }
         assert_eq!((reads.load(Ordering::SeqCst), fired.load(Ordering::SeqCst)), (1, 1));
+        b.free(io).unwrap();
     }
 
     fn reinit_gives_the_child_its_own_eventfd_and_closes_the_inherited_one(m) {
@@ -185,6 +183,7 @@ on_every_backend! {
         b.run(LoopFlags::ONCE).unwrap();
         assert_eq!(sigs.get(), 1, "the parent still receives its signals");
         b.free(sig).unwrap();
+        b.free(io).unwrap();
     }
 }
 

@@ -105,6 +105,10 @@ on_every_backend! {
             "{writes} eventfd writes for {} calls: not coalesced",
             THREADS * PER
         );
+        b.leave_registered(
+            "the 20 s loopexit watchdog, which did not fire (the loop ended by loopbreak): \
+             a loopexit cannot be cancelled",
+        );
     }
 
     fn activations_ping_pong_exactly_once_each(m) {
@@ -144,6 +148,10 @@ on_every_backend! {
         for t in threads {
             t.join().unwrap();
         }
+        b.leave_registered(
+            "the 30 s loopexit watchdog, which did not fire (the loop ended by loopbreak): \
+             a loopexit cannot be cancelled",
+        );
     }
 
     fn add_del_and_loopexit_from_another_thread(m) {
@@ -198,6 +206,7 @@ on_every_backend! {
         assert!(th.join().unwrap(), "the loop never slept in its backend");
         assert_eq!(r, RunOutcome::Exited);
         assert!(b.got_break());
+        b.free(t).unwrap();
     }
 
     fn handle_refuses_foreign_events_and_a_dropped_base(m) {
@@ -248,7 +257,14 @@ on_every_backend! {
             handle_tx.send((b.handle().unwrap(), ev)).unwrap();
             b.loopexit(Some(Duration::from_secs(30))).unwrap(); // a lost command ends the loop
             b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap();
-            b.got_exit()
+            let exited = b.got_exit();
+            if !exited {
+                b.leave_registered(
+                    "the 30 s loopexit watchdog, which did not fire (the loop ended by \
+                     loopbreak): a loopexit cannot be cancelled",
+                );
+            }
+            exited
         });
         let (h, ev) = handle_rx.recv_timeout(Duration::from_secs(20)).unwrap();
         started_rx.recv_timeout(Duration::from_secs(20)).unwrap();
@@ -380,6 +396,7 @@ mod more {
             assert_eq!(ran.load(Ordering::SeqCst), 50);
             assert_eq!(writes, 1, "only the command to the sleeping loop writes the eventfd");
             assert!(iterations.get() < 20, "{} loop iterations: the loop spins", iterations.get());
+            b.free(check).unwrap();
         }
 
         fn free_blocking_frees_the_event_before_it_returns(m) {
@@ -421,7 +438,7 @@ mod more {
 
 #[test]
 fn handle_debug_names_the_base_and_its_eventfd() {
-    let mut b = evrs::EventBase::new().unwrap();
+    let mut b = util::default_base();
     let h = b.handle().unwrap();
     let s = format!("{h:?}");
     assert!(s.starts_with("Handle {"), "{s}");
@@ -467,7 +484,7 @@ fn the_eventfd_is_closed_once_the_base_and_every_handle_are_gone() {
         // SAFETY: fcntl(F_GETFD) takes no pointers.
         unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
     };
-    let mut b = evrs::EventBase::new().unwrap();
+    let mut b = util::default_base();
     let h = b.handle().unwrap();
     let fd = eventfd_of(&h);
     assert!(is_open(fd));

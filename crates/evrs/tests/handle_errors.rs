@@ -3,7 +3,7 @@
 //! and every command accepted before was either run or dropped. Real threads; every test has a
 //! watchdog that aborts the process, naming the test, instead of letting it hang.
 mod util;
-use evrs::{Event, EventBase, Handle, LoopFlags, Method, What};
+use evrs::{Event, Handle, LoopFlags, Method, What};
 use std::io::ErrorKind;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Mutex};
@@ -80,7 +80,7 @@ fn warnings_about(needle: &str) -> Vec<String> {
 #[test]
 fn timeouts_that_overflow_the_clock_fail_at_the_call_from_another_thread() {
     let _w = watchdog("timeouts_that_overflow_the_clock_fail_at_the_call_from_another_thread");
-    let mut b = EventBase::new().unwrap();
+    let mut b = default_base();
     let h = b.handle().unwrap();
     let ev = b.new_timer(|_, _, _| {}).unwrap();
     // The base's own rule, for reference.
@@ -112,6 +112,7 @@ fn timeouts_that_overflow_the_clock_fail_at_the_call_from_another_thread() {
     b.run(LoopFlags::NONBLOCK).unwrap();
     assert_eq!(h.failed_commands(), 0);
     assert!(b.pending(ev, What::TIMEOUT).unwrap().1.is_some());
+    b.free(ev).unwrap();
 }
 
 // ----- failures on the loop thread ----------------------------------------------------------

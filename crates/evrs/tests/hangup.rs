@@ -11,7 +11,7 @@
 //! (`F_DUPFD`, a range per test and backend), so no other test running in parallel in this
 //! process is handed the freed number.
 mod util;
-use evrs::{EventBase, Method, RunOutcome, SharedBase, What};
+use evrs::{EventBase, Method, RunOutcome, What};
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -254,6 +254,7 @@ on_every_backend! {
             assert_eq!(seen.calls(), 0, "select never reports CLOSED");
             assert!(g.fired.get());
         }
+        b.free(ev).unwrap(); // select: still registered, as it never fired
     }
 
     // A reset wakes every kind of watcher on the fd, each with the bit it asked for.
@@ -265,6 +266,7 @@ on_every_backend! {
         let want = if early_close(m) { 3 } else { 2 };
         let left = Rc::new(Cell::new(want));
         let mut seen = Vec::new();
+        let mut evs = Vec::new();
         for interest in [What::READ, What::WRITE, What::CLOSED] {
             let s = Seen::default();
             let (s2, left, gev) = (s.clone(), left.clone(), g.ev);
@@ -276,6 +278,7 @@ on_every_backend! {
                 }
             }).unwrap();
             b.add(ev, None).unwrap();
+            evs.push(ev);
             seen.push((interest, s));
         }
         reset(client);
@@ -292,6 +295,9 @@ on_every_backend! {
                 assert_eq!(s.calls(), 1, "{interest:?}");
                 assert_eq!(s.what(), *interest);
             }
+        }
+        for ev in evs {
+            b.free(ev).unwrap(); // select: the CLOSED watcher is still registered
         }
     }
 
@@ -421,6 +427,7 @@ on_every_backend! {
             close_raw(hi);
         }
         drop(x);
+        b.free(ev).unwrap(); // epoll: still registered, as its callback never ran
     }
 
     // (c) A closed fd among healthy ones: the healthy fd is served, and no run fails (select
@@ -458,6 +465,8 @@ on_every_backend! {
             assert_eq!(bad.what(), What::WRITE);
         }
         drop(p);
+        b.free(reader).unwrap();
+        b.free(ev).unwrap();
     }
 
     // (d) Pipes. The write end watched for WRITE after the reader closed: EPOLLERR/POLLERR
@@ -509,6 +518,7 @@ on_every_backend! {
             res.check(RunOutcome::Exited, "select: CLOSED on pipe write end");
             assert_eq!(seen.calls(), 0);
         }
+        b.free(ev).unwrap(); // select: still registered, as it never fired
     }
 
     // The write end watched for READ (it never becomes readable): the reader's close is an
@@ -584,6 +594,7 @@ on_every_backend! {
             res.check(RunOutcome::Exited, "select: CLOSED on pipe read end");
             assert_eq!(seen.calls(), 0);
         }
+        b.free(ev).unwrap(); // select: still registered, as it never fired
     }
 
     // An fd closed before its event is deleted while a dup keeps the file open: epoll keys
@@ -649,10 +660,7 @@ on_every_backend! {
     // callback must still work.
     fn shared_base_fd_closed_under_an_event_is_reported_at_most_once(m) {
         let _w = watchdog(m, "shared_base_fd_closed_under_an_event_is_reported_at_most_once");
-        let b = SharedBase::with_config(
-            evrs::EventConfig::new().method(m).flags(evrs::BaseFlags::IGNORE_ENV),
-        ).unwrap();
-        assert_eq!(b.method(), m);
+        let b = shared(m);
         let (x, y) = pair();
         let hi = high_fd(fd(&y), m, 4);
         drop(y);
@@ -706,9 +714,7 @@ on_every_backend! {
     // checked at the next prepare_wait).
     fn shared_base_fd_closed_then_deleted_while_a_dup_stays_open_does_not_spin(m) {
         let _w = watchdog(m, "shared_base_fd_closed_then_deleted_while_a_dup_stays_open_does_not_spin");
-        let b = SharedBase::with_config(
-            evrs::EventConfig::new().method(m).flags(evrs::BaseFlags::IGNORE_ENV),
-        ).unwrap();
+        let b = shared(m);
         let (x, y) = pair();
         let hi = high_fd(fd(&y), m, 8);
         let calls = Arc::new(AtomicUsize::new(0));
@@ -730,9 +736,7 @@ on_every_backend! {
     // A SharedBase whose closed fd's event stays added: reported at most once, no spin.
     fn shared_base_closed_fd_left_registered_does_not_spin(m) {
         let _w = watchdog(m, "shared_base_closed_fd_left_registered_does_not_spin");
-        let b = SharedBase::with_config(
-            evrs::EventConfig::new().method(m).flags(evrs::BaseFlags::IGNORE_ENV),
-        ).unwrap();
+        let b = shared(m);
         let (x, y) = pair();
         let hi = high_fd(fd(&y), m, 5);
         drop(y);

@@ -43,17 +43,6 @@ fn logging_hook(b: &mut EventBase, kind: What, name: &'static str, t: &Trace) ->
     ev
 }
 
-fn shared(m: evrs::Method) -> SharedBase {
-    let b = SharedBase::with_config(
-        evrs::EventConfig::new()
-            .method(m)
-            .flags(evrs::BaseFlags::IGNORE_ENV),
-    )
-    .unwrap();
-    assert_eq!(b.method(), m);
-    b
-}
-
 on_every_backend! {
     fn phase_order_prepare_poll_check_callbacks_then_idle(m) {
         let _w = watchdog("phase_order_prepare_poll_check_callbacks_then_idle", util::WATCHDOG_BOUND);
@@ -88,7 +77,7 @@ on_every_backend! {
             }
         }).unwrap();
         b.add(chk, None).unwrap();
-        logging_hook(&mut b, What::IDLE, "idle", &t);
+        let idle = logging_hook(&mut b, What::IDLE, "idle", &t);
         let tr = t.clone();
         let rd = b.new_event(fd(&y), What::READ, move |_, _, _| {
             read_all(&y);
@@ -107,6 +96,9 @@ on_every_backend! {
         assert_eq!(b.run(LoopFlags::ONCE).unwrap(), RunOutcome::Exited);
         assert_eq!(take(&t), ["prepare", "check", "idle"]);
         b.verify().unwrap();
+        for h in [prep, chk, idle] {
+            b.free(h).unwrap();
+        }
     }
 
     fn hook_callbacks_get_their_what_and_their_own_handle(m) {
@@ -129,6 +121,9 @@ on_every_backend! {
             [(p, What::PREPARE), (c, What::CHECK), (i, What::IDLE)]
         );
         b.verify().unwrap();
+        for h in [p, c, i] {
+            b.free(h).unwrap();
+        }
     }
 
     fn a_hook_stopped_by_an_earlier_hook_of_its_phase_does_not_run(m) {
@@ -188,7 +183,7 @@ on_every_backend! {
             base.del(ev).unwrap();
         }).unwrap();
         b.add(starter, None).unwrap();
-        logging_hook(&mut b, What::IDLE, "idle", &t);
+        let idle = logging_hook(&mut b, What::IDLE, "idle", &t);
         b.run(LoopFlags::NONBLOCK).unwrap();
         assert_eq!(take(&t), ["starter", "idle"]);
         b.run(LoopFlags::NONBLOCK).unwrap();
@@ -199,6 +194,7 @@ on_every_backend! {
         b.run(LoopFlags::NONBLOCK).unwrap();
         assert_eq!(take(&t), ["idle"]);
         b.verify().unwrap();
+        b.free(idle).unwrap();
     }
 
     fn hook_priorities_order_hooks_within_a_phase(m) {
@@ -260,6 +256,7 @@ on_every_backend! {
         b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap();
         assert_eq!(take(&t), ["event", "idle", "event", "idle", "event", "idle"]);
         b.verify().unwrap();
+        b.free(idle).unwrap();
     }
 
     fn while_an_idle_hook_is_started_the_loop_does_not_block(m) {
@@ -314,14 +311,15 @@ on_every_backend! {
         b.run(LoopFlags::ONCE).unwrap();
         assert_eq!(idle_runs.get(), 1);
         b.verify().unwrap();
+        b.free(idle).unwrap();
     }
 
     fn once_and_nonblock_with_hooks(m) {
         let _w = watchdog("once_and_nonblock_with_hooks", util::WATCHDOG_BOUND);
         let mut b = base(m);
         let t = trace();
-        logging_hook(&mut b, What::PREPARE, "prepare", &t);
-        logging_hook(&mut b, What::CHECK, "check", &t);
+        let prep = logging_hook(&mut b, What::PREPARE, "prepare", &t);
+        let chk = logging_hook(&mut b, What::CHECK, "check", &t);
         let idle = logging_hook(&mut b, What::IDLE, "idle", &t);
         // ONCE: nothing else active, so the iteration in which idle ran ends the run.
         assert_eq!(within(Duration::from_secs(5), || b.run(LoopFlags::ONCE)).unwrap(), RunOutcome::Exited);
@@ -341,6 +339,9 @@ on_every_backend! {
         assert_eq!(b.run(LoopFlags::ONCE).unwrap(), RunOutcome::Exited);
         assert_eq!(take(&t), ["prepare", "check", "event"]);
         b.verify().unwrap();
+        for h in [prep, chk, idle] {
+            b.free(h).unwrap();
+        }
     }
 
     fn started_hooks_keep_the_loop_alive(m) {
@@ -423,7 +424,7 @@ on_every_backend! {
             base.loopbreak();
         }).unwrap();
         b.add(p, None).unwrap();
-        logging_hook(&mut b, What::CHECK, "check", &t);
+        let chk = logging_hook(&mut b, What::CHECK, "check", &t);
         let te = t.clone();
         let ev = b.new_timer(move |_, _, _| push(&te, "event")).unwrap();
         b.activate(ev, What::TIMEOUT, 1).unwrap();
@@ -435,6 +436,7 @@ on_every_backend! {
         b.run(LoopFlags::ONCE).unwrap();
         assert_eq!(take(&t), ["check", "event"]);
         b.verify().unwrap();
+        b.free(chk).unwrap();
     }
 
     fn a_panicking_hook_propagates_and_is_freed(m) {
@@ -505,6 +507,9 @@ on_every_backend! {
         // Timeouts refused for shared hooks too.
         assert!(b.add(p, Some(Duration::from_millis(1))).is_err());
         b.verify().unwrap();
+        for h in [p, c, i] {
+            b.free(h).unwrap();
+        }
     }
 
     fn shared_hooks_start_stop_and_priorities(m) {
@@ -544,6 +549,10 @@ on_every_backend! {
         assert_eq!(std::mem::take(&mut *log.lock().unwrap()), ["urgent", "new", "low"]);
         assert!(late.lock().unwrap().is_some());
         b.verify().unwrap();
+        let new = late.lock().unwrap().unwrap();
+        for h in [low, urgent, new] {
+            b.free(h).unwrap();
+        }
     }
 
     fn shared_idle_does_not_block_and_starves_under_load(m) {
@@ -586,6 +595,7 @@ on_every_backend! {
         b.run(LoopFlags::ONCE).unwrap();
         assert_eq!(idle_runs.load(Ordering::SeqCst), 1);
         b.verify().unwrap();
+        b.free(idle).unwrap();
     }
 
     fn shared_started_hook_keeps_the_loop_alive_until_stopped_from_another_thread(m) {
@@ -648,7 +658,8 @@ fn a_hook_freed_and_its_slot_reused_by_a_new_hook_does_not_run_the_new_one_early
         let mut b = base(m);
         let t = trace();
         let victim: Rc<Cell<Option<Event>>> = Rc::new(Cell::new(None));
-        let (tk, v) = (t.clone(), victim.clone());
+        let started: Rc<Cell<Option<Event>>> = Rc::new(Cell::new(None));
+        let (tk, v, st) = (t.clone(), victim.clone(), started.clone());
         let killer = b
             .new_prepare(move |base, ev, _| {
                 push(&tk, "killer");
@@ -658,6 +669,7 @@ fn a_hook_freed_and_its_slot_reused_by_a_new_hook_does_not_run_the_new_one_early
                     let tn = tk.clone();
                     let n = base.new_prepare(move |_, _, _| push(&tn, "new")).unwrap();
                     base.add(n, None).unwrap();
+                    st.set(Some(n));
                 }
                 base.del(ev).unwrap();
             })
@@ -673,6 +685,7 @@ fn a_hook_freed_and_its_slot_reused_by_a_new_hook_does_not_run_the_new_one_early
         b.run(LoopFlags::NONBLOCK).unwrap();
         assert_eq!(take(&t), ["new"]);
         b.verify().unwrap();
+        b.free(started.take().unwrap()).unwrap();
     }
 }
 
@@ -685,7 +698,8 @@ fn a_hook_freed_and_its_slot_reused_by_an_fd_event_does_not_call_it_as_a_hook() 
         let (x, y) = pair();
         let y = Rc::new(y);
         let victim: Rc<Cell<Option<Event>>> = Rc::new(Cell::new(None));
-        let (tk, v, yk) = (t.clone(), victim.clone(), y.clone());
+        let added: Rc<Cell<Option<Event>>> = Rc::new(Cell::new(None));
+        let (tk, v, yk, ad) = (t.clone(), victim.clone(), y.clone(), added.clone());
         let killer = b
             .new_prepare(move |base, ev, _| {
                 push(&tk, "killer");
@@ -703,6 +717,7 @@ fn a_hook_freed_and_its_slot_reused_by_an_fd_event_does_not_call_it_as_a_hook() 
                         })
                         .unwrap();
                     base.add(n, None).unwrap();
+                    ad.set(Some(n));
                 }
                 base.del(ev).unwrap();
             })
@@ -713,6 +728,7 @@ fn a_hook_freed_and_its_slot_reused_by_an_fd_event_does_not_call_it_as_a_hook() 
         assert_eq!(take(&t), ["killer"]);
         drop(x);
         b.verify().unwrap();
+        b.free(added.take().unwrap()).unwrap();
     }
 }
 
@@ -735,6 +751,8 @@ fn hooks_of_equal_priority_run_in_start_order_after_a_priority_change() {
         b.run(LoopFlags::NONBLOCK).unwrap();
         assert_eq!(take(&t), ["low", "mid"], "equal priorities: start order");
         b.verify().unwrap();
+        b.free(low).unwrap();
+        b.free(mid).unwrap();
     }
 }
 
@@ -755,7 +773,7 @@ fn loopbreak_from_a_check_hook_runs_no_further_callback() {
             })
             .unwrap();
         b.add(c, None).unwrap();
-        logging_hook(&mut b, What::IDLE, "idle", &t);
+        let idle = logging_hook(&mut b, What::IDLE, "idle", &t);
         let te = t.clone();
         let ev = b.new_timer(move |_, _, _| push(&te, "event")).unwrap();
         b.activate(ev, What::TIMEOUT, 1).unwrap();
@@ -766,9 +784,16 @@ fn loopbreak_from_a_check_hook_runs_no_further_callback() {
             ["check"],
             "a callback ran after loopbreak in a check hook"
         );
-        // Same with nothing active: the idle hooks must not run after the break either.
-        b.run(LoopFlags::NONBLOCK).unwrap(); // drains "event"
-        take(&t);
+        // Same with nothing active: the idle hooks must not run after the break either. A
+        // run does not drain "event" (the check hook breaks before it again), so cancel it.
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(
+            take(&t),
+            ["check"],
+            "the check hook broke before \"event\" again"
+        );
+        b.del(ev).unwrap();
+        assert_eq!(b.num_events(Count::Active), 0);
         assert_eq!(b.dispatch().unwrap(), RunOutcome::Exited);
         assert_eq!(
             take(&t),
@@ -776,5 +801,7 @@ fn loopbreak_from_a_check_hook_runs_no_further_callback() {
             "idle ran after loopbreak in a check hook"
         );
         b.verify().unwrap();
+        b.free(c).unwrap();
+        b.free(idle).unwrap();
     }
 }

@@ -90,6 +90,7 @@ on_every_backend! {
             // select cannot report early close: the event stays pending.
             b.run(LoopFlags::NONBLOCK).unwrap();
             assert_eq!(got.get(), What::empty());
+            b.del(ev).unwrap();
         } else {
             b.dispatch().unwrap();
             assert!(got.get().contains(What::CLOSED), "{:?}", got.get());
@@ -156,6 +157,7 @@ on_every_backend! {
         } else {
             assert_eq!(n.get(), 3, "level-triggered backends ignore ET");
         }
+        b.free(ev).unwrap();
     }
 }
 

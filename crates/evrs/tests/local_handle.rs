@@ -56,6 +56,7 @@ on_every_backend! {
         b.run(LoopFlags::ONCE).unwrap();
         assert_eq!(seen.get(), Some(1), "served in the same iteration as the request");
         b.verify().unwrap();
+        b.free(chk).unwrap();
     }
 
     fn requests_are_served_in_the_order_made(m) {
@@ -233,6 +234,7 @@ fn wake_from(m: evrs::Method, from_prepare: bool) -> Duration {
         })
         .unwrap();
     b.add(chk, None).unwrap();
+    let mut started = vec![fallback, chk];
     let (l, wa) = (local.clone(), woke_at.clone());
     let done = Rc::new(Cell::new(false));
     if from_prepare {
@@ -246,6 +248,7 @@ fn wake_from(m: evrs::Method, from_prepare: bool) -> Duration {
             })
             .unwrap();
         b.add(p, None).unwrap();
+        started.push(p);
         // The first prepare's wake makes iteration 1 non-blocking; its check is check #1,
         // so measure from the wake to check #1 instead.
         checks.set(1);
@@ -260,6 +263,9 @@ fn wake_from(m: evrs::Method, from_prepare: bool) -> Duration {
     }
     b.dispatch().unwrap();
     b.verify().unwrap();
+    for ev in started {
+        b.free(ev).unwrap();
+    }
     took.get()
 }
 
@@ -323,6 +329,7 @@ fn a_wake_from_outside_run_makes_one_iteration_non_blocking() {
         );
         b.del(far).unwrap();
         b.verify().unwrap();
+        b.free(chk).unwrap();
     }
 }
 
@@ -331,12 +338,12 @@ mod deferred {
 
     on_every_backend! {
         fn deferred_callbacks_coalesce_run_at_their_priority_in_order_and_never_write_the_eventfd(m) {
-            let mut b = evrs::EventConfig::new()
+            let mut b = checked(evrs::EventConfig::new()
                 .method(m)
                 .flags(evrs::BaseFlags::IGNORE_ENV)
                 .priorities(3)
                 .build()
-                .unwrap();
+                .unwrap());
             let handle = b.handle().unwrap();
             let local = b.local_handle();
             let log = Rc::new(std::cell::RefCell::new(Vec::new()));

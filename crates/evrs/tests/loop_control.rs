@@ -7,13 +7,15 @@ use std::rc::Rc;
 use std::time::Duration;
 use util::*;
 
-fn prio_base(m: evrs::Method, n: usize) -> evrs::EventBase {
-    EventConfig::new()
-        .method(m)
-        .flags(evrs::BaseFlags::IGNORE_ENV)
-        .priorities(n)
-        .build()
-        .unwrap()
+fn prio_base(m: evrs::Method, n: usize) -> Checked {
+    checked(
+        EventConfig::new()
+            .method(m)
+            .flags(evrs::BaseFlags::IGNORE_ENV)
+            .priorities(n)
+            .build()
+            .unwrap(),
+    )
 }
 
 on_every_backend! {
@@ -161,6 +163,7 @@ on_every_backend! {
         b.loopexit(None).unwrap();
         assert_eq!(within(Duration::from_secs(5), || b.dispatch().unwrap()), RunOutcome::Exited);
         assert!(b.got_exit());
+        b.free(ev).unwrap();
     }
 
     fn loopexit_after_a_delay_runs_the_current_iteration_to_its_end(m) {
@@ -173,6 +176,7 @@ on_every_backend! {
         assert_eq!(within(Duration::from_secs(5), || b.dispatch().unwrap()), RunOutcome::Exited);
         assert!(n.get() >= 2, "persistent timer ran {} times", n.get());
         assert!(b.got_exit());
+        b.free(ev).unwrap();
     }
 
     fn loopcontinue_ends_the_pass(m) {
@@ -215,6 +219,7 @@ on_every_backend! {
         b.add(ev, Some(Duration::from_secs(60))).unwrap();
         let r = within(Duration::from_secs(1), || b.run(LoopFlags::NONBLOCK).unwrap());
         assert_eq!(r, RunOutcome::Exited);
+        b.free(ev).unwrap();
     }
 
     fn no_exit_on_empty_keeps_running_until_loopexit(m) {
@@ -281,13 +286,13 @@ on_every_backend! {
     }
 
     fn max_callbacks_cap_lets_the_loop_poll_between_batches(m) {
-        let mut b = EventConfig::new()
+        let mut b = checked(EventConfig::new()
             .method(m)
             .flags(evrs::BaseFlags::IGNORE_ENV)
             .priorities(2)
             .max_dispatch_interval(None, Some(2), 0)
             .build()
-            .unwrap();
+            .unwrap());
         let l = log();
         let mut evs = Vec::new();
         for i in 0..5 {
@@ -309,13 +314,13 @@ on_every_backend! {
             (Some(Duration::from_millis(1)), ["s0", "urgent", "s1", "s2"]),
             (None, ["s0", "s1", "s2", "urgent"]),
         ] {
-            let mut b = EventConfig::new()
+            let mut b = checked(EventConfig::new()
                 .method(m)
                 .flags(evrs::BaseFlags::IGNORE_ENV)
                 .priorities(2)
                 .max_dispatch_interval(cap, None, 0)
                 .build()
-                .unwrap();
+                .unwrap());
             let l = log();
             let lu = l.clone();
             let urgent = b.new_timer(move |_, _, _| lu.borrow_mut().push("urgent".into())).unwrap();

@@ -102,6 +102,8 @@ on_every_backend! {
         assert_eq!(b.run(LoopFlags::NONBLOCK).unwrap(), RunOutcome::Exited);
         assert_eq!(entries(&l), ["first"]);
         b.verify().unwrap();
+        b.free(first).unwrap();
+        b.free(sec).unwrap();
     }
 
     fn loopbreak_in_a_prepare_hook_ends_the_run_before_the_poll(m) {
@@ -125,6 +127,9 @@ on_every_backend! {
         assert_eq!(within(Duration::from_secs(5), || b.dispatch().unwrap()), RunOutcome::Exited);
         assert!(b.got_break());
         assert_eq!(entries(&l), ["first"]);
+        for ev in [first, second, io] {
+            b.free(ev).unwrap();
+        }
     }
 
     fn the_loop_sleeps_until_the_next_timer(m) {
@@ -157,6 +162,7 @@ on_every_backend! {
         assert_eq!(b.run(LoopFlags::ONCE).unwrap(), RunOutcome::Exited);
         assert!(ran.get());
         assert!(start.elapsed() < Duration::from_secs(1), "waited {:?}", start.elapsed());
+        b.free(io).unwrap();
     }
 
     fn nonblock_with_an_idle_hook_does_not_wait_for_a_timer(m) {
@@ -173,6 +179,7 @@ on_every_backend! {
         let start = Instant::now();
         assert_eq!(b.run(LoopFlags::NONBLOCK).unwrap(), RunOutcome::Exited);
         assert!(start.elapsed() < Duration::from_secs(1), "waited {:?}", start.elapsed());
+        b.free(t).unwrap();
     }
 
     fn dispatch_goes_on_after_a_pass_that_emptied_the_queues(m) {
@@ -233,13 +240,13 @@ on_every_backend! {
 
     fn the_callback_cap_spares_priorities_below_its_threshold(m) {
         // Cap of 1 callback per pass, from priority 1 on: priority 0 runs all in one pass.
-        let mut b = EventConfig::new()
+        let mut b = checked(EventConfig::new()
             .method(m)
             .flags(evrs::BaseFlags::IGNORE_ENV)
             .priorities(2)
             .max_dispatch_interval(None, Some(1), 1)
             .build()
-            .unwrap();
+            .unwrap());
         let l = log();
         // A prepare hook marks each iteration.
         let lp = l.clone();
@@ -267,6 +274,7 @@ on_every_backend! {
         b.activate(capped2, What::TIMEOUT, 1).unwrap();
         b.run(LoopFlags::NONBLOCK).unwrap();
         assert_eq!(entries(&l), ["|", "p1", "|", "p1b", "|"]);
+        b.free(prep).unwrap();
     }
 
     fn an_ordinary_event_runs_once_whatever_its_activation_count(m) {

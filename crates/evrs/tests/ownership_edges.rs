@@ -83,6 +83,7 @@ on_every_backend! {
             fd(&y),
             b.fd(ev).unwrap()
         );
+        b.free(ev).unwrap();
     }
 
     /// A callback frees its own event, then makes the base's first `Handle` (its notify
@@ -167,6 +168,7 @@ on_every_backend! {
             "add returned Ok but the event never fired (verify: {:?})",
             b.verify()
         );
+        b.free(stop).unwrap(); // still pending when the new event's callback broke the loop
     }
 
     /// A `Handle::run_in_loop` closure panics while an `ActivatePending` command is in the
@@ -210,6 +212,7 @@ on_every_backend! {
                 base.finalize(c, move |_, _| r2.set(r2.get() + 1)).unwrap();
             })
             .unwrap();
+            b.leave_registered("the queued finalizer: the base's teardown must run it, and the one it queues");
         }
         assert_eq!(ran.get(), 2, "the second finalizer was dropped unrun");
     }
@@ -240,7 +243,7 @@ fn completes(op: impl FnOnce() + Send + 'static) -> bool {
 #[test]
 fn shared_free_drops_the_closure_without_the_lock() {
     let _w = watchdog("review_findings::shared_free", WATCHDOG_BOUND);
-    let base = SharedBase::new().unwrap();
+    let base = shared_with(evrs::EventConfig::new());
     let guard = CallsBaseOnDrop(base.clone());
     let ev = base
         .new_timer(move |_, _, _| {
@@ -259,7 +262,7 @@ fn shared_free_drops_the_closure_without_the_lock() {
 #[test]
 fn shared_assign_and_finalize_drop_the_old_closure_without_the_lock() {
     let _w = watchdog("review_findings::shared_assign", WATCHDOG_BOUND);
-    let base = SharedBase::new().unwrap();
+    let base = shared_with(evrs::EventConfig::new());
     let guard = CallsBaseOnDrop(base.clone());
     let ev = base
         .new_timer(move |_, _, _| {
@@ -282,6 +285,7 @@ fn shared_assign_and_finalize_drop_the_old_closure_without_the_lock() {
         completes(move || b.finalize(ev, |_| {}).unwrap()),
         "SharedBase::finalize deadlocked"
     );
+    base.run(LoopFlags::NONBLOCK).unwrap(); // runs the queued finalizer
 }
 
 /// A `SharedBase::once` whose add fails (an fd beyond the process's limit: refused by `add`,
@@ -289,7 +293,7 @@ fn shared_assign_and_finalize_drop_the_old_closure_without_the_lock() {
 #[test]
 fn shared_once_that_cannot_be_added_leaves_nothing_and_drops_without_the_lock() {
     let _w = watchdog("shared_once_cannot_be_added", WATCHDOG_BOUND);
-    let base = SharedBase::new().unwrap();
+    let base = shared_with(evrs::EventConfig::new());
     let closed = 1 << 30;
     let guard = CallsBaseOnDrop(base.clone());
     let b = base.clone();

@@ -91,15 +91,6 @@ fn reassign_self(base: &mut EventBase, ev: Event, what: What, arg: RawArg) {
     base.activate(new, What::TIMEOUT, 1).unwrap();
 }
 
-fn shared(m: evrs::Method) -> SharedBase {
-    SharedBase::with_config(
-        evrs::EventConfig::new()
-            .method(m)
-            .flags(evrs::BaseFlags::IGNORE_ENV),
-    )
-    .unwrap()
-}
-
 on_every_backend! {
     fn raw_callback_gets_its_argument_event_and_what(m) {
         let _w = watchdog("raw_callback_gets_its_argument_event_and_what", util::WATCHDOG_BOUND);
@@ -277,8 +268,7 @@ on_every_backend! {
                 _ => b.activate(ev, What::TIMEOUT, 1).unwrap(),
             }
         }
-        b.verify().unwrap();
-        drop(b);
+        b.leave_registered("owned events added, timed and active: what the test drops the base with");
         drop(mems);
     }
 }

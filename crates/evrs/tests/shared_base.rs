@@ -12,17 +12,6 @@ use util::*;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
-fn shared(m: evrs::Method) -> SharedBase {
-    let b = SharedBase::with_config(
-        evrs::EventConfig::new()
-            .method(m)
-            .flags(evrs::BaseFlags::IGNORE_ENV),
-    )
-    .unwrap();
-    assert_eq!(b.method(), m);
-    b
-}
-
 /// Starts the loop on its own thread and returns once it runs.
 fn spawn_loop(b: &SharedBase) -> JoinHandle<io::Result<RunOutcome>> {
     let b2 = b.clone();
@@ -168,6 +157,7 @@ on_every_backend! {
         assert!(pending.contains(What::READ), "persistent event stays pending");
         assert_eq!(data, b"ping");
         stop(&b, h);
+        b.free(ev).unwrap();
     }
 
     fn an_add_from_another_thread_wakes_a_sleeping_loop(m) {
@@ -196,12 +186,11 @@ on_every_backend! {
         const PER: usize = 500;
         // PRECISE_TIMER: the cached time (which names the iteration below) is then read from
         // the nanosecond clock, not the coarse one, whose millisecond ticks span iterations.
-        let b = SharedBase::with_config(
+        let b = shared_with(
             evrs::EventConfig::new()
                 .method(m)
                 .flags(evrs::BaseFlags::IGNORE_ENV | evrs::BaseFlags::PRECISE_TIMER),
-        )
-        .unwrap();
+        );
         let h = spawn_loop(&b);
         let start = Arc::new(Barrier::new(THREADS));
         let iterations = Arc::new(Mutex::new(std::collections::HashSet::new()));
@@ -484,10 +473,9 @@ on_every_backend! {
     }
 
     fn only_the_most_urgent_priority_runs_per_iteration(m) {
-        let b = SharedBase::with_config(
+        let b = shared_with(
             evrs::EventConfig::new().method(m).flags(evrs::BaseFlags::IGNORE_ENV).priorities(3),
-        )
-        .unwrap();
+        );
         let l = Arc::new(Mutex::new(Vec::<&str>::new()));
         let (x, y) = pair();
         let lr = l.clone();
@@ -581,7 +569,7 @@ static SIGNALS: Mutex<()> = Mutex::new(());
 #[test]
 fn loop_sleeps_again_after_a_cross_thread_wake() {
     use std::sync::atomic::{AtomicU64, Ordering};
-    let b = SharedBase::new().unwrap();
+    let b = shared_with(evrs::EventConfig::new());
     let iterations = Arc::new(AtomicU64::new(0));
     let n = iterations.clone();
     let check = b
@@ -603,4 +591,6 @@ fn loop_sleeps_again_after_a_cross_thread_wake() {
         woken < 20,
         "the loop spun: {woken} iterations in 100 ms after one wake-up"
     );
+    b.free(check).unwrap();
+    b.free(t).unwrap();
 }

@@ -21,15 +21,7 @@ type Target = Arc<Mutex<Option<(SharedBase, evrs::Event)>>>;
 
 /// The scenario on evrs: returns each callback's `del_block` result (sorted: errors first).
 fn crossed_deletes(m: Method) -> Vec<Result<(), io::ErrorKind>> {
-    let shared = || {
-        SharedBase::with_config(
-            evrs::EventConfig::new()
-                .method(m)
-                .flags(evrs::BaseFlags::IGNORE_ENV),
-        )
-        .unwrap()
-    };
-    let (b1, b2) = (shared(), shared());
+    let (b1, b2) = (util::shared(m), util::shared(m));
     let both = Arc::new(Barrier::new(2));
     let results = Arc::new(Mutex::new(Vec::new()));
     let (to_b, to_a): (Target, Target) = Default::default();

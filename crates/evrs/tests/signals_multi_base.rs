@@ -155,22 +155,22 @@ on_every_backend! {
             } else {
                 (newer, older)
             };
-            drop(victim);
+            victim.0.leave_registered("its SIGUSR2 watcher: dropping a watching base is the test");
             assert_ne!(action(libc::SIGUSR2).sa_sigaction, libc::SIG_DFL);
             raise(libc::SIGUSR2);
             pump(&mut survivor, || n.get() >= 1);
             assert_eq!(n.get(), 1, "drop_newer = {drop_newer}");
-            drop(survivor);
+            survivor.leave_registered("its SIGUSR2 watcher: dropping the last watching base restores SIG_DFL");
             assert_eq!(action(libc::SIGUSR2).sa_sigaction, libc::SIG_DFL);
         }
     }
 
     fn one_delivery_reaches_every_watching_base(m) {
         let _g = start("one_delivery_reaches_every_watching_base", m);
-        let (mut a, na, _) = watching(m, libc::SIGWINCH);
-        let (mut b, nb, _) = watching(m, libc::SIGWINCH);
+        let (mut a, na, ea) = watching(m, libc::SIGWINCH);
+        let (mut b, nb, eb) = watching(m, libc::SIGWINCH);
         // A base watching another signal gets nothing.
-        let (mut c, nc, _) = watching(m, libc::SIGURG);
+        let (mut c, nc, ec) = watching(m, libc::SIGURG);
         raise(libc::SIGWINCH);
         pump(&mut a, || na.get() >= 1);
         pump(&mut b, || nb.get() >= 1);
@@ -182,6 +182,9 @@ on_every_backend! {
         pump(&mut b, || nb.get() >= 3);
         settle(&mut c);
         assert_eq!((na.get(), nb.get(), nc.get()), (3, 3, 0));
+        a.free(ea).unwrap();
+        b.free(eb).unwrap();
+        c.free(ec).unwrap();
     }
 
     fn original_disposition_returns_after_the_last_watcher(m) {
@@ -213,9 +216,9 @@ on_every_backend! {
             a.add(ea, None).unwrap();
             b.add(eb, None).unwrap();
             assert!(!same_action(&action(sig), &before));
-            drop(a);
+            a.leave_registered("its re-added watcher: dropping a watching base is the test");
             assert!(!same_action(&action(sig), &before));
-            drop(b);
+            b.leave_registered("its re-added watcher: dropping the last watching base restores the action");
             assert!(same_action(&action(sig), &before));
             set_action(sig, &make_action(libc::SIG_DFL, 0));
         }
@@ -243,6 +246,13 @@ on_every_backend! {
                     b.loopexit(Some(Duration::from_secs(10))).unwrap();
                     ready.send(()).unwrap();
                     b.dispatch().unwrap();
+                    b.free(ev).unwrap();
+                    if !b.got_exit() {
+                        b.leave_registered(
+                            "the 10 s loopexit, which did not fire (the signal's callback broke \
+                             the loop): a loopexit cannot be cancelled",
+                        );
+                    }
                     n.load(Ordering::SeqCst)
                 })
             })
@@ -259,8 +269,8 @@ on_every_backend! {
 
     fn fork_child_reinit_gets_signals_and_parent_keeps_them(m) {
         let _g = start("fork_child_reinit_gets_signals_and_parent_keeps_them", m);
-        let (mut a, na, _) = watching(m, libc::SIGUSR1);
-        let (mut b, nb, _) = watching(m, libc::SIGUSR1);
+        let (mut a, na, ea) = watching(m, libc::SIGUSR1);
+        let (mut b, nb, eb) = watching(m, libc::SIGUSR1);
         // SAFETY: the child uses only its own copies of the bases, raw syscalls and the
         // allocator, and leaves with _exit.
         let pid = unsafe { libc::fork() };
@@ -279,13 +289,13 @@ on_every_backend! {
                     return 10 + na.get().min(9) as i32 * 3 + nb.get().min(2) as i32;
                 }
                 // Dropping one child base leaves the other receiving.
-                drop(b);
+                b.leave_registered("its SIGUSR1 watcher: dropping a watching base is the test");
                 raise(libc::SIGUSR1);
                 pump(&mut a, || na.get() >= 2);
                 if na.get() != 2 {
                     return 2;
                 }
-                drop(a);
+                a.leave_registered("its SIGUSR1 watcher: dropping the last watching base restores SIG_DFL");
                 if action(libc::SIGUSR1).sa_sigaction != libc::SIG_DFL {
                     return 3;
                 }
@@ -308,12 +318,14 @@ on_every_backend! {
         pump(&mut a, || na.get() >= 1);
         pump(&mut b, || nb.get() >= 1);
         assert_eq!((na.get(), nb.get()), (1, 1), "the parent still receives its signals");
+        a.free(ea).unwrap();
+        b.free(eb).unwrap();
     }
 
     fn a_full_pipe_still_wakes_every_base(m) {
         let _g = start("a_full_pipe_still_wakes_every_base", m);
-        let (mut a, na, _) = watching(m, libc::SIGWINCH);
-        let (mut b, nb, _) = watching(m, libc::SIGWINCH);
+        let (mut a, na, ea) = watching(m, libc::SIGWINCH);
+        let (mut b, nb, eb) = watching(m, libc::SIGWINCH);
         // More deliveries than a pipe holds (64 KiB): later bytes are dropped.
         for _ in 0..70_000 {
             raise(libc::SIGWINCH);
@@ -328,6 +340,8 @@ on_every_backend! {
         pump(&mut a, || na.get() > a0);
         pump(&mut b, || nb.get() > b0);
         assert_eq!((na.get(), nb.get()), (a0 + 1, b0 + 1));
+        a.free(ea).unwrap();
+        b.free(eb).unwrap();
     }
 
     fn too_many_watching_bases_is_an_error(m) {
@@ -350,11 +364,14 @@ on_every_backend! {
         assert!(e.to_string().contains("256"), "{e}");
         // The watchers already registered still get the signal.
         raise(libc::SIGURG);
-        drop(bases);
+        for b in bases {
+            b.leave_registered("its SIGURG watcher: dropping the watching bases frees their slots");
+        }
         assert_eq!(action(libc::SIGURG).sa_sigaction, libc::SIG_DFL);
         // Slots are freed when bases go away: many more, one after another, all fit.
         for _ in 0..300 {
-            let (_b, _, _) = watching(m, libc::SIGURG);
+            let (b, _, _) = watching(m, libc::SIGURG);
+            b.leave_registered("its SIGURG watcher: dropping a watching base frees its slot");
         }
         assert_eq!(action(libc::SIGURG).sa_sigaction, libc::SIG_DFL);
     }
@@ -367,7 +384,7 @@ on_every_backend! {
         // this passes even without the release wait; it checks that nothing goes wrong).
         // SIGWINCH is ignored by default, so a signal pending after the last base goes is
         // harmless. The keeper holds the handler installed throughout.
-        let (mut keeper, nk, _) = watching(m, libc::SIGWINCH);
+        let (mut keeper, nk, ek) = watching(m, libc::SIGWINCH);
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         // Bounded and paced: a tight kill loop on a loaded 2-core machine keeps the other
@@ -386,7 +403,7 @@ on_every_backend! {
         let deadline = Instant::now() + Duration::from_millis(300);
         while Instant::now() < deadline {
             let (b, _, _) = watching(m, libc::SIGWINCH);
-            drop(b);
+            b.leave_registered("its SIGWINCH watcher: bases dropped while watching are the test");
             // The numbers just freed go to this pipe: a handler still holding the old write
             // end's number would write here.
             let mut fds = [-1; 2];
@@ -410,5 +427,6 @@ on_every_backend! {
         assert_eq!(stray, 0, "stray bytes in {rounds} rounds");
         pump(&mut keeper, || nk.get() > 0);
         assert!(nk.get() > 0);
+        keeper.free(ek).unwrap();
     }
 }

@@ -11,7 +11,7 @@
 //! (on the development VM that window is ~15 % of the time and the lag reaches 4.7–8.7 ms
 //! against a 4 ms resolution; see `sys/clock.rs`).
 mod util;
-use evrs::{BaseFlags, EventBase, EventConfig, LoopFlags, Method, SharedBase, What};
+use evrs::{BaseFlags, EventBase, EventConfig, LoopFlags, Method, What};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -154,7 +154,7 @@ fn assert_none_early(what: &str, samples: &Samples, expected: usize) {
 fn outside_loop(m: Method, precise: bool, seed: u64) {
     const ROUNDS: usize = 100;
     const PER_ROUND: usize = 10;
-    let mut b = config(m, precise).build().unwrap();
+    let mut b = util::checked(config(m, precise).build().unwrap());
     let mut rng = Rng(seed);
     let res = coarse_resolution();
     let samples: Rc<RefCell<Samples>> = Rc::default();
@@ -197,7 +197,7 @@ fn outside_loop(m: Method, precise: bool, seed: u64) {
 fn from_slow_callback(m: Method, precise: bool, seed: u64) {
     const ROUNDS: usize = 100;
     const PER_ROUND: usize = 10;
-    let mut b = config(m, precise).build().unwrap();
+    let mut b = util::checked(config(m, precise).build().unwrap());
     let samples: Rc<RefCell<Samples>> = Rc::default();
     let rng = Rc::new(RefCell::new(Rng(seed)));
     let rounds = Rc::new(RefCell::new(0usize));
@@ -260,7 +260,7 @@ on_every_backend! {
         const ROUNDS: usize = 50;
         const PER_ROUND: usize = 10;
         for precise in [false, true] {
-            let b = SharedBase::with_config(config(m, precise)).unwrap();
+            let b = util::shared_with(config(m, precise));
             let samples: Arc<Mutex<Samples>> = Arc::default();
             let mut rng = Rng(0x1405_7b7e_f767_814f ^ precise as u64);
             let mut rounds = 0;
@@ -300,7 +300,7 @@ on_every_backend! {
         let _w = watchdog("handle_add_while_a_callback_runs");
         const ROUNDS: usize = 100;
         for precise in [false, true] {
-            let mut b = config(m, precise).build().unwrap();
+            let mut b = util::checked(config(m, precise).build().unwrap());
             let h = b.handle().unwrap();
             let samples: Rc<RefCell<Samples>> = Rc::default();
             // The adder thread says what it added and when, before it adds.
@@ -351,7 +351,7 @@ on_every_backend! {
         // in a timer callback it is past the deadline.
         let _w = watchdog("gettimeofday_cached_is_never_ahead");
         for precise in [false, true] {
-            let mut b = config(m, precise).build().unwrap();
+            let mut b = util::checked(config(m, precise).build().unwrap());
             let mut rng = Rng(0xbf58_476d_1ce4_e5b9 ^ precise as u64);
             let ev = b.new_timer(|_, _, _| {}).unwrap();
             for _ in 0..100 {

@@ -11,11 +11,11 @@ const MS: Duration = Duration::from_millis(1);
 
 on_every_backend! {
     fn deadlines_closer_than_a_wheel_tick_fire_earliest_first(m) {
-        let mut b = EventConfig::new()
+        let mut b = checked(EventConfig::new()
             .method(m)
             .flags(BaseFlags::PRECISE_TIMER | BaseFlags::IGNORE_ENV)
             .build()
-            .unwrap();
+            .unwrap());
         // 10 µs apart, added latest first, so all three nearly always share one 1 ms wheel
         // tick. Each add counts from its own precise reading (never early), so a preemption
         // of 10 µs between the adds could reorder the deadlines themselves: an attempt whose
@@ -70,7 +70,7 @@ on_every_backend! {
     }
 
     fn equal_deadlines_fire_in_add_order(m) {
-        let mut b = EventConfig::new().method(m).flags(BaseFlags::IGNORE_ENV).build().unwrap();
+        let mut b = checked(EventConfig::new().method(m).flags(BaseFlags::IGNORE_ENV).build().unwrap());
         let l = log();
         // Added inside one callback, so they share the cached "now" and the same deadline.
         let l2 = l.clone();
@@ -162,11 +162,11 @@ on_every_backend! {
         // until ≥ 120 ms by a slow callback (a one-shot timer at 80 ms working for 40 ms).
         // Late by less than a period, it stays on its schedule: the third firing is due at
         // 150 ms. Re-armed from the late firing instead, it would come at ≥ 170 ms.
-        let mut b = EventConfig::new()
+        let mut b = checked(EventConfig::new()
             .method(m)
             .flags(BaseFlags::PRECISE_TIMER | BaseFlags::IGNORE_ENV)
             .build()
-            .unwrap();
+            .unwrap());
         let times = Rc::new(RefCell::new(Vec::new()));
         let t = times.clone();
         let start = Instant::now();
@@ -292,6 +292,7 @@ on_every_backend! {
         let when = when.unwrap();
         let d = when.duration_since(before).unwrap();
         assert!(d >= Duration::from_secs(10) && d < Duration::from_secs(11), "{d:?}");
+        b.free(ev).unwrap();
     }
 
     fn precise_timer_flag_uses_precise_clock(m) {
@@ -302,7 +303,7 @@ on_every_backend! {
         // clock is updated late in each tick: measured 0.5-4.75 ms here), on the precise one
         // by only the time since the iteration started.
         let lag_us = |flags: BaseFlags| -> i64 {
-            let mut b = EventConfig::new().method(m).flags(flags | BaseFlags::IGNORE_ENV).build().unwrap();
+            let mut b = checked(EventConfig::new().method(m).flags(flags | BaseFlags::IGNORE_ENV).build().unwrap());
             assert_eq!(b.flags().contains(BaseFlags::PRECISE_TIMER), flags.contains(BaseFlags::PRECISE_TIMER));
             let lags = Rc::new(std::cell::RefCell::new(Vec::new()));
             let l = lags.clone();
@@ -325,7 +326,7 @@ on_every_backend! {
         assert!(precise < 400, "{m}: precise cached time lags by a median {precise} µs");
         assert!(coarse >= 400, "{m}: coarse cached time lags by a median of only {coarse} µs");
         // And precise timers still never fire early.
-        let mut b = EventConfig::new().method(m).flags(BaseFlags::PRECISE_TIMER | BaseFlags::IGNORE_ENV).build().unwrap();
+        let mut b = checked(EventConfig::new().method(m).flags(BaseFlags::PRECISE_TIMER | BaseFlags::IGNORE_ENV).build().unwrap());
         let fired = Rc::new(Cell::new(0));
         for ms in [1u64, 2, 3] {
             let (f, start, d) = (fired.clone(), Instant::now(), Duration::from_millis(ms));

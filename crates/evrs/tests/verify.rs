@@ -160,16 +160,12 @@ fn run_ops(m: evrs::Method, ops: &[Op]) -> Result<(), TestCaseError> {
         b.verify()
             .map_err(|e| TestCaseError::fail(format!("{m}: free at end: {e}")))?;
     }
+    b.free(breaker).unwrap();
     Ok(())
 }
 
 fn shared_ops(m: evrs::Method, ops: &[Op]) -> Result<(), TestCaseError> {
-    let b = SharedBase::with_config(
-        evrs::EventConfig::new()
-            .method(m)
-            .flags(evrs::BaseFlags::IGNORE_ENV),
-    )
-    .unwrap();
+    let b = shared(m);
     b.priority_init(3).unwrap();
     let iters = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let it = iters.clone();
@@ -247,6 +243,12 @@ fn shared_ops(m: evrs::Method, ops: &[Op]) -> Result<(), TestCaseError> {
             )));
         }
     }
+    for ev in evs {
+        let _ = b.free(ev);
+        b.verify()
+            .map_err(|e| TestCaseError::fail(format!("shared {m}: free at end: {e}")))?;
+    }
+    b.free(breaker).unwrap();
     Ok(())
 }
 

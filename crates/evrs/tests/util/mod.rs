@@ -1,8 +1,9 @@
 //! Shared helpers for the integration tests: the backend matrix and real fds.
 #![allow(dead_code)]
 
-use evrs::{EventBase, Method};
+use evrs::{EventBase, EventConfig, EventInfo, Method, Model, SharedBase};
 use std::cell::RefCell;
+use std::ops::ControlFlow;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
@@ -64,17 +65,47 @@ pub fn base(m: Method) -> Checked {
     Checked(Some(b))
 }
 
+/// The default base (`EventBase::new()`: the environment may pick the backend), checked at
+/// the end like [`base`]'s.
+pub fn default_base() -> Checked {
+    Checked(Some(EventBase::new().expect("default backend available")))
+}
+
+/// A base the test built itself (`EventConfig::build`), checked at the end like [`base`]'s.
+pub fn checked(b: EventBase) -> Checked {
+    Checked(Some(b))
+}
+
 /// A test's base: derefs to the `EventBase`, and when the test is done with it (dropped
-/// without a panic in flight) checks every invariant (`verify()`), so each reactor test
-/// ends with the base proven consistent.
+/// without a panic in flight) checks every invariant (`verify()`) and that nothing the test
+/// added is still registered ([`assert_nothing_registered`]), so each reactor test ends with
+/// the base proven consistent and empty (libuv's rule: no handle left open at the end).
+/// A test that means to drop a base with events still registered says so and why, with
+/// [`Checked::leave_registered`].
 pub struct Checked(Option<EventBase>);
 
 impl Checked {
-    /// The base itself, for code that must own it (it is still verified here).
+    /// The base itself, for code that must own it (it is verified here; whoever owns it
+    /// next is responsible for what is left on it).
     pub fn into_inner(mut self) -> EventBase {
         let b = self.0.take().expect("base present");
         b.verify().expect("base invariants at the end of the test");
         b
+    }
+
+    /// Ends the test's use of the base *deliberately* leaving events registered (a test of
+    /// what dropping a non-empty base does): verifies the invariants, then drops the base
+    /// without the emptiness check. `why` says what the leftovers are for; it must not be
+    /// empty, and something must be left (else the reason is stale: let the base drop).
+    pub fn leave_registered(mut self, why: &str) {
+        assert!(!why.trim().is_empty(), "leave_registered needs a reason");
+        let b = self.0.take().expect("base present");
+        b.verify().expect("base invariants at the end of the test");
+        assert!(
+            !leftovers(&b).is_empty(),
+            "leave_registered({why:?}), but nothing is left registered"
+        );
+        drop(b);
     }
 }
 
@@ -96,9 +127,122 @@ impl Drop for Checked {
         if let Some(b) = &self.0 {
             if !std::thread::panicking() {
                 b.verify().expect("base invariants at the end of the test");
+                assert_nothing_registered(b);
             }
         }
     }
+}
+
+/// Fails the test if any event that is not the base's own (signal pipe, notify fd) is still
+/// pending or active on `b`: registered I/O or signal interest, a pending timeout, an
+/// activation, or a started hook. The message lists each leftover.
+pub fn assert_nothing_registered<M: Model>(b: &EventBase<M>) {
+    let left = leftovers(b);
+    assert!(
+        left.is_empty(),
+        "LEFTOVER events registered at the end of the test ({}):\n  {}",
+        left.len(),
+        left.join("\n  ")
+    );
+}
+
+/// One line per non-internal pending or active event on `b`.
+pub fn leftovers<M: Model>(b: &EventBase<M>) -> Vec<String> {
+    let mut left = Vec::new();
+    let _ = b.foreach_event(|e| {
+        if !e.internal {
+            left.push(describe(e));
+        }
+        ControlFlow::Continue(())
+    });
+    left
+}
+
+fn describe(e: &EventInfo) -> String {
+    let mut state = Vec::new();
+    if e.inserted {
+        state.push("inserted");
+    }
+    if e.active {
+        state.push("active");
+    }
+    let timeout = match e.timeout {
+        Some(t) => format!("in {t:?}"),
+        None => "none".to_string(),
+    };
+    format!(
+        "{:?}: {} fd {} events {:?} priority {} timeout {} [{}]",
+        e.event,
+        if e.hook { "hook" } else { "event" },
+        e.fd,
+        e.events,
+        e.priority,
+        timeout,
+        state.join(", "),
+    )
+}
+
+/// A `SharedBase` on backend `m` (environment ignored), checked at the end like
+/// [`Checked`].
+pub fn shared(m: Method) -> CheckedShared {
+    let b = shared_with(
+        EventConfig::new()
+            .method(m)
+            .flags(evrs::BaseFlags::IGNORE_ENV),
+    );
+    assert_eq!(b.method(), m);
+    b
+}
+
+/// A `SharedBase` made from `cfg`, checked at the end like [`Checked`].
+pub fn shared_with(cfg: EventConfig) -> CheckedShared {
+    CheckedShared(Some(SharedBase::with_config(cfg).expect("shared base")))
+}
+
+/// A test's `SharedBase`: derefs to it (clone it for other threads as usual), and when the
+/// test is done with it (dropped without a panic in flight) runs [`assert_shared_clean`].
+/// Threads holding clones must be joined before it drops. A test that means to leave events
+/// registered says so and why, with [`CheckedShared::leave_registered`].
+pub struct CheckedShared(Option<SharedBase>);
+
+impl CheckedShared {
+    /// Ends the test's use of the base *deliberately* leaving events registered: verifies
+    /// the invariants, then drops this handle without the emptiness check. `why` says what
+    /// the leftovers are for; it must not be empty, and something must be left.
+    pub fn leave_registered(mut self, why: &str) {
+        assert!(!why.trim().is_empty(), "leave_registered needs a reason");
+        let b = self.0.take().expect("base present");
+        b.verify().expect("base invariants at the end of the test");
+        assert!(
+            !b.with(leftovers).is_empty(),
+            "leave_registered({why:?}), but nothing is left registered"
+        );
+        drop(b);
+    }
+}
+
+impl std::ops::Deref for CheckedShared {
+    type Target = SharedBase;
+    fn deref(&self) -> &SharedBase {
+        self.0.as_ref().expect("base present")
+    }
+}
+
+impl Drop for CheckedShared {
+    fn drop(&mut self) {
+        if let Some(b) = &self.0 {
+            if !std::thread::panicking() {
+                assert_shared_clean(b);
+            }
+        }
+    }
+}
+
+/// The end-of-test check for a `SharedBase`: its invariants hold and nothing the test added
+/// is still registered.
+pub fn assert_shared_clean(b: &SharedBase) {
+    b.verify().expect("base invariants at the end of the test");
+    b.with(assert_nothing_registered);
 }
 
 /// A connected, non-blocking socket pair.
