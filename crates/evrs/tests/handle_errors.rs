@@ -117,19 +117,6 @@ fn timeouts_that_overflow_the_clock_fail_at_the_call_from_another_thread() {
 
 // ----- failures on the loop thread ----------------------------------------------------------
 
-/// An fd number no other test can be handed meanwhile (the kernel gives the lowest free one),
-/// distinct per backend as those tests run in parallel; closed.
-fn closed_fd(m: Method, s: &std::os::unix::net::UnixStream) -> i32 {
-    let target = 1000 + m as i32;
-    // SAFETY: dup2/close/fcntl take no pointers; `target` is unused by this process (checked).
-    unsafe {
-        assert_eq!(libc::fcntl(target, libc::F_GETFD), -1, "fd {target} in use");
-        assert_eq!(libc::dup2(fd(s), target), target);
-        assert_eq!(libc::close(target), 0);
-    }
-    target
-}
-
 on_every_backend! {
     fn add_of_an_event_on_a_closed_fd_from_another_thread_is_logged_and_counted(m) {
         let _w = watchdog("add_of_an_event_on_a_closed_fd_from_another_thread_is_logged_and_counted");

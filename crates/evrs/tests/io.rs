@@ -118,7 +118,9 @@ on_every_backend! {
         let ev = b.new_event(-1, What::READ, |_, _, _| {}).unwrap();
         assert!(b.add(ev, None).is_err());
         let (x, y) = pair();
-        let raw = fd(&y);
+        // A closed number no parallel test can be handed (`fd(&y)` after `drop(y)` could
+        // be reopened by one before the add, and then the add succeeds).
+        let raw = closed_fd(m, &y);
         drop(y);
         let ev2 = b.new_event(raw, What::READ, |_, _, _| {}).unwrap();
         let e = b.add(ev2, None).unwrap_err();

@@ -460,3 +460,17 @@ pub fn c_peer_available(test: &str, headers: &[&str], packages: &str) -> bool {
     );
     false
 }
+
+/// A closed fd number that no other test of this process can be handed meanwhile (the
+/// kernel gives out the lowest free number, and this one is far above what tests hold),
+/// distinct per backend as their tests run in parallel. `s` is any open fd to copy.
+pub fn closed_fd(m: Method, s: &UnixStream) -> RawFd {
+    let target = 1000 + m as i32;
+    // SAFETY: fcntl/dup2/close take no pointers; `target` is unused by this process (checked).
+    unsafe {
+        assert_eq!(libc::fcntl(target, libc::F_GETFD), -1, "fd {target} in use");
+        assert_eq!(libc::dup2(s.as_raw_fd(), target), target);
+        assert_eq!(libc::close(target), 0);
+    }
+    target
+}
