@@ -169,6 +169,17 @@ impl<H: HandlerSlot> Handlers<H> {
         self.v.get_mut(idx).and_then(Option::take)
     }
 
+    /// Takes the callback of `idx` only if `pred` accepts it.
+    #[inline]
+    pub(crate) fn take_if(&mut self, idx: usize, pred: impl FnOnce(&H) -> bool) -> Option<H> {
+        let slot = self.v.get_mut(idx)?;
+        if slot.as_ref().is_some_and(pred) {
+            slot.take()
+        } else {
+            None
+        }
+    }
+
     /// Puts a callback back after it ran, unless another was stored meanwhile.
     #[inline]
     pub(crate) fn put_back(&mut self, idx: usize, h: H) -> Option<H> {

@@ -34,6 +34,23 @@ impl LoopCtx for EventBase<Local> {
     }
 
     #[inline(always)]
+    fn call_plain(&mut self, idx: usize, gen: u32, what: What) {
+        // The common closure, with no detour through the other kinds.
+        let Some(LocalHandler(LocalKind::Fn(mut f))) = self
+            .handlers
+            .take_if(idx, |h| matches!(h, LocalHandler(LocalKind::Fn(_))))
+        else {
+            return self.call(idx, What::empty(), what);
+        };
+        let ev = self.core.event_with(idx, gen);
+        self.core.set_running(idx, gen);
+        f(self, ev, what);
+        let _ = self.put_back_handler(idx, gen, LocalHandler(LocalKind::Fn(f)));
+        self.core.set_running_slot(None);
+        self.take_local();
+    }
+
+    #[inline(never)]
     fn call(&mut self, idx: usize, _events: What, what: What) {
         let Some(LocalHandler(h)) = self.take_handler(idx) else {
             return;

@@ -346,6 +346,17 @@ impl EventTable {
         link
     }
 
+    /// The slot was just taken off its queue by a pop: its active bit and the count drop
+    /// (its stale position is never read again: only a queued slot's is).
+    #[inline]
+    pub(super) fn dequeue_popped(&mut self, idx: usize) {
+        let s = &mut self.slots[idx];
+        if s.state & state::ANY_ACTIVE != 0 {
+            s.state &= !state::ANY_ACTIVE;
+            self.n_active -= 1;
+        }
+    }
+
     /// Sets an active bit (and the count) without linking: for tests that corrupt a base.
     #[cfg(test)]
     pub(super) fn mark_active(&mut self, idx: usize, later: bool) {

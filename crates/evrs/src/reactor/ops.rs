@@ -29,6 +29,16 @@ impl Reactor {
         self.table.event_at(idx)
     }
 
+    /// The handle of slot `idx` at generation `gen` (read from the slot by the caller).
+    #[inline]
+    pub(crate) fn event_with(&self, idx: usize, gen: u32) -> Event {
+        Event {
+            idx: idx as u32,
+            gen,
+            base: self.table.base_id(),
+        }
+    }
+
     /// Checks an event's kind and interest before a slot is taken or re-assigned.
     fn validate(kind: Kind, fd: RawFd, events: What) -> io::Result<()> {
         if events.contains(What::SIGNAL) {

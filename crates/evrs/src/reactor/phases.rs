@@ -165,15 +165,16 @@ impl Reactor {
 
     /// An event just popped off its active queue that needs nothing done before its callback
     /// (persistent, no timeout interval, a user event, not a signal, not finalizing): its
-    /// (interest, result). Everything else goes through [`prepare_callback`](Self::prepare_callback).
+    /// (generation, result). Everything else goes through
+    /// [`prepare_callback`](Self::prepare_callback).
     #[inline(always)]
-    pub(crate) fn plain_callback(&self, idx: usize) -> Option<(What, What)> {
+    pub(crate) fn plain_callback(&self, idx: usize) -> Option<(u32, What)> {
         let s = self.table.get(idx);
         let plain = !s.has(state::FINALIZING | state::INTERNAL)
             && s.events & (What::PERSIST | What::SIGNAL) == What::PERSIST
             && s.interval == 0
             && s.kind == Kind::Event;
-        plain.then_some((s.events, s.res))
+        plain.then_some((s.gen(), s.res))
     }
 
     /// An event just popped off its active queue: delete it (not persistent) or re-arm its

@@ -50,8 +50,8 @@ impl Fifo {
     /// so a queue that never drains does not grow without bound.
     #[inline]
     fn push(&mut self, t: &mut EventTable, idx: usize) -> u32 {
-        if self.items.len() == self.items.capacity() && self.head > 0 {
-            self.compact(t);
+        if self.items.len() == self.items.capacity() {
+            self.make_room(t);
         }
         let pos = self.items.len() as u32;
         self.items.push(idx as u32);
@@ -59,9 +59,12 @@ impl Fifo {
         pos
     }
 
+    /// The array is full: compact it if at least half is consumed, else grow it.
     #[cold]
-    fn compact(&mut self, t: &mut EventTable) {
-        if self.head < self.items.len() / 2 {
+    #[inline(never)]
+    fn make_room(&mut self, t: &mut EventTable) {
+        if self.head == 0 || self.head < self.items.len() / 2 {
+            self.items.reserve(self.items.len().max(16));
             return;
         }
         self.items.drain(..self.head);
@@ -210,7 +213,7 @@ impl ActiveQueues {
         if let Some(s) = t.try_get(n2 as usize) {
             crate::sys::prefetch::prefetch(s);
         }
-        t.dequeue(idx);
+        t.dequeue_popped(idx);
         Some((idx, n1))
     }
 

@@ -51,6 +51,14 @@ pub(crate) trait LoopCtx {
     /// Runs the callback of `idx` (a user event, hook or finalizer) with `what`.
     fn call(&mut self, idx: usize, events: What, what: What);
 
+    /// Runs the callback of a plain event (see `Reactor::plain_callback`) whose slot has
+    /// generation `gen`: the loop's hot path.
+    #[inline(always)]
+    fn call_plain(&mut self, idx: usize, gen: u32, what: What) {
+        let _ = gen;
+        self.call(idx, What::empty(), what);
+    }
+
     /// The notify fd fired: drain it and run what other threads queued.
     fn notified(&mut self);
 
@@ -161,9 +169,9 @@ fn process_queue<C: LoopCtx>(ctx: &mut C, p: usize) -> i64 {
     while let Some((idx, next)) = ctx.reactor().pop_for_dispatch(p) {
         ctx.prefetch(next);
         // The common case first: a persistent user event with no timeout to re-arm.
-        if let Some((events, res)) = ctx.reactor().plain_callback(idx) {
+        if let Some((gen, res)) = ctx.reactor().plain_callback(idx) {
             count += 1;
-            ctx.call(idx, events, res);
+            ctx.call_plain(idx, gen, res);
         } else {
             count += run_special(ctx, idx);
         }
