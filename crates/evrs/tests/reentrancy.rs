@@ -240,8 +240,8 @@ fn a_panicking_callback_leaves_the_base_usable() {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.dispatch()));
         assert!(r.is_err(), "the panic propagates to the caller of run");
         assert!(!b.is_running());
-        // The panicking closure was consumed by the unwind, so the event could never run
-        // again: it is freed (not left pending as a zombie).
+        // The panicking closure may have left its state half-updated, so its event is freed
+        // (not left pending as a zombie that calls it again).
         assert!(
             !b.is_initialized(bad),
             "{m}: the event whose callback panicked is freed"
@@ -274,5 +274,34 @@ fn a_panicking_callback_leaves_the_base_usable() {
         b.activate(good, What::TIMEOUT, 1).unwrap();
         b.dispatch().unwrap();
         assert!(ok.get(), "{m}: base usable after a panic");
+    }
+}
+
+#[test]
+fn a_callback_that_reassigns_its_event_then_panics_keeps_the_new_callback() {
+    // The panic rule frees the event whose callback panicked, but only if that callback is
+    // still the event's: one re-assigned meanwhile is a fresh closure, and the event stays.
+    let _w = watchdog_here(WATCHDOG_BOUND);
+    for m in evrs::Method::ALL {
+        let mut b = base(m);
+        let ran_new = Rc::new(Cell::new(false));
+        let r = ran_new.clone();
+        let ev = b
+            .new_timer(move |base, ev, _| {
+                let r = r.clone();
+                base.assign(ev, -1, What::empty(), move |_, _, _| r.set(true))
+                    .unwrap();
+                panic!("after re-assigning");
+            })
+            .unwrap();
+        b.activate(ev, What::TIMEOUT, 1).unwrap();
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.dispatch()));
+        assert!(res.is_err(), "{m}: the panic propagates");
+        assert!(b.is_initialized(ev), "{m}: the re-assigned event was freed");
+        b.verify().unwrap();
+        b.activate(ev, What::TIMEOUT, 1).unwrap();
+        b.dispatch().unwrap();
+        assert!(ran_new.get(), "{m}: the new callback did not run");
+        b.free(ev).unwrap();
     }
 }

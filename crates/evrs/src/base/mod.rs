@@ -279,7 +279,7 @@ impl<M: Model> EventBase<M> {
         if let Some((idx, gen)) = running {
             let same = self.core.table().same(idx, gen);
             let internal = matches!(self.core.table().get(idx).kind(), Kind::Internal(_));
-            if same && !internal && self.handlers.is_empty_at(idx) {
+            if same && !internal && self.handlers.lost_by_unwind(idx) {
                 self.free_idx(idx);
             }
         }
@@ -413,7 +413,7 @@ impl EventBase<Local> {
             Kind::Event,
             fd,
             events,
-            LocalHandler(LocalKind::Fn(Box::new(cb))),
+            model::local_fn(cb),
         )
     }
 
@@ -460,7 +460,7 @@ impl EventBase<Local> {
             Kind::Hook(kind),
             -1,
             What::PERSIST,
-            LocalHandler(LocalKind::Fn(Box::new(cb))),
+            model::local_fn(cb),
         )
     }
 
@@ -526,7 +526,7 @@ impl EventBase<Local> {
     where
         F: FnMut(&mut EventBase, Event, What) + 'static,
     {
-        let old = self.reassign_with(ev, fd, events, LocalHandler(LocalKind::Fn(Box::new(cb))))?;
+        let old = self.reassign_with(ev, fd, events, model::local_fn(cb))?;
         drop(old);
         Ok(())
     }

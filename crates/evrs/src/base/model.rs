@@ -11,6 +11,8 @@ use crate::event::{
     SharedFinalizeCallback, SharedRawCallback,
 };
 use crate::sys;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 mod sealed {
     pub trait Sealed {}
@@ -53,7 +55,10 @@ pub trait HandlerSlot {
 pub struct LocalHandler(pub(crate) LocalKind);
 
 pub(crate) enum LocalKind {
-    Fn(Box<Callback>),
+    /// Shared so the loop can call it without taking it out of its slot: the callback may
+    /// free or re-assign its own event meanwhile, and the loop's reference keeps the closure
+    /// alive until it returns (no take and put back per call).
+    Fn(Rc<RefCell<Callback>>),
     Once(Box<OnceCallback>),
     Raw(RawCallback, RawArg),
     /// A pending finalizer; `true` frees the event after it runs.
@@ -74,7 +79,7 @@ impl HandlerSlot for LocalHandler {
     #[inline]
     fn hint(&self) -> Option<usize> {
         match &self.0 {
-            LocalKind::Fn(f) => Some(&**f as *const Callback as *const u8 as usize),
+            LocalKind::Fn(f) => Some(Rc::as_ptr(f) as *const u8 as usize),
             _ => None,
         }
     }
@@ -149,11 +154,40 @@ impl Model for Shared {
 /// The callbacks of a base, by slot index (parallel to the event table).
 pub(crate) struct Handlers<H> {
     v: Vec<Option<H>>,
+    /// Address of the shared closure whose call is in progress (0: none), for the panic
+    /// rule: a closure still installed after it panicked is its event's lost callback.
+    running: usize,
+}
+
+impl Handlers<LocalHandler> {
+    /// The closure of `idx`, if it is a plain one, shared for a call (recorded as running).
+    #[inline]
+    pub(crate) fn lease_fn(&mut self, idx: usize) -> Option<Rc<RefCell<Callback>>> {
+        match self.v.get(idx) {
+            Some(Some(LocalHandler(LocalKind::Fn(f)))) => {
+                self.running = Rc::as_ptr(f) as *const u8 as usize;
+                Some(f.clone())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Wraps a closure for a [`Local`] base's callback slot.
+pub(crate) fn local_fn<F>(cb: F) -> LocalHandler
+where
+    F: FnMut(&mut EventBase, crate::Event, crate::flags::What) + 'static,
+{
+    let f: Rc<RefCell<Callback>> = Rc::new(RefCell::new(cb));
+    LocalHandler(LocalKind::Fn(f))
 }
 
 impl<H: HandlerSlot> Handlers<H> {
     pub(crate) fn new() -> Self {
-        Handlers { v: Vec::new() }
+        Handlers {
+            v: Vec::new(),
+            running: 0,
+        }
     }
 
     /// Stores `h` for `idx`, returning what was there.
@@ -169,16 +203,6 @@ impl<H: HandlerSlot> Handlers<H> {
         self.v.get_mut(idx).and_then(Option::take)
     }
 
-    /// Takes the callback of `idx` only if `pred` accepts it.
-    #[inline]
-    pub(crate) fn take_if(&mut self, idx: usize, pred: impl FnOnce(&H) -> bool) -> Option<H> {
-        let slot = self.v.get_mut(idx)?;
-        if slot.as_ref().is_some_and(pred) {
-            slot.take()
-        } else {
-            None
-        }
-    }
 
     /// Puts a callback back after it ran, unless another was stored meanwhile.
     #[inline]
@@ -199,8 +223,21 @@ impl<H: HandlerSlot> Handlers<H> {
         }
     }
 
-    pub(crate) fn is_empty_at(&self, idx: usize) -> bool {
-        self.v.get(idx).is_none_or(Option::is_none)
+    /// The leased call (if any) returned.
+    #[inline]
+    pub(crate) fn end_lease(&mut self) {
+        self.running = 0;
+    }
+
+    /// After a callback of `idx` unwound: is its callback gone — taken out for the call and
+    /// lost, or the very shared closure that panicked? (Not if the event was re-assigned
+    /// a new callback meanwhile.) Ends the lease.
+    pub(crate) fn lost_by_unwind(&mut self, idx: usize) -> bool {
+        let running = std::mem::take(&mut self.running);
+        match self.v.get(idx).and_then(Option::as_ref) {
+            None => true,
+            Some(h) => running != 0 && h.hint() == Some(running),
+        }
     }
 
     /// Drops every callback (teardown).

@@ -3,6 +3,11 @@
 //! `core/run_loop.rs`, shared with `SharedBase`.
 
 use super::model::{LocalHandler, LocalKind};
+use crate::event::Callback;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+type LeasedFn = Rc<RefCell<Callback>>;
 use super::{EventBase, Local};
 use crate::flags::{LoopFlags, What};
 use crate::reactor::run_loop::{self, LoopCtx, RunOutcome};
@@ -36,22 +41,18 @@ impl LoopCtx for EventBase<Local> {
     #[inline(always)]
     fn call_plain(&mut self, idx: usize, gen: u32, what: What) {
         // The common closure, with no detour through the other kinds.
-        let Some(LocalHandler(LocalKind::Fn(mut f))) = self
-            .handlers
-            .take_if(idx, |h| matches!(h, LocalHandler(LocalKind::Fn(_))))
-        else {
-            return self.call(idx, What::empty(), what);
-        };
-        let ev = self.core.event_with(idx, gen);
-        self.core.set_running(idx, gen);
-        f(self, ev, what);
-        let _ = self.put_back_handler(idx, gen, LocalHandler(LocalKind::Fn(f)));
-        self.core.set_running_slot(None);
-        self.take_local();
+        match self.handlers.lease_fn(idx) {
+            Some(f) => self.run_leased(idx, gen, f, what),
+            None => self.call(idx, What::empty(), what),
+        }
     }
 
     #[inline(never)]
     fn call(&mut self, idx: usize, _events: What, what: What) {
+        if let Some(f) = self.handlers.lease_fn(idx) {
+            let gen = self.core.table().get(idx).gen();
+            return self.run_leased(idx, gen, f, what);
+        }
         let Some(LocalHandler(h)) = self.take_handler(idx) else {
             return;
         };
@@ -59,10 +60,8 @@ impl LoopCtx for EventBase<Local> {
         // Recorded for the panic rule: if the callback unwinds, `run` frees this event.
         self.core.set_running(idx, ev.gen);
         match h {
-            LocalKind::Fn(mut f) => {
-                f(self, ev, what);
-                // Put the closure back unless the event was freed (its generation moved on)
-                // or re-assigned (a new closure is already there) while it ran.
+            // (Shared closures are leased above, never taken out here.)
+            LocalKind::Fn(f) => {
                 let _ = self.put_back_handler(idx, ev.gen, LocalHandler(LocalKind::Fn(f)));
             }
             LocalKind::Raw(cb, arg) => {
@@ -97,6 +96,24 @@ impl LoopCtx for EventBase<Local> {
 }
 
 impl EventBase<Local> {
+    /// Calls a shared closure of event (`idx`, `gen`). It stays in its slot: if it frees or
+    /// re-assigns its own event, `f` keeps it alive until it returns.
+    #[inline(always)]
+    fn run_leased(&mut self, idx: usize, gen: u32, f: LeasedFn, what: What) {
+        let ev = self.core.event_with(idx, gen);
+        // Recorded for the panic rule: if the callback unwinds, `run` frees this event.
+        self.core.set_running(idx, gen);
+        // Never already borrowed: a closure is called only by the loop, which is not
+        // re-entrant (and a closure cannot reach its own `Rc`).
+        if let Ok(mut cb) = f.try_borrow_mut() {
+            (*cb)(self, ev, what);
+        }
+        drop(f);
+        self.handlers.end_lease();
+        self.core.set_running_slot(None);
+        self.take_local();
+    }
+
     /// Runs the loop until no events are pending (libevent's `event_base_dispatch`).
     pub fn dispatch(&mut self) -> io::Result<RunOutcome> {
         self.run(LoopFlags::empty())
@@ -106,8 +123,9 @@ impl EventBase<Local> {
     /// backend fails or if the loop is already running (a callback may not re-enter it).
     ///
     /// If a callback panics, the panic propagates out of `run` after the loop state is
-    /// restored, and the event whose callback panicked is freed (its closure was dropped by
-    /// the unwind, so it could never run again): the base stays usable.
+    /// restored, and the event whose callback panicked is freed (its closure may have been
+    /// left half-way through an update, so it is not called again) — unless the callback had
+    /// re-assigned its event a new one first: the base stays usable.
     pub fn run(&mut self, flags: LoopFlags) -> io::Result<RunOutcome> {
         if self.core.is_running() {
             return Err(io::Error::other(
