@@ -409,12 +409,7 @@ impl EventBase<Local> {
     where
         F: FnMut(&mut EventBase, Event, What) + 'static,
     {
-        self.alloc_with(
-            Kind::Event,
-            fd,
-            events,
-            model::local_fn(cb),
-        )
+        self.alloc_with(Kind::Event, fd, events, model::local_fn(cb))
     }
 
     /// An event whose callback is a plain function pointer and an opaque argument: no
@@ -456,12 +451,7 @@ impl EventBase<Local> {
     where
         F: FnMut(&mut EventBase, Event, What) + 'static,
     {
-        self.alloc_with(
-            Kind::Hook(kind),
-            -1,
-            What::PERSIST,
-            model::local_fn(cb),
-        )
+        self.alloc_with(Kind::Hook(kind), -1, What::PERSIST, model::local_fn(cb))
     }
 
     /// A **prepare** hook (libev's `ev_prepare`, libuv's `uv_prepare`): once started with

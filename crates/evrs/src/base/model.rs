@@ -203,7 +203,6 @@ impl<H: HandlerSlot> Handlers<H> {
         self.v.get_mut(idx).and_then(Option::take)
     }
 
-
     /// Puts a callback back after it ran, unless another was stored meanwhile.
     #[inline]
     pub(crate) fn put_back(&mut self, idx: usize, h: H) -> Option<H> {
