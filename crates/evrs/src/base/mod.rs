@@ -18,7 +18,7 @@ use crate::event::{Event, RawArg, RawCallback};
 use crate::flags::{BaseFlags, Features, Method, What};
 use crate::reactor::{HookKind, Kind, Reactor, Setup};
 use handle::NotifyShared;
-use model::{Handlers, LocalHandler, LocalKind};
+use model::{HandlerSlot, Handlers, LocalHandler, LocalKind};
 pub use model::{Local, Model, Shared};
 use std::io;
 use std::os::unix::io::RawFd;
@@ -174,9 +174,16 @@ impl<M: Model> EventBase<M> {
         h: M::Handler,
     ) -> io::Result<Event> {
         let idx = self.core.alloc(kind, fd, events)?;
-        let old = self.handlers.put(idx, h);
+        let old = self.install(idx, h);
         debug_assert!(old.is_none());
         Ok(self.core.event_at(idx))
+    }
+
+    /// Stores `h` as the callback of slot `idx` (returning the old one), and tells the slot
+    /// where the callback's state lives, for the loop's cache hints.
+    fn install(&mut self, idx: usize, h: M::Handler) -> Option<M::Handler> {
+        self.core.set_hint(idx, h.hint().unwrap_or(0));
+        self.handlers.put(idx, h)
     }
 
     /// Re-initializes an event that is not pending or active with a new callback.
@@ -192,7 +199,7 @@ impl<M: Model> EventBase<M> {
     ) -> io::Result<Option<M::Handler>> {
         let idx = self.core.index(ev)?;
         self.core.reassign(idx, fd, events)?;
-        Ok(self.handlers.put(idx, h))
+        Ok(self.install(idx, h))
     }
 
     /// Makes an event pending (libevent's `event_add`). With `Some(timeout)` the event also
@@ -265,13 +272,6 @@ impl<M: Model> EventBase<M> {
         }
     }
 
-    /// Cache hint for the callback of `next`, the event after the one about to run (the
-    /// callback about to run would otherwise evict it); the queue hinted the slot after.
-    #[inline]
-    pub(crate) fn hint_callback(&self, next: u32) {
-        self.handlers.hint(next as usize);
-    }
-
     /// After a panic unwound out of a callback: the event whose closure was lost is freed.
     /// Only the very event that was running: if the callback freed itself and the slot went
     /// to another event (even one of the base's own) before the panic, nothing is freed.
@@ -294,7 +294,7 @@ impl<M: Model> EventBase<M> {
         finalizer: M::Handler,
     ) -> io::Result<Option<M::Handler>> {
         let idx = self.core.begin_finalize(ev)?;
-        Ok(self.handlers.put(idx, finalizer))
+        Ok(self.install(idx, finalizer))
     }
 
     /// Makes an event active as if `what` happened (libevent's `event_active`); `ncalls` is

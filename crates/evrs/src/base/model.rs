@@ -10,7 +10,6 @@ use crate::event::{
     Callback, FinalizeCallback, OnceCallback, RawArg, RawCallback, SharedCallback,
     SharedFinalizeCallback, SharedRawCallback,
 };
-use crate::sys;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -212,13 +211,6 @@ impl<H: HandlerSlot> Handlers<H> {
                 None
             }
             Some(_) => Some(h),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn hint(&self, idx: usize) {
-        if let Some(a) = self.v.get(idx).and_then(|h| h.as_ref()).and_then(H::hint) {
-            sys::prefetch::prefetch_addr(a);
         }
     }
 

@@ -88,11 +88,6 @@ impl LoopCtx for EventBase<Local> {
     fn notified(&mut self) {
         self.notify_ready();
     }
-
-    #[inline]
-    fn prefetch(&mut self, next: u32) {
-        self.hint_callback(next);
-    }
 }
 
 impl EventBase<Local> {

@@ -72,8 +72,9 @@ pub(crate) struct Slot {
     pub(super) deadline: u64,
     /// Persistent timeout interval (ns); 0 for none.
     pub(super) interval: u64,
-    /// The last completion delivered to this event (result, flags).
-    pub(super) completion: (i32, u32),
+    /// Where the event's callback keeps its state (0: unknown): the loop hints it into the
+    /// cache before the callback runs. An address only, never dereferenced.
+    pub(super) hint: usize,
 }
 
 impl Slot {
@@ -93,7 +94,7 @@ impl Slot {
             timer: NIL,
             deadline: 0,
             interval: 0,
-            completion: (0, 0),
+            hint: 0,
         }
     }
 
@@ -134,6 +135,12 @@ impl Slot {
     pub(crate) fn deadline(&self) -> u64 {
         self.deadline
     }
+
+    /// Where the callback keeps its state (0: unknown), for tests.
+    #[cfg(test)]
+    pub(crate) fn hint(&self) -> usize {
+        self.hint
+    }
 }
 
 /// The slots plus the counts derived from their state bits.
@@ -152,6 +159,9 @@ pub(crate) struct EventTable {
     /// Per slot, the address of caller-owned memory that names its event (the C ABI's
     /// `struct event`), or 0; grown only when an owner is first recorded.
     owners: Vec<usize>,
+    /// Per slot, the last completion delivered to its event (result, flags); grown only when
+    /// a completion-based backend delivers one.
+    completions: Vec<(i32, u32)>,
 }
 
 const _: () = assert!(std::mem::size_of::<Slot>() == 64);
@@ -168,7 +178,22 @@ impl EventTable {
             max_added: 0,
             retired: 0,
             owners: Vec::new(),
+            completions: Vec::new(),
         }
+    }
+
+    /// Stores the completion (result, flags) delivered to slot `idx`.
+    pub(super) fn set_completion(&mut self, idx: usize, c: (i32, u32)) {
+        if idx >= self.completions.len() {
+            self.completions.resize(idx + 1, (0, 0));
+        }
+        self.completions[idx] = c;
+    }
+
+    /// The last completion delivered to slot `idx` ((0, 0) if none).
+    #[cfg(test)]
+    pub(super) fn completion(&self, idx: usize) -> (i32, u32) {
+        self.completions.get(idx).copied().unwrap_or((0, 0))
     }
 
     /// Records (or, with 0, clears) the caller-owned memory naming slot `idx`.
@@ -273,8 +298,11 @@ impl EventTable {
         s.ncalls = 0;
         s.interval = 0;
         s.deadline = 0;
-        s.completion = (0, 0);
+        s.hint = 0;
         self.set_owner(idx, 0);
+        if let Some(c) = self.completions.get_mut(idx) {
+            *c = (0, 0);
+        }
         Ok(idx)
     }
 
@@ -287,6 +315,7 @@ impl EventTable {
         debug_assert_eq!(s.state & !state::INTERNAL, 0, "released with memberships");
         s.live = false;
         s.state = 0;
+        s.hint = 0;
         match s.gen.checked_add(1) {
             Some(g) => {
                 s.gen = g;

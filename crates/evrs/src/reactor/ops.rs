@@ -504,6 +504,12 @@ impl Reactor {
 
     // ----- caller-owned identities (the C ABI) -----------------------------------------
 
+    /// Records where the callback of slot `idx` keeps its state (for cache hints).
+    #[inline]
+    pub(crate) fn set_hint(&mut self, idx: usize, addr: usize) {
+        self.table.get_mut(idx).hint = addr;
+    }
+
     pub(crate) fn set_owner(&mut self, idx: usize, owner: usize) {
         self.table.set_owner(idx, owner);
     }
@@ -515,6 +521,6 @@ impl Reactor {
     /// The last completion (result, flags) delivered to an event.
     #[cfg(test)]
     pub(crate) fn completion(&self, ev: Event) -> io::Result<(i32, u32)> {
-        Ok(self.table.get(self.index(ev)?).completion)
+        Ok(self.table.completion(self.index(ev)?))
     }
 }

@@ -95,9 +95,8 @@ impl Reactor {
         {
             return;
         }
-        let s = self.table.get_mut(idx);
-        s.completion = (res, flags);
-        let what = s.events & (What::READ | What::WRITE);
+        self.table.set_completion(idx, (res, flags));
+        let what = self.table.get(idx).events & (What::READ | What::WRITE);
         self.activate_idx(idx, what, 1);
     }
 
@@ -150,10 +149,10 @@ impl Reactor {
         self.queues.pop(&mut self.table, p)
     }
 
-    /// Takes the next event off queue `p` for the loop, hinting the slot after the next one
-    /// into the cache; also returns the next entry (NIL for none).
+    /// Takes the next event off queue `p` for the loop, hinting what the next ones will
+    /// touch into the cache.
     #[inline]
-    pub(crate) fn pop_for_dispatch(&mut self, p: usize) -> Option<(usize, u32)> {
+    pub(crate) fn pop_for_dispatch(&mut self, p: usize) -> Option<usize> {
         self.queues.pop_hinting(&mut self.table, p)
     }
 

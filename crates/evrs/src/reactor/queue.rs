@@ -202,19 +202,23 @@ impl ActiveQueues {
         Some(idx)
     }
 
-    /// Takes the head of priority queue `p` for the loop, clearing ACTIVE: also hints the
-    /// slot two entries on into the cache (while the queue's array is at hand) and returns
-    /// the next entry, NIL for none, so the caller can hint that one's callback.
+    /// Takes the head of priority queue `p` for the loop, clearing ACTIVE: also hints into
+    /// the cache the slot two entries on and the next entry's callback state (while the
+    /// queue's array is at hand).
     #[inline]
-    pub(crate) fn pop_hinting(&mut self, t: &mut EventTable, p: usize) -> Option<(usize, u32)> {
+    pub(crate) fn pop_hinting(&mut self, t: &mut EventTable, p: usize) -> Option<usize> {
         let q = &mut self.by_priority[p];
         let idx = q.pop()?;
         let (n1, n2) = q.first_two();
         if let Some(s) = t.try_get(n2 as usize) {
             crate::sys::prefetch::prefetch(s);
         }
+        // The next slot was hinted one pop ago: its callback's state is the next miss.
+        if let Some(s) = t.try_get(n1 as usize) {
+            crate::sys::prefetch::prefetch_addr(s.hint);
+        }
         t.dequeue_popped(idx);
-        Some((idx, n1))
+        Some(idx)
     }
 
     /// Unlinks from whichever queue holds the event.

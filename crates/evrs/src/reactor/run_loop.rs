@@ -61,10 +61,6 @@ pub(crate) trait LoopCtx {
 
     /// The notify fd fired: drain it and run what other threads queued.
     fn notified(&mut self);
-
-    /// Cache hint for the callback of `next`, the event after the one about to run (NIL:
-    /// none).
-    fn prefetch(&mut self, next: u32);
 }
 
 /// Runs the loop until a stop condition of `flags` (see the module docs).
@@ -166,8 +162,7 @@ fn process_active<C: LoopCtx>(ctx: &mut C) -> i64 {
 fn process_queue<C: LoopCtx>(ctx: &mut C, p: usize) -> i64 {
     let (limited, end) = ctx.reactor().pass_start(p);
     let mut count: i64 = 0;
-    while let Some((idx, next)) = ctx.reactor().pop_for_dispatch(p) {
-        ctx.prefetch(next);
+    while let Some(idx) = ctx.reactor().pop_for_dispatch(p) {
         // The common case first: a persistent user event with no timeout to re-arm.
         if let Some((gen, res)) = ctx.reactor().plain_callback(idx) {
             count += 1;

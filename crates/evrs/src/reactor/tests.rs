@@ -285,3 +285,29 @@ fn a_queue_that_never_drains_stays_bounded() {
     base.verify().unwrap();
     assert!(base.reactor().queues.is_idle());
 }
+
+#[test]
+fn slots_know_where_their_callback_state_lives() {
+    // The loop hints the next event's closure into the cache from its slot; the slot must
+    // follow the closure through assign and forget it on free.
+    fn nop(_: &mut EventBase, _: Event, _: What, _: crate::event::RawArg) {}
+    let mut base = plain_base(1);
+    let ev = base.new_timer(|_, _, _| {}).unwrap();
+    let hint = |b: &EventBase, ev: Event| b.reactor().table.get(ev.idx as usize).hint();
+    let first = hint(&base, ev);
+    assert_ne!(first, 0, "a closure event's slot has no hint");
+    base.assign(ev, -1, What::empty(), |_, _, _| {}).unwrap();
+    assert_ne!(hint(&base, ev), 0);
+    let idx = ev.idx as usize;
+    base.free(ev).unwrap();
+    assert_eq!(
+        base.reactor().table.get(idx).hint(),
+        0,
+        "a freed slot keeps a hint"
+    );
+    let raw = base
+        .new_event_raw(-1, What::empty(), nop, crate::event::RawArg::from_usize(0))
+        .unwrap();
+    assert_eq!(hint(&base, raw), 0, "a raw callback has no state to hint");
+    base.free(raw).unwrap();
+}

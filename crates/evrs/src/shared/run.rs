@@ -124,11 +124,6 @@ impl LoopCtx for SharedCtx<'_> {
     fn notified(&mut self) {
         self.core().base.take_notified();
     }
-
-    #[inline]
-    fn prefetch(&mut self, next: u32) {
-        self.core().base.hint_callback(next);
-    }
 }
 
 impl SharedBase {
