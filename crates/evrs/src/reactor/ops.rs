@@ -178,14 +178,12 @@ impl Reactor {
 
     /// (Re)sets the timer of an event to absolute `at`.
     pub(crate) fn set_timer(&mut self, idx: usize, at: u64) {
-        let old = self.table.get(idx).timer;
-        if old != super::NIL {
-            self.wheel.remove(old);
-        }
-        let key = self.wheel.insert(at, idx as u32);
         let s = self.table.get_mut(idx);
-        s.timer = key;
         s.deadline = at;
+        if s.timer != super::NIL && self.wheel.reschedule(s.timer, at) {
+            return;
+        }
+        s.timer = self.wheel.insert(at, idx as u32);
         self.table.set_pending_bit(idx, state::TIMEOUT, true);
     }
 
