@@ -433,6 +433,7 @@ impl EventTable {
     }
 }
 
+#[cold]
 pub(crate) fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg.into())
 }
