@@ -116,7 +116,7 @@ impl Reactor {
         // The wheel hands them over tick by tick, each tick's in add order; timers whose
         // deadlines differ by less than a tick still fire earliest first, as in libevent,
         // and equal deadlines in add order (each tick sorted on its own, without allocating).
-        super::timer::sort_expired(&mut expired);
+        self.wheel.sort_expired(&mut expired);
         for e in expired.drain(..) {
             let idx = e.token as usize;
             self.table.get_mut(idx).timer = super::NIL;
