@@ -433,7 +433,6 @@ impl EventTable {
     }
 }
 
-#[cold]
 pub(crate) fn invalid(msg: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg.into())
 }

@@ -14,14 +14,27 @@ impl Reactor {
     /// Validates a handle, returning its slot index.
     #[inline]
     pub(crate) fn index(&self, ev: Event) -> io::Result<usize> {
-        let idx = self.table.index(ev)?;
+        let idx = ev.idx as usize;
         // The base's own events (signal pipe, notify fd, loopexit timers) share the table
         // but are never the user's to touch, even through a handle rebuilt with `from_raw`
         // or seen in `foreach_event`.
-        if let Kind::Internal(_) = self.table.get(idx).kind {
-            return Err(Self::internal_refused());
+        if ev.base == self.table.base_id()
+            && idx < self.table.len()
+            && self.table.same(idx, ev.gen)
+            && !matches!(self.table.get(idx).kind, Kind::Internal(_))
+        {
+            return Ok(idx);
         }
-        Ok(idx)
+        Err(self.index_refused(ev))
+    }
+
+    /// Why `index` refused a handle (the checks again, with their messages).
+    #[cold]
+    fn index_refused(&self, ev: Event) -> io::Error {
+        match self.table.index(ev) {
+            Err(e) => e,
+            Ok(_) => Self::internal_refused(),
+        }
     }
 
     #[cold]
