@@ -118,7 +118,7 @@ fn child(a: &[String]) -> io::Result<()> {
             Bench::TimersFire => peers::tokio::timers_fire(&p),
             _ => unreachable!("xthread handled above"),
         },
-        "evrs" | "evrs-poll" | "evrs-select" => evrs_child(peer, bench, &p),
+        "evrs" | "evrs-poll" | "evrs-select" | "evrs-raw" => evrs_child(peer, bench, &p),
         _ => Err(io::Error::other(format!("unknown Rust peer {peer}"))),
     }
 }
@@ -132,6 +132,8 @@ fn evrs_child(peer: &str, bench: Bench, p: &Params) -> io::Result<()> {
         _ => Method::Epoll,
     };
     match bench {
+        // `evrs-raw` differs only where evrs allocates per event in the timed part.
+        Bench::TimersFire if peer == "evrs-raw" => peers::evrs::timers_fire_raw(p, m),
         Bench::Pipechain => peers::evrs::pipechain(p, m),
         Bench::TimersAddDel => peers::evrs::timers_adddel(p, m),
         Bench::TimersFire => peers::evrs::timers_fire(p, m),

@@ -5,10 +5,11 @@ use crate::common::{
     adddel_deadlines, cpu_ns, fire_deadlines, forward, now_ns, pipechain_samples, sample, Bench,
     Counters, Params, Ring,
 };
-use evrs::{Event, EventBase, EventConfig, LoopFlags, Method, What};
+use evrs::{Event, EventBase, EventConfig, LoopFlags, Method, RawArg, What};
 use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A pipechain driven by an evrs base.
 pub struct EvrsChain {
@@ -122,23 +123,56 @@ pub fn timers_fire(p: &Params, method: Method) -> io::Result<()> {
         }
         base.dispatch()?;
         let (c1, t1) = (cpu_ns(), now_ns());
-        if fired.get() != p.n {
-            return Err(io::Error::other(format!(
-                "fired {} of {}",
-                fired.get(),
-                p.n
-            )));
+        fire_samples(peer_name(method), p, rep, fired.get(), c1 - c0, t1 - t0)?;
+    }
+    Ok(())
+}
+
+static RAW_FIRED: AtomicUsize = AtomicUsize::new(0);
+
+fn raw_count(_: &mut EventBase, _: Event, _: What, _: RawArg) {
+    // A plain increment, as libev's `fired++` (only this thread touches it).
+    RAW_FIRED.store(RAW_FIRED.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// Child entry `evrs-raw timers_fire`: the same run with a plain function callback
+/// (`new_event_raw`), which stores no closure and so allocates nothing per timer, like
+/// libev's `ev_timer_init` (the C peers' callbacks are function pointers too). The plain
+/// `evrs` row keeps its owned closures.
+pub fn timers_fire_raw(p: &Params, method: Method) -> io::Result<()> {
+    let d = fire_deadlines(p.n);
+    for rep in 0..p.warmup + p.reps {
+        let mut base = EventConfig::new().method(method).build()?;
+        RAW_FIRED.store(0, Ordering::Relaxed);
+        let mut timers = Vec::with_capacity(p.n);
+        let (c0, t0) = (cpu_ns(), now_ns());
+        for &d in &d {
+            let ev = base.new_event_raw(-1, What::empty(), raw_count, RawArg::from_usize(0))?;
+            base.add(ev, Some(d))?;
+            timers.push(ev);
         }
-        if rep >= p.warmup {
-            sample(Bench::TimersFire, peer_name(method), p.n, "cpu_ns", c1 - c0);
-            sample(
-                Bench::TimersFire,
-                peer_name(method),
-                p.n,
-                "wall_ns",
-                t1 - t0,
-            );
-        }
+        base.dispatch()?;
+        let (c1, t1) = (cpu_ns(), now_ns());
+        let fired = RAW_FIRED.load(Ordering::Relaxed);
+        fire_samples("evrs-raw", p, rep, fired, c1 - c0, t1 - t0)?;
+    }
+    Ok(())
+}
+
+fn fire_samples(
+    peer: &str,
+    p: &Params,
+    rep: usize,
+    fired: usize,
+    cpu: u64,
+    wall: u64,
+) -> io::Result<()> {
+    if fired != p.n {
+        return Err(io::Error::other(format!("fired {fired} of {}", p.n)));
+    }
+    if rep >= p.warmup {
+        sample(Bench::TimersFire, peer, p.n, "cpu_ns", cpu);
+        sample(Bench::TimersFire, peer, p.n, "wall_ns", wall);
     }
     Ok(())
 }

@@ -190,8 +190,14 @@ impl<H: HandlerSlot> Handlers<H> {
     }
 
     /// Stores `h` for `idx`, returning what was there.
+    #[inline]
     pub(crate) fn put(&mut self, idx: usize, h: H) -> Option<H> {
-        if idx >= self.v.len() {
+        // A new slot is always the next index: one push, not a resize.
+        if idx == self.v.len() {
+            self.v.push(Some(h));
+            return None;
+        }
+        if idx > self.v.len() {
             self.v.resize_with(idx + 1, || None);
         }
         self.v[idx].replace(h)

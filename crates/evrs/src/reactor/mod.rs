@@ -306,6 +306,7 @@ impl Reactor {
     }
 
     /// Deadline `d` from now; `None` if it overflows the clock.
+    #[inline]
     pub(crate) fn deadline_after(&self, d: Duration) -> io::Result<u64> {
         let now = self.now();
         if d.is_zero() {
@@ -323,11 +324,17 @@ impl Reactor {
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_nanos(u64::MAX / 4);
 
 /// Refuses a timeout the clock cannot represent.
+#[inline]
 pub(crate) fn check_timeout(d: Duration) -> io::Result<()> {
     if d > MAX_TIMEOUT {
-        return Err(invalid(format!(
-            "timeout {d:?} overflows the clock (the limit is {MAX_TIMEOUT:?})"
-        )));
+        return Err(timeout_overflows(d));
     }
     Ok(())
+}
+
+#[cold]
+fn timeout_overflows(d: Duration) -> io::Error {
+    invalid(format!(
+        "timeout {d:?} overflows the clock (the limit is {MAX_TIMEOUT:?})"
+    ))
 }

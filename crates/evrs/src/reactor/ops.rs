@@ -14,14 +14,32 @@ impl Reactor {
     /// Validates a handle, returning its slot index.
     #[inline]
     pub(crate) fn index(&self, ev: Event) -> io::Result<usize> {
-        let idx = self.table.index(ev)?;
+        let idx = ev.idx as usize;
         // The base's own events (signal pipe, notify fd, loopexit timers) share the table
         // but are never the user's to touch, even through a handle rebuilt with `from_raw`
         // or seen in `foreach_event`.
-        if let Kind::Internal(_) = self.table.get(idx).kind {
-            return Err(invalid("this event belongs to the base itself"));
+        if ev.base == self.table.base_id()
+            && idx < self.table.len()
+            && self.table.same(idx, ev.gen)
+            && !matches!(self.table.get(idx).kind, Kind::Internal(_))
+        {
+            return Ok(idx);
         }
-        Ok(idx)
+        Err(self.index_refused(ev))
+    }
+
+    /// Why `index` refused a handle (the checks again, with their messages).
+    #[cold]
+    fn index_refused(&self, ev: Event) -> io::Error {
+        match self.table.index(ev) {
+            Err(e) => e,
+            Ok(_) => Self::internal_refused(),
+        }
+    }
+
+    #[cold]
+    fn internal_refused() -> io::Error {
+        invalid("this event belongs to the base itself")
     }
 
     #[inline]
@@ -95,54 +113,44 @@ impl Reactor {
     }
 
     /// Makes an event pending; `timeout` as [`EventBase::add`](crate::EventBase::add).
+    #[inline]
     pub(crate) fn add(&mut self, ev: Event, timeout: Option<Duration>) -> io::Result<()> {
         let idx = self.index(ev)?;
         let s = self.table.get(idx);
-        if s.has(state::FINALIZING) {
-            return Err(invalid("event is being finalized"));
-        }
-        if let Kind::Hook(_) = s.kind {
-            if timeout.is_some() {
-                return Err(invalid("hooks take no timeout"));
-            }
+        let hook = matches!(s.kind, Kind::Hook(_));
+        if s.has(state::FINALIZING) || (hook && timeout.is_some()) {
+            return Err(Self::add_refused(hook));
         }
         let deadline = match timeout {
-            Some(d) => Some((self.deadline_after(d)?, d)),
+            Some(d) => Some((self.deadline_after(d)?, Some(d))),
             None => None,
         };
-        self.add_idx(idx, deadline.map(|(t, d)| (t, Some(d))))
+        self.add_idx(idx, deadline)
+    }
+
+    #[cold]
+    fn add_refused(hook: bool) -> io::Error {
+        invalid(if hook {
+            "hooks take no timeout"
+        } else {
+            "event is being finalized"
+        })
     }
 
     /// `deadline`: absolute ns plus the relative interval to remember for PERSIST (None when
     /// re-arming).
+    #[inline]
     pub(crate) fn add_idx(
         &mut self,
         idx: usize,
         deadline: Option<(u64, Option<Duration>)>,
     ) -> io::Result<()> {
-        let (kind, events, inserted) = {
-            let s = self.table.get(idx);
-            (s.kind, s.events, s.has(state::INSERTED))
-        };
-        if !inserted {
-            let listed = match kind {
-                Kind::Hook(k) => {
-                    self.hooks.insert(&self.table, k, idx);
-                    true
-                }
-                _ if events.contains(What::SIGNAL) => {
-                    self.signal_insert(idx)?;
-                    true
-                }
-                _ if events.intersects(What::READ | What::WRITE | What::CLOSED) => {
-                    self.io.insert(&mut self.table, &mut self.backend, idx)?;
-                    true
-                }
-                _ => false,
-            };
-            if listed {
-                self.table.set_pending_bit(idx, state::INSERTED, true);
-            }
+        let s = self.table.get(idx);
+        let listed = matches!(s.kind, Kind::Hook(_))
+            || s.events
+                .intersects(What::SIGNAL | What::READ | What::WRITE | What::CLOSED);
+        if listed && !s.has(state::INSERTED) {
+            self.insert_listed(idx)?;
         }
         if let Some((at, rel)) = deadline {
             let s = self.table.get_mut(idx);
@@ -157,6 +165,18 @@ impl Reactor {
             }
             self.set_timer(idx, at);
         }
+        Ok(())
+    }
+
+    /// Puts a hook, signal or fd event on its list (it is not on it yet).
+    fn insert_listed(&mut self, idx: usize) -> io::Result<()> {
+        let s = self.table.get(idx);
+        match s.kind {
+            Kind::Hook(k) => self.hooks.insert(&self.table, k, idx),
+            _ if s.events.contains(What::SIGNAL) => self.signal_insert(idx)?,
+            _ => self.io.insert(&mut self.table, &mut self.backend, idx)?,
+        }
+        self.table.set_pending_bit(idx, state::INSERTED, true);
         Ok(())
     }
 
@@ -187,28 +207,30 @@ impl Reactor {
     }
 
     /// (Re)sets the timer of an event to absolute `at`.
+    #[inline]
     pub(crate) fn set_timer(&mut self, idx: usize, at: u64) {
-        let old = self.table.get(idx).timer;
-        if old != super::NIL {
-            self.wheel.remove(old);
-        }
-        let key = self.wheel.insert(at, idx as u32);
         let s = self.table.get_mut(idx);
-        s.timer = key;
         s.deadline = at;
+        if s.timer != super::NIL && self.wheel.reschedule(s.timer, at) {
+            return;
+        }
+        s.timer = self.wheel.insert(at, idx as u32);
         self.table.set_pending_bit(idx, state::TIMEOUT, true);
     }
 
+    #[inline]
     pub(crate) fn clear_timer(&mut self, idx: usize) {
-        let key = self.table.get(idx).timer;
+        let s = self.table.get_mut(idx);
+        let key = s.timer;
         if key != super::NIL {
+            s.timer = super::NIL;
             self.wheel.remove(key);
-            self.table.get_mut(idx).timer = super::NIL;
         }
         self.table.set_pending_bit(idx, state::TIMEOUT, false);
     }
 
     /// Makes an event non-pending and non-active.
+    #[inline]
     pub(crate) fn del_idx(&mut self, idx: usize) {
         let s = self.table.get_mut(idx);
         s.ncalls = 0;
@@ -218,18 +240,24 @@ impl Reactor {
         if self.table.get(idx).has(state::ANY_ACTIVE) {
             self.queues.remove(&mut self.table, idx);
         }
-        let (kind, events) = (self.table.get(idx).kind, self.table.get(idx).events);
         if self.table.get(idx).has(state::INSERTED) {
-            match kind {
-                Kind::Hook(k) => self.hooks.remove(k, idx),
-                _ if events.contains(What::SIGNAL) => self.signals.remove(&mut self.table, idx),
-                _ => self.io.remove(&mut self.table, &mut self.backend, idx),
-            }
-            self.table.set_pending_bit(idx, state::INSERTED, false);
+            self.remove_listed(idx);
         }
     }
 
+    /// Takes a hook, signal or fd event off its list.
+    fn remove_listed(&mut self, idx: usize) {
+        let s = self.table.get(idx);
+        match s.kind {
+            Kind::Hook(k) => self.hooks.remove(k, idx),
+            _ if s.events.contains(What::SIGNAL) => self.signals.remove(&mut self.table, idx),
+            _ => self.io.remove(&mut self.table, &mut self.backend, idx),
+        }
+        self.table.set_pending_bit(idx, state::INSERTED, false);
+    }
+
     /// `del` of a handle: a no-op while the event is being finalized.
+    #[inline]
     pub(crate) fn del(&mut self, ev: Event) -> io::Result<()> {
         let idx = self.index(ev)?;
         if !self.table.get(idx).has(state::FINALIZING) {

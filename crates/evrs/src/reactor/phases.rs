@@ -113,12 +113,9 @@ impl Reactor {
         expired.reserve(self.wheel.len());
         self.wheel.poll(now, &mut expired);
         // The wheel hands them over tick by tick, each tick's in add order; timers whose
-        // deadlines differ by less than a tick still fire earliest first, as in libevent.
-        // Sorting on (deadline, insertion sequence) keeps equal deadlines in add order; an
-        // unstable sort, because the stable one allocates a scratch buffer for long runs.
-        if expired.len() > 1 && !expired.is_sorted_by_key(|e| (e.deadline, e.seq)) {
-            expired.sort_unstable_by_key(|e| (e.deadline, e.seq));
-        }
+        // deadlines differ by less than a tick still fire earliest first, as in libevent,
+        // and equal deadlines in add order (each tick sorted on its own, without allocating).
+        self.wheel.sort_expired(&mut expired);
         for e in expired.drain(..) {
             let idx = e.token as usize;
             self.table.get_mut(idx).timer = super::NIL;

@@ -22,6 +22,7 @@ impl Reactor {
             .check(t, |fd| Some(self.backend.interest(fd)), supported)?;
         let on_signals = self.signals.check(t)?;
         let on_hooks = self.hooks.check(t)?;
+        self.wheel.check()?;
         let (mut io, mut sig, mut hooks, mut timers) = (0, 0, 0, 0);
         for (i, s) in t.live() {
             if s.has(state::INSERTED) {

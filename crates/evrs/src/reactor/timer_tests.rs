@@ -1,0 +1,364 @@
+//! Tests of the timer wheel (`timer.rs`).
+
+use super::*;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+const MS: u64 = 1_000_000;
+
+#[test]
+fn fires_in_deadline_then_insert_order_and_never_early() {
+    let mut w = Wheel::new(0);
+    w.insert(5 * MS, 'a');
+    w.insert(3 * MS, 'b');
+    w.insert(5 * MS, 'c');
+    w.insert(3 * MS + 1, 'd');
+    let mut out = Vec::new();
+    w.poll(3 * MS, &mut out);
+    assert_eq!(out.iter().map(|e| e.token).collect::<String>(), "b");
+    out.clear();
+    w.poll(4 * MS - 1, &mut out);
+    assert!(out.is_empty(), "3ms+1ns must not fire before 4ms tick");
+    w.poll(4 * MS, &mut out);
+    assert_eq!(out.iter().map(|e| e.token).collect::<String>(), "d");
+    out.clear();
+    w.poll(10 * MS, &mut out);
+    assert_eq!(out.iter().map(|e| e.token).collect::<String>(), "ac");
+    assert_eq!(w.len(), 0);
+}
+
+#[test]
+fn far_timers_cascade_and_overflow() {
+    let mut w = Wheel::new(7 * MS);
+    let year = 365 * 24 * 3600 * 1000 * MS;
+    let k = w.insert(5 * year, 1u32);
+    w.insert(70_000 * MS, 2);
+    assert_eq!(w.next_deadline().map(|d| d <= 70_000 * MS), Some(true));
+    let mut out = Vec::new();
+    w.poll(69_999 * MS, &mut out);
+    assert!(out.is_empty());
+    w.poll(70_000 * MS, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(w.remove(k), Some(1));
+    assert_eq!(w.remove(k), None);
+    assert!(w.next_deadline().is_none());
+}
+
+fn tokens(out: &[Expired<char>]) -> String {
+    out.iter().map(|e| e.token).collect()
+}
+
+/// Where the wheel's next work is, in ticks, for one timer at tick `t` filed when the
+/// wheel was at `e`: the start of the slot holding it at the lowest level whose block
+/// also holds `e`, or the next 64^6-tick boundary for the overflow list. Written
+/// independently of `file` and `next_expiration`.
+fn expected_next(e: u64, t: u64) -> u64 {
+    if t <= e {
+        return e;
+    }
+    let mut level = 0u32;
+    while level < 6 && (e >> (6 * (level + 1))) != (t >> (6 * (level + 1))) {
+        level += 1;
+    }
+    if level == 6 {
+        ((e >> 36) + 1) << 36
+    } else {
+        t & !((1u64 << (6 * level)) - 1)
+    }
+}
+
+/// `next_deadline` is exact (not merely early enough) at every level, in the overflow
+/// list, and after each cascade step; the timer fires at its own tick and not before.
+#[test]
+fn next_deadline_is_the_start_of_the_slot_holding_the_timer() {
+    let starts = [0u64, 7, 63, 64 * 64 + 5, (1 << 36) + 5, (1 << 40) + 123];
+    let offsets = [
+        1u64,
+        2,
+        63,
+        64,
+        65,
+        4095,
+        4096,
+        (1 << 20) + 3,
+        (1 << 30) + 7,
+        1 << 35,
+        1 << 36,
+        (1 << 36) + 64,
+        5 << 36,
+    ];
+    let mut out = Vec::new();
+    for e in starts {
+        for off in offsets {
+            let t = e + off;
+            let mut w = Wheel::new(e * MS);
+            w.insert(t * MS, 'x');
+            let mut now = e;
+            let mut steps = 0;
+            loop {
+                steps += 1;
+                assert!(steps < 64, "e {e} t {t}: no end to cascading");
+                let d = w.next_deadline().expect("a timer is filed");
+                assert_eq!(d, expected_next(now, t) * MS, "e {e} t {t} now {now}");
+                assert!(d <= t * MS, "e {e} t {t}: next deadline after the timer");
+                out.clear();
+                w.poll(d - 1, &mut out);
+                assert!(out.is_empty(), "e {e} t {t}: fired before {d}");
+                assert_eq!(
+                    w.next_deadline(),
+                    Some(d),
+                    "e {e} t {t}: a poll short of it"
+                );
+                w.poll(d, &mut out);
+                now = d / MS;
+                if !out.is_empty() {
+                    assert_eq!(now, t, "e {e}: fired at tick {now}, not {t}");
+                    break;
+                }
+            }
+            assert_eq!(w.len(), 0);
+            assert_eq!(w.next_deadline(), None);
+        }
+    }
+}
+
+/// Removing a timer clears its slot's occupancy bit once the slot is empty (and not
+/// before): a stale bit would make the next deadline early.
+#[test]
+fn removal_clears_the_slot_once_it_is_empty() {
+    let mut w = Wheel::new(0);
+    let a = w.insert(100 * MS, 'a'); // level 1, slot 1: work at tick 64
+    let b = w.insert(101 * MS, 'b'); // same slot
+    let c = w.insert(5 * MS, 'c'); // level 0
+    assert_eq!(w.next_deadline(), Some(5 * MS));
+    assert_eq!(w.remove(c), Some('c'));
+    assert_eq!(w.next_deadline(), Some(64 * MS));
+    assert_eq!(w.remove(a), Some('a'));
+    assert_eq!(w.next_deadline(), Some(64 * MS));
+    assert_eq!(w.remove(b), Some('b'));
+    assert_eq!(w.next_deadline(), None);
+    assert_eq!(w.len(), 0);
+    // A poll after all that finds nothing, and the wheel is reusable.
+    let mut out = Vec::new();
+    w.poll(200 * MS, &mut out);
+    assert!(out.is_empty());
+    w.insert(201 * MS, 'd');
+    assert_eq!(w.next_deadline(), Some(201 * MS));
+}
+
+/// Unlinking the head, the middle or the tail of a slot's list keeps the others in
+/// order.
+#[test]
+fn removal_from_any_position_keeps_the_list_in_order() {
+    for victim in 0..4 {
+        let mut w = Wheel::new(0);
+        let keys: Vec<_> = "abcd".chars().map(|c| w.insert(9 * MS, c)).collect();
+        w.remove(keys[victim]);
+        let mut out = Vec::new();
+        w.poll(9 * MS, &mut out);
+        let expect: String = "abcd"
+            .chars()
+            .enumerate()
+            .filter(|&(i, _)| i != victim)
+            .map(|(_, c)| c)
+            .collect();
+        assert_eq!(tokens(&out), expect);
+        assert_eq!(w.len(), 0);
+    }
+}
+
+/// A timer whose tick has already passed when it is added is due at once, and all such
+/// timers fire in the order they were added, whatever their deadlines.
+#[test]
+fn timers_added_in_the_past_fire_in_add_order() {
+    let mut w = Wheel::new(10 * MS);
+    w.insert(5 * MS, 'a');
+    w.insert(10 * MS, 'b');
+    w.insert(3 * MS, 'c');
+    w.insert(11 * MS, 'd');
+    assert_eq!(w.next_deadline(), Some(10 * MS));
+    let mut out = Vec::new();
+    w.poll(10 * MS, &mut out);
+    assert_eq!(tokens(&out), "abc");
+    out.clear();
+    w.poll(11 * MS, &mut out);
+    assert_eq!(tokens(&out), "d");
+}
+
+/// `get` (used by `verify`) reports a live timer's deadline and token, nothing else.
+#[test]
+fn get_reports_live_timers_only() {
+    let mut w = Wheel::new(0);
+    let k = w.insert(42 * MS + 7, 'x');
+    let j = w.insert(3, 'y');
+    assert_eq!(w.get(k), Some((42 * MS + 7, 'x')));
+    assert_eq!(w.get(j), Some((3, 'y')));
+    assert_eq!(w.remove(k), Some('x'));
+    assert_eq!(w.get(k), None);
+    assert_eq!(w.get(j + k + 100), None);
+    assert_eq!(w.remove(k), None);
+    assert_eq!(w.len(), 1);
+}
+
+/// `sort_expired` orders any batch by (deadline, position): within a tick, across
+/// ticks, and (the guard) when ticks themselves are out of order.
+#[test]
+fn sort_expired_orders_by_deadline_then_position() {
+    let batch = |ds: &[u64]| -> Vec<Expired<usize>> {
+        ds.iter()
+            .enumerate()
+            .map(|(i, &deadline)| Expired {
+                deadline,
+                token: i,
+                pos: i as u32,
+            })
+            .collect()
+    };
+    for ds in [
+        &[
+            3 * MS,
+            3 * MS - 5,
+            3 * MS - 5,
+            2 * MS + 1,
+            4 * MS,
+            4 * MS - 1,
+        ][..],
+        &[9 * MS, 2 * MS, 9 * MS, 0, 5, 2 * MS, 1][..],
+        &[7, 7, 7][..],
+        &[][..],
+    ] {
+        let mut out = batch(ds);
+        Wheel::new(0).sort_expired(&mut out);
+        let mut expect: Vec<(u64, usize)> = ds.iter().copied().zip(0..).collect();
+        expect.sort_unstable();
+        let got: Vec<(u64, usize)> = out.iter().map(|e| (e.deadline, e.token)).collect();
+        assert_eq!(got, expect);
+    }
+}
+
+/// A run long enough for the radix sort, with repeated deadlines and its neighbours in
+/// other ticks, comes out in (deadline, add order) order.
+#[test]
+fn long_runs_sort_stably() {
+    let mut ds = vec![MS / 2, 3 * MS + 1];
+    let mut x = 12345u64;
+    for _ in 0..1000 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        // Within tick 2: (1 ms, 2 ms], few distinct values so ties are common.
+        ds.push(MS + 1 + (x >> 33) % 50 * 20_000 + (x >> 60) % 2 * (MS - 1 - 49 * 20_000));
+    }
+    ds.push(2 * MS);
+    ds.push(5 * MS);
+    let mut out: Vec<Expired<usize>> = ds
+        .iter()
+        .enumerate()
+        .map(|(i, &deadline)| Expired {
+            deadline,
+            token: i,
+            pos: i as u32,
+        })
+        .collect();
+    // The wheel's order: by tick, each tick's in add order.
+    out.sort_by_key(|e| tick_of(e.deadline));
+    for (i, e) in out.iter_mut().enumerate() {
+        e.pos = i as u32;
+    }
+    let mut expect: Vec<(u64, u32)> = out.iter().map(|e| (e.deadline, e.pos)).collect();
+    expect.sort_unstable();
+    let mut w = Wheel::new(0);
+    w.sort_expired(&mut out);
+    let got: Vec<(u64, u32)> = out.iter().map(|e| (e.deadline, e.pos)).collect();
+    assert_eq!(got, expect);
+}
+
+/// `check` notices a stale occupancy bit, a node on the wrong list and a lost free node.
+#[test]
+fn check_catches_a_broken_wheel() {
+    let mut w = Wheel::new(0);
+    let a = w.insert(100 * MS, 'a');
+    let b = w.insert(5 * MS, 'b');
+    w.remove(b);
+    assert_eq!(w.check(), Ok(()));
+    w.occupied[0] |= 1 << 9;
+    assert!(w.check().is_err());
+    w.occupied[0] &= !(1 << 9);
+    w.nodes[a as usize].deadline = 3 * MS;
+    assert!(w.check().is_err());
+    w.nodes[a as usize].deadline = 100 * MS;
+    w.free = NIL;
+    assert!(w.check().is_err());
+}
+
+/// The invariant that makes `next_expiration`'s wrap-around unreachable (see
+/// docs/MUTANTS.md): every occupied slot of a level is strictly after the wheel's own
+/// digit at that level (a slot the wheel reaches is cascaded or fired at once), so
+/// `slot < now_slot` never holds.
+fn occupied_slots_are_ahead_of_the_wheel<T: Copy>(w: &Wheel<T>) -> bool {
+    (0..LEVELS).all(|l| {
+        let digit = (w.elapsed >> (l as u32 * SLOT_BITS)) & (SLOTS as u64 - 1);
+        w.occupied[l] & (u64::MAX >> (63 - digit)) == 0
+    })
+}
+
+proptest! {
+    #[test]
+    fn matches_a_sorted_model(ops in proptest::collection::vec((0u8..4, 0u64..5_000_000_000u64), 1..200)) {
+        let mut w = Wheel::new(0);
+        // Keyed (tick, seq): the order timers come out in.
+        let mut model: BTreeMap<(u64, u64), (u64, u32)> = BTreeMap::new();
+        let mut keys: Vec<(TimerKey, (u64, u64))> = Vec::new();
+        let mut now = 0u64;
+        let mut seq = 0u64;
+        let mut out = Vec::new();
+        for (i, (op, v)) in ops.into_iter().enumerate() {
+            match op {
+                0 | 1 => {
+                    let deadline = now + v / (1 + op as u64 * 1000);
+                    seq += 1;
+                    let k = w.insert(deadline, i as u32);
+                    model.insert((deadline.div_ceil(MS), seq), (deadline, i as u32));
+                    keys.push((k, (deadline.div_ceil(MS), seq)));
+                }
+                2 => if !keys.is_empty() {
+                    let (k, mk) = keys.swap_remove(v as usize % keys.len());
+                    prop_assert_eq!(w.remove(k), model.remove(&mk).map(|(_, t)| t));
+                },
+                _ => {
+                    now += v / 1000;
+                    out.clear();
+                    w.poll(now, &mut out);
+                    let due: Vec<(u64, u64)> = model.keys()
+                        .filter(|(tick, _)| *tick <= now / MS).copied().collect();
+                    let expect: Vec<u32> = due.iter().map(|k| model[k].1).collect();
+                    let got: Vec<u32> = out.iter().map(|e| e.token).collect();
+                    prop_assert_eq!(&got, &expect);
+                    for e in &out {
+                        prop_assert!(e.deadline <= now, "fired early");
+                    }
+                    // The reactor's order: (deadline, add order).
+                    let mut by_deadline: Vec<(u64, u64, u32)> =
+                        due.iter().map(|k| (model[k].0, k.1, model[k].1)).collect();
+                    by_deadline.sort_unstable();
+                    w.sort_expired(&mut out);
+                    let sorted: Vec<u32> = out.iter().map(|e| e.token).collect();
+                    let expect: Vec<u32> = by_deadline.iter().map(|e| e.2).collect();
+                    prop_assert_eq!(sorted, expect);
+                    for mk in &due {
+                        model.remove(mk);
+                        keys.retain(|(_, k)| k != mk);
+                    }
+                    if let Some(next) = w.next_deadline() {
+                        if let Some(((tick, _), _)) = model.iter().next() {
+                            prop_assert!(next <= tick * MS);
+                        }
+                    }
+                }
+            }
+            prop_assert_eq!(w.len(), model.len());
+            prop_assert!(occupied_slots_are_ahead_of_the_wheel(&w), "a slot at or behind the wheel");
+            prop_assert_eq!(w.check(), Ok(()));
+        }
+    }
+}
