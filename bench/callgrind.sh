@@ -10,8 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p evrs-bench
-B=target/release/evrs-bench
-OUT=$(ls -d target/release/build/evrs-bench-*/out 2>/dev/null | head -1)
+T=${CARGO_TARGET_DIR:-target}
+B=$T/release/evrs-bench
+OUT=$(ls -d $T/release/build/evrs-bench-*/out 2>/dev/null | head -1)
 
 count() { # prints total instructions of one run
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null |

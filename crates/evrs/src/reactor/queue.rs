@@ -45,8 +45,8 @@ impl Fifo {
         self.live == 0
     }
 
-    /// Appends `idx`, returning its position. When the array is full and at least half of
-    /// it is consumed, the rest moves to the front first (positions change: `t` is updated),
+    /// Appends `idx`, returning its position. When the array is full and at most half of it
+    /// is live, the live entries move to the front first (positions change: `t` is updated),
     /// so a queue that never drains does not grow without bound.
     #[inline]
     fn push(&mut self, t: &mut EventTable, idx: usize) -> u32 {
@@ -59,21 +59,29 @@ impl Fifo {
         pos
     }
 
-    /// The array is full: compact it if at least half is consumed, else grow it.
+    /// The array is full: compact it if at most half of it is live, else grow it — to
+    /// twice the number of slots the table has, at least: then a full array is always at
+    /// least half dead (no slot is queued twice), so it compacts and never grows again
+    /// until the table does (no allocation at a new high of simultaneous activations).
     #[cold]
     #[inline(never)]
     fn make_room(&mut self, t: &mut EventTable) {
-        if self.head == 0 || self.head < self.items.len() / 2 {
-            self.items.reserve(self.items.len().max(16));
+        if self.live > self.items.len() / 2 {
+            let want = (2 * t.len()).max(16).max(self.items.len() + 1);
+            self.items.reserve(want - self.items.len());
             return;
         }
-        self.items.drain(..self.head);
-        self.head = 0;
-        for (pos, &i) in self.items.iter().enumerate() {
+        let mut pos = 0;
+        for k in self.head..self.items.len() {
+            let i = self.items[k];
             if i != NIL {
+                self.items[pos] = i;
                 t.get_mut(i as usize).act.pos = pos as u32;
+                pos += 1;
             }
         }
+        self.items.truncate(pos);
+        self.head = 0;
     }
 
     /// Takes the first queued slot.

@@ -269,6 +269,12 @@ impl<T: Copy> Wheel<T> {
     /// Advances the wheel to `now_ns`, removing every timer whose deadline has passed and
     /// appending it to `out` in (tick, insertion) order.
     pub(crate) fn poll(&mut self, now_ns: u64, out: &mut Vec<Expired<T>>) {
+        // Room in the sort's scratch buffer for the longest run there can be (every timer at
+        // once), before the first sort needs it: it grows only when the timer count reaches
+        // a new high, never because of a luckier batch.
+        if self.scratch.capacity() < self.len {
+            self.scratch.reserve(self.len);
+        }
         let now_tick = now_ns / TICK_NS;
         while let Some((at, loc)) = self.next_expiration() {
             if at > now_tick {
