@@ -102,6 +102,7 @@ mod base;
 mod config;
 mod event;
 mod flags;
+mod layers;
 mod pending_activations;
 mod reactor;
 mod shared;

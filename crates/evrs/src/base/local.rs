@@ -29,6 +29,9 @@ pub struct LocalState {
     /// Requests were taken since the loop last decided how long to wait (a `wake` made in
     /// a callback must keep the next poll from blocking).
     woken: bool,
+    /// The state of the layers built on this base (bufferevents, listeners).
+    #[allow(dead_code)]
+    pub(super) ext: super::ext::Extensions,
 }
 
 impl Drop for LocalState {
