@@ -72,13 +72,10 @@ impl<T> Table<T> {
         }
         let v = e.value.take()?;
         self.len -= 1;
-        match e.gen.checked_add(1) {
-            Some(g) => {
-                e.gen = g;
-                self.free.push(idx);
-            }
-            // Retired: a wrapped generation would make an ancient handle valid again.
-            None => {}
+        // Otherwise retired: a wrapped generation would make an ancient handle valid again.
+        if let Some(g) = e.gen.checked_add(1) {
+            e.gen = g;
+            self.free.push(idx);
         }
         Some(v)
     }
