@@ -73,6 +73,13 @@
 //! * **For foreign code (the C ABI)** — [`EventBase::new_event_raw`]: a plain function
 //!   pointer plus a [`RawArg`], no allocation; [`EventBase::assign_owned`]: an event named by
 //!   caller-owned memory, released when that memory is assigned again or the base goes.
+//! * **Bufferevents** — [`bufferevent`]: a socket with an input and an output
+//!   [`buffer::EvBuffer`], read into and written from by the base (libevent's
+//!   `bufferevent_socket_*`): [`EventBase::bufferevent_socket`], [`EventBase::bev_connect`],
+//!   callbacks as one [`bufferevent::BevHandler`] that owns the connection's state (or three
+//!   closures, [`EventBase::bev_setcb`]), each given a [`bufferevent::BevCtx`] with the
+//!   buffers, the base and the bufferevent's controls; watermarks, timeouts, enable/disable,
+//!   flush, `DEFER_CALLBACKS`, and freeing from any callback, its own included.
 //! * **Checking** — [`EventBase::verify`] checks every invariant of the base (libevent's
 //!   `event_base_assert_ok_`, libev's `ev_verify`); the test suite calls it after its tests.
 //! * **Bad input** — an fd that is closed or beyond `RLIMIT_NOFILE` (checked before any table
@@ -99,6 +106,7 @@
 
 mod backend;
 mod base;
+pub mod bufferevent;
 mod config;
 mod event;
 mod flags;

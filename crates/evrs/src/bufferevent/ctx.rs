@@ -1,0 +1,278 @@
+//! What a bufferevent's callbacks are ([`BevHandler`]) and what they get ([`BevCtx`]);
+//! the guard for using a buffer from outside a callback ([`BevOutput`]); and running a
+//! callback: the handler is taken out of its bufferevent while it runs (so it can reach
+//! the base, and through it its own bufferevent) and put back afterwards unless it was
+//! replaced; a bufferevent freed meanwhile is torn down once the callback returns.
+
+use super::{BevEvents, BufferEvent};
+use crate::base::EventBase;
+use crate::flags::What;
+use evrs_buffer::EvBuffer;
+use std::io;
+use std::ops::{Deref, DerefMut};
+
+/// The callbacks of a bufferevent, as one value that can hold the connection's state
+/// (libevent's read, write and event callbacks with their shared `void *arg`). Each method
+/// has an empty default.
+pub trait BevHandler: 'static {
+    /// Data arrived: the input buffer holds at least the read low watermark.
+    fn read(&mut self, bev: &mut BevCtx<'_>) {
+        let _ = bev;
+    }
+    /// The output buffer drained to the write low watermark (empty, by default).
+    fn write(&mut self, bev: &mut BevCtx<'_>) {
+        let _ = bev;
+    }
+    /// EOF, an error, a timeout, or a finished connect (see [`BevEvents`]).
+    fn event(&mut self, bev: &mut BevCtx<'_>, what: BevEvents) {
+        let _ = (bev, what);
+    }
+}
+
+type ReadCb = Box<dyn FnMut(&mut BevCtx<'_>)>;
+type EventCb = Box<dyn FnMut(&mut BevCtx<'_>, BevEvents)>;
+
+/// Three closures as a handler (`bev_setcb`).
+pub(super) struct Closures {
+    pub(super) read: Option<ReadCb>,
+    pub(super) write: Option<ReadCb>,
+    pub(super) event: Option<EventCb>,
+}
+
+impl BevHandler for Closures {
+    fn read(&mut self, bev: &mut BevCtx<'_>) {
+        if let Some(f) = &mut self.read {
+            f(bev)
+        }
+    }
+    fn write(&mut self, bev: &mut BevCtx<'_>) {
+        if let Some(f) = &mut self.write {
+            f(bev)
+        }
+    }
+    fn event(&mut self, bev: &mut BevCtx<'_>, what: BevEvents) {
+        if let Some(f) = &mut self.event {
+            f(bev, what)
+        }
+    }
+}
+
+/// What a bufferevent callback works with: its buffers, its controls and the base.
+pub struct BevCtx<'a> {
+    base: &'a mut EventBase,
+    bev: BufferEvent,
+    /// Stands in for the buffers of a bufferevent freed during its callback.
+    spare: Option<(EvBuffer, EvBuffer)>,
+}
+
+impl<'a> BevCtx<'a> {
+    /// The bufferevent this callback belongs to.
+    pub fn handle(&self) -> BufferEvent {
+        self.bev
+    }
+
+    /// The base: add events, make or free other bufferevents, stop the loop…
+    pub fn base(&mut self) -> &mut EventBase {
+        self.base
+    }
+
+    /// The input buffer (what was read from the peer).
+    pub fn input(&mut self) -> &mut EvBuffer {
+        self.buffers().0
+    }
+
+    /// The output buffer (what will be written to the peer).
+    pub fn output(&mut self) -> &mut EvBuffer {
+        self.buffers().1
+    }
+
+    /// Both buffers at once, (input, output): e.g. to move data from one to the other.
+    /// After [`free`](Self::free) they are empty stand-ins.
+    pub fn buffers(&mut self) -> (&mut EvBuffer, &mut EvBuffer) {
+        if self.base.bev_state(self.bev).is_none() || self.is_freeing() {
+            let (i, o) = self
+                .spare
+                .get_or_insert_with(|| (EvBuffer::new(), EvBuffer::new()));
+            return (i, o);
+        }
+        match self.base.bev_state_mut(self.bev) {
+            Some(b) => (&mut b.input, &mut b.output),
+            None => {
+                let (i, o) = self
+                    .spare
+                    .get_or_insert_with(|| (EvBuffer::new(), EvBuffer::new()));
+                (i, o)
+            }
+        }
+    }
+
+    fn is_freeing(&self) -> bool {
+        self.base
+            .bev_state(self.bev)
+            .is_none_or(|b| b.free_requested)
+    }
+
+    /// Appends `data` to the output buffer.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        self.output().add(data).map_err(io::Error::other)
+    }
+
+    /// Enables reading and/or writing ([`EventBase::bev_enable`]).
+    pub fn enable(&mut self, what: What) -> io::Result<()> {
+        self.base.bev_enable(self.bev, what)
+    }
+
+    /// Disables reading and/or writing ([`EventBase::bev_disable`]).
+    pub fn disable(&mut self, what: What) -> io::Result<()> {
+        self.base.bev_disable(self.bev, what)
+    }
+
+    /// Sets a watermark ([`EventBase::bev_setwatermark`]).
+    pub fn set_watermark(&mut self, what: What, low: usize, high: usize) -> io::Result<()> {
+        self.base.bev_setwatermark(self.bev, what, low, high)
+    }
+
+    /// Frees the bufferevent once this callback returns (its events stop now; the buffers
+    /// read as empty from here on).
+    pub fn free(&mut self) {
+        let _ = self.base.bev_free(self.bev);
+    }
+}
+
+/// A bufferevent's buffer borrowed outside its callbacks ([`EventBase::bev_output`],
+/// [`EventBase::bev_input`]): when the guard goes away the bufferevent catches up — new
+/// output is scheduled for writing, input drained below the high watermark resumes reading.
+pub struct BevOutput<'a> {
+    base: &'a mut EventBase,
+    bev: BufferEvent,
+    input: bool,
+    spare: EvBuffer,
+}
+
+impl<'a> BevOutput<'a> {
+    pub(super) fn new(base: &'a mut EventBase, bev: BufferEvent, input: bool) -> Self {
+        BevOutput {
+            base,
+            bev,
+            input,
+            spare: EvBuffer::new(),
+        }
+    }
+}
+
+impl Deref for BevOutput<'_> {
+    type Target = EvBuffer;
+    fn deref(&self) -> &EvBuffer {
+        match self.base.bev_state(self.bev) {
+            Some(b) if self.input => &b.input,
+            Some(b) => &b.output,
+            None => &self.spare,
+        }
+    }
+}
+
+impl DerefMut for BevOutput<'_> {
+    fn deref_mut(&mut self) -> &mut EvBuffer {
+        match self.base.bev_state_mut(self.bev) {
+            Some(b) if self.input => &mut b.input,
+            Some(b) => &mut b.output,
+            None => &mut self.spare,
+        }
+    }
+}
+
+impl Drop for BevOutput<'_> {
+    fn drop(&mut self) {
+        self.base.bev_sync(self.bev);
+    }
+}
+
+/// Which callback to run.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Cb {
+    Read,
+    Write,
+    Event(BevEvents),
+}
+
+impl EventBase {
+    /// Runs one callback of `bev` now, then lets the bufferevent catch up (or finishes
+    /// freeing it).
+    pub(super) fn bev_run_callback(&mut self, bev: BufferEvent, cb: Cb) {
+        let Some(state) = self.bev_state_mut(bev) else {
+            return;
+        };
+        if state.free_requested {
+            return;
+        }
+        let Some(mut h) = state.handler.take() else {
+            return;
+        };
+        state.running += 1;
+        {
+            let mut ctx = BevCtx {
+                base: self,
+                bev,
+                spare: None,
+            };
+            match cb {
+                Cb::Read => h.read(&mut ctx),
+                Cb::Write => h.write(&mut ctx),
+                Cb::Event(what) => h.event(&mut ctx, what),
+            }
+        }
+        let Some(state) = self.bev_state_mut(bev) else {
+            return drop(h);
+        };
+        state.running -= 1;
+        // Put the handler back unless the callback set a new one.
+        let replaced = state.handler.is_some();
+        if !replaced {
+            state.handler = Some(h);
+        }
+        if state.running == 0 && state.free_requested {
+            self.bev_teardown(bev);
+        } else {
+            self.bev_sync(bev);
+        }
+        // (A replaced handler is dropped here, after the bufferevent is consistent again:
+        // its destructor is user code.)
+    }
+
+    /// Runs callback `cb` of `bev` inline, or (DEFER_CALLBACKS) queues it for the deferred
+    /// callback.
+    pub(super) fn bev_callback(&mut self, bev: BufferEvent, cb: Cb) {
+        let Some(state) = self.bev_state_mut(bev) else {
+            return;
+        };
+        let Some(deferred) = state.deferred else {
+            return self.bev_run_callback(bev, cb);
+        };
+        match cb {
+            Cb::Read => state.pending_read = true,
+            Cb::Write => state.pending_write = true,
+            Cb::Event(what) => state.pending_events |= what,
+        }
+        let _ = self.activate(deferred, What::TIMEOUT, 1);
+    }
+
+    /// The deferred callback of a DEFER_CALLBACKS bufferevent: what was queued, in
+    /// libevent's order (read, write, events).
+    pub(super) fn bev_run_deferred(&mut self, bev: BufferEvent) {
+        let Some(state) = self.bev_state_mut(bev) else {
+            return;
+        };
+        let read = std::mem::take(&mut state.pending_read);
+        let write = std::mem::take(&mut state.pending_write);
+        let events = std::mem::take(&mut state.pending_events);
+        if read {
+            self.bev_run_callback(bev, Cb::Read);
+        }
+        if write {
+            self.bev_run_callback(bev, Cb::Write);
+        }
+        if !events.is_empty() {
+            self.bev_run_callback(bev, Cb::Event(events));
+        }
+    }
+}

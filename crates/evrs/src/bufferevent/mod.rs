@@ -1,0 +1,229 @@
+//! Bufferevents (libevent's `bufferevent.h`): a socket plus an input and an output
+//! [`EvBuffer`], driven by the base. Data the peer sends is read into the input buffer and
+//! the read callback runs; data put in the output buffer is written out when the socket
+//! takes it, and the write callback runs once the output has drained to its low
+//! watermark; EOF, errors, timeouts and a completed connect arrive at the event callback.
+//!
+//! A bufferevent lives in its base and is named by a [`BufferEvent`] handle (`Copy`, like an
+//! [`Event`]); a freed one's handle gets an error. Its callbacks are one
+//! [`BevHandler`] — usually the connection's own state, so the read, write and event
+//! callbacks share it without `Rc<RefCell>` — or three closures
+//! ([`EventBase::bev_setcb`](crate::EventBase::bev_setcb)). Each callback gets a [`BevCtx`]: the buffers, the base, and
+//! the bufferevent's own controls (enable, watermarks, free). A callback may free its own
+//! bufferevent or any other, and may re-enable, re-arm or re-assign callbacks: a
+//! bufferevent freed while its callback runs is torn down when that callback returns.
+//!
+//! ```no_run
+//! use evrs::bufferevent::{BevCtx, BevEvents, BevHandler, BevOptions};
+//! use evrs::{EventBase, What};
+//! use std::os::fd::IntoRawFd;
+//!
+//! /// Echoes lines back and counts them: the connection's state is the handler.
+//! struct Echo {
+//!     lines: usize,
+//! }
+//!
+//! impl BevHandler for Echo {
+//!     fn read(&mut self, bev: &mut BevCtx<'_>) {
+//!         let (input, output) = bev.buffers();
+//!         while let Ok(Some(line)) = input.readln(evrs::buffer::EolStyle::Lf, None) {
+//!             self.lines += 1;
+//!             let _ = output.add(&line);
+//!             let _ = output.add(b"\n");
+//!         }
+//!     }
+//!     fn event(&mut self, bev: &mut BevCtx<'_>, what: BevEvents) {
+//!         if what.intersects(BevEvents::EOF | BevEvents::ERROR) {
+//!             bev.free();
+//!         }
+//!     }
+//! }
+//!
+//! let mut base = EventBase::new()?;
+//! let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+//! a.set_nonblocking(true)?;
+//! let bev = base.bufferevent_socket(a.into_raw_fd(), BevOptions::CLOSE_ON_FREE)?;
+//! base.bev_set_handler(bev, Echo { lines: 0 })?;
+//! base.bev_enable(bev, What::READ | What::WRITE)?;
+//! base.dispatch()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+mod ctx;
+mod ops;
+mod socket;
+
+pub use ctx::{BevCtx, BevHandler, BevOutput};
+
+use crate::event::Event;
+use crate::flags::What;
+use crate::layers::table::Table;
+use evrs_buffer::EvBuffer;
+use std::io;
+use std::os::unix::io::RawFd;
+use std::time::Duration;
+
+/// A bufferevent of an [`EventBase`](crate::EventBase) (libevent's `struct bufferevent *`):
+/// a small `Copy` handle. Once the bufferevent is freed every copy of its handle gets an
+/// error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BufferEvent {
+    pub(crate) idx: u32,
+    pub(crate) gen: u32,
+    pub(crate) base: u32,
+}
+
+bitflags::bitflags! {
+    /// What the event callback is told (libevent's `BEV_EVENT_*`, same values): the
+    /// direction (`READING` / `WRITING`) and what happened.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct BevEvents: u16 {
+        /// While reading (`BEV_EVENT_READING`).
+        const READING = 0x01;
+        /// While writing (`BEV_EVENT_WRITING`).
+        const WRITING = 0x02;
+        /// The peer closed its end (`BEV_EVENT_EOF`).
+        const EOF = 0x10;
+        /// A socket error; [`EventBase::bev_socket_error`](crate::EventBase::bev_socket_error) tells which (`BEV_EVENT_ERROR`).
+        const ERROR = 0x20;
+        /// The read or write timeout expired (`BEV_EVENT_TIMEOUT`).
+        const TIMEOUT = 0x40;
+        /// A connect finished (`BEV_EVENT_CONNECTED`).
+        const CONNECTED = 0x80;
+    }
+
+    /// Options of a bufferevent (libevent's `BEV_OPT_*`, same values).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct BevOptions: u8 {
+        /// Close the socket when the bufferevent is freed (`BEV_OPT_CLOSE_ON_FREE`).
+        const CLOSE_ON_FREE = 0x01;
+        /// Run callbacks from the loop's deferred queue instead of inline, so a long
+        /// chain of bufferevents (a pair, a filter) cannot recurse
+        /// (`BEV_OPT_DEFER_CALLBACKS`).
+        const DEFER_CALLBACKS = 0x04;
+    }
+}
+
+/// How [`EventBase::bev_flush`](crate::EventBase::bev_flush) treats the data in flight (libevent's
+/// `bufferevent_flush_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// Write what the socket takes now (`BEV_NORMAL`).
+    Normal,
+    /// The same, for a socket bufferevent (`BEV_FLUSH`).
+    Flush,
+    /// Write what the socket takes, and no more data will come (`BEV_FINISHED`): for a
+    /// socket bufferevent, the write side is shut down once the output has drained.
+    Finished,
+}
+
+/// Read buffer cap per read when nothing else limits it (libevent reads at most 4096 at
+/// once by default; a larger read halves the syscalls of a bulk transfer).
+pub const DEFAULT_MAX_READ: usize = 16 * 1024;
+/// Write cap per write when nothing else limits it.
+pub const DEFAULT_MAX_WRITE: usize = 64 * 1024;
+
+/// One bufferevent's state.
+pub(crate) struct Bev {
+    fd: RawFd,
+    opts: BevOptions,
+    /// The socket was made by `bev_connect`: it is closed on free whatever the options.
+    owns_fd: bool,
+    input: EvBuffer,
+    output: EvBuffer,
+    /// The persistent read and write events on `fd` (made when the fd is known).
+    read_ev: Option<Event>,
+    write_ev: Option<Event>,
+    /// Whether each is pending now (kept in step by `sync`).
+    read_added: bool,
+    write_added: bool,
+    /// READ and/or WRITE: what the user enabled.
+    enabled: What,
+    /// A connect is in progress: the write event waits for its end.
+    connecting: bool,
+    /// The output should be shut down once drained (`Flush::Finished`).
+    shutdown_pending: bool,
+    /// The error a failed connect left for the write callback to report.
+    connect_error: Option<io::Error>,
+    /// The last socket error reported (`bufferevent_socket_get_error`).
+    last_error: Option<i32>,
+    /// Read (low, high) and write (low, high) watermarks; a high mark of 0 is none.
+    read_wm: (usize, usize),
+    write_wm: (usize, usize),
+    timeout_read: Option<Duration>,
+    timeout_write: Option<Duration>,
+    max_read: usize,
+    max_write: usize,
+    priority: Option<usize>,
+    /// The callbacks; `None` while one of them runs (or if none were set).
+    handler: Option<Box<dyn BevHandler>>,
+    /// Callbacks of this bufferevent running now (they may nest: a callback that writes to
+    /// its own pair partner, say).
+    running: u32,
+    /// `free` was asked for while a callback ran: done when the last one returns.
+    free_requested: bool,
+    /// DEFER_CALLBACKS: the deferred event and what it will report.
+    deferred: Option<Event>,
+    pending_read: bool,
+    pending_write: bool,
+    pending_events: BevEvents,
+}
+
+impl Bev {
+    fn new(fd: RawFd, opts: BevOptions) -> Bev {
+        Bev {
+            fd,
+            opts,
+            owns_fd: false,
+            input: EvBuffer::new(),
+            output: EvBuffer::new(),
+            read_ev: None,
+            write_ev: None,
+            read_added: false,
+            write_added: false,
+            enabled: What::WRITE,
+            connecting: false,
+            shutdown_pending: false,
+            connect_error: None,
+            last_error: None,
+            read_wm: (0, 0),
+            write_wm: (0, 0),
+            timeout_read: None,
+            timeout_write: None,
+            max_read: DEFAULT_MAX_READ,
+            max_write: DEFAULT_MAX_WRITE,
+            priority: None,
+            handler: None,
+            running: 0,
+            free_requested: false,
+            deferred: None,
+            pending_read: false,
+            pending_write: false,
+            pending_events: BevEvents::empty(),
+        }
+    }
+}
+
+/// The bufferevents of one base.
+#[derive(Default)]
+pub(crate) struct Bevs {
+    table: Table<Bev>,
+}
+
+impl Drop for Bevs {
+    /// The base is going away: close the sockets the bufferevents own (their events go
+    /// with the base; their buffers and callbacks are dropped here).
+    fn drop(&mut self) {
+        for (idx, gen) in self.table.handles() {
+            if let Some(b) = self.table.remove(idx, gen) {
+                if b.fd >= 0 && (b.owns_fd || b.opts.contains(BevOptions::CLOSE_ON_FREE)) {
+                    crate::sys::stream::close(b.fd);
+                }
+            }
+        }
+    }
+}
+
+fn stale() -> io::Error {
+    crate::layers::table::stale("bufferevent")
+}

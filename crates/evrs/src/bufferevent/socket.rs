@@ -1,0 +1,314 @@
+//! The socket side of a bufferevent: its read and write events (raw callbacks, no closure
+//! per event), reading into the input buffer and writing from the output buffer with the
+//! watermark rules, connecting, and keeping the events' interest in step with the state
+//! (`bev_sync`, run after every change and every callback).
+
+use super::ctx::Cb;
+use super::{BevEvents, BevOptions, BufferEvent};
+use crate::base::EventBase;
+use crate::event::{Event, RawArg};
+use crate::flags::What;
+use evrs_buffer::Error as BufError;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::IntoRawFd;
+use std::os::unix::io::RawFd;
+
+fn arg_of(bev: BufferEvent) -> RawArg {
+    RawArg::from_usize(((bev.gen as usize) << 32) | bev.idx as usize)
+}
+
+fn bev_of(base: &EventBase, arg: RawArg) -> BufferEvent {
+    let a = arg.as_usize();
+    BufferEvent {
+        idx: (a & 0xffff_ffff) as u32,
+        gen: (a >> 32) as u32,
+        base: base.id(),
+    }
+}
+
+fn io_error(e: BufError) -> io::Error {
+    match e {
+        BufError::Io(e) => e,
+        other => io::Error::other(other),
+    }
+}
+
+impl EventBase {
+    /// Makes the read and write events for socket `fd`.
+    pub(super) fn bev_make_events(&mut self, bev: BufferEvent, fd: RawFd) -> io::Result<()> {
+        let arg = arg_of(bev);
+        let r = self.new_event_raw(fd, What::READ | What::PERSIST, on_readable, arg)?;
+        let w = match self.new_event_raw(fd, What::WRITE | What::PERSIST, on_writable, arg) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = self.free(r);
+                return Err(e);
+            }
+        };
+        let prio = self.bev_live(bev)?.priority;
+        if let Some(p) = prio {
+            let _ = self.set_priority(r, p);
+            let _ = self.set_priority(w, p);
+        }
+        let b = self.bev_live(bev)?;
+        b.read_ev = Some(r);
+        b.write_ev = Some(w);
+        b.read_added = false;
+        b.write_added = false;
+        Ok(())
+    }
+
+    /// Frees the read and write events (the fd is left alone).
+    pub(super) fn bev_drop_events(&mut self, bev: BufferEvent) -> io::Result<()> {
+        let Some(b) = self.bev_state_mut(bev) else {
+            return Err(super::stale());
+        };
+        let evs = [b.read_ev.take(), b.write_ev.take()];
+        b.read_added = false;
+        b.write_added = false;
+        for ev in evs.into_iter().flatten() {
+            let _ = self.free(ev);
+        }
+        Ok(())
+    }
+
+    /// Brings the events' interest in line with the state: reading while enabled and
+    /// below the high watermark; writing while connecting, or enabled with output pending.
+    pub(crate) fn bev_sync(&mut self, bev: BufferEvent) {
+        let Some(b) = self.bev_state_mut(bev) else {
+            return;
+        };
+        if b.free_requested || b.fd < 0 {
+            return;
+        }
+        let high = b.read_wm.1;
+        let below_high = high == 0 || b.input.len() < high;
+        let want_read = b.enabled.contains(What::READ) && below_high && !b.connecting;
+        let want_write = b.connecting
+            || b.connect_error.is_some()
+            || (b.enabled.contains(What::WRITE) && !b.output.is_empty());
+        let mut ops: [Option<(Event, bool, Option<std::time::Duration>)>; 2] = [None, None];
+        if want_read != b.read_added {
+            if let Some(ev) = b.read_ev {
+                ops[0] = Some((ev, want_read, b.timeout_read));
+                b.read_added = want_read;
+            }
+        }
+        if want_write != b.write_added {
+            if let Some(ev) = b.write_ev {
+                ops[1] = Some((ev, want_write, b.timeout_write));
+                b.write_added = want_write;
+            }
+        }
+        for (k, op) in ops.into_iter().enumerate() {
+            let Some((ev, on, timeout)) = op else {
+                continue;
+            };
+            let res = if on {
+                self.add(ev, timeout)
+            } else {
+                self.del(ev)
+            };
+            if let Err(e) = res {
+                // The fd went bad under us (closed by the program, say): report it as a
+                // socket error rather than retrying forever.
+                let dir = if k == 0 {
+                    BevEvents::READING
+                } else {
+                    BevEvents::WRITING
+                };
+                if let Some(b) = self.bev_state_mut(bev) {
+                    b.last_error = e.raw_os_error();
+                    b.read_added = false;
+                    b.write_added = false;
+                    b.enabled = What::empty();
+                }
+                self.bev_callback(bev, Cb::Event(dir | BevEvents::ERROR));
+                return;
+            }
+        }
+    }
+
+    /// Frees the bufferevent now: events, deferred event, socket (if owned), buffers,
+    /// then its callbacks (user code, dropped last).
+    pub(super) fn bev_teardown(&mut self, bev: BufferEvent) {
+        let _ = self.bev_drop_events(bev);
+        let Some(b) = self.bevs().table.remove(bev.idx, bev.gen) else {
+            return;
+        };
+        if let Some(ev) = b.deferred {
+            let _ = self.free(ev);
+        }
+        if b.fd >= 0 && (b.owns_fd || b.opts.contains(BevOptions::CLOSE_ON_FREE)) {
+            crate::sys::stream::close(b.fd);
+        }
+        drop(b);
+    }
+
+    /// Writes what the socket takes (up to the write cap). Returns the bytes written; a
+    /// socket error is returned (the caller reports it).
+    pub(super) fn bev_write_now(&mut self, bev: BufferEvent) -> io::Result<usize> {
+        let b = self.bev_live(bev)?;
+        if b.fd < 0 || b.connecting {
+            return Ok(0);
+        }
+        let n = match b.output.write_atmost(b.fd, Some(b.max_write)) {
+            Ok(n) => n,
+            Err(BufError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(BufError::Io(e)) if e.kind() == io::ErrorKind::Interrupted => 0,
+            Err(e) => return Err(io_error(e)),
+        };
+        if b.shutdown_pending && b.output.is_empty() {
+            b.shutdown_pending = false;
+            // Errors only mean the connection is gone already.
+            let _ = crate::sys::stream::shutdown_write(b.fd);
+        }
+        Ok(n)
+    }
+
+    /// Connects the bufferevent to `addr` (libevent's `bufferevent_socket_connect`). With no
+    /// socket yet, a non-blocking one is made (and closed on free). The event callback
+    /// gets `CONNECTED` once the connection is up, or `ERROR` if it fails (refused,
+    /// unreachable; a connect timeout is the write timeout: `WRITING|TIMEOUT`).
+    pub fn bev_connect(&mut self, bev: BufferEvent, addr: SocketAddr) -> io::Result<()> {
+        let fd = self.bev_live(bev)?.fd;
+        let fd = if fd < 0 {
+            let domain = socket2::Domain::for_address(addr);
+            let ty = socket2::Type::STREAM.nonblocking().cloexec();
+            let s = socket2::Socket::new(domain, ty, None)?;
+            let fd = s.into_raw_fd();
+            let b = self.bev_live(bev)?;
+            b.fd = fd;
+            b.owns_fd = true;
+            self.bev_make_events(bev, fd)?;
+            fd
+        } else {
+            fd
+        };
+        let res = crate::sys::stream::connect(fd, &socket2::SockAddr::from(addr));
+        let b = self.bev_live(bev)?;
+        b.connecting = true;
+        match res {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            // Refused at once (AF_UNIX, say): reported from the loop like a late failure.
+            Err(e) => b.connect_error = Some(e),
+        }
+        self.bev_sync(bev);
+        Ok(())
+    }
+}
+
+/// The read event fired: read, then the read callback (or EOF / error / timeout).
+fn on_readable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
+    let bev = bev_of(base, arg);
+    let Some(b) = base.bev_state_mut(bev) else {
+        return;
+    };
+    if b.free_requested {
+        return;
+    }
+    if what.contains(What::TIMEOUT) {
+        b.enabled.remove(What::READ);
+        base.bev_sync(bev);
+        return base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::TIMEOUT));
+    }
+    let (low, high) = b.read_wm;
+    let room = if high == 0 {
+        b.max_read
+    } else {
+        high.saturating_sub(b.input.len()).min(b.max_read)
+    };
+    if room == 0 {
+        // At the high watermark: suspended until the input drains.
+        return base.bev_sync(bev);
+    }
+    match b.input.read_from(b.fd, Some(room)) {
+        Ok(0) => {
+            b.enabled.remove(What::READ);
+            base.bev_sync(bev);
+            base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::EOF));
+        }
+        Ok(_) => {
+            let ready = b.input.len() >= low;
+            base.bev_sync(bev);
+            if ready {
+                base.bev_callback(bev, Cb::Read);
+            }
+        }
+        Err(BufError::Io(e))
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) => {}
+        Err(e) => {
+            let e = io_error(e);
+            b.last_error = e.raw_os_error();
+            b.enabled.remove(What::READ);
+            base.bev_sync(bev);
+            base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::ERROR));
+        }
+    }
+}
+
+/// The write event fired: finish a connect, write, then the write callback at the low
+/// watermark (or error / timeout).
+fn on_writable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
+    let bev = bev_of(base, arg);
+    let Some(b) = base.bev_state_mut(bev) else {
+        return;
+    };
+    if b.free_requested {
+        return;
+    }
+    if what.contains(What::TIMEOUT) {
+        b.enabled.remove(What::WRITE);
+        // A connect that timed out is over too.
+        b.connecting = false;
+        base.bev_sync(bev);
+        return base.bev_callback(bev, Cb::Event(BevEvents::WRITING | BevEvents::TIMEOUT));
+    }
+    if b.connecting {
+        let err = match b.connect_error.take() {
+            Some(e) => Some(e),
+            None => crate::sys::stream::take_error(b.fd).unwrap_or_else(Some),
+        };
+        b.connecting = false;
+        if let Some(e) = err {
+            b.last_error = e.raw_os_error();
+            b.enabled = What::empty();
+            base.bev_sync(bev);
+            return base.bev_callback(bev, Cb::Event(BevEvents::WRITING | BevEvents::ERROR));
+        }
+        base.bev_sync(bev);
+        base.bev_callback(bev, Cb::Event(BevEvents::CONNECTED));
+        // Data written before the connect finished goes out on the next writability.
+        return;
+    }
+    match base.bev_write_now(bev) {
+        Ok(n) => {
+            let Some(b) = base.bev_state_mut(bev) else {
+                return;
+            };
+            let drained = b.output.len() <= b.write_wm.0;
+            base.bev_sync(bev);
+            if n > 0 && drained {
+                base.bev_callback(bev, Cb::Write);
+            }
+        }
+        Err(e) => {
+            if let Some(b) = base.bev_state_mut(bev) {
+                b.last_error = e.raw_os_error();
+                b.enabled.remove(What::WRITE);
+            }
+            base.bev_sync(bev);
+            let what = if e.kind() == io::ErrorKind::BrokenPipe {
+                BevEvents::WRITING | BevEvents::EOF
+            } else {
+                BevEvents::WRITING | BevEvents::ERROR
+            };
+            base.bev_callback(bev, Cb::Event(what));
+        }
+    }
+}
