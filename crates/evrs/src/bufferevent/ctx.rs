@@ -257,14 +257,18 @@ impl EventBase {
     }
 
     /// The deferred callback of a DEFER_CALLBACKS bufferevent: what was queued, in
-    /// libevent's order (read, write, events).
+    /// libevent's order (CONNECTED, read, write, the other events).
     pub(super) fn bev_run_deferred(&mut self, bev: BufferEvent) {
         let Some(state) = self.bev_state_mut(bev) else {
             return;
         };
         let read = std::mem::take(&mut state.pending_read);
         let write = std::mem::take(&mut state.pending_write);
-        let events = std::mem::take(&mut state.pending_events);
+        let mut events = std::mem::take(&mut state.pending_events);
+        if events.contains(BevEvents::CONNECTED) {
+            events.remove(BevEvents::CONNECTED);
+            self.bev_run_callback(bev, Cb::Event(BevEvents::CONNECTED));
+        }
         if read {
             self.bev_run_callback(bev, Cb::Read);
         }

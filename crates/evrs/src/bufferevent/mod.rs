@@ -51,6 +51,7 @@
 
 mod ctx;
 mod ops;
+mod pair;
 mod socket;
 
 pub use ctx::{BevCtx, BevHandler, BevOutput};
@@ -120,8 +121,8 @@ pub enum Flush {
 /// Read buffer cap per read when nothing else limits it (libevent reads at most 4096 at
 /// once by default; a larger read halves the syscalls of a bulk transfer).
 pub const DEFAULT_MAX_READ: usize = 16 * 1024;
-/// Write cap per write when nothing else limits it.
-pub const DEFAULT_MAX_WRITE: usize = 64 * 1024;
+/// Write cap per write when nothing else limits it (libevent's default).
+pub const DEFAULT_MAX_WRITE: usize = 16 * 1024;
 
 /// One bufferevent's state.
 pub(crate) struct Bev {
@@ -167,6 +168,8 @@ pub(crate) struct Bev {
     pending_read: bool,
     pending_write: bool,
     pending_events: BevEvents,
+    /// A pair half: its partner (`None` once the partner is freed). A pair half has no fd.
+    pair: Option<Option<BufferEvent>>,
 }
 
 impl Bev {
@@ -200,6 +203,7 @@ impl Bev {
             pending_read: false,
             pending_write: false,
             pending_events: BevEvents::empty(),
+            pair: None,
         }
     }
 }

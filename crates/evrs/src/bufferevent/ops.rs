@@ -183,6 +183,12 @@ impl EventBase {
             crate::reactor::check_timeout(d)?;
         }
         let b = self.bev_live(bev)?;
+        if b.pair.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "timeouts on bufferevent pairs are not supported yet",
+            ));
+        }
         b.timeout_read = read;
         b.timeout_write = write;
         // Re-arm whatever is pending with the new timeouts.
@@ -305,6 +311,9 @@ impl EventBase {
     /// Returns whether anything was written.
     pub fn bev_flush(&mut self, bev: BufferEvent, mode: Flush) -> io::Result<bool> {
         let b = self.bev_live(bev)?;
+        if b.pair.is_some() {
+            return Ok(self.pair_flush(bev, mode == Flush::Finished));
+        }
         if mode == Flush::Finished {
             b.shutdown_pending = true;
         }

@@ -79,7 +79,13 @@ impl EventBase {
         let Some(b) = self.bev_state_mut(bev) else {
             return;
         };
-        if b.free_requested || b.fd < 0 {
+        if b.free_requested {
+            return;
+        }
+        if b.pair.is_some() {
+            return self.pair_pump(bev);
+        }
+        if b.fd < 0 {
             return;
         }
         let high = b.read_wm.1;
@@ -133,6 +139,7 @@ impl EventBase {
     /// Frees the bufferevent now: events, deferred event, socket (if owned), buffers,
     /// then its callbacks (user code, dropped last).
     pub(super) fn bev_teardown(&mut self, bev: BufferEvent) {
+        self.pair_unlink(bev);
         let _ = self.bev_drop_events(bev);
         let Some(b) = self.bevs().table.remove(bev.idx, bev.gen) else {
             return;

@@ -1,0 +1,132 @@
+//! Bufferevent pairs on every backend: data crosses, callbacks are deferred (no
+//! recursion), the read high watermark limits a transfer, flush and free propagate.
+mod util;
+use evrs::bufferevent::{BevCtx, BevEvents, BevHandler, BevOptions, Flush};
+use evrs::{EventBase, LoopFlags, What};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use util::*;
+
+fn run_until(b: &mut EventBase, what: &str, mut done: impl FnMut(&mut EventBase) -> bool) {
+    let start = Instant::now();
+    while !done(b) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for: {what}"
+        );
+        b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+    }
+}
+
+/// Counts messages and answers each until `left` runs out; tracks callback nesting.
+struct PingPong {
+    got: Rc<Cell<usize>>,
+    left: usize,
+    depth: Rc<Cell<usize>>,
+    max_depth: Rc<Cell<usize>>,
+}
+
+impl BevHandler for PingPong {
+    fn read(&mut self, bev: &mut BevCtx<'_>) {
+        self.depth.set(self.depth.get() + 1);
+        self.max_depth
+            .set(self.max_depth.get().max(self.depth.get()));
+        let n = bev.input().len();
+        bev.input().drain(n).unwrap();
+        self.got.set(self.got.get() + n / 4);
+        if self.left > 0 {
+            self.left -= 1;
+            bev.write(b"ping").unwrap();
+        }
+        self.depth.set(self.depth.get() - 1);
+    }
+}
+
+on_every_backend! {
+    fn data_crosses_and_callbacks_never_nest(m) {
+        let mut b = base(m);
+        let _ = m;
+        let (x, y) = b.bufferevent_pair(BevOptions::empty()).unwrap();
+        assert_eq!(b.bev_pair_partner(x).unwrap(), Some(y));
+        assert_eq!(b.bev_pair_partner(y).unwrap(), Some(x));
+        let depth = Rc::new(Cell::new(0));
+        let max_depth = Rc::new(Cell::new(0));
+        let (gx, gy) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        for (bev, got) in [(x, gx.clone()), (y, gy.clone())] {
+            b.bev_set_handler(bev, PingPong { got, left: 500, depth: depth.clone(), max_depth: max_depth.clone() }).unwrap();
+            b.bev_enable(bev, What::READ | What::WRITE).unwrap();
+        }
+        b.bev_write(x, b"ping").unwrap();
+        run_until(&mut b, "1,000 messages", |_| gx.get() + gy.get() >= 1001);
+        assert_eq!(max_depth.get(), 1, "pair callbacks nested: they must be deferred");
+        b.bev_free(x).unwrap();
+        b.bev_free(y).unwrap();
+        assert_eq!(b.bev_count(), 0);
+    }
+
+    fn the_readers_high_watermark_limits_each_transfer(m) {
+        let mut b = base(m);
+        let _ = m;
+        let (x, y) = b.bufferevent_pair(BevOptions::empty()).unwrap();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let s = seen.clone();
+        b.bev_setcb(y, Some(move |bev: &mut BevCtx<'_>| s.borrow_mut().push(bev.input().len())), None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>, BevEvents)>).unwrap();
+        b.bev_setwatermark(y, What::READ, 0, 3).unwrap();
+        b.bev_enable(y, What::READ).unwrap();
+        b.bev_write(x, b"abcdefgh").unwrap();
+        run_until(&mut b, "first transfer", |_| !seen.borrow().is_empty());
+        assert_eq!(b.bev_input(y).unwrap().to_vec(), b"abc");
+        assert_eq!(b.bev_output(x).unwrap().len(), 5, "the rest waits in the writer's output");
+        b.bev_input(y).unwrap().drain(3).unwrap();
+        run_until(&mut b, "second transfer", |b| b.bev_input(y).unwrap().len() == 3);
+        assert_eq!(b.bev_input(y).unwrap().to_vec(), b"def");
+        b.bev_free(x).unwrap();
+        b.bev_free(y).unwrap();
+    }
+
+    fn freeing_one_half_tells_the_other_eof(m) {
+        let mut b = base(m);
+        let _ = m;
+        let (x, y) = b.bufferevent_pair(BevOptions::empty()).unwrap();
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let e = events.clone();
+        b.bev_setcb(y, None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>)>, Some(move |_: &mut BevCtx<'_>, what| e.borrow_mut().push(what))).unwrap();
+        b.bev_free(x).unwrap();
+        run_until(&mut b, "EOF", |_| !events.borrow().is_empty());
+        assert_eq!(events.borrow()[0], BevEvents::READING | BevEvents::EOF);
+        assert_eq!(b.bev_pair_partner(y).unwrap(), None);
+        assert!(b.bev_pair_partner(x).is_err(), "stale handle accepted");
+        b.bev_free(y).unwrap();
+    }
+
+    fn flush_finished_moves_everything_then_eof(m) {
+        let mut b = base(m);
+        let _ = m;
+        let (x, y) = b.bufferevent_pair(BevOptions::empty()).unwrap();
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let e = events.clone();
+        b.bev_setcb(y, None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>)>, Some(move |_: &mut BevCtx<'_>, what| e.borrow_mut().push(what))).unwrap();
+        // Reading is not even enabled on y, and its high mark is tiny: a flush moves it all.
+        b.bev_setwatermark(y, What::READ, 0, 2).unwrap();
+        b.bev_write(x, b"everything").unwrap();
+        assert!(b.bev_flush(x, Flush::Finished).unwrap());
+        assert_eq!(b.bev_input(y).unwrap().to_vec(), b"everything");
+        run_until(&mut b, "EOF", |_| !events.borrow().is_empty());
+        assert!(events.borrow()[0].contains(BevEvents::EOF));
+        b.bev_free(x).unwrap();
+        b.bev_free(y).unwrap();
+    }
+
+    fn a_half_frees_itself_from_its_read_callback(m) {
+        let mut b = base(m);
+        let _ = m;
+        let (x, y) = b.bufferevent_pair(BevOptions::empty()).unwrap();
+        b.bev_setcb(y, Some(|bev: &mut BevCtx<'_>| bev.free()), None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>, BevEvents)>).unwrap();
+        b.bev_enable(y, What::READ).unwrap();
+        b.bev_write(x, b"x").unwrap();
+        run_until(&mut b, "y freed", |b| b.bev_count() == 1);
+        assert_eq!(b.bev_pair_partner(x).unwrap(), None);
+        b.bev_free(x).unwrap();
+    }
+}
