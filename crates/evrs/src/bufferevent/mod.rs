@@ -50,11 +50,13 @@
 //! ```
 
 mod ctx;
+mod filter;
 mod ops;
 mod pair;
 mod socket;
 
 pub use ctx::{BevCtx, BevHandler, BevOutput};
+pub use filter::{FilterFn, FilterResult};
 
 use crate::event::Event;
 use crate::flags::What;
@@ -170,6 +172,8 @@ pub(crate) struct Bev {
     pending_events: BevEvents,
     /// A pair half: its partner (`None` once the partner is freed). A pair half has no fd.
     pair: Option<Option<BufferEvent>>,
+    /// A filter: its underlying bufferevent and filter functions. A filter has no fd.
+    filter: Option<filter::Filter>,
 }
 
 impl Bev {
@@ -204,6 +208,7 @@ impl Bev {
             pending_write: false,
             pending_events: BevEvents::empty(),
             pair: None,
+            filter: None,
         }
     }
 }

@@ -314,6 +314,9 @@ impl EventBase {
         if b.pair.is_some() {
             return Ok(self.pair_flush(bev, mode == Flush::Finished));
         }
+        if b.filter.is_some() {
+            return self.filter_flush(bev, mode);
+        }
         if mode == Flush::Finished {
             b.shutdown_pending = true;
         }

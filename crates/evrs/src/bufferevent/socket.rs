@@ -85,6 +85,9 @@ impl EventBase {
         if b.pair.is_some() {
             return self.pair_pump(bev);
         }
+        if b.filter.is_some() {
+            return self.filter_pump(bev);
+        }
         if b.fd < 0 {
             return;
         }
@@ -141,11 +144,14 @@ impl EventBase {
     pub(super) fn bev_teardown(&mut self, bev: BufferEvent) {
         self.pair_unlink(bev);
         let _ = self.bev_drop_events(bev);
-        let Some(b) = self.bevs().table.remove(bev.idx, bev.gen) else {
+        let Some(mut b) = self.bevs().table.remove(bev.idx, bev.gen) else {
             return;
         };
         if let Some(ev) = b.deferred {
             let _ = self.free(ev);
+        }
+        if let Some(f) = b.filter.take() {
+            self.filter_release(f, b.opts.contains(BevOptions::CLOSE_ON_FREE));
         }
         if b.fd >= 0 && (b.owns_fd || b.opts.contains(BevOptions::CLOSE_ON_FREE)) {
             crate::sys::stream::close(b.fd);

@@ -1,0 +1,178 @@
+//! Filtering bufferevents on every backend, over a real socket pair: transformed input and
+//! output, NEED_MORE (a line filter), errors reported, the high watermark, CLOSE_ON_FREE.
+mod util;
+use evrs::buffer::EvBuffer;
+use evrs::bufferevent::{BevCtx, BevEvents, BevOptions, BufferEvent, FilterResult, Flush};
+use evrs::{EventBase, LoopFlags, What};
+use std::cell::RefCell;
+use std::io::{Read, Write};
+use std::os::fd::IntoRawFd;
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use util::*;
+
+fn run_until(b: &mut EventBase, what: &str, mut done: impl FnMut(&mut EventBase) -> bool) {
+    let start = Instant::now();
+    while !done(b) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for: {what}"
+        );
+        b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn upper(src: &mut EvBuffer, dst: &mut EvBuffer, limit: Option<usize>, _: Flush) -> FilterResult {
+    let n = limit.map_or(src.len(), |l| l.min(src.len()));
+    let mut v = vec![0u8; n];
+    let got = src.remove(&mut v).unwrap();
+    v.truncate(got);
+    v.make_ascii_uppercase();
+    dst.add(&v).unwrap();
+    FilterResult::Ok
+}
+
+/// Passes whole lines only.
+fn lines(src: &mut EvBuffer, dst: &mut EvBuffer, _: Option<usize>, _: Flush) -> FilterResult {
+    match src.readln(evrs::buffer::EolStyle::Lf, None).unwrap() {
+        Some(line) => {
+            dst.add(&line).unwrap();
+            dst.add(b";").unwrap();
+            FilterResult::Ok
+        }
+        None => FilterResult::NeedMore,
+    }
+}
+
+fn filtered(b: &mut EventBase, opts: BevOptions) -> (BufferEvent, BufferEvent, UnixStream) {
+    let (x, y) = pair();
+    let under = b
+        .bufferevent_socket(x.into_raw_fd(), BevOptions::CLOSE_ON_FREE)
+        .unwrap();
+    let f = b
+        .bufferevent_filter(under, Some(upper), Some(upper), opts)
+        .unwrap();
+    (f, under, y)
+}
+
+fn read_some(s: &mut UnixStream, n: usize, b: &mut EventBase) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    s.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    while got.len() < n {
+        assert!(start.elapsed() < Duration::from_secs(20), "read timed out");
+        b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        if let Ok(k) = s.read(&mut buf) {
+            if k == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..k]);
+        }
+    }
+    got
+}
+
+on_every_backend! {
+    fn input_and_output_are_filtered(m) {
+        let mut b = base(m);
+        let (f, under, mut peer) = filtered(&mut b, BevOptions::CLOSE_ON_FREE);
+        assert_eq!(b.bev_underlying(f).unwrap(), Some(under));
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let s = seen.clone();
+        b.bev_setcb(f, Some(move |bev: &mut BevCtx<'_>| {
+            let v = bev.input().to_vec();
+            bev.input().drain(v.len()).unwrap();
+            s.borrow_mut().extend_from_slice(&v);
+        }), None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>, BevEvents)>).unwrap();
+        b.bev_enable(f, What::READ | What::WRITE).unwrap();
+        peer.write_all(b"quiet words").unwrap();
+        run_until(&mut b, "filtered input", |_| seen.borrow().len() == 11);
+        assert_eq!(&*seen.borrow(), b"QUIET WORDS");
+        b.bev_write(f, b"loud reply").unwrap();
+        assert_eq!(read_some(&mut peer, 10, &mut b), b"LOUD REPLY");
+        b.bev_free(f).unwrap();
+        assert_eq!(b.bev_count(), 0, "CLOSE_ON_FREE frees the underlying");
+    }
+
+    fn need_more_waits_for_a_whole_line(m) {
+        let mut b = base(m);
+        let (x, mut peer) = pair();
+        let under = b.bufferevent_socket(x.into_raw_fd(), BevOptions::CLOSE_ON_FREE).unwrap();
+        let f = b.bufferevent_filter(under, Some(lines), None::<fn(&mut EvBuffer, &mut EvBuffer, Option<usize>, Flush) -> FilterResult>, BevOptions::CLOSE_ON_FREE).unwrap();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let s = seen.clone();
+        b.bev_setcb(f, Some(move |bev: &mut BevCtx<'_>| {
+            let v = bev.input().to_vec();
+            bev.input().drain(v.len()).unwrap();
+            s.borrow_mut().push(v);
+        }), None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>, BevEvents)>).unwrap();
+        b.bev_enable(f, What::READ).unwrap();
+        peer.write_all(b"one\ntw").unwrap();
+        run_until(&mut b, "first line", |_| !seen.borrow().is_empty());
+        for _ in 0..5 {
+            b.run(LoopFlags::NONBLOCK).unwrap();
+        }
+        assert_eq!(seen.borrow().concat(), b"one;", "a partial line went through");
+        peer.write_all(b"o\n").unwrap();
+        run_until(&mut b, "second line", |_| seen.borrow().concat() == b"one;two;");
+        b.bev_free(f).unwrap();
+    }
+
+    fn a_filter_error_reaches_the_event_callback(m) {
+        let mut b = base(m);
+        let (x, mut peer) = pair();
+        let under = b.bufferevent_socket(x.into_raw_fd(), BevOptions::CLOSE_ON_FREE).unwrap();
+        let f = b.bufferevent_filter(under, Some(|_: &mut EvBuffer, _: &mut EvBuffer, _: Option<usize>, _: Flush| FilterResult::Error), None::<fn(&mut EvBuffer, &mut EvBuffer, Option<usize>, Flush) -> FilterResult>, BevOptions::CLOSE_ON_FREE).unwrap();
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let e = events.clone();
+        b.bev_setcb(f, None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>)>, Some(move |_: &mut BevCtx<'_>, what| e.borrow_mut().push(what))).unwrap();
+        b.bev_enable(f, What::READ).unwrap();
+        peer.write_all(b"garbage").unwrap();
+        run_until(&mut b, "error", |_| !events.borrow().is_empty());
+        assert_eq!(events.borrow()[0], BevEvents::READING | BevEvents::ERROR);
+        b.bev_free(f).unwrap();
+    }
+
+    fn the_underlying_eof_is_forwarded(m) {
+        let mut b = base(m);
+        let (f, _under, peer) = filtered(&mut b, BevOptions::CLOSE_ON_FREE);
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let e = events.clone();
+        b.bev_setcb(f, None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>)>, Some(move |_: &mut BevCtx<'_>, what| e.borrow_mut().push(what))).unwrap();
+        b.bev_enable(f, What::READ).unwrap();
+        drop(peer);
+        run_until(&mut b, "EOF", |_| !events.borrow().is_empty());
+        assert_eq!(events.borrow()[0], BevEvents::READING | BevEvents::EOF);
+        b.bev_free(f).unwrap();
+    }
+
+    fn without_close_on_free_the_underlying_survives(m) {
+        let mut b = base(m);
+        let (f, under, _peer) = filtered(&mut b, BevOptions::empty());
+        b.bev_free(f).unwrap();
+        assert!(b.bev_fd(under).is_ok(), "the underlying was freed");
+        b.bev_free(under).unwrap();
+        assert_eq!(b.bev_count(), 0);
+    }
+
+    fn the_filters_high_watermark_stops_the_underlying_reading(m) {
+        let mut b = base(m);
+        let (f, under, mut peer) = filtered(&mut b, BevOptions::CLOSE_ON_FREE);
+        b.bev_setwatermark(f, What::READ, 0, 4).unwrap();
+        b.bev_enable(f, What::READ).unwrap();
+        peer.write_all(b"abcdefghij").unwrap();
+        run_until(&mut b, "4 bytes", |b| b.bev_input(f).unwrap().len() == 4);
+        for _ in 0..5 {
+            b.run(LoopFlags::NONBLOCK).unwrap();
+        }
+        assert_eq!(b.bev_input(f).unwrap().to_vec(), b"ABCD");
+        assert!(!b.bev_get_enabled(under).unwrap().contains(What::READ), "underlying still reads");
+        b.bev_input(f).unwrap().drain(4).unwrap();
+        run_until(&mut b, "resumed", |b| b.bev_input(f).unwrap().len() == 4);
+        assert_eq!(b.bev_input(f).unwrap().to_vec(), b"EFGH");
+        b.bev_free(f).unwrap();
+    }
+}
