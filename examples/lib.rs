@@ -11,6 +11,7 @@
 //! | `reactor_downloader` | [`downloader`]     | a reader/writer event per download             |
 //! | `loop_flags`         | [`loop_flags`]     | priorities, `ONCE`, `NONBLOCK`, `loopexit`     |
 //! | `multi_loop_echo`    | [`multi_loop`]     | one acceptor, a loop per core, via `Handle`    |
+//! | `zlib_filter`        | [`zlib`]           | bufferevent filters compressing with `flate2`  |
 //!
 //! The helpers here are the small bits every server needs: a way to stop a loop from another
 //! thread or from Ctrl-C, the port to listen on, and a non-blocking `connect`.
@@ -27,6 +28,8 @@ pub mod multi_loop;
 pub mod receive_two;
 #[path = "src/rot13.rs"]
 pub mod rot13;
+#[path = "src/zlib.rs"]
+pub mod zlib;
 
 use evrs::{Event, EventBase, What};
 use std::io::{self, ErrorKind, Read};

@@ -68,6 +68,11 @@ fn run_filter(
     mode: Flush,
 ) -> (usize, bool) {
     let start = dst.len();
+    // Nothing to filter and no flush asked for: a filter is not called for nothing (a
+    // compressor would emit an empty block every time the underlying drained).
+    if src.is_empty() && mode == Flush::Normal {
+        return (0, false);
+    }
     let Some(f) = f else {
         let n = limit.map_or(src.len(), |l| l.min(src.len()));
         let _ = src.remove_buffer(dst, n);
