@@ -2,7 +2,7 @@
 //! 127.0.0.1: reading, writing, watermarks, timeouts, connect, EOF and errors, freeing
 //! from callbacks, deferred callbacks, stale handles.
 mod util;
-use evrs::bufferevent::{BevCtx, BevEvents, BevHandler, BevOptions, BufferEvent, Flush};
+use evrs::bufferevent::{BevCtx, BevEvents, BevHandler, BevOptions, BufferEvent, Family, Flush};
 use evrs::{EventBase, LoopFlags, What};
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
@@ -354,6 +354,63 @@ on_every_backend! {
         run_until(&mut b, "second handler", |_| second.get() == 1);
         assert_eq!(first.get(), 1, "the replaced handler ran again");
         b.bev_free(bev).unwrap();
+    }
+
+    fn connect_by_host_name_resolves_off_the_loop_and_connects(m) {
+        let mut b = base(m);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let bev = b.bufferevent_socket(-1, BevOptions::CLOSE_ON_FREE).unwrap();
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let e = events.clone();
+        b.bev_setcb(bev, None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>)>, Some(move |_: &mut BevCtx<'_>, what| e.borrow_mut().push(what))).unwrap();
+        // "localhost" comes from /etc/hosts: no traffic leaves the machine.
+        b.bev_connect_hostname(bev, Family::V4, "localhost", port).unwrap();
+        // The lookup keeps the loop alive: dispatch runs until the connect is reported.
+        let start = Instant::now();
+        while events.borrow().is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(20), "no connect");
+            b.run(LoopFlags::ONCE).unwrap();
+        }
+        assert_eq!(events.borrow()[0], BevEvents::CONNECTED);
+        let _ = l.accept().unwrap();
+        b.bev_free(bev).unwrap();
+    }
+
+    fn a_host_name_without_an_address_of_the_family_is_an_error(m) {
+        let mut b = base(m);
+        let bev = b.bufferevent_socket(-1, BevOptions::CLOSE_ON_FREE).unwrap();
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let e = events.clone();
+        b.bev_setcb(bev, None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>)>, Some(move |_: &mut BevCtx<'_>, what| e.borrow_mut().push(what))).unwrap();
+        assert!(b.bev_connect_hostname(bev, Family::Any, "127.0.0.1", 0).is_err(), "port 0");
+        // A numeric IPv4 name asked for as IPv6: resolved locally, no address qualifies.
+        b.bev_connect_hostname(bev, Family::V6, "127.0.0.1", 80).unwrap();
+        let start = Instant::now();
+        while events.borrow().is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(20), "no error");
+            b.run(LoopFlags::ONCE).unwrap();
+        }
+        assert_eq!(events.borrow()[0], BevEvents::ERROR);
+        assert!(b.bev_dns_error(bev).unwrap().is_some());
+        b.bev_free(bev).unwrap();
+    }
+
+    fn freeing_during_a_lookup_cancels_the_connect(m) {
+        let mut b = base(m);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let bev = b.bufferevent_socket(-1, BevOptions::CLOSE_ON_FREE).unwrap();
+        b.bev_connect_hostname(bev, Family::V4, "localhost", port).unwrap();
+        b.bev_free(bev).unwrap();
+        assert_eq!(b.bev_count(), 0);
+        // The answer still comes back through the handle; it must find nothing to connect.
+        for _ in 0..50 {
+            b.run(LoopFlags::NONBLOCK).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        l.set_nonblocking(true).unwrap();
+        assert!(l.accept().is_err(), "a freed bufferevent connected");
     }
 
     fn handles_of_another_base_and_bad_fds_are_refused(m) {

@@ -53,10 +53,12 @@ mod ctx;
 mod filter;
 mod ops;
 mod pair;
+mod resolve;
 mod socket;
 
 pub use ctx::{BevCtx, BevHandler, BevOutput};
 pub use filter::{FilterFn, FilterResult};
+pub use resolve::Family;
 
 use crate::event::Event;
 use crate::flags::What;
@@ -174,6 +176,10 @@ pub(crate) struct Bev {
     pair: Option<Option<BufferEvent>>,
     /// A filter: its underlying bufferevent and filter functions. A filter has no fd.
     filter: Option<filter::Filter>,
+    /// A host-name lookup is out: the timer that keeps the loop alive meanwhile.
+    resolving: Option<Event>,
+    /// Why the last host-name lookup failed.
+    dns_error: Option<String>,
 }
 
 impl Bev {
@@ -209,6 +215,8 @@ impl Bev {
             pending_events: BevEvents::empty(),
             pair: None,
             filter: None,
+            resolving: None,
+            dns_error: None,
         }
     }
 }

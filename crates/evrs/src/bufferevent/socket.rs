@@ -147,7 +147,7 @@ impl EventBase {
         let Some(mut b) = self.bevs().table.remove(bev.idx, bev.gen) else {
             return;
         };
-        if let Some(ev) = b.deferred {
+        for ev in [b.deferred, b.resolving.take()].into_iter().flatten() {
             let _ = self.free(ev);
         }
         if let Some(f) = b.filter.take() {
