@@ -53,11 +53,13 @@ mod ctx;
 mod filter;
 mod ops;
 mod pair;
+mod ratelimit;
 mod resolve;
 mod socket;
 
 pub use ctx::{BevCtx, BevHandler, BevOutput};
 pub use filter::{FilterFn, FilterResult};
+pub use ratelimit::{RateLimit, RateLimitGroup, RATE_LIMIT_MAX};
 pub use resolve::Family;
 
 use crate::event::Event;
@@ -180,6 +182,10 @@ pub(crate) struct Bev {
     resolving: Option<Event>,
     /// Why the last host-name lookup failed.
     dns_error: Option<String>,
+    /// Its own token buckets, its group, and the timer that waits for a refill.
+    rate: Option<ratelimit::Buckets>,
+    group: Option<RateLimitGroup>,
+    refill_timer: Option<Event>,
 }
 
 impl Bev {
@@ -217,6 +223,9 @@ impl Bev {
             filter: None,
             resolving: None,
             dns_error: None,
+            rate: None,
+            group: None,
+            refill_timer: None,
         }
     }
 }
@@ -225,6 +234,7 @@ impl Bev {
 #[derive(Default)]
 pub(crate) struct Bevs {
     table: Table<Bev>,
+    groups: ratelimit::Groups,
 }
 
 impl Drop for Bevs {

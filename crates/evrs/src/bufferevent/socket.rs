@@ -76,6 +76,9 @@ impl EventBase {
     /// Brings the events' interest in line with the state: reading while enabled and
     /// below the high watermark; writing while connecting, or enabled with output pending.
     pub(crate) fn bev_sync(&mut self, bev: BufferEvent) {
+        // Rate limits: a direction out of tokens waits for a refill.
+        let (rb, wb) = (self.bev_budget(bev, true), self.bev_budget(bev, false));
+        let starved = rb.is_some_and(|n| n <= 0) || wb.is_some_and(|n| n <= 0);
         let Some(b) = self.bev_state_mut(bev) else {
             return;
         };
@@ -93,10 +96,17 @@ impl EventBase {
         }
         let high = b.read_wm.1;
         let below_high = high == 0 || b.input.len() < high;
-        let want_read = b.enabled.contains(What::READ) && below_high && !b.connecting;
+        let want_read = b.enabled.contains(What::READ)
+            && below_high
+            && !b.connecting
+            && b.resolving.is_none()
+            && rb.is_none_or(|n| n > 0);
         let want_write = b.connecting
             || b.connect_error.is_some()
-            || (b.enabled.contains(What::WRITE) && !b.output.is_empty());
+            || (b.enabled.contains(What::WRITE)
+                && !b.output.is_empty()
+                && b.resolving.is_none()
+                && wb.is_none_or(|n| n > 0));
         let mut ops: [Option<(Event, bool, Option<std::time::Duration>)>; 2] = [None, None];
         if want_read != b.read_added {
             if let Some(ev) = b.read_ev {
@@ -137,6 +147,9 @@ impl EventBase {
                 return;
             }
         }
+        if starved {
+            self.bev_wait_for_tokens(bev);
+        }
     }
 
     /// Frees the bufferevent now: events, deferred event, socket (if owned), buffers,
@@ -147,8 +160,14 @@ impl EventBase {
         let Some(mut b) = self.bevs().table.remove(bev.idx, bev.gen) else {
             return;
         };
-        for ev in [b.deferred, b.resolving.take()].into_iter().flatten() {
+        for ev in [b.deferred, b.resolving.take(), b.refill_timer.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = self.free(ev);
+        }
+        if let Some(g) = b.group.take() {
+            self.group_forget(g, bev);
         }
         if let Some(f) = b.filter.take() {
             self.filter_release(f, b.opts.contains(BevOptions::CLOSE_ON_FREE));
@@ -162,11 +181,17 @@ impl EventBase {
     /// Writes what the socket takes (up to the write cap). Returns the bytes written; a
     /// socket error is returned (the caller reports it).
     pub(super) fn bev_write_now(&mut self, bev: BufferEvent) -> io::Result<usize> {
+        let budget = self.bev_budget(bev, false);
         let b = self.bev_live(bev)?;
         if b.fd < 0 || b.connecting {
             return Ok(0);
         }
-        let n = match b.output.write_atmost(b.fd, Some(b.max_write)) {
+        let cap = match budget {
+            Some(n) if n <= 0 => return Ok(0),
+            Some(n) => b.max_write.min(n as usize),
+            None => b.max_write,
+        };
+        let n = match b.output.write_atmost(b.fd, Some(cap)) {
             Ok(n) => n,
             Err(BufError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => 0,
             Err(BufError::Io(e)) if e.kind() == io::ErrorKind::Interrupted => 0,
@@ -176,6 +201,9 @@ impl EventBase {
             b.shutdown_pending = false;
             // Errors only mean the connection is gone already.
             let _ = crate::sys::stream::shutdown_write(b.fd);
+        }
+        if n > 0 {
+            self.bev_charge(bev, false, n);
         }
         Ok(n)
     }
@@ -216,6 +244,7 @@ impl EventBase {
 /// The read event fired: read, then the read callback (or EOF / error / timeout).
 fn on_readable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
     let bev = bev_of(base, arg);
+    let budget = base.bev_budget(bev, true);
     let Some(b) = base.bev_state_mut(bev) else {
         return;
     };
@@ -228,11 +257,14 @@ fn on_readable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
         return base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::TIMEOUT));
     }
     let (low, high) = b.read_wm;
-    let room = if high == 0 {
+    let mut room = if high == 0 {
         b.max_read
     } else {
         high.saturating_sub(b.input.len()).min(b.max_read)
     };
+    if let Some(n) = budget {
+        room = room.min(n.max(0) as usize);
+    }
     if room == 0 {
         // At the high watermark: suspended until the input drains.
         return base.bev_sync(bev);
@@ -243,8 +275,9 @@ fn on_readable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
             base.bev_sync(bev);
             base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::EOF));
         }
-        Ok(_) => {
+        Ok(n) => {
             let ready = b.input.len() >= low;
+            base.bev_charge(bev, true, n);
             base.bev_sync(bev);
             if ready {
                 base.bev_callback(bev, Cb::Read);
