@@ -9,6 +9,10 @@
 //! `Ok` (call again if data and room remain), `NeedMore` (stop until more input arrives) or
 //! `Error` — unlike libevent (its #362), an error is reported: the event callback gets
 //! `READING|ERROR` or `WRITING|ERROR`.
+//!
+//! Underneath, a filter is a [`Codec`]: a value that sees both directions at once, so a
+//! protocol that must answer while it reads (TLS's handshake) can be a filter too
+//! ([`EventBase::bufferevent_codec`]); two filter functions are one simple codec.
 
 use super::ctx::Cb;
 use super::{BevCtx, BevEvents, BevHandler, BevOptions, BufferEvent, Flush};
@@ -34,11 +38,87 @@ pub enum FilterResult {
 pub type FilterFn =
     Box<dyn FnMut(&mut EvBuffer, &mut EvBuffer, Option<usize>, Flush) -> FilterResult>;
 
+/// A two-way filter (see the module docs): what a filtering bufferevent runs.
+pub trait Codec: 'static {
+    /// Bytes arrived from the underlying (`wire`): put what the program reads in `plain`
+    /// (at most `limit` bytes of it if given), and anything the protocol must send back at
+    /// once in `reply` (it goes to the underlying's output).
+    fn decode(
+        &mut self,
+        wire: &mut EvBuffer,
+        plain: &mut EvBuffer,
+        reply: &mut EvBuffer,
+        limit: Option<usize>,
+        mode: Flush,
+    ) -> FilterResult;
+
+    /// The program's data (`plain`) goes to the wire, at most `limit` bytes of output.
+    fn encode(
+        &mut self,
+        plain: &mut EvBuffer,
+        wire: &mut EvBuffer,
+        limit: Option<usize>,
+        mode: Flush,
+    ) -> FilterResult;
+
+    /// Events the codec has to report since it was last asked (e.g. `CONNECTED` when a
+    /// handshake completes, `READING|EOF` on a protocol-level close).
+    fn take_events(&mut self) -> BevEvents {
+        BevEvents::empty()
+    }
+
+    /// The underlying reported `what`: what the filter's event callback is told instead
+    /// (e.g. an EOF without a protocol-level close is an error for TLS).
+    fn underlying_event(&mut self, what: BevEvents) -> BevEvents {
+        what
+    }
+
+    /// Whether the codec has output to send even with nothing written by the program (a
+    /// handshake in progress).
+    fn wants_write(&self) -> bool {
+        false
+    }
+
+    /// A readable reason for the last `Error`.
+    fn error(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Two filter functions (or copies) as a codec.
+struct FnCodec {
+    input: Option<FilterFn>,
+    output: Option<FilterFn>,
+}
+
+impl Codec for FnCodec {
+    fn decode(
+        &mut self,
+        wire: &mut EvBuffer,
+        plain: &mut EvBuffer,
+        _reply: &mut EvBuffer,
+        limit: Option<usize>,
+        mode: Flush,
+    ) -> FilterResult {
+        run_filter(&mut self.input, wire, plain, limit, mode)
+    }
+    fn encode(
+        &mut self,
+        plain: &mut EvBuffer,
+        wire: &mut EvBuffer,
+        limit: Option<usize>,
+        mode: Flush,
+    ) -> FilterResult {
+        run_filter(&mut self.output, plain, wire, limit, mode)
+    }
+}
+
 /// The filter side of a filtering bufferevent.
 pub(super) struct Filter {
     pub(super) under: BufferEvent,
-    input: Option<FilterFn>,
-    output: Option<FilterFn>,
+    codec: Option<Box<dyn Codec>>,
+    /// The codec's last error, readable.
+    pub(super) error: Option<String>,
 }
 
 /// The underlying's handler: everything goes to the filter.
@@ -54,29 +134,25 @@ impl BevHandler for Link {
         bev.base().filter_output(self.filter, Flush::Normal);
     }
     fn event(&mut self, bev: &mut BevCtx<'_>, what: BevEvents) {
+        let what = bev.base().filter_map_event(self.filter, what);
         bev.base().bev_callback(self.filter, Cb::Event(what));
     }
 }
 
-/// Runs `f` (or a copy) from `src` into `dst` while it makes progress. Returns (bytes
-/// produced, whether it reported an error).
+/// Runs `f` (or a copy) from `src` into `dst` while it makes progress: `Error` if it
+/// reported one, else `Ok`.
 fn run_filter(
     f: &mut Option<FilterFn>,
     src: &mut EvBuffer,
     dst: &mut EvBuffer,
     limit: Option<usize>,
     mode: Flush,
-) -> (usize, bool) {
+) -> FilterResult {
     let start = dst.len();
-    // Nothing to filter and no flush asked for: a filter is not called for nothing (a
-    // compressor would emit an empty block every time the underlying drained).
-    if src.is_empty() && mode == Flush::Normal {
-        return (0, false);
-    }
     let Some(f) = f else {
         let n = limit.map_or(src.len(), |l| l.min(src.len()));
         let _ = src.remove_buffer(dst, n);
-        return (dst.len() - start, false);
+        return FilterResult::Ok;
     };
     // Bounded: each round must consume input or produce output, else it stops.
     loop {
@@ -86,7 +162,7 @@ fn run_filter(
         }
         let (before_src, before_dst) = (src.len(), dst.len());
         match f(src, dst, room, mode) {
-            FilterResult::Error => return (dst.len() - start, true),
+            FilterResult::Error => return FilterResult::Error,
             FilterResult::NeedMore => break,
             FilterResult::Ok => {}
         }
@@ -95,7 +171,7 @@ fn run_filter(
             break;
         }
     }
-    (dst.len() - start, false)
+    FilterResult::Ok
 }
 
 impl EventBase {
@@ -121,16 +197,59 @@ impl EventBase {
                 "the underlying bufferevent is a pair half whose partner is gone",
             ));
         }
+        let codec = FnCodec {
+            input: input.map(|f| Box::new(f) as FilterFn),
+            output: output.map(|f| Box::new(f) as FilterFn),
+        };
+        self.bufferevent_codec(under, codec, opts)
+    }
+
+    /// A bufferevent that runs `codec` over `under` (see [`Codec`]): a filter whose two
+    /// directions share state, as TLS needs. Otherwise as
+    /// [`bufferevent_filter`](Self::bufferevent_filter).
+    pub fn bufferevent_codec<C: Codec>(
+        &mut self,
+        under: BufferEvent,
+        codec: C,
+        opts: BevOptions,
+    ) -> io::Result<BufferEvent> {
+        self.bev_live(under)?;
         let fb = self.bufferevent_socket(-1, opts)?;
         self.bev_live(fb)?.filter = Some(Filter {
             under,
-            input: input.map(|f| Box::new(f) as FilterFn),
-            output: output.map(|f| Box::new(f) as FilterFn),
+            codec: Some(Box::new(codec)),
+            error: None,
         });
         self.bev_set_handler(under, Link { filter: fb })?;
         self.bev_enable(under, What::WRITE)?;
         self.bev_sync(fb);
+        // A codec that speaks first (a TLS client's hello) starts now.
+        self.filter_output(fb, Flush::Normal);
         Ok(fb)
+    }
+
+    /// The readable reason of a filter's last codec error (e.g. a TLS alert or a failed
+    /// certificate check), if any.
+    pub fn bev_filter_error(&mut self, bev: BufferEvent) -> io::Result<Option<String>> {
+        Ok(self
+            .bev_live(bev)?
+            .filter
+            .as_ref()
+            .and_then(|f| f.error.clone()))
+    }
+
+    fn filter_map_event(&mut self, fb: BufferEvent, what: BevEvents) -> BevEvents {
+        let Some(f) = self.bev_state_mut(fb).and_then(|b| b.filter.as_mut()) else {
+            return what;
+        };
+        let Some(codec) = f.codec.as_mut() else {
+            return what;
+        };
+        let mapped = codec.underlying_event(what);
+        if mapped.contains(BevEvents::ERROR) && !what.contains(BevEvents::ERROR) {
+            f.error = codec.error();
+        }
+        mapped
     }
 
     /// The bufferevent a filter works on (libevent's `bufferevent_get_underlying`).
@@ -165,7 +284,7 @@ impl EventBase {
         }
     }
 
-    /// Runs the input filter from the underlying's input into the filter's.
+    /// Runs the codec's decode from the underlying's input into the filter's.
     pub(super) fn filter_input(&mut self, fb: BufferEvent, mode: Flush) -> usize {
         let Some(b) = self.bev_state_mut(fb) else {
             return 0;
@@ -174,25 +293,52 @@ impl EventBase {
             return 0;
         };
         let under = f.under;
-        let mut func = f.input.take();
+        let Some(mut codec) = f.codec.take() else {
+            return 0;
+        };
         let limit = (b.read_wm.1 != 0).then(|| b.read_wm.1.saturating_sub(b.input.len()));
         let mut dst = std::mem::replace(&mut b.input, EvBuffer::new());
-        let (made, failed) = match self.bev_state_mut(under) {
-            Some(u) => run_filter(&mut func, &mut u.input, &mut dst, limit, mode),
-            None => (0, false),
+        let before = dst.len();
+        let mut replied = false;
+        let res = match self.bev_state_mut(under) {
+            Some(u) if !(u.input.is_empty() && mode == Flush::Normal) => {
+                let out_before = u.output.len();
+                let r = codec.decode(&mut u.input, &mut dst, &mut u.output, limit, mode);
+                replied = u.output.len() != out_before;
+                r
+            }
+            _ => FilterResult::Ok,
         };
+        let made = dst.len() - before;
+        let events = codec.take_events();
+        let err = (res == FilterResult::Error)
+            .then(|| codec.error())
+            .flatten();
         let Some(b) = self.bev_state_mut(fb) else {
             return made;
         };
         b.input = dst;
-        if let Some(f) = b.filter.as_mut() {
-            f.input = func;
-        }
         let ready = made > 0 && b.input.len() >= b.read_wm.0;
-        if failed {
+        if let Some(f) = b.filter.as_mut() {
+            f.codec = Some(codec);
+            if err.is_some() {
+                f.error = err;
+            }
+        }
+        if replied {
+            self.bev_sync(under);
+        }
+        if !events.is_empty() {
+            self.bev_callback(fb, Cb::Event(events));
+        }
+        if res == FilterResult::Error {
             self.bev_callback(fb, Cb::Event(BevEvents::READING | BevEvents::ERROR));
         } else if ready {
             self.bev_callback(fb, Cb::Read);
+        }
+        // Output the program wrote while a handshake was still going may go now.
+        if events.contains(BevEvents::CONNECTED) {
+            self.filter_output(fb, Flush::Normal);
         }
         self.filter_pump_read_side(fb);
         made
@@ -212,7 +358,7 @@ impl EventBase {
         }
     }
 
-    /// Runs the output filter from the filter's output into the underlying's.
+    /// Runs the codec's encode from the filter's output into the underlying's.
     pub(super) fn filter_output(&mut self, fb: BufferEvent, mode: Flush) -> usize {
         let Some(b) = self.bev_state_mut(fb) else {
             return 0;
@@ -221,29 +367,45 @@ impl EventBase {
             return 0;
         };
         let under = f.under;
-        let mut func = f.output.take();
+        let Some(mut codec) = f.codec.take() else {
+            return 0;
+        };
         let mut src = std::mem::replace(&mut b.output, EvBuffer::new());
-        let (made, failed) = match self.bev_state_mut(under) {
-            Some(u) => {
+        let idle = src.is_empty() && mode == Flush::Normal && !codec.wants_write();
+        let (made, res) = match self.bev_state_mut(under) {
+            Some(u) if !idle => {
                 let limit =
                     (u.write_wm.1 != 0).then(|| u.write_wm.1.saturating_sub(u.output.len()));
-                run_filter(&mut func, &mut src, &mut u.output, limit, mode)
+                let before = u.output.len();
+                let r = codec.encode(&mut src, &mut u.output, limit, mode);
+                (u.output.len().saturating_sub(before), r)
             }
-            None => (0, false),
+            _ => (0, FilterResult::Ok),
         };
+        let events = codec.take_events();
+        let err = (res == FilterResult::Error)
+            .then(|| codec.error())
+            .flatten();
         let Some(b) = self.bev_state_mut(fb) else {
             return made;
         };
         let _ = src.add_buffer(&mut b.output);
         b.output = src;
         if let Some(f) = b.filter.as_mut() {
-            f.output = func;
+            f.codec = Some(codec);
+            if err.is_some() {
+                f.error = err;
+            }
         }
         let drained = b.output.len() <= b.write_wm.0;
+        let had_output = made > 0;
         self.bev_sync(under);
-        if failed {
+        if !events.is_empty() {
+            self.bev_callback(fb, Cb::Event(events));
+        }
+        if res == FilterResult::Error {
             self.bev_callback(fb, Cb::Event(BevEvents::WRITING | BevEvents::ERROR));
-        } else if made > 0 && drained {
+        } else if had_output && drained {
             self.bev_callback(fb, Cb::Write);
         }
         made

@@ -58,7 +58,7 @@ mod resolve;
 mod socket;
 
 pub use ctx::{BevCtx, BevHandler, BevOutput};
-pub use filter::{FilterFn, FilterResult};
+pub use filter::{Codec, FilterFn, FilterResult};
 pub use ratelimit::{RateLimit, RateLimitGroup, RATE_LIMIT_MAX};
 pub use resolve::Family;
 
