@@ -250,6 +250,14 @@ impl ActiveQueues {
             .unwrap_or(0)
     }
 
+    /// Priority `p`'s array as (cursor, entries, capacity): for tests of when it grows,
+    /// compacts or resets.
+    #[cfg(test)]
+    pub(super) fn shape(&self, p: usize) -> (usize, usize, usize) {
+        let q = &self.by_priority[p];
+        (q.head, q.items.len(), q.items.capacity())
+    }
+
     /// Every queue's live entries carry the matching bit, priority and position, its count
     /// is right, and the members add up to the table's active count (for `verify`).
     pub(super) fn check(&self, t: &EventTable) -> Result<(), String> {

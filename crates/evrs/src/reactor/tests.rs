@@ -285,3 +285,126 @@ fn a_queue_that_never_drains_stays_bounded() {
     base.verify().unwrap();
     assert!(base.reactor().queues.is_idle());
 }
+
+/// Priority 0 of a `plain_base(1)` driven as a FIFO model: `push` activates an idle event,
+/// `pop` takes the head and checks it is the oldest one queued.
+struct QueueModel {
+    base: EventBase,
+    idle: std::collections::VecDeque<Event>,
+    queued: std::collections::VecDeque<Event>,
+}
+
+impl QueueModel {
+    fn new(events: usize) -> QueueModel {
+        let mut base = plain_base(1);
+        let idle = (0..events)
+            .map(|_| base.new_timer(|_, _, _| {}).unwrap())
+            .collect();
+        QueueModel {
+            base,
+            idle,
+            queued: Default::default(),
+        }
+    }
+
+    /// (cursor, entries, capacity) of the queue's array.
+    fn shape(&self) -> (usize, usize, usize) {
+        self.base.reactor().queues.shape(0)
+    }
+
+    fn push(&mut self) {
+        let ev = self.idle.pop_front().expect("enough events");
+        self.base.activate(ev, What::TIMEOUT, 1).unwrap();
+        self.queued.push_back(ev);
+    }
+
+    fn pop(&mut self) {
+        let want = self.queued.pop_front().unwrap();
+        let got = self.base.reactor_mut().pop_active(0);
+        assert_eq!(got, Some(want.idx as usize), "FIFO order");
+        self.idle.push_back(want);
+    }
+}
+
+#[test]
+fn a_queue_array_grows_or_compacts_only_when_full() {
+    let mut m = QueueModel::new(64);
+    m.push();
+    let (_, _, cap) = m.shape();
+    while m.shape().1 < cap {
+        m.push();
+    }
+    assert!(cap >= 8 && cap % 2 == 0, "capacity {cap}");
+    // Full, with less than half consumed: it grows, and nothing moves.
+    for _ in 0..cap / 2 - 1 {
+        m.pop();
+    }
+    m.push();
+    let (head, len, cap2) = m.shape();
+    assert_eq!((head, len), (cap / 2 - 1, cap + 1), "grown, not compacted");
+    assert!(cap2 > cap);
+    m.base.verify().unwrap();
+    // Not full, more than half consumed: a push just appends.
+    while m.shape().0 <= m.shape().1 / 2 + 1 {
+        m.pop();
+    }
+    let (head, len, _) = m.shape();
+    m.push();
+    assert_eq!(m.shape(), (head, len + 1, cap2), "appended in place");
+    // Full with exactly half consumed: it compacts (the live rest moves to the front, their
+    // recorded positions with them), and keeps its capacity.
+    while m.shape().1 < cap2 {
+        m.push();
+    }
+    while m.shape().0 < cap2 / 2 {
+        m.pop();
+    }
+    assert_eq!(m.shape(), (cap2 / 2, cap2, cap2));
+    m.push();
+    assert_eq!(m.shape(), (0, cap2 / 2 + 1, cap2), "compacted");
+    m.base.verify().unwrap();
+    // A removal after the move finds the event at its new position.
+    let mid = m.queued.remove(3).unwrap();
+    m.base.del(mid).unwrap();
+    m.idle.push_back(mid);
+    m.base.verify().unwrap();
+    // Drained: the array is reset (the next push writes at 0, no compaction needed).
+    while !m.queued.is_empty() {
+        m.pop();
+    }
+    assert_eq!(m.shape(), (0, 0, cap2), "reset once drained");
+    assert!(m.base.reactor().queues.is_idle());
+    m.base.verify().unwrap();
+}
+
+#[test]
+fn removals_leave_the_rest_in_order_and_the_last_one_resets_the_array() {
+    let mut m = QueueModel::new(8);
+    for _ in 0..5 {
+        m.push();
+    }
+    m.pop();
+    // Remove from the middle, the tail and the head.
+    for at in [1, 2, 0] {
+        let ev = m.queued.remove(at).unwrap();
+        m.base.del(ev).unwrap();
+        m.idle.push_back(ev);
+        m.base.verify().unwrap();
+    }
+    assert_eq!(m.queued.len(), 1);
+    assert!(!m.base.reactor().queues.is_empty(0));
+    let (head, len, _) = m.shape();
+    assert_eq!((head, len), (1, 5), "tombstones, not moves");
+    let last = m.queued.pop_front().unwrap();
+    m.base.del(last).unwrap();
+    assert_eq!(m.shape().0..m.shape().1, 0..0, "reset by the last removal");
+    assert!(m.base.reactor().queues.is_empty(0));
+    m.base.verify().unwrap();
+    // And the queue works on from there.
+    m.idle.push_back(last);
+    m.push();
+    m.push();
+    m.pop();
+    m.pop();
+    assert_eq!(m.base.reactor_mut().pop_active(0), None);
+}
