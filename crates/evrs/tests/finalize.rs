@@ -70,4 +70,27 @@ on_every_backend! {
         b.free(ev).unwrap();
         assert!(b.finalize(ev, |_, _| {}).is_err());
     }
+
+    fn finalizing_a_persistent_event_without_a_timeout_ends_once_the_finalizer_ran(m) {
+        // (Persistent, no interval: the kind of event the loop's fast path calls directly,
+        // which must not take a finalizer.)
+        let mut b = base(m);
+        let ev = b.new_event(-1, What::PERSIST, |_, _, _| panic!("the callback ran")).unwrap();
+        b.add(ev, None).unwrap();
+        let done = Rc::new(Cell::new(0));
+        let d = done.clone();
+        b.finalize(ev, move |_, _| d.set(d.get() + 1)).unwrap();
+        b.run(LoopFlags::NONBLOCK | LoopFlags::ONCE).unwrap();
+        assert_eq!(done.get(), 1);
+        // Finalization is over: the event takes new work again.
+        let runs = Rc::new(Cell::new(0));
+        let r = runs.clone();
+        b.assign(ev, -1, What::PERSIST, move |_, _, _| r.set(r.get() + 1)).unwrap();
+        b.add(ev, None).unwrap();
+        b.activate(ev, What::TIMEOUT, 1).unwrap();
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!((done.get(), runs.get()), (1, 1));
+        b.verify().unwrap();
+        b.free(ev).unwrap();
+    }
 }

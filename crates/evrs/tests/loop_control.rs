@@ -306,6 +306,42 @@ on_every_backend! {
         assert_eq!(entries(&l), ["0:4", "1:3", "2:2", "3:1", "4:0"]);
     }
 
+    fn max_callbacks_cap_ends_a_pass_of_one_shot_and_of_persistent_events(m) {
+        // Priority-1 events; the first queues an urgent priority-0 event for the next
+        // iteration. A cap of 2 ends the pass after two callbacks, so the urgent one runs
+        // third, whichever way the loop dispatches the events (persistent ones without a
+        // timeout take its fast path).
+        for kind in [What::empty(), What::PERSIST] {
+            let mut b = checked(EventConfig::new()
+                .method(m)
+                .flags(evrs::BaseFlags::IGNORE_ENV)
+                .priorities(2)
+                .max_dispatch_interval(None, Some(2), 0)
+                .build()
+                .unwrap());
+            let l = log();
+            let lu = l.clone();
+            let urgent = b.new_timer(move |_, _, _| lu.borrow_mut().push("urgent".into())).unwrap();
+            b.set_priority(urgent, 0).unwrap();
+            let mut evs = Vec::new();
+            for i in 0..4 {
+                let l = l.clone();
+                let ev = b.new_event(-1, kind, move |base, _, _| {
+                    l.borrow_mut().push(format!("e{i}"));
+                    if i == 0 {
+                        base.activate_later(urgent, What::TIMEOUT).unwrap();
+                    }
+                }).unwrap();
+                b.set_priority(ev, 1).unwrap();
+                evs.push(ev);
+            }
+            for ev in &evs { b.activate(*ev, What::TIMEOUT, 1).unwrap(); }
+            b.run(LoopFlags::NONBLOCK).unwrap();
+            assert_eq!(entries(&l), ["e0", "e1", "urgent", "e2", "e3"], "{kind:?}");
+            for ev in evs { b.free(ev).unwrap(); }
+        }
+    }
+
     fn max_dispatch_interval_ends_a_pass_after_the_time_cap(m) {
         // Slow callbacks at priority 1; the first one queues an urgent priority-0 event for the
         // next iteration. With a 1 ms cap the pass ends after the first slow callback, so the

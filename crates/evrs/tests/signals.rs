@@ -150,4 +150,42 @@ on_every_backend! {
         within(Duration::from_secs(5), || b.dispatch().unwrap());
         assert_eq!(n.get(), 1);
     }
+
+    fn a_one_shot_signal_event_is_deleted_and_still_called_per_delivery(m) {
+        let _g = serial();
+        let mut b = base(m);
+        let n = Rc::new(Cell::new(0));
+        let c = n.clone();
+        let ev = b.new_event(libc::SIGUSR1, What::SIGNAL, move |_, _, what| {
+            assert_eq!(what, What::SIGNAL);
+            c.set(c.get() + 1);
+        }).unwrap();
+        b.add(ev, None).unwrap();
+        for _ in 0..3 {
+            raise(libc::SIGUSR1);
+        }
+        // One activation with ncalls = 3: without PERSIST the event is deleted first, then
+        // called once per delivery.
+        b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(n.get(), 3);
+        assert_eq!(b.pending(ev, What::all()).unwrap().0, What::empty(), "deleted");
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(n.get(), 3);
+        b.free(ev).unwrap();
+    }
+
+    fn the_finalizer_of_a_signal_event_runs(m) {
+        let _g = serial();
+        let mut b = base(m);
+        let ev = b.new_signal(libc::SIGUSR1, |_, _, _| panic!("the callback ran")).unwrap();
+        b.add(ev, None).unwrap();
+        let done = Rc::new(Cell::new(0));
+        let d = done.clone();
+        b.free_finalize(ev, move |_, _| d.set(d.get() + 1)).unwrap();
+        // The finalizer runs once, though a signal event's callback runs once per delivery
+        // (and its delivery count is zero).
+        b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(done.get(), 1);
+        assert!(!b.is_initialized(ev));
+    }
 }

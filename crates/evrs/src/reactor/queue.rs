@@ -66,7 +66,7 @@ impl Fifo {
     #[cold]
     #[inline(never)]
     fn make_room(&mut self, t: &mut EventTable) {
-        if self.live > self.items.len() / 2 {
+        if self.items.is_empty() || self.live > self.items.len() / 2 {
             let want = (2 * t.len()).max(16).max(self.items.len() + 1);
             self.items.reserve(want - self.items.len());
             return;
@@ -260,6 +260,14 @@ impl ActiveQueues {
             .map(|q| q.items.len())
             .max()
             .unwrap_or(0)
+    }
+
+    /// Priority `p`'s array as (cursor, entries, capacity): for tests of when it grows,
+    /// compacts or resets.
+    #[cfg(test)]
+    pub(super) fn shape(&self, p: usize) -> (usize, usize, usize) {
+        let q = &self.by_priority[p];
+        (q.head, q.items.len(), q.items.capacity())
     }
 
     /// Every queue's live entries carry the matching bit, priority and position, its count

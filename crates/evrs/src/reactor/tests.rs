@@ -311,3 +311,117 @@ fn slots_know_where_their_callback_state_lives() {
     assert_eq!(hint(&base, raw), 0, "a raw callback has no state to hint");
     base.free(raw).unwrap();
 }
+
+/// Priority 0 of a `plain_base(1)` driven as a FIFO model: `push` activates an idle event,
+/// `pop` takes the head and checks it is the oldest one queued.
+struct QueueModel {
+    base: EventBase,
+    idle: std::collections::VecDeque<Event>,
+    queued: std::collections::VecDeque<Event>,
+}
+
+impl QueueModel {
+    fn new(events: usize) -> QueueModel {
+        let mut base = plain_base(1);
+        let idle = (0..events)
+            .map(|_| base.new_timer(|_, _, _| {}).unwrap())
+            .collect();
+        QueueModel {
+            base,
+            idle,
+            queued: Default::default(),
+        }
+    }
+
+    /// (cursor, entries, capacity) of the queue's array.
+    fn shape(&self) -> (usize, usize, usize) {
+        self.base.reactor().queues.shape(0)
+    }
+
+    fn push(&mut self) {
+        let ev = self.idle.pop_front().expect("enough events");
+        self.base.activate(ev, What::TIMEOUT, 1).unwrap();
+        self.queued.push_back(ev);
+    }
+
+    fn pop(&mut self) {
+        let want = self.queued.pop_front().unwrap();
+        let got = self.base.reactor_mut().pop_active(0);
+        assert_eq!(got, Some(want.idx as usize), "FIFO order");
+        self.idle.push_back(want);
+    }
+}
+
+#[test]
+fn a_queue_array_grows_or_compacts_only_when_full() {
+    // The first growth sizes the array for twice the table's slots: a queue can then never
+    // be full of live entries, so once full it is at least half dead and compacts instead
+    // of growing (no allocation at a new high of activations).
+    let mut m = QueueModel::new(40);
+    m.push();
+    let (_, _, cap) = m.shape();
+    assert!(cap >= 80, "capacity {cap} for 40 slots");
+    // A queue that never drains (one to five queued at any time) cycles through far more
+    // pushes than its capacity: compactions keep the capacity and the FIFO order.
+    let mut compactions = 0;
+    for i in 0..10 * cap {
+        let before = m.shape();
+        m.push();
+        if m.shape().0 == 0 && before.0 != 0 {
+            compactions += 1;
+        }
+        if i % 2 == 1 || m.queued.len() > 5 {
+            m.pop();
+        }
+        assert_eq!(m.shape().2, cap, "the array grew at step {i}");
+    }
+    assert!(compactions > 0, "never compacted");
+    m.base.verify().unwrap();
+    // A removal after the moves finds its event at the recorded position.
+    let mid = m.queued.remove(1).unwrap();
+    m.base.del(mid).unwrap();
+    m.idle.push_back(mid);
+    m.base.verify().unwrap();
+    // Drained: the array is reset (the next push writes at 0).
+    while !m.queued.is_empty() {
+        m.pop();
+    }
+    assert_eq!(m.shape().0, 0);
+    assert_eq!(m.shape().1, 0);
+    m.push();
+    assert_eq!(m.shape().1, 1);
+    m.pop();
+    assert_eq!(m.base.reactor_mut().pop_active(0), None);
+}
+
+#[test]
+fn removals_leave_the_rest_in_order_and_the_last_one_resets_the_array() {
+    let mut m = QueueModel::new(8);
+    for _ in 0..5 {
+        m.push();
+    }
+    m.pop();
+    // Remove from the middle, the tail and the head.
+    for at in [1, 2, 0] {
+        let ev = m.queued.remove(at).unwrap();
+        m.base.del(ev).unwrap();
+        m.idle.push_back(ev);
+        m.base.verify().unwrap();
+    }
+    assert_eq!(m.queued.len(), 1);
+    assert!(!m.base.reactor().queues.is_empty(0));
+    let (head, len, _) = m.shape();
+    assert_eq!((head, len), (1, 5), "tombstones, not moves");
+    let last = m.queued.pop_front().unwrap();
+    m.base.del(last).unwrap();
+    assert_eq!(m.shape().0..m.shape().1, 0..0, "reset by the last removal");
+    assert!(m.base.reactor().queues.is_empty(0));
+    m.base.verify().unwrap();
+    // And the queue works on from there.
+    m.idle.push_back(last);
+    m.push();
+    m.push();
+    m.pop();
+    m.pop();
+    assert_eq!(m.base.reactor_mut().pop_active(0), None);
+}
