@@ -5,7 +5,8 @@
 //!
 //! | example              | module             | what it shows                                  |
 //! |----------------------|--------------------|------------------------------------------------|
-//! | `rot13_server`       | [`rot13`]          | the libevent book's ROT13 server, plain events |
+//! | `rot13_server`       | [`rot13_bev`]      | the book's ROT13 server, with bufferevents     |
+//! | `rot13_server_events`| [`rot13`]          | the same server on plain events                |
 //! | `receive_two`        | [`receive_two`]    | one loop waiting on two connections            |
 //! | `echo_server`        | [`echo`]           | one thread serving thousands of clients        |
 //! | `reactor_downloader` | [`downloader`]     | a reader/writer event per download             |
@@ -28,6 +29,8 @@ pub mod multi_loop;
 pub mod receive_two;
 #[path = "src/rot13.rs"]
 pub mod rot13;
+#[path = "src/rot13_bev.rs"]
+pub mod rot13_bev;
 #[path = "src/zlib.rs"]
 pub mod zlib;
 

@@ -59,6 +59,8 @@ pub struct Counters {
     pub closed: Cell<u64>,
     /// Times a connection stopped being read because its answers piled up.
     pub paused: Cell<u64>,
+    /// Connections closed for sending a line over the limit (the bufferevent version).
+    pub overlong: Cell<u64>,
 }
 
 /// Everything we must remember about one client between callbacks (`struct fd_state`).
