@@ -9,6 +9,7 @@ use std::any::Any;
 /// The layers that keep state in a base.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum ExtKind {
+    #[allow(dead_code)] // until bufferevents land (in progress)
     Bufferevents = 0,
     Listeners = 1,
 }

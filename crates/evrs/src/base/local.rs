@@ -30,7 +30,6 @@ pub struct LocalState {
     /// a callback must keep the next poll from blocking).
     woken: bool,
     /// The state of the layers built on this base (bufferevents, listeners).
-    #[allow(dead_code)]
     pub(super) ext: super::ext::Extensions,
 }
 

@@ -6,8 +6,6 @@
 //! `owned.rs` caller-owned identities for the C ABI.
 
 mod deferred;
-// Until the first layer lands on it (bufferevents, listeners: in progress).
-#[allow(dead_code)]
 pub(crate) mod ext;
 pub(crate) mod handle;
 pub(crate) mod inspect;

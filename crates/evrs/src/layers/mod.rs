@@ -2,6 +2,4 @@
 //! bufferevents and listeners keep their objects in the base (see `base/ext.rs`), named by
 //! generational handles (`table.rs`).
 
-// Until the first layer lands on it (bufferevents, listeners: in progress).
-#[allow(dead_code)]
 pub(crate) mod table;

@@ -81,11 +81,13 @@ impl<T> Table<T> {
     }
 
     /// Objects stored.
+    #[allow(dead_code)] // for the layers' introspection (none uses it yet)
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// Every stored object's handle.
+    #[allow(dead_code)] // for the layers' introspection (none uses it yet)
     pub(crate) fn handles(&self) -> Vec<(u32, u32)> {
         self.entries
             .iter()

@@ -14,6 +14,7 @@ pub(crate) mod poll;
 pub(crate) mod prefetch;
 pub(crate) mod select;
 pub(crate) mod signal;
+pub(crate) mod socket;
 pub(crate) mod thread_bound;
 
 /// Calls a `libc` function and turns the C convention (`-1` plus `errno`) into an
