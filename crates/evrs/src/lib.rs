@@ -135,7 +135,8 @@ pub use event::{
 pub use evrs_buffer as buffer;
 pub use flags::{BaseFlags, Features, LoopFlags, Method, What};
 pub use listener::{
-    AcceptCallback, Listener, ListenerErrorCallback, ListenerFlags, PeerAddr, DEFAULT_BACKLOG,
+    AcceptCallback, Listener, ListenerErrorCallback, ListenerFlags, PeerAddr,
+    DEFAULT_LISTEN_BACKLOG,
 };
 pub use reactor::run_loop::RunOutcome;
 pub use shared::{DelMode, SharedBase};

@@ -562,6 +562,38 @@ on_every_backend! {
         assert_eq!(entries(&log), ["first", "second"]);
     }
 
+    fn a_panicking_accept_callback_leaves_the_base_usable(m) {
+        let mut b = base(m);
+        let l = b
+            .listen(localhost(), ListenerFlags::CLOSE_ON_FREE, -1, |_b, _l, _fd, _p| {
+                panic!("boom in the accept callback")
+            })
+            .unwrap();
+        let _c = TcpStream::connect(port_of(&b, l)).unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.dispatch()));
+        assert!(r.is_err(), "the panic unwinds out of the loop");
+        b.verify().unwrap();
+        // The listener can still be configured and freed; nothing stays registered.
+        let _ = b.listener_enable(l);
+        b.listener_set_cb(l, |_, _, _, _| {}).unwrap();
+        assert!(b.listener_free(l).unwrap().is_none());
+    }
+
+    fn dropping_the_base_closes_only_close_on_free_sockets(m) {
+        let mut b = base(m);
+        let closing = b.listen(localhost(), ListenerFlags::CLOSE_ON_FREE, -1, |_, _, _, _| {})
+            .unwrap();
+        let kept = b.listen(localhost(), ListenerFlags::empty(), -1, |_, _, _, _| {}).unwrap();
+        let (cfd, kfd) = (b.listener_fd(closing).unwrap(), b.listener_fd(kept).unwrap());
+        let (cid, kid) = (identity(cfd).unwrap(), identity(kfd).unwrap());
+        assert_ne!(fl(cfd).1 & libc::FD_CLOEXEC, 0, "listen's socket is close-on-exec");
+        b.leave_registered("the listeners' read events: dropping the base frees them");
+        assert_ne!(identity(cfd), Some(cid), "closed with the base");
+        assert_eq!(identity(kfd), Some(kid), "left open, as libevent does");
+        // SAFETY: the fd is ours now (the base let go of it) and closed once.
+        drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(kfd) });
+    }
+
     fn running_out_of_fds_pauses_instead_of_spinning(m) {
         if std::env::var_os(CHILD_ENV).is_some() {
             return emfile_child(m);

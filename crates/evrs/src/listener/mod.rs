@@ -28,7 +28,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The backlog used when `listen` is given a negative one (libevent's choice).
-pub const DEFAULT_BACKLOG: i32 = 128;
+pub const DEFAULT_LISTEN_BACKLOG: i32 = 128;
 
 bitflags! {
     /// How a listener is set up (libevent's `LEV_OPT_*`, same values; `LEV_OPT_THREADSAFE`
@@ -75,7 +75,8 @@ pub struct Listener {
 
 /// The accept callback (libevent's `evconnlistener_cb`): the base, the listener, the
 /// accepted connection (non-blocking unless [`ListenerFlags::LEAVE_SOCKETS_BLOCKING`],
-/// close-on-exec) and the peer's address. Dropping the fd closes the connection.
+/// close-on-exec) and the peer's address. Dropping the fd closes the connection. If it
+/// panics, the panic unwinds out of `run` and the listener accepts no more (free it).
 pub type AcceptCallback = dyn FnMut(&mut EventBase, Listener, OwnedFd, PeerAddr);
 
 /// The error callback (libevent's `evconnlistener_errorcb`): `accept` failed in a way that
@@ -160,7 +161,7 @@ impl EventBase<Local> {
     /// Binds a TCP socket to `addr` and listens on it (libevent's
     /// `evconnlistener_new_bind`): `SO_KEEPALIVE` (inherited by accepted sockets, as in
     /// libevent), the options of `flags`, then `listen(backlog)` — a negative backlog means
-    /// [`DEFAULT_BACKLOG`]; 0 is refused (there is no socket to be "already listening").
+    /// [`DEFAULT_LISTEN_BACKLOG`]; 0 is refused (there is no socket to be "already listening").
     /// Port 0 picks a free port: read it with [`listener_local_addr`](Self::listener_local_addr).
     /// Unless [`ListenerFlags::DISABLED`], the loop accepts connections from now on, calling
     /// `cb` for each.
@@ -236,7 +237,7 @@ impl EventBase<Local> {
     }
 
     /// Makes a listener of a socket the caller bound (libevent's `evconnlistener_new`): a
-    /// positive `backlog` calls `listen(backlog)`, a negative one `listen(`[`DEFAULT_BACKLOG`]`)`,
+    /// positive `backlog` calls `listen(backlog)`, a negative one `listen(`[`DEFAULT_LISTEN_BACKLOG`]`)`,
     /// and 0 means it is listening already (checked). The socket is made non-blocking (and
     /// close-on-exec with [`ListenerFlags::CLOSE_ON_EXEC`]). On error the fd is closed.
     pub fn listener_from_fd<F>(
@@ -271,7 +272,7 @@ impl EventBase<Local> {
         sock.set_nonblocking(true)?;
         match backlog {
             b if b > 0 => sock.listen(b)?,
-            b if b < 0 => sock.listen(DEFAULT_BACKLOG)?,
+            b if b < 0 => sock.listen(DEFAULT_LISTEN_BACKLOG)?,
             _ => {}
         }
         let fd = sock.as_raw_fd();
