@@ -70,6 +70,15 @@
 //!   atomic, no syscall. Deferred callbacks ([`EventBase::new_deferred`], scheduled with
 //!   [`LocalHandle::defer`]: libevent's `event_deferred_cb`) and
 //!   [`EventBase::defer_buffer_callbacks`] use it.
+//! * **Listeners** — libevent's evconnlistener: [`EventBase::listen`] (TCP, bind + listen),
+//!   [`EventBase::listen_unix`], [`EventBase::listener_from_fd`] (a socket you bound) with
+//!   [`ListenerFlags`]; the loop accepts connections (`accept4`, non-blocking and
+//!   close-on-exec, at most 16 per wakeup) and hands each to your callback as an `OwnedFd`
+//!   with its [`PeerAddr`]. [`EventBase::listener_enable`], [`EventBase::listener_disable`],
+//!   [`EventBase::listener_set_cb`], [`EventBase::listener_free`] (also from the listener's
+//!   own callback). Running out of fds (`EMFILE`/`ENFILE`) or memory **pauses** the
+//!   listener with a growing back-off (10 ms to 1 s) and reports it once per pause through
+//!   [`EventBase::listener_set_error_cb`], where libevent spins at 100% CPU.
 //! * **For foreign code (the C ABI)** — [`EventBase::new_event_raw`]: a plain function
 //!   pointer plus a [`RawArg`], no allocation; [`EventBase::assign_owned`]: an event named by
 //!   caller-owned memory, released when that memory is assigned again or the base goes.
@@ -111,6 +120,7 @@ mod config;
 mod event;
 mod flags;
 mod layers;
+mod listener;
 mod pending_activations;
 mod reactor;
 mod shared;
@@ -132,6 +142,10 @@ pub use event::{
 /// to run its callbacks from a loop).
 pub use evrs_buffer as buffer;
 pub use flags::{BaseFlags, Features, LoopFlags, Method, What};
+pub use listener::{
+    AcceptCallback, Listener, ListenerErrorCallback, ListenerFlags, PeerAddr,
+    DEFAULT_LISTEN_BACKLOG,
+};
 pub use reactor::run_loop::RunOutcome;
 pub use shared::{DelMode, SharedBase};
 

@@ -10,7 +10,6 @@ use std::any::Any;
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum ExtKind {
     Bufferevents = 0,
-    #[allow(dead_code)] // the listener layer's (in progress)
     Listeners = 1,
 }
 

@@ -14,6 +14,7 @@ pub(crate) mod poll;
 pub(crate) mod prefetch;
 pub(crate) mod select;
 pub(crate) mod signal;
+pub(crate) mod socket;
 pub(crate) mod stream;
 pub(crate) mod thread_bound;
 
