@@ -11,17 +11,16 @@
 //! * A client that sends faster than it reads its answers is paused: once [`MAX_PENDING`]
 //!   bytes of answers wait, reading stops, and resumes when the output has drained to half
 //!   of that (the write low watermark).
-//! * End of file or an error closes the connection (the bufferevent frees itself from its
-//!   own event callback).
+//! * End of file closes the connection once the answers still waiting are sent; an error
+//!   closes it at once (the bufferevent frees itself from its own callbacks).
 
 use crate::rot13::{rot13_char, Counters};
 use evrs::buffer::{EolStyle, Error as BufError};
 use evrs::bufferevent::{BevCtx, BevEvents, BevHandler, BevOptions};
-use evrs::{Event, EventBase, What};
+use evrs::{EventBase, ListenerFlags, What};
 use std::io;
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::IntoRawFd;
-use std::os::unix::io::AsRawFd;
+use std::net::TcpListener;
+use std::os::fd::{IntoRawFd, OwnedFd};
 use std::rc::Rc;
 
 /// The longest line a client may send.
@@ -32,6 +31,8 @@ pub const MAX_PENDING: usize = 64 * 1024;
 /// One client's callbacks and state.
 pub struct Rot13 {
     counters: Rc<Counters>,
+    /// The client has finished sending: close once its answers are out.
+    closing: bool,
 }
 
 impl BevHandler for Rot13 {
@@ -61,14 +62,25 @@ impl BevHandler for Rot13 {
     }
 
     fn write(&mut self, bev: &mut BevCtx<'_>) {
+        if self.closing {
+            if bev.output().is_empty() {
+                self.close(bev);
+            }
+            return;
+        }
         // The output drained to the low watermark: take input again.
         let _ = bev.enable(What::READ);
     }
 
     fn event(&mut self, bev: &mut BevCtx<'_>, what: BevEvents) {
-        if what.intersects(BevEvents::EOF | BevEvents::ERROR) {
-            self.close(bev);
+        if what.contains(BevEvents::ERROR) || bev.output().is_empty() {
+            return self.close(bev);
         }
+        // End of file with answers still waiting: send them first (the write callback
+        // closes once the output is empty: its low watermark becomes 0).
+        self.closing = true;
+        let _ = bev.disable(What::READ);
+        let _ = bev.set_watermark(What::WRITE, 0, 0);
     }
 }
 
@@ -80,27 +92,37 @@ impl Rot13 {
 }
 
 /// Sets up the server on `base`: from now on, running the loop serves `listener`'s
-/// clients. Returns counters the caller may watch.
+/// clients (through an evrs [`Listener`](evrs::Listener), which pauses instead of spinning
+/// when the process runs out of descriptors). Returns counters the caller may watch.
 pub fn listen(base: &mut EventBase, listener: TcpListener) -> io::Result<Rc<Counters>> {
-    listener.set_nonblocking(true)?;
     let counters = Rc::new(Counters::default());
     let c = counters.clone();
-    let fd = listener.as_raw_fd();
-    let ev = base.new_event(fd, What::READ | What::PERSIST, move |base, ev: Event, _| {
-        crate::accept_pending(base, ev, &listener, "rot13", |base, stream| {
-            serve(base, stream, c.clone())
-        });
-    })?;
-    base.add(ev, None)?;
+    let fd = OwnedFd::from(listener);
+    let l = base.listener_from_fd(
+        fd,
+        ListenerFlags::CLOSE_ON_FREE,
+        0, // already listening
+        move |base, _l, fd, _peer| {
+            if let Err(e) = serve(base, fd, c.clone()) {
+                eprintln!("rot13: cannot take a connection: {e}");
+            }
+        },
+    )?;
+    base.listener_set_error_cb(l, |_, _, e| eprintln!("rot13: accept paused: {e}"))?;
     Ok(counters)
 }
 
 /// The book's `do_accept` body: a bufferevent for the new client.
-pub fn serve(base: &mut EventBase, stream: TcpStream, counters: Rc<Counters>) -> io::Result<()> {
-    stream.set_nonblocking(true)?;
-    let bev = base.bufferevent_socket(stream.into_raw_fd(), BevOptions::CLOSE_ON_FREE)?;
+pub fn serve(base: &mut EventBase, fd: OwnedFd, counters: Rc<Counters>) -> io::Result<()> {
+    let bev = base.bufferevent_socket(fd.into_raw_fd(), BevOptions::CLOSE_ON_FREE)?;
     counters.accepted.set(counters.accepted.get() + 1);
-    base.bev_set_handler(bev, Rot13 { counters })?;
+    base.bev_set_handler(
+        bev,
+        Rot13 {
+            counters,
+            closing: false,
+        },
+    )?;
     base.bev_setwatermark(bev, What::WRITE, MAX_PENDING / 2, 0)?;
     base.bev_enable(bev, What::READ | What::WRITE)
 }
