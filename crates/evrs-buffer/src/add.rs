@@ -178,7 +178,13 @@ impl EvBuffer {
         let (orig_dst, orig_src) = (self.len, src.len);
         if self.len == 0 && self.chunks.iter().all(|c| c.len() == 0) {
             std::mem::swap(&mut self.chunks, &mut src.chunks);
-            src.chunks.clear();
+            // `src` gets `self`'s emptied memory back: one empty chunk is kept for its next
+            // append (an echo moving input to output then reads into the output's old
+            // chunk: no allocation per message).
+            src.chunks.truncate(1);
+            if !matches!(src.chunks.front(), Some(Chunk::Mem(_))) {
+                src.chunks.clear();
+            }
         } else {
             if matches!(self.chunks.back(), Some(t) if t.len() == 0) {
                 self.chunks.pop_back();

@@ -3,8 +3,6 @@
 use std::io::IoSlice;
 use std::os::unix::io::RawFd;
 
-use bytes::BytesMut;
-
 use crate::chunk::{next_chunk_size, try_alloc, Chunk};
 use crate::error::Result;
 use crate::lazy::WRITE_LOAD;
@@ -77,16 +75,17 @@ impl EvBuffer {
             _ => Some(try_alloc(next_chunk_size(need_new, last_cap))?),
         };
         let got = {
-            let mut bufs: Vec<(&mut BytesMut, usize)> = Vec::with_capacity(2);
-            if use_tail_n > 0 {
-                if let Some(Chunk::Mem(t)) = self.chunks.back_mut() {
-                    bufs.push((t, use_tail_n));
-                }
+            // (No allocation: at most two pieces, on the stack.)
+            let tail = match self.chunks.back_mut() {
+                Some(Chunk::Mem(t)) if use_tail_n > 0 => Some(t),
+                _ => None,
+            };
+            match (tail, fresh.as_mut()) {
+                (Some(t), Some(f)) => sys::readv_spare(fd, &mut [(t, use_tail_n), (f, need_new)])?,
+                (Some(t), None) => sys::readv_spare(fd, &mut [(t, use_tail_n)])?,
+                (None, Some(f)) => sys::readv_spare(fd, &mut [(f, need_new)])?,
+                (None, None) => 0,
             }
-            if let Some(f) = fresh.as_mut() {
-                bufs.push((f, need_new));
-            }
-            sys::readv_spare(fd, &mut bufs)?
         };
         if let Some(f) = fresh {
             if !f.is_empty() {
@@ -144,25 +143,28 @@ impl EvBuffer {
                 None => 0,
             },
             _ => {
-                let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(self.chunks.len().min(16));
+                // On the stack: no allocation per write.
+                let mut iov = [IoSlice::new(&[]); sys::MAX_WRITE_IOV];
+                let mut cnt = 0;
                 let mut left = n;
                 for c in self.chunks.iter() {
-                    if left == 0 || iov.len() == sys::MAX_WRITE_IOV {
+                    if left == 0 || cnt == sys::MAX_WRITE_IOV {
                         break;
                     }
                     // A file segment that goes out by sendfile starts the
                     // next call instead, and file data not read in waits.
-                    if (by_sendfile(c) && !iov.is_empty()) || !c.in_memory() {
+                    if (by_sendfile(c) && cnt > 0) || !c.in_memory() {
                         break;
                     }
                     let s = c.as_slice();
                     let k = s.len().min(left);
                     if k > 0 {
-                        iov.push(IoSlice::new(&s[..k]));
+                        iov[cnt] = IoSlice::new(&s[..k]);
+                        cnt += 1;
                         left -= k;
                     }
                 }
-                sys::writev(fd, &iov)?
+                sys::writev(fd, &iov[..cnt])?
             }
         };
         let written = written.min(self.len);

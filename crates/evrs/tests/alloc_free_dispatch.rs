@@ -146,6 +146,44 @@ on_every_backend! {
         assert_eq!(allocs, 0, "{m}: {allocs} allocations for {events} dispatched events");
     }
 
+    fn a_bufferevent_echo_does_not_allocate(m) {
+        // One bufferevent echoing 64-byte messages: after warm-up, reading into the input
+        // buffer, the handler moving input to output, and writing it out allocate nothing.
+        use evrs::bufferevent::{BevCtx, BevHandler, BevOptions};
+        use std::os::fd::IntoRawFd;
+        struct Echo;
+        impl BevHandler for Echo {
+            fn read(&mut self, bev: &mut BevCtx<'_>) {
+                let (i, o) = bev.buffers();
+                o.add_buffer(i).unwrap();
+            }
+        }
+        let mut b = util::base(m);
+        let (x, mut peer) = util::pair();
+        let bev = b.bufferevent_socket(x.into_raw_fd(), BevOptions::CLOSE_ON_FREE).unwrap();
+        b.bev_set_handler(bev, Echo).unwrap();
+        b.bev_enable(bev, What::READ | What::WRITE).unwrap();
+        let msg = [b'm'; 64];
+        let mut buf = [0u8; 64];
+        let round = || {
+            for _ in 0..200 {
+                peer.write_all(&msg).unwrap();
+                let mut got = 0;
+                while got < 64 {
+                    b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+                    match peer.read(&mut buf[got..]) {
+                        Ok(n) => got += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        };
+        let allocs = steady(round, 5);
+        assert_eq!(allocs, 0, "{m}: {allocs} allocations for 1,000 echoed messages");
+        b.bev_free(bev).unwrap();
+    }
+
     fn expiring_timers_do_not_allocate(m) {
         // 100 one-shot timers that re-add themselves, and 100 persistent ones, 1 ms each.
         let mut b = util::base(m);
