@@ -204,6 +204,42 @@ impl Codec for TlsCodec {
     fn error(&self) -> Option<String> {
         self.error.clone()
     }
+
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
+}
+
+/// What a TLS bufferevent negotiated (once `CONNECTED`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// The ALPN protocol both sides agreed on, if any.
+    pub alpn: Option<Vec<u8>>,
+    /// The server name the client asked for (SNI), as the server saw it (`None` on a
+    /// client, or if the client sent none).
+    pub sni: Option<String>,
+    /// The protocol version, e.g. "TLSv1_3".
+    pub version: Option<String>,
+    /// The cipher suite, e.g. "TLS13_AES_256_GCM_SHA384".
+    pub cipher: Option<String>,
+}
+
+/// What the TLS bufferevent `bev` negotiated; `None` if `bev` is not a TLS bufferevent.
+pub fn tls_info(base: &EventBase, bev: BufferEvent) -> Option<TlsInfo> {
+    let codec = base.bev_codec(bev)?.as_any()?.downcast_ref::<TlsCodec>()?;
+    let sni = match &codec.conn {
+        Connection::Server(s) => s.server_name().map(str::to_string),
+        Connection::Client(_) => None,
+    };
+    Some(TlsInfo {
+        alpn: codec.conn.alpn_protocol().map(<[u8]>::to_vec),
+        sni,
+        version: codec.conn.protocol_version().map(|v| format!("{v:?}")),
+        cipher: codec
+            .conn
+            .negotiated_cipher_suite()
+            .map(|c| format!("{:?}", c.suite())),
+    })
 }
 
 /// TLS bufferevents on an [`EventBase`].

@@ -4,7 +4,7 @@
 //! missing, unless EVRS_REQUIRE_C_PEERS=1, which CI sets after installing them).
 use evrs::bufferevent::{BevCtx, BevEvents, BevOptions, BufferEvent, Flush};
 use evrs::{EventBase, LoopFlags, What};
-use evrs_tls::{TlsBufferEvents, TlsOptions};
+use evrs_tls::{tls_info, TlsBufferEvents, TlsOptions};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use std::cell::RefCell;
@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 struct Pki {
     cert: CertificateDer<'static>,
     key: Vec<u8>,
+    cert_pem: String,
+    key_pem: String,
 }
 
 fn pki() -> Pki {
@@ -25,6 +27,8 @@ fn pki() -> Pki {
     Pki {
         cert: c.cert.der().clone(),
         key: c.key_pair.serialize_der(),
+        cert_pem: c.cert.pem(),
+        key_pem: c.key_pair.serialize_pem(),
     }
 }
 
@@ -391,4 +395,164 @@ fn curl_fetches_from_an_evrs_tls_server() {
     ]);
     let out = serve_one(&p, cmd, http_ok);
     assert_eq!(out, "hello, curl\n");
+}
+
+#[test]
+fn sni_and_alpn_are_negotiated_and_reported() {
+    let p = pki();
+    let mut b = EventBase::new().unwrap();
+    let (x, y) = std::os::unix::net::UnixStream::pair().unwrap();
+    x.set_nonblocking(true).unwrap();
+    y.set_nonblocking(true).unwrap();
+    let sx = b
+        .bufferevent_socket(x.into_raw_fd(), BevOptions::CLOSE_ON_FREE)
+        .unwrap();
+    let sy = b
+        .bufferevent_socket(y.into_raw_fd(), BevOptions::CLOSE_ON_FREE)
+        .unwrap();
+    let mut scfg = (*server_config(&p)).clone();
+    scfg.alpn_protocols = vec![b"evrs/1".to_vec(), b"h2".to_vec()];
+    let mut ccfg = (*client_config(&p)).clone();
+    ccfg.alpn_protocols = vec![b"evrs/1".to_vec()];
+    let srv = b
+        .bufferevent_tls_server(
+            sx,
+            Arc::new(scfg),
+            TlsOptions::default(),
+            BevOptions::CLOSE_ON_FREE,
+        )
+        .unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let cli = b
+        .bufferevent_tls_client(
+            sy,
+            Arc::new(ccfg),
+            name,
+            TlsOptions::default(),
+            BevOptions::CLOSE_ON_FREE,
+        )
+        .unwrap();
+    let (ls, lc): (Log, Log) = Default::default();
+    log_events(&mut b, srv, &ls, true);
+    log_events(&mut b, cli, &lc, false);
+    run_until(&mut b, "handshake", |_| {
+        lc.borrow().contains(&BevEvents::CONNECTED) && ls.borrow().contains(&BevEvents::CONNECTED)
+    });
+    let si = tls_info(&b, srv).expect("a TLS bufferevent");
+    let ci = tls_info(&b, cli).expect("a TLS bufferevent");
+    assert_eq!(si.sni.as_deref(), Some("localhost"));
+    assert_eq!(si.alpn.as_deref(), Some(&b"evrs/1"[..]));
+    assert_eq!(ci.alpn.as_deref(), Some(&b"evrs/1"[..]));
+    assert!(ci.version.is_some() && ci.cipher.is_some(), "{ci:?}");
+    // A plain socket bufferevent is not a TLS one.
+    assert!(tls_info(&b, sx).is_none());
+    b.bev_free(cli).unwrap();
+    b.bev_free(srv).unwrap();
+}
+
+#[test]
+fn an_evrs_tls_client_talks_to_openssl_s_server() {
+    if !tool_available("openssl") {
+        return;
+    }
+    let p = pki();
+    let dir = std::env::temp_dir().join(format!("evrs-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, &p.cert_pem).unwrap();
+    std::fs::write(&key, &p.key_pem).unwrap();
+    // A free port: bind, note, release (s_server binds it right after).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-naccept", "1", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // s_server prints "ACCEPT" once it listens; everything after is what it receives.
+    let stdout = server.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    loop {
+        let left = Duration::from_secs(10).saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains("ACCEPT") => break,
+            Ok(_) => {}
+            Err(_) => panic!("s_server did not start"),
+        }
+    }
+    let mut b = EventBase::new().unwrap();
+    let sock = b.bufferevent_socket(-1, BevOptions::CLOSE_ON_FREE).unwrap();
+    b.bev_connect(sock, format!("127.0.0.1:{port}").parse().unwrap())
+        .unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let cli = b
+        .bufferevent_tls_client(
+            sock,
+            client_config(&p),
+            name,
+            TlsOptions {
+                allow_dirty_shutdown: true,
+            },
+            BevOptions::CLOSE_ON_FREE,
+        )
+        .unwrap();
+    let lc: Log = Default::default();
+    log_events(&mut b, cli, &lc, false);
+    run_until(&mut b, "handshake with s_server", |_| {
+        lc.borrow().contains(&BevEvents::CONNECTED)
+    });
+    b.bev_write(cli, b"hello s_server\n").unwrap();
+    server
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"hello evrs\n")
+        .unwrap();
+    run_until(&mut b, "data from s_server", |b| {
+        b.bev_input(cli)
+            .unwrap()
+            .to_vec()
+            .ends_with(b"hello evrs\n")
+    });
+    b.bev_flush(cli, Flush::Finished).unwrap();
+    b.run(LoopFlags::NONBLOCK).unwrap();
+    b.bev_free(cli).unwrap();
+    drop(server.stdin.take());
+    let start = Instant::now();
+    while server.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(10) {
+            let _ = server.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = server.wait();
+    let _ = reader.join();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text: Vec<String> = rx.try_iter().collect();
+    let text = text.join("\n");
+    assert!(
+        text.contains("hello s_server"),
+        "s_server printed: {text:?}"
+    );
 }

@@ -83,6 +83,12 @@ pub trait Codec: 'static {
     fn error(&self) -> Option<String> {
         None
     }
+
+    /// The codec itself, for its owner to inspect (e.g. a TLS codec's negotiated protocol):
+    /// see [`EventBase::bev_codec`].
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// Two filter functions (or copies) as a codec.
@@ -226,6 +232,12 @@ impl EventBase {
         // A codec that speaks first (a TLS client's hello) starts now.
         self.filter_output(fb, Flush::Normal);
         Ok(fb)
+    }
+
+    /// The codec a filter runs, to inspect it (downcast through [`Codec::as_any`]); `None`
+    /// for a bufferevent that is not a filter, or while the codec itself is running.
+    pub fn bev_codec(&self, bev: BufferEvent) -> Option<&dyn Codec> {
+        self.bev_state(bev)?.filter.as_ref()?.codec.as_deref()
     }
 
     /// The readable reason of a filter's last codec error (e.g. a TLS alert or a failed
