@@ -190,10 +190,11 @@ fn stalled_listener() -> Result<(socket2::Socket, SocketAddr, Vec<socket2::Socke
             return Ok((l, addr, fillers));
         }
     }
-    Err(format!(
+    Err(
         "16 connects to a listen(0) socket all completed within 100 ms \
          (tcp_abort_on_overflow / syn backlog handling differ here?)"
-    ))
+            .to_string(),
+    )
 }
 
 on_every_backend! {
