@@ -13,6 +13,7 @@
 //! | `loop_flags`         | [`loop_flags`]     | priorities, `ONCE`, `NONBLOCK`, `loopexit`     |
 //! | `multi_loop_echo`    | [`multi_loop`]     | one acceptor, a loop per core, via `Handle`    |
 //! | `zlib_filter`        | [`zlib`]           | bufferevent filters compressing with `flate2`  |
+//! | `echo_server_bev`    | [`echo_bev`]       | an echo server with a listener + bufferevents  |
 //!
 //! The helpers here are the small bits every server needs: a way to stop a loop from another
 //! thread or from Ctrl-C, the port to listen on, and a non-blocking `connect`.
@@ -21,6 +22,8 @@
 pub mod downloader;
 #[path = "src/echo.rs"]
 pub mod echo;
+#[path = "src/echo_bev.rs"]
+pub mod echo_bev;
 #[path = "src/loop_flags.rs"]
 pub mod loop_flags;
 #[path = "src/multi_loop.rs"]
