@@ -14,6 +14,7 @@
 //! | `multi_loop_echo`    | [`multi_loop`]     | one acceptor, a loop per core, via `Handle`    |
 //! | `zlib_filter`        | [`zlib`]           | bufferevent filters compressing with `flate2`  |
 //! | `echo_server_bev`    | [`echo_bev`]       | an echo server with a listener + bufferevents  |
+//! | `tls_echo`           | [`tls_echo`]       | the same over TLS (rustls, self-signed cert)   |
 //!
 //! The helpers here are the small bits every server needs: a way to stop a loop from another
 //! thread or from Ctrl-C, the port to listen on, and a non-blocking `connect`.
@@ -34,6 +35,8 @@ pub mod receive_two;
 pub mod rot13;
 #[path = "src/rot13_bev.rs"]
 pub mod rot13_bev;
+#[path = "src/tls_echo.rs"]
+pub mod tls_echo;
 #[path = "src/zlib.rs"]
 pub mod zlib;
 
