@@ -15,6 +15,7 @@
 //! | `zlib_filter`        | [`zlib`]           | bufferevent filters compressing with `flate2`  |
 //! | `echo_server_bev`    | [`echo_bev`]       | an echo server with a listener + bufferevents  |
 //! | `tls_echo`           | [`tls_echo`]       | the same over TLS (rustls, self-signed cert)   |
+//! | `webclient`          | [`webclient`]      | the book's web client on one bufferevent       |
 //!
 //! The helpers here are the small bits every server needs: a way to stop a loop from another
 //! thread or from Ctrl-C, the port to listen on, and a non-blocking `connect`.
@@ -37,6 +38,8 @@ pub mod rot13;
 pub mod rot13_bev;
 #[path = "src/tls_echo.rs"]
 pub mod tls_echo;
+#[path = "src/webclient.rs"]
+pub mod webclient;
 #[path = "src/zlib.rs"]
 pub mod zlib;
 
