@@ -13,6 +13,9 @@
 //! | `loop_flags`         | [`loop_flags`]     | priorities, `ONCE`, `NONBLOCK`, `loopexit`     |
 //! | `multi_loop_echo`    | [`multi_loop`]     | one acceptor, a loop per core, via `Handle`    |
 //! | `zlib_filter`        | [`zlib`]           | bufferevent filters compressing with `flate2`  |
+//! | `echo_server_bev`    | [`echo_bev`]       | an echo server with a listener + bufferevents  |
+//! | `tls_echo`           | [`tls_echo`]       | the same over TLS (rustls, self-signed cert)   |
+//! | `webclient`          | [`webclient`]      | the book's web client on one bufferevent       |
 //!
 //! The helpers here are the small bits every server needs: a way to stop a loop from another
 //! thread or from Ctrl-C, the port to listen on, and a non-blocking `connect`.
@@ -21,6 +24,8 @@
 pub mod downloader;
 #[path = "src/echo.rs"]
 pub mod echo;
+#[path = "src/echo_bev.rs"]
+pub mod echo_bev;
 #[path = "src/loop_flags.rs"]
 pub mod loop_flags;
 #[path = "src/multi_loop.rs"]
@@ -31,6 +36,10 @@ pub mod receive_two;
 pub mod rot13;
 #[path = "src/rot13_bev.rs"]
 pub mod rot13_bev;
+#[path = "src/tls_echo.rs"]
+pub mod tls_echo;
+#[path = "src/webclient.rs"]
+pub mod webclient;
 #[path = "src/zlib.rs"]
 pub mod zlib;
 
