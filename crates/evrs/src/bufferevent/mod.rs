@@ -148,6 +148,9 @@ pub(crate) struct Bev {
     enabled: What,
     /// A connect is in progress: the write event waits for its end.
     connecting: bool,
+    /// WRITE was just enabled with nothing to send: the next writability runs the write
+    /// callback once (libevent does; programs use it to start a conversation).
+    write_kick: bool,
     /// The output should be shut down once drained (`Flush::Finished`).
     shutdown_pending: bool,
     /// The error a failed connect left for the write callback to report.
@@ -202,6 +205,7 @@ impl Bev {
             write_added: false,
             enabled: What::WRITE,
             connecting: false,
+            write_kick: false,
             shutdown_pending: false,
             connect_error: None,
             last_error: None,

@@ -112,6 +112,16 @@ impl EventBase {
     /// suspended while the input is at its high watermark.
     pub fn bev_enable(&mut self, bev: BufferEvent, what: What) -> io::Result<()> {
         let b = self.bev_live(bev)?;
+        // Enabling writing with nothing to send: one write callback at the next
+        // writability, as libevent's socket bufferevents do (its enable adds the write
+        // event whenever WRITE is asked for).
+        if what.contains(What::WRITE)
+            && b.output.is_empty()
+            && b.pair.is_none()
+            && b.filter.is_none()
+        {
+            b.write_kick = true;
+        }
         b.enabled |= what & (What::READ | What::WRITE);
         self.bev_sync(bev);
         Ok(())
@@ -120,6 +130,9 @@ impl EventBase {
     /// Disables reading and/or writing (libevent's `bufferevent_disable`).
     pub fn bev_disable(&mut self, bev: BufferEvent, what: What) -> io::Result<()> {
         let b = self.bev_live(bev)?;
+        if what.contains(What::WRITE) {
+            b.write_kick = false;
+        }
         b.enabled &= !(what & (What::READ | What::WRITE));
         self.bev_sync(bev);
         Ok(())

@@ -104,7 +104,7 @@ impl EventBase {
         let want_write = b.connecting
             || b.connect_error.is_some()
             || (b.enabled.contains(What::WRITE)
-                && !b.output.is_empty()
+                && (!b.output.is_empty() || b.write_kick)
                 && b.resolving.is_none()
                 && wb.is_none_or(|n| n > 0));
         let mut ops: [Option<(Event, bool, Option<std::time::Duration>)>; 2] = [None, None];
@@ -332,6 +332,7 @@ fn on_writable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
         // Data written before the connect finished goes out on the next writability.
         return;
     }
+    let kick = std::mem::take(&mut b.write_kick);
     match base.bev_write_now(bev) {
         Ok(n) => {
             let Some(b) = base.bev_state_mut(bev) else {
@@ -339,7 +340,7 @@ fn on_writable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
             };
             let drained = b.output.len() <= b.write_wm.0;
             base.bev_sync(bev);
-            if n > 0 && drained {
+            if (n > 0 || kick) && drained {
                 base.bev_callback(bev, Cb::Write);
             }
         }
@@ -349,12 +350,9 @@ fn on_writable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
                 b.enabled.remove(What::WRITE);
             }
             base.bev_sync(bev);
-            let what = if e.kind() == io::ErrorKind::BrokenPipe {
-                BevEvents::WRITING | BevEvents::EOF
-            } else {
-                BevEvents::WRITING | BevEvents::ERROR
-            };
-            base.bev_callback(bev, Cb::Event(what));
+            // Any write error, EPIPE included, is WRITING|ERROR (as libevent;
+            // `bev_socket_error` tells which).
+            base.bev_callback(bev, Cb::Event(BevEvents::WRITING | BevEvents::ERROR));
         }
     }
 }
