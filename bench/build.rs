@@ -47,29 +47,34 @@ fn header_exists(header: &str) -> bool {
         .any(|d| d.join(header).exists())
 }
 
-/// Builds `c/libevent_chain.c` into a static library for `pipechain_ab` and links it, with
+/// Builds `c/libevent_chain.c` and `c/libevent_echo.c` into a static library for
+/// `pipechain_ab` and `echo_ab` and links it, with
 /// libevent_core, into this package; sets `cfg(have_libevent)`. Skips (with a warning) on
 /// failure.
 fn link_libevent_chain() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let cc = env::var("CC").unwrap_or_else(|_| "cc".to_string());
-    let obj = out.join("libevent_chain.o");
     let lib = out.join("libevrs_libevent_chain.a");
-    let ok = Command::new(&cc)
-        .args(["-O2", "-Wall", "-Wextra", "-fPIC", "-c", "-o"])
-        .arg(&obj)
-        .arg("c/libevent_chain.c")
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new("ar")
-            .arg("rcs")
-            .arg(&lib)
-            .arg(&obj)
+    // The pipechain ring and the bufferevent echo server (src/bin/echo_ab.rs).
+    let sources = ["libevent_chain", "libevent_echo"];
+    let objs: Vec<PathBuf> = sources.iter().map(|s| out.join(format!("{s}.o"))).collect();
+    let ok = sources.iter().zip(&objs).all(|(s, obj)| {
+        Command::new(&cc)
+            .args(["-O2", "-Wall", "-Wextra", "-fPIC", "-c", "-o"])
+            .arg(obj)
+            .arg(format!("c/{s}.c"))
             .status()
-            .is_ok_and(|s| s.success());
+            .is_ok_and(|s| s.success())
+    }) && Command::new("ar")
+        .arg("rcs")
+        .arg(&lib)
+        .args(&objs)
+        .status()
+        .is_ok_and(|s| s.success());
     if !ok {
         println!(
-            "cargo:warning=in-process libevent A/B skipped: building c/libevent_chain.c failed"
+            "cargo:warning=in-process libevent A/B skipped: building c/libevent_chain.c or \
+             c/libevent_echo.c failed"
         );
         return;
     }
@@ -81,7 +86,7 @@ fn link_libevent_chain() {
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(have_libevent)");
     println!("cargo:rerun-if-changed=c");
-    if header_exists("event2/buffer.h") {
+    if header_exists("event2/buffer.h") && header_exists("event2/listener.h") {
         // The in-process A/B binaries (src/bin/*_ab.rs) call libevent directly.
         link_libevent_chain();
     }
