@@ -55,7 +55,7 @@ fn link_libevent_chain() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let cc = env::var("CC").unwrap_or_else(|_| "cc".to_string());
     let lib = out.join("libevrs_libevent_chain.a");
-    // The pipechain ring and the bufferevent echo server (src/bin/echo_ab.rs).
+    // The pipechain ring and the bufferevent echo server (src/bin/echo_ab/).
     let sources = ["libevent_chain", "libevent_echo"];
     let objs: Vec<PathBuf> = sources.iter().map(|s| out.join(format!("{s}.o"))).collect();
     let ok = sources.iter().zip(&objs).all(|(s, obj)| {
