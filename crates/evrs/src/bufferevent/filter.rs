@@ -298,14 +298,10 @@ impl EventBase {
 
     /// Runs the codec's decode from the underlying's input into the filter's.
     pub(super) fn filter_input(&mut self, fb: BufferEvent, mode: Flush) -> usize {
+        let Some((under, mut codec)) = self.filter_take_codec(fb) else {
+            return 0;
+        };
         let Some(b) = self.bev_state_mut(fb) else {
-            return 0;
-        };
-        let Some(f) = b.filter.as_mut() else {
-            return 0;
-        };
-        let under = f.under;
-        let Some(mut codec) = f.codec.take() else {
             return 0;
         };
         let limit = (b.read_wm.1 != 0).then(|| b.read_wm.1.saturating_sub(b.input.len()));
@@ -323,20 +319,12 @@ impl EventBase {
         };
         let made = dst.len() - before;
         let events = codec.take_events();
-        let err = (res == FilterResult::Error)
-            .then(|| codec.error())
-            .flatten();
+        self.filter_put_codec(fb, codec, res);
         let Some(b) = self.bev_state_mut(fb) else {
             return made;
         };
         b.input = dst;
         let ready = made > 0 && b.input.len() >= b.read_wm.0;
-        if let Some(f) = b.filter.as_mut() {
-            f.codec = Some(codec);
-            if err.is_some() {
-                f.error = err;
-            }
-        }
         if replied {
             self.bev_sync(under);
         }
@@ -356,6 +344,26 @@ impl EventBase {
         made
     }
 
+    /// The filter's underlying and its codec, taken out of the filter while it runs (the
+    /// codec needs the filter's and the underlying's buffers at once).
+    fn filter_take_codec(&mut self, fb: BufferEvent) -> Option<(BufferEvent, Box<dyn Codec>)> {
+        let f = self.bev_state_mut(fb)?.filter.as_mut()?;
+        Some((f.under, f.codec.take()?))
+    }
+
+    /// Puts the codec back after a run that returned `res`, keeping its reason on an error.
+    fn filter_put_codec(&mut self, fb: BufferEvent, codec: Box<dyn Codec>, res: FilterResult) {
+        let err = (res == FilterResult::Error)
+            .then(|| codec.error())
+            .flatten();
+        if let Some(f) = self.bev_state_mut(fb).and_then(|b| b.filter.as_mut()) {
+            f.codec = Some(codec);
+            if err.is_some() {
+                f.error = err;
+            }
+        }
+    }
+
     /// Stops the underlying reading while the filter's input is at its high watermark.
     fn filter_pump_read_side(&mut self, fb: BufferEvent) {
         let Some(b) = self.bev_state(fb) else {
@@ -372,14 +380,10 @@ impl EventBase {
 
     /// Runs the codec's encode from the filter's output into the underlying's.
     pub(super) fn filter_output(&mut self, fb: BufferEvent, mode: Flush) -> usize {
+        let Some((under, mut codec)) = self.filter_take_codec(fb) else {
+            return 0;
+        };
         let Some(b) = self.bev_state_mut(fb) else {
-            return 0;
-        };
-        let Some(f) = b.filter.as_mut() else {
-            return 0;
-        };
-        let under = f.under;
-        let Some(mut codec) = f.codec.take() else {
             return 0;
         };
         let mut src = std::mem::replace(&mut b.output, EvBuffer::new());
@@ -395,20 +399,12 @@ impl EventBase {
             _ => (0, FilterResult::Ok),
         };
         let events = codec.take_events();
-        let err = (res == FilterResult::Error)
-            .then(|| codec.error())
-            .flatten();
+        self.filter_put_codec(fb, codec, res);
         let Some(b) = self.bev_state_mut(fb) else {
             return made;
         };
         let _ = src.add_buffer(&mut b.output);
         b.output = src;
-        if let Some(f) = b.filter.as_mut() {
-            f.codec = Some(codec);
-            if err.is_some() {
-                f.error = err;
-            }
-        }
         let drained = b.output.len() <= b.write_wm.0;
         let had_output = made > 0;
         self.bev_sync(under);
