@@ -451,8 +451,6 @@ fn sni_and_alpn_are_negotiated_and_reported() {
 }
 
 #[test]
-#[ignore = "intermittently spins inside run(NONBLOCK) at the end of the exchange (seen twice in ~12 runs): \
-            a loop that never goes idle, under investigation (issue 15); run with --ignored"]
 fn an_evrs_tls_client_talks_to_openssl_s_server() {
     if !tool_available("openssl") {
         return;

@@ -146,6 +146,20 @@ on_every_backend! {
         drop(peer);
         run_until(&mut b, "EOF", |_| !events.borrow().is_empty());
         assert_eq!(events.borrow()[0], BevEvents::READING | BevEvents::EOF);
+        // The EOF is reported once: the filter, still reading, must not re-arm the
+        // underlying's reading (which would read the EOF again, forever — the loop never
+        // went idle).
+        for _ in 0..20 {
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        }
+        assert_eq!(events.borrow().len(), 1, "the EOF was reported again: {:?}", events.borrow());
+        // Enabling reading again reads again, and finds the EOF once more.
+        b.bev_enable(f, What::READ).unwrap();
+        run_until(&mut b, "EOF again", |_| events.borrow().len() == 2);
+        for _ in 0..20 {
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        }
+        assert_eq!(events.borrow().len(), 2, "{:?}", events.borrow());
         b.bev_free(f).unwrap();
     }
 

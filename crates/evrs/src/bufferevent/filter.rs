@@ -125,6 +125,10 @@ pub(super) struct Filter {
     codec: Option<Box<dyn Codec>>,
     /// The codec's last error, readable.
     pub(super) error: Option<String>,
+    /// The underlying stopped reading by itself (EOF, a read error or timeout): the pump
+    /// leaves it stopped — re-arming it would read the same EOF again on every loop
+    /// iteration — until the program enables the filter's reading again.
+    pub(super) under_stopped: bool,
 }
 
 /// The underlying's handler: everything goes to the filter.
@@ -140,6 +144,17 @@ impl BevHandler for Link {
         bev.base().filter_output(self.filter, Flush::Normal);
     }
     fn event(&mut self, bev: &mut BevCtx<'_>, what: BevEvents) {
+        if what.contains(BevEvents::READING)
+            && what.intersects(BevEvents::EOF | BevEvents::ERROR | BevEvents::TIMEOUT)
+        {
+            if let Some(f) = bev
+                .base()
+                .bev_state_mut(self.filter)
+                .and_then(|b| b.filter.as_mut())
+            {
+                f.under_stopped = true;
+            }
+        }
         let what = bev.base().filter_map_event(self.filter, what);
         bev.base().bev_callback(self.filter, Cb::Event(what));
     }
@@ -225,6 +240,7 @@ impl EventBase {
             under,
             codec: Some(Box::new(codec)),
             error: None,
+            under_stopped: false,
         });
         self.bev_set_handler(under, Link { filter: fb })?;
         self.bev_enable(under, What::WRITE)?;
@@ -275,7 +291,7 @@ impl EventBase {
         let Some(b) = self.bev_state(fb) else {
             return;
         };
-        let Some(under) = b.filter.as_ref().map(|f| f.under) else {
+        let Some((under, stopped)) = b.filter.as_ref().map(|f| (f.under, f.under_stopped)) else {
             return;
         };
         let wants_read =
@@ -287,7 +303,7 @@ impl EventBase {
         let under_reads = self
             .bev_state(under)
             .is_some_and(|u| u.enabled.contains(What::READ));
-        if wants_read && !under_reads {
+        if wants_read && !under_reads && !stopped {
             let _ = self.bev_enable(under, What::READ);
             // Input that waited while the filter was not reading.
             self.filter_input(fb, Flush::Normal);

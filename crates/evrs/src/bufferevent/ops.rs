@@ -122,6 +122,11 @@ impl EventBase {
         {
             b.write_kick = true;
         }
+        // A filter whose underlying stopped at EOF reads again when asked to (as a socket
+        // bufferevent enabled again after EOF reads again, and reports what it finds).
+        if let Some(f) = b.filter.as_mut().filter(|_| what.contains(What::READ)) {
+            f.under_stopped = false;
+        }
         b.enabled |= what & (What::READ | What::WRITE);
         self.bev_sync(bev);
         Ok(())
