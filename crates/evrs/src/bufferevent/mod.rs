@@ -151,6 +151,9 @@ pub(crate) struct Bev {
     /// WRITE was just enabled with nothing to send: the next writability runs the write
     /// callback once (libevent does; programs use it to start a conversation).
     write_kick: bool,
+    /// An inline write drained the output: the write callback is due (the write event was
+    /// activated to run it from the loop).
+    write_cb_due: bool,
     /// The output should be shut down once drained (`Flush::Finished`).
     shutdown_pending: bool,
     /// The error a failed connect left for the write callback to report.
@@ -206,6 +209,7 @@ impl Bev {
             enabled: What::WRITE,
             connecting: false,
             write_kick: false,
+            write_cb_due: false,
             shutdown_pending: false,
             connect_error: None,
             last_error: None,

@@ -94,6 +94,35 @@ impl EventBase {
         if b.fd < 0 {
             return;
         }
+        // Output waiting and the socket not known to be full (no write event pending): write
+        // now, instead of watching for writability first — that would cost a wake-up and two
+        // epoll_ctl calls per message. (libevent always waits for the write event.)
+        let inline = !b.write_added
+            && !b.connecting
+            && b.connect_error.is_none()
+            && b.resolving.is_none()
+            && b.enabled.contains(What::WRITE)
+            && !b.output.is_empty()
+            && wb.is_none_or(|n| n > 0);
+        if inline {
+            if let Ok(n) = self.bev_write_now(bev) {
+                let Some(b) = self.bev_state_mut(bev) else {
+                    return;
+                };
+                // Drained to the low watermark: the write callback runs from the loop (not
+                // from inside this call, which may be the program's own `bev_write`).
+                if n > 0 && b.output.len() <= b.write_wm.0 {
+                    b.write_cb_due = true;
+                    if let Some(w) = b.write_ev {
+                        let _ = self.activate(w, What::WRITE, 1);
+                    }
+                }
+            }
+            // (An error is met again, and reported, by the write event.)
+        }
+        let Some(b) = self.bev_state_mut(bev) else {
+            return;
+        };
         let high = b.read_wm.1;
         let below_high = high == 0 || b.input.len() < high;
         let want_read = b.enabled.contains(What::READ)
@@ -332,7 +361,7 @@ fn on_writable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
         // Data written before the connect finished goes out on the next writability.
         return;
     }
-    let kick = std::mem::take(&mut b.write_kick);
+    let kick = std::mem::take(&mut b.write_kick) | std::mem::take(&mut b.write_cb_due);
     match base.bev_write_now(bev) {
         Ok(n) => {
             let Some(b) = base.bev_state_mut(bev) else {
