@@ -34,36 +34,75 @@ impl EvBuffer {
         Ok(())
     }
 
-    /// Reads from `fd` into the end of the buffer with one `readv`
-    /// (libevent's `evbuffer_read`). Returns the bytes read; 0 means end of
-    /// file. Errors, including `WouldBlock`, come back as
+    /// Reads from `fd` into the end of the buffer (libevent's `evbuffer_read`). Returns
+    /// the bytes read; 0 means end of file. Errors, including `WouldBlock`, come back as
     /// [`Error::Io`](crate::Error::Io).
     ///
-    /// How much: what `ioctl(FIONREAD)` reports, or the cap if that fails,
-    /// is zero or exceeds it; then at most `howmuch` if given. The cap is
-    /// [`max_read`](Self::max_read), so one call never reads unboundedly.
-    /// `Some(0)` returns 0 without a system call. Fails if the end is
-    /// frozen, and with [`Error::NoMemory`](crate::Error::NoMemory) (reading
-    /// nothing) if the space for the read cannot be allocated: a large
-    /// cap is allocated whole when the fd does not say how much is ready.
+    /// How much: at most the cap, [`max_read`](Self::max_read) (so one call never reads
+    /// unboundedly), and at most `howmuch` if given. When the last chunk has room, one
+    /// `readv` goes straight into it — the common case of small messages costs that one
+    /// system call; only if that room fills up does the rest of the cap go into a new chunk
+    /// sized by `ioctl(FIONREAD)`. (libevent asks FIONREAD before every read.)
+    /// `Some(0)` returns 0 without a system call. Fails if the end is frozen, and with
+    /// [`Error::NoMemory`](crate::Error::NoMemory) (reading nothing) if the space for the
+    /// read cannot be allocated: a large cap is allocated whole when the fd does not say
+    /// how much is ready.
     pub fn read_from(&mut self, fd: RawFd, howmuch: Option<usize>) -> Result<usize> {
         self.check_end()?;
-        let avail = match sys::fionread(fd) {
-            Ok(n) if n > 0 && n <= self.max_read => n,
-            _ => self.max_read,
-        };
-        let n = howmuch.map_or(avail, |h| h.min(avail));
-        if n == 0 {
+        let cap = howmuch.map_or(self.max_read, |h| h.min(self.max_read));
+        if cap == 0 {
             return Ok(0);
         }
+        let room = self.tail_room(cap);
+        if room < MIN_TAIL_IOV && room < cap {
+            return self.read_sized(fd, cap);
+        }
+        let want = room.min(cap);
+        let orig = self.len;
+        let got = match self.chunks.back_mut() {
+            Some(Chunk::Mem(t)) => sys::readv_spare(fd, &mut [(t, want)])?,
+            _ => 0,
+        };
+        self.len += got;
+        self.changed(orig, got, 0);
+        if got < want || got == cap {
+            return Ok(got);
+        }
+        // The room filled up and the cap allows more: more may be waiting.
+        match self.read_sized(fd, cap - got) {
+            Ok(more) => Ok(got + more),
+            // What was read stands; an error (or the EOF) is met again by the next call.
+            Err(_) => Ok(got),
+        }
+    }
+
+    /// The free bytes at the end of the last chunk, which is first made whole again if it
+    /// is empty and was drained from the front (`need` is how much the caller could use).
+    fn tail_room(&mut self, need: usize) -> usize {
+        match self.chunks.back_mut() {
+            Some(Chunk::Mem(t)) => {
+                if t.is_empty() && t.capacity() < need {
+                    let _ = t.try_reclaim(need);
+                }
+                t.capacity() - t.len()
+            }
+            _ => 0,
+        }
+    }
+
+    /// One `readv` of up to `cap` bytes, sized by `ioctl(FIONREAD)`: into the tail's free
+    /// bytes (if worth an iovec) and one new chunk for the rest.
+    fn read_sized(&mut self, fd: RawFd, cap: usize) -> Result<usize> {
+        let avail = match sys::fionread(fd) {
+            Ok(n) if n > 0 && n <= cap => n,
+            _ => cap,
+        };
+        let n = avail;
         let orig = self.len;
         // Space: the tail's free bytes, plus one new chunk for the rest.
         let mut last_cap = 0;
         let mut tail_spare = 0;
         if let Some(Chunk::Mem(t)) = self.chunks.back_mut() {
-            if t.is_empty() && t.capacity() < n {
-                let _ = t.try_reclaim(n);
-            }
             tail_spare = t.capacity() - t.len();
             last_cap = t.capacity();
         }
