@@ -192,6 +192,29 @@ on_every_backend! {
         b.bev_free(bev).unwrap();
     }
 
+    fn a_write_goes_out_at_once_and_its_callback_runs_from_the_loop(m) {
+        let mut b = base(m);
+        let (bev, mut peer) = bev_pair(&mut b, BevOptions::empty());
+        let writes = Rc::new(Cell::new(0));
+        let w = writes.clone();
+        b.bev_setcb(bev, None::<fn(&mut BevCtx<'_>)>, Some(move |_: &mut BevCtx<'_>| w.set(w.get() + 1)), None::<fn(&mut BevCtx<'_>, BevEvents)>).unwrap();
+        b.bev_write(bev, b"no loop needed").unwrap();
+        // Sent by bev_write itself (the socket had room), not at the next writability.
+        let mut buf = [0u8; 64];
+        assert_eq!(peer.read(&mut buf).unwrap(), 14);
+        assert_eq!(&buf[..14], b"no loop needed");
+        assert!(b.bev_output(bev).unwrap().is_empty());
+        // The write callback is not run inside bev_write, but by the loop.
+        assert_eq!(writes.get(), 0);
+        b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(writes.get(), 1, "one write callback for the drained output");
+        for _ in 0..5 {
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        }
+        assert_eq!(writes.get(), 1, "and only one");
+        b.bev_free(bev).unwrap();
+    }
+
     fn output_added_through_the_guard_is_sent(m) {
         let mut b = base(m);
         let (bev, mut peer) = bev_pair(&mut b, BevOptions::empty());
