@@ -181,35 +181,44 @@ impl EvBuffer {
                 Some((seg, file_off)) => sys::sendfile(fd, &seg.file, file_off, c.len().min(n))?,
                 None => 0,
             },
-            _ => {
-                // On the stack: no allocation per write.
-                let mut iov = [IoSlice::new(&[]); sys::MAX_WRITE_IOV];
-                let mut cnt = 0;
-                let mut left = n;
-                for c in self.chunks.iter() {
-                    if left == 0 || cnt == sys::MAX_WRITE_IOV {
-                        break;
-                    }
-                    // A file segment that goes out by sendfile starts the
-                    // next call instead, and file data not read in waits.
-                    if (by_sendfile(c) && cnt > 0) || !c.in_memory() {
-                        break;
-                    }
-                    let s = c.as_slice();
-                    let k = s.len().min(left);
-                    if k > 0 {
-                        iov[cnt] = IoSlice::new(&s[..k]);
-                        cnt += 1;
-                        left -= k;
-                    }
-                }
-                sys::writev(fd, &iov[..cnt])?
-            }
+            // On the stack: no allocation per write (and a small array for the usual few
+            // chunks: filling 128 slices would cost more than the write's own work).
+            _ if self.chunks.len() <= 4 => self.writev_front::<4>(fd, n, by_sendfile)?,
+            _ => self.writev_front::<{ sys::MAX_WRITE_IOV }>(fd, n, by_sendfile)?,
         };
         let written = written.min(self.len);
         let orig = self.len;
         self.drop_front(written);
         self.changed(orig, 0, written);
         Ok(written)
+    }
+
+    /// One `writev` of up to `n` bytes from the front: up to `N` in-memory chunks, stopping
+    /// before a file segment that goes by sendfile or is not read in.
+    fn writev_front<const N: usize>(
+        &self,
+        fd: RawFd,
+        n: usize,
+        by_sendfile: impl Fn(&Chunk) -> bool,
+    ) -> Result<usize> {
+        let mut iov = [IoSlice::new(&[]); N];
+        let mut cnt = 0;
+        let mut left = n;
+        for c in self.chunks.iter() {
+            if left == 0 || cnt == N {
+                break;
+            }
+            if (by_sendfile(c) && cnt > 0) || !c.in_memory() {
+                break;
+            }
+            let s = c.as_slice();
+            let k = s.len().min(left);
+            if k > 0 {
+                iov[cnt] = IoSlice::new(&s[..k]);
+                cnt += 1;
+                left -= k;
+            }
+        }
+        Ok(sys::writev(fd, &iov[..cnt])?)
     }
 }
