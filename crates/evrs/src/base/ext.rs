@@ -25,13 +25,12 @@ impl EventBase<Local> {
     /// The state of layer `kind`, made with `T::default()` on first use. Each kind is used
     /// with one type only (the layer's own module is the only caller for its kind).
     pub(crate) fn ext<T: Default + 'static>(&mut self, kind: ExtKind) -> &mut T {
-        let slot = &mut self.local.ext.slots[kind as usize];
-        if !slot.as_ref().is_some_and(|b| b.is::<T>()) {
-            *slot = Some(Box::new(T::default()));
-        }
-        match slot.as_mut().and_then(|b| b.downcast_mut::<T>()) {
+        // (One type check per call: this is on every bufferevent's dispatch path.)
+        let slot =
+            self.local.ext.slots[kind as usize].get_or_insert_with(|| Box::new(T::default()));
+        match slot.downcast_mut::<T>() {
             Some(t) => t,
-            // Unreachable: the slot was just made a `T` if it was not one.
+            // Unreachable: each kind is used by one layer, with its one type.
             None => unreachable!("extension slot holds its kind's type"),
         }
     }

@@ -154,6 +154,9 @@ pub(crate) struct Bev {
     /// An inline write drained the output: the write callback is due (the write event was
     /// activated to run it from the loop).
     write_cb_due: bool,
+    /// The read event's dispatch is running (reading and the read callback): a write
+    /// callback that falls due meanwhile runs at its end.
+    reading: bool,
     /// The output should be shut down once drained (`Flush::Finished`).
     shutdown_pending: bool,
     /// The error a failed connect left for the write callback to report.
@@ -195,6 +198,11 @@ pub(crate) struct Bev {
 }
 
 impl Bev {
+    /// Whether rate limits apply (its own buckets or a group's).
+    pub(super) fn rate_limited(&self) -> bool {
+        self.rate.is_some() || self.group.is_some()
+    }
+
     fn new(fd: RawFd, opts: BevOptions) -> Bev {
         Bev {
             fd,
@@ -210,6 +218,7 @@ impl Bev {
             connecting: false,
             write_kick: false,
             write_cb_due: false,
+            reading: false,
             shutdown_pending: false,
             connect_error: None,
             last_error: None,

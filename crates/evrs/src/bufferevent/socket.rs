@@ -4,7 +4,7 @@
 //! (`bev_sync`, run after every change and every callback).
 
 use super::ctx::Cb;
-use super::{BevEvents, BevOptions, BufferEvent};
+use super::{Bev, BevEvents, BevOptions, BufferEvent};
 use crate::base::EventBase;
 use crate::event::{Event, RawArg};
 use crate::flags::What;
@@ -77,7 +77,12 @@ impl EventBase {
     /// below the high watermark; writing while connecting, or enabled with output pending.
     pub(crate) fn bev_sync(&mut self, bev: BufferEvent) {
         // Rate limits: a direction out of tokens waits for a refill.
-        let (rb, wb) = (self.bev_budget(bev, true), self.bev_budget(bev, false));
+        let (rb, wb) = match self.bev_state(bev) {
+            Some(b) if b.rate_limited() => {
+                (self.bev_budget(bev, true), self.bev_budget(bev, false))
+            }
+            _ => (None, None),
+        };
         let starved = rb.is_some_and(|n| n <= 0) || wb.is_some_and(|n| n <= 0);
         let Some(b) = self.bev_state_mut(bev) else {
             return;
@@ -110,11 +115,15 @@ impl EventBase {
                     return;
                 };
                 // Drained to the low watermark: the write callback runs from the loop (not
-                // from inside this call, which may be the program's own `bev_write`).
+                // from inside this call, which may be the program's own `bev_write`): at
+                // the end of the read event's dispatch if one is running, else from the
+                // write event, activated for it.
                 if n > 0 && b.output.len() <= b.write_wm.0 {
                     b.write_cb_due = true;
-                    if let Some(w) = b.write_ev {
-                        let _ = self.activate(w, What::WRITE, 1);
+                    if !b.reading {
+                        if let Some(w) = b.write_ev {
+                            let _ = self.activate(w, What::WRITE, 1);
+                        }
                     }
                 }
             }
@@ -210,7 +219,12 @@ impl EventBase {
     /// Writes what the socket takes (up to the write cap). Returns the bytes written; a
     /// socket error is returned (the caller reports it).
     pub(super) fn bev_write_now(&mut self, bev: BufferEvent) -> io::Result<usize> {
-        let budget = self.bev_budget(bev, false);
+        let limited = self.bev_live(bev)?.rate_limited();
+        let budget = if limited {
+            self.bev_budget(bev, false)
+        } else {
+            None
+        };
         let b = self.bev_live(bev)?;
         if b.fd < 0 || b.connecting {
             return Ok(0);
@@ -231,7 +245,7 @@ impl EventBase {
             // Errors only mean the connection is gone already.
             let _ = crate::sys::stream::shutdown_write(b.fd);
         }
-        if n > 0 {
+        if n > 0 && limited {
             self.bev_charge(bev, false, n);
         }
         Ok(n)
@@ -273,7 +287,12 @@ impl EventBase {
 /// The read event fired: read, then the read callback (or EOF / error / timeout).
 fn on_readable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
     let bev = bev_of(base, arg);
-    let budget = base.bev_budget(bev, true);
+    let limited = base.bev_state(bev).is_some_and(Bev::rate_limited);
+    let budget = if limited {
+        base.bev_budget(bev, true)
+    } else {
+        None
+    };
     let Some(b) = base.bev_state_mut(bev) else {
         return;
     };
@@ -306,10 +325,22 @@ fn on_readable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
         }
         Ok(n) => {
             let ready = b.input.len() >= low;
-            base.bev_charge(bev, true, n);
+            // While the read callback runs, an inline write that drains the output leaves
+            // its write callback for the end of this dispatch (no second event for it).
+            b.reading = true;
+            if limited {
+                base.bev_charge(bev, true, n);
+            }
             base.bev_sync(bev);
             if ready {
                 base.bev_callback(bev, Cb::Read);
+            }
+            let Some(b) = base.bev_state_mut(bev) else {
+                return;
+            };
+            b.reading = false;
+            if std::mem::take(&mut b.write_cb_due) && !b.free_requested {
+                base.bev_callback(bev, Cb::Write);
             }
         }
         Err(BufError::Io(e))
