@@ -107,7 +107,8 @@ pub struct EvBuffer {
     pub(crate) freeze_end: bool,
     pub(crate) drains_to_fd: bool,
     pub(crate) max_read: usize,
-    pub(crate) reservation: Option<Reservation>,
+    /// (Boxed: rare, and the buffer is held twice per bufferevent connection.)
+    pub(crate) reservation: Option<Box<Reservation>>,
     pub(crate) cbs: Callbacks,
 }
 

@@ -46,8 +46,33 @@ struct Entry {
     f: Callback,
 }
 
+/// A buffer's callbacks: nothing but a null pointer until the first one is registered
+/// (most buffers never have any, and a bufferevent holds two buffers per connection).
+#[derive(Default, Debug)]
+pub(crate) struct Callbacks(Option<Box<CallbackState>>);
+
+impl Callbacks {
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|c| c.entries.is_empty())
+    }
+
+    fn get(&self) -> Option<&CallbackState> {
+        self.0.as_deref()
+    }
+
+    fn opt_mut(&mut self) -> Option<&mut CallbackState> {
+        self.0.as_deref_mut()
+    }
+
+    /// The state, made on first use.
+    fn get_mut(&mut self) -> &mut CallbackState {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
 #[derive(Default)]
-pub(crate) struct Callbacks {
+pub(crate) struct CallbackState {
     /// Oldest first; dispatch walks it backwards (newest first).
     entries: Vec<Entry>,
     next_id: u64,
@@ -57,7 +82,7 @@ pub(crate) struct Callbacks {
     scheduled: bool,
 }
 
-impl fmt::Debug for Callbacks {
+impl fmt::Debug for CallbackState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Callbacks")
             .field("count", &self.entries.len())
@@ -68,12 +93,7 @@ impl fmt::Debug for Callbacks {
     }
 }
 
-impl Callbacks {
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
+impl CallbackState {
     fn add(&mut self, f: Callback, immediate: bool) -> CallbackId {
         self.next_id += 1;
         let id = self.next_id;
@@ -153,7 +173,7 @@ impl EvBuffer {
     where
         F: FnMut(&EvBuffer, &CallbackInfo) + Send + 'static,
     {
-        self.cbs.add(Box::new(f), false)
+        self.cbs.get_mut().add(Box::new(f), false)
     }
 
     /// Like [`add_cb`](Self::add_cb), but the callback is never deferred: it
@@ -163,19 +183,24 @@ impl EvBuffer {
     where
         F: FnMut(&EvBuffer, &CallbackInfo) + Send + 'static,
     {
-        self.cbs.add(Box::new(f), true)
+        self.cbs.get_mut().add(Box::new(f), true)
     }
 
     /// Unregisters a callback; false if `id` is not registered here.
     pub fn remove_cb(&mut self, id: CallbackId) -> bool {
-        let before = self.cbs.entries.len();
-        self.cbs.entries.retain(|e| e.id != id.0);
-        before != self.cbs.entries.len()
+        let Some(c) = self.cbs.opt_mut() else {
+            return false;
+        };
+        let before = c.entries.len();
+        c.entries.retain(|e| e.id != id.0);
+        before != c.entries.len()
     }
 
     /// Removes every callback (libevent's `evbuffer_setcb(buf, NULL, NULL)`).
     pub fn clear_cbs(&mut self) {
-        self.cbs.entries.clear();
+        if let Some(c) = self.cbs.opt_mut() {
+            c.entries.clear();
+        }
     }
 
     /// Replaces every callback with `f`, an old-style callback that gets the
@@ -214,6 +239,7 @@ impl EvBuffer {
     /// `None` if `id` is not registered here.
     pub fn is_cb_enabled(&self, id: CallbackId) -> Option<bool> {
         self.cbs
+            .get()?
             .entries
             .iter()
             .find(|e| e.id == id.0)
@@ -222,12 +248,20 @@ impl EvBuffer {
 
     /// Enables a callback; false if `id` is not registered here.
     pub fn enable_cb(&mut self, id: CallbackId) -> bool {
-        self.cbs.find(id).map(|e| e.enabled = true).is_some()
+        self.cbs
+            .opt_mut()
+            .and_then(|c| c.find(id))
+            .map(|e| e.enabled = true)
+            .is_some()
     }
 
     /// Disables a callback without removing it; false if `id` is unknown.
     pub fn disable_cb(&mut self, id: CallbackId) -> bool {
-        self.cbs.find(id).map(|e| e.enabled = false).is_some()
+        self.cbs
+            .opt_mut()
+            .and_then(|c| c.find(id))
+            .map(|e| e.enabled = false)
+            .is_some()
     }
 
     /// Switches deferred mode on (`Some(scheduler)`) or off (`None`).
@@ -240,24 +274,31 @@ impl EvBuffer {
     /// every enabled callback once with the summed counts. Switching the mode
     /// off keeps pending counts until the next `run_deferred_callbacks`.
     pub fn defer_callbacks(&mut self, scheduler: Option<Scheduler>) {
-        self.cbs.scheduler = scheduler;
+        match (self.cbs.opt_mut(), scheduler) {
+            (Some(c), s) => c.scheduler = s,
+            (None, Some(s)) => self.cbs.get_mut().scheduler = Some(s),
+            (None, None) => {}
+        }
     }
 
     /// True if deferred changes are waiting for
     /// [`run_deferred_callbacks`](Self::run_deferred_callbacks).
     pub fn has_pending_callbacks(&self) -> bool {
-        self.cbs.pending_added != 0 || self.cbs.pending_deleted != 0
+        self.cbs
+            .get()
+            .is_some_and(|c| c.pending_added != 0 || c.pending_deleted != 0)
     }
 
     /// Runs the deferred callbacks with the counts accumulated since the last
     /// run; does nothing if nothing is pending. Immediate callbacks already
     /// ran and are not run again.
     pub fn run_deferred_callbacks(&mut self) {
-        let Some(info) = self.cbs.take_pending(self.len) else {
+        let len = self.len;
+        let Some(info) = self.cbs.opt_mut().and_then(|c| c.take_pending(len)) else {
             return;
         };
         let mut cbs = std::mem::take(&mut self.cbs);
-        cbs.run(self, &info, |e| !e.immediate);
+        cbs.get_mut().run(self, &info, |e| !e.immediate);
         self.cbs = cbs;
     }
 
@@ -270,7 +311,7 @@ impl EvBuffer {
             return;
         }
         let mut cbs = std::mem::take(&mut self.cbs);
-        cbs.dispatch(
+        cbs.get_mut().dispatch(
             self,
             CallbackInfo {
                 orig_size,

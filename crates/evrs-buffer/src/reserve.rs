@@ -61,18 +61,18 @@ impl EvBuffer {
         if n > 0 {
             if let Err(e) = self.reserve_parts(n, nvec, &mut parts) {
                 // Give the space split off existing chunks back.
-                self.reservation = Some(Reservation {
+                self.reservation = Some(Box::new(Reservation {
                     gen: self.gen,
                     parts,
-                });
+                }));
                 self.cancel_reservation();
                 return Err(e);
             }
         }
-        self.reservation = Some(Reservation {
+        self.reservation = Some(Box::new(Reservation {
             gen: self.gen,
             parts,
-        });
+        }));
         Ok(self
             .reservation
             .as_mut()

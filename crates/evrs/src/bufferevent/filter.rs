@@ -236,12 +236,12 @@ impl EventBase {
     ) -> io::Result<BufferEvent> {
         self.bev_live(under)?;
         let fb = self.bufferevent_socket(-1, opts)?;
-        self.bev_live(fb)?.filter = Some(Filter {
+        self.bev_live(fb)?.filter = Some(Box::new(Filter {
             under,
             codec: Some(Box::new(codec)),
             error: None,
             under_stopped: false,
-        });
+        }));
         self.bev_set_handler(under, Link { filter: fb })?;
         self.bev_enable(under, What::WRITE)?;
         self.bev_sync(fb);

@@ -186,13 +186,13 @@ pub(crate) struct Bev {
     /// A pair half: its partner (`None` once the partner is freed). A pair half has no fd.
     pair: Option<Option<BufferEvent>>,
     /// A filter: its underlying bufferevent and filter functions. A filter has no fd.
-    filter: Option<filter::Filter>,
+    filter: Option<Box<filter::Filter>>,
     /// A host-name lookup is out: the timer that keeps the loop alive meanwhile.
     resolving: Option<Event>,
     /// Why the last host-name lookup failed.
     dns_error: Option<String>,
     /// Its own token buckets, its group, and the timer that waits for a refill.
-    rate: Option<ratelimit::Buckets>,
+    rate: Option<Box<ratelimit::Buckets>>,
     group: Option<RateLimitGroup>,
     refill_timer: Option<Event>,
 }

@@ -158,7 +158,7 @@ impl EventBase {
         cfg: Option<RateLimit>,
     ) -> io::Result<()> {
         let b = self.bev_live(bev)?;
-        b.rate = cfg.map(Buckets::new);
+        b.rate = cfg.map(|c| Box::new(Buckets::new(c)));
         self.bev_sync(bev);
         Ok(())
     }
@@ -347,7 +347,7 @@ impl EventBase {
         let Some(b) = self.bev_state(bev) else {
             return;
         };
-        let mut wait = b.rate.as_ref().map(Buckets::until_next_tick);
+        let mut wait = b.rate.as_deref().map(Buckets::until_next_tick);
         if let Some(g) = b.group {
             if let Ok(grp) = self.group_mut(g) {
                 let w = grp.buckets.until_next_tick();

@@ -208,7 +208,7 @@ impl EventBase {
             self.group_forget(g, bev);
         }
         if let Some(f) = b.filter.take() {
-            self.filter_release(f, b.opts.contains(BevOptions::CLOSE_ON_FREE));
+            self.filter_release(*f, b.opts.contains(BevOptions::CLOSE_ON_FREE));
         }
         if b.fd >= 0 && (b.owns_fd || b.opts.contains(BevOptions::CLOSE_ON_FREE)) {
             crate::sys::stream::close(b.fd);
