@@ -76,6 +76,33 @@ fn read_some(s: &mut UnixStream, n: usize, b: &mut EventBase) -> Vec<u8> {
 }
 
 on_every_backend! {
+    fn a_filter_read_timeout_fires_when_the_peer_is_silent(m) {
+        let mut b = base(m);
+        let (f, _under, mut peer) = filtered(&mut b, BevOptions::CLOSE_ON_FREE);
+        let t0 = Instant::now();
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let e = events.clone();
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let g = got.clone();
+        b.bev_setcb(f, Some(move |bev: &mut BevCtx<'_>| {
+            let v = bev.input().to_vec();
+            bev.input().drain(v.len()).unwrap();
+            g.borrow_mut().extend_from_slice(&v);
+        }), None::<fn(&mut BevCtx<'_>)>, Some(move |_: &mut BevCtx<'_>, what| e.borrow_mut().push((what, t0.elapsed())))).unwrap();
+        b.bev_enable(f, What::READ).unwrap();
+        b.bev_set_timeouts(f, Some(Duration::from_millis(200)), None).unwrap();
+        // Data at ~100 ms restarts the timer: it expires ~200 ms after that.
+        std::thread::sleep(Duration::from_millis(100));
+        peer.write_all(b"late").unwrap();
+        run_until(&mut b, "read timeout", |_| !events.borrow().is_empty());
+        let (what, at) = events.borrow()[0];
+        assert_eq!(what, BevEvents::READING | BevEvents::TIMEOUT);
+        assert_eq!(&*got.borrow(), b"LATE");
+        assert!(at >= Duration::from_millis(290), "not restarted by the data: fired at {at:?}");
+        assert!(!b.bev_get_enabled(f).unwrap().contains(What::READ));
+        b.bev_free(f).unwrap();
+    }
+
     fn input_and_output_are_filtered(m) {
         let mut b = base(m);
         let (f, under, mut peer) = filtered(&mut b, BevOptions::CLOSE_ON_FREE);

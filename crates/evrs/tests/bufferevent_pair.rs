@@ -1,5 +1,6 @@
 //! Bufferevent pairs on every backend: data crosses, callbacks are deferred (no
-//! recursion), the read high watermark limits a transfer, flush and free propagate.
+//! recursion), the read high watermark limits a transfer, flush and free propagate, read
+//! and write timeouts (restarted by traffic).
 mod util;
 use evrs::bufferevent::{BevCtx, BevEvents, BevHandler, BevOptions, Flush};
 use evrs::{EventBase, LoopFlags, What};
@@ -17,6 +18,25 @@ fn run_until(b: &mut EventBase, what: &str, mut done: impl FnMut(&mut EventBase)
         );
         b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
     }
+}
+
+type Events = Rc<RefCell<Vec<(BevEvents, Duration)>>>;
+
+/// Records each event with the time since `t0`.
+fn record_events(b: &mut EventBase, bev: evrs::bufferevent::BufferEvent, t0: Instant) -> Events {
+    let log: Events = Default::default();
+    let l = log.clone();
+    b.bev_setcb(
+        bev,
+        Some(|bev: &mut BevCtx<'_>| {
+            let n = bev.input().len();
+            bev.input().drain(n).unwrap();
+        }),
+        None::<fn(&mut BevCtx<'_>)>,
+        Some(move |_: &mut BevCtx<'_>, what| l.borrow_mut().push((what, t0.elapsed()))),
+    )
+    .unwrap();
+    log
 }
 
 /// Counts messages and answers each until `left` runs out; tracks callback nesting.
@@ -44,6 +64,64 @@ impl BevHandler for PingPong {
 }
 
 on_every_backend! {
+    fn a_pair_read_timeout_fires_when_nothing_arrives_and_traffic_restarts_it(m) {
+        let mut b = base(m);
+        let (x, y) = b.bufferevent_pair(BevOptions::empty()).unwrap();
+        let t0 = Instant::now();
+        let log = record_events(&mut b, x, t0);
+        b.bev_enable(x, What::READ).unwrap();
+        b.bev_set_timeouts(x, Some(Duration::from_millis(150)), None).unwrap();
+        // Traffic every 50 ms for 300 ms keeps the 150 ms read timeout from expiring.
+        let sent = Rc::new(Cell::new(0));
+        let s = sent.clone();
+        let tick = b.new_event(-1, What::PERSIST, move |base: &mut EventBase, ev, _| {
+            base.bev_write(y, b"tick").unwrap();
+            s.set(s.get() + 1);
+            if s.get() == 6 {
+                base.del(ev).unwrap();
+            }
+        }).unwrap();
+        b.add(tick, Some(Duration::from_millis(50))).unwrap();
+        run_until(&mut b, "read timeout", |_| !log.borrow().is_empty());
+        let (what, at) = log.borrow()[0];
+        assert_eq!(what, BevEvents::READING | BevEvents::TIMEOUT);
+        assert_eq!(sent.get(), 6);
+        // The last tick went at ~300 ms: the timeout is 150 ms after it, not after the start.
+        assert!(at >= Duration::from_millis(440), "fired at {at:?}, before traffic stopped + 150 ms");
+        assert!(!b.bev_get_enabled(x).unwrap().contains(What::READ), "reading was not disabled");
+        for _ in 0..5 {
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        }
+        assert_eq!(log.borrow().len(), 1, "{:?}", log.borrow());
+        b.free(tick).unwrap();
+        b.bev_free(x).unwrap();
+        b.bev_free(y).unwrap();
+    }
+
+    fn a_pair_write_timeout_fires_while_the_partner_does_not_read(m) {
+        let mut b = base(m);
+        let (x, y) = b.bufferevent_pair(BevOptions::empty()).unwrap();
+        let t0 = Instant::now();
+        let log = record_events(&mut b, x, t0);
+        b.bev_disable(y, What::READ).unwrap();
+        b.bev_set_timeouts(x, None, Some(Duration::from_millis(100))).unwrap();
+        b.bev_write(x, b"stuck").unwrap();
+        run_until(&mut b, "write timeout", |_| !log.borrow().is_empty());
+        let (what, at) = log.borrow()[0];
+        assert_eq!(what, BevEvents::WRITING | BevEvents::TIMEOUT);
+        assert!(at >= Duration::from_millis(100), "fired early: {at:?}");
+        assert!(!b.bev_get_enabled(x).unwrap().contains(What::WRITE));
+        assert_eq!(b.bev_output(x).unwrap().len(), 5, "the output is kept");
+        // With no timeout set and nothing pending, nothing more fires.
+        b.bev_set_timeouts(x, None, None).unwrap();
+        for _ in 0..5 {
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        }
+        assert_eq!(log.borrow().len(), 1);
+        b.bev_free(x).unwrap();
+        b.bev_free(y).unwrap();
+    }
+
     fn data_crosses_and_callbacks_never_nest(m) {
         let mut b = base(m);
         let _ = m;

@@ -310,6 +310,7 @@ impl EventBase {
         } else if !wants_read && under_reads {
             let _ = self.bev_disable(under, What::READ);
         }
+        self.bev_generic_sync(fb, false, false);
     }
 
     /// Runs the codec's decode from the underlying's input into the filter's.
@@ -357,6 +358,7 @@ impl EventBase {
             self.filter_output(fb, Flush::Normal);
         }
         self.filter_pump_read_side(fb);
+        self.bev_generic_sync(fb, made > 0, false);
         made
     }
 
@@ -432,6 +434,7 @@ impl EventBase {
         } else if had_output && drained {
             self.bev_callback(fb, Cb::Write);
         }
+        self.bev_generic_sync(fb, false, made > 0);
         made
     }
 

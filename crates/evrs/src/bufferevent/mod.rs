@@ -56,6 +56,7 @@ mod pair;
 mod ratelimit;
 mod resolve;
 mod socket;
+mod timeouts;
 
 pub use ctx::{BevCtx, BevHandler, BevOutput};
 pub use filter::{Codec, FilterFn, FilterResult};

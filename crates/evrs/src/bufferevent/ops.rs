@@ -190,7 +190,9 @@ impl EventBase {
     /// Read and write timeouts (libevent's `bufferevent_set_timeouts`; `None`: none). The
     /// read timeout runs while reading is enabled and resets with every read; the write
     /// timeout while output is pending. On expiry the event callback gets
-    /// `READING|TIMEOUT` or `WRITING|TIMEOUT` and that direction is disabled.
+    /// `READING|TIMEOUT` or `WRITING|TIMEOUT` and that direction is disabled. Pairs and
+    /// filters have them too (on timers of their own, restarted when data arrives or output
+    /// moves on).
     pub fn bev_set_timeouts(
         &mut self,
         bev: BufferEvent,
@@ -201,14 +203,11 @@ impl EventBase {
             crate::reactor::check_timeout(d)?;
         }
         let b = self.bev_live(bev)?;
-        if b.pair.is_some() {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "timeouts on bufferevent pairs are not supported yet",
-            ));
-        }
         b.timeout_read = read;
         b.timeout_write = write;
+        if b.pair.is_some() || b.filter.is_some() {
+            return self.bev_generic_set_timeouts(bev);
+        }
         // Re-arm whatever is pending with the new timeouts.
         b.read_added = false;
         b.write_added = false;

@@ -43,8 +43,10 @@ impl EventBase {
         let Some(partner) = self.bev_state(bev).and_then(|b| b.pair.flatten()) else {
             return;
         };
-        self.pair_move(bev, partner, false);
-        self.pair_move(partner, bev, false);
+        let out = self.pair_move(bev, partner, false);
+        let back = self.pair_move(partner, bev, false);
+        self.bev_generic_sync(bev, back > 0, out > 0);
+        self.bev_generic_sync(partner, out > 0, back > 0);
     }
 
     /// Moves `from`'s output to `to`'s input: what `to`'s high watermark allows, or (with
