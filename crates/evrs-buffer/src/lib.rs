@@ -190,6 +190,7 @@ mod remove;
 mod reserve;
 mod search;
 mod shared;
+mod spare;
 mod sys;
 
 pub use buffer::{BufferFlags, EvBuffer, DEFAULT_MAX_READ, MAX_READ_LIMIT};
@@ -201,3 +202,4 @@ pub use file::{FileSegment, SegmentFlags};
 pub use foreign::RefCleanupFn;
 pub use ptr::BufferPtr;
 pub use shared::SharedEvBuffer;
+pub use spare::Spare;

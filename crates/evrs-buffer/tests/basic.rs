@@ -444,3 +444,38 @@ fn shared_buffer_locks() {
     drop(other);
     assert_eq!(shared.try_unwrap().unwrap().len(), 400);
 }
+
+#[test]
+fn spare_memory_moves_between_empty_buffers_only() {
+    let mut a = EvBuffer::new();
+    assert!(!a.holds_memory());
+    assert!(
+        a.take_spare().is_none(),
+        "nothing to take from a new buffer"
+    );
+    a.add(&[7u8; 100]).unwrap();
+    assert!(
+        a.take_spare().is_none(),
+        "a buffer with data keeps its memory"
+    );
+    a.drain(100).unwrap();
+    assert!(
+        a.holds_memory(),
+        "a drained buffer keeps its chunk for the next append"
+    );
+    let spare = a.take_spare().unwrap();
+    assert!(!a.holds_memory());
+    a.add(b"still works").unwrap();
+    assert_eq!(a.to_vec(), b"still works");
+    // A buffer that holds memory gives the spare back; an empty one takes it and uses it.
+    let spare = a.give_spare(spare).unwrap();
+    let mut b = EvBuffer::new();
+    assert!(b.give_spare(spare).is_none());
+    assert!(b.holds_memory());
+    b.add(b"into the spare").unwrap();
+    assert_eq!(b.to_vec(), b"into the spare");
+    // A frozen buffer keeps what it has.
+    b.drain(14).unwrap();
+    b.freeze(End::End);
+    assert!(b.take_spare().is_none());
+}

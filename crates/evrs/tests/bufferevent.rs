@@ -85,6 +85,9 @@ on_every_backend! {
         peer.write_all(b"hello, bufferevent").unwrap();
         let back = read_exactly(&mut peer, 18, &mut b);
         assert_eq!(back, b"hello, bufferevent");
+        // Idle again, the connection holds no buffer memory: it went back to the base's pool.
+        assert!(!b.bev_input(bev).unwrap().holds_memory(), "the idle input kept memory");
+        assert!(!b.bev_output(bev).unwrap().holds_memory(), "the idle output kept memory");
         // EOF from the peer reaches the event callback as READING|EOF.
         drop(peer);
         run_until(&mut b, "EOF", |_| !events.borrow().is_empty());

@@ -56,6 +56,7 @@ mod pair;
 mod ratelimit;
 mod resolve;
 mod socket;
+mod spares;
 mod timeouts;
 
 pub use ctx::{BevCtx, BevHandler, BevOutput};
@@ -253,6 +254,8 @@ impl Bev {
 pub(crate) struct Bevs {
     table: Table<Bev>,
     groups: ratelimit::Groups,
+    /// Emptied buffers' memory, for the next buffer that reads (`spares.rs`).
+    spares: Vec<evrs_buffer::Spare>,
 }
 
 impl Drop for Bevs {

@@ -284,9 +284,16 @@ impl EventBase {
     }
 }
 
-/// The read event fired: read, then the read callback (or EOF / error / timeout).
-fn on_readable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
+/// The read event fired: read, then the read callback (or EOF / error / timeout) — with
+/// spare memory lent to an input that has none, and emptied buffers' memory reclaimed after.
+fn on_readable(base: &mut EventBase, ev: Event, what: What, arg: RawArg) {
     let bev = bev_of(base, arg);
+    base.bev_lend_spare(bev);
+    read_dispatch(base, ev, what, bev);
+    base.bev_reclaim_spares(bev);
+}
+
+fn read_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent) {
     let limited = base.bev_state(bev).is_some_and(Bev::rate_limited);
     let budget = if limited {
         base.bev_budget(bev, true)
@@ -359,9 +366,14 @@ fn on_readable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
 }
 
 /// The write event fired: finish a connect, write, then the write callback at the low
-/// watermark (or error / timeout).
-fn on_writable(base: &mut EventBase, _ev: Event, what: What, arg: RawArg) {
+/// watermark (or error / timeout); emptied buffers' memory is reclaimed after.
+fn on_writable(base: &mut EventBase, ev: Event, what: What, arg: RawArg) {
     let bev = bev_of(base, arg);
+    write_dispatch(base, ev, what, bev);
+    base.bev_reclaim_spares(bev);
+}
+
+fn write_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent) {
     let Some(b) = base.bev_state_mut(bev) else {
         return;
     };

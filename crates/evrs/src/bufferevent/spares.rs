@@ -1,0 +1,57 @@
+//! The base's pool of spare buffer memory: a bufferevent whose buffers are empty gives their
+//! kept memory back after each dispatch, and one about to read takes some. An echo server
+//! then allocates nothing per message and an idle connection holds no buffer memory at all
+//! (otherwise every connection that ever moved data keeps a chunk per buffer).
+
+use super::BufferEvent;
+use crate::base::EventBase;
+
+/// Spares kept per base: enough for the connections active in one loop iteration's
+/// bursts; beyond it emptied memory is freed.
+pub(super) const MAX_SPARES: usize = 256;
+
+impl EventBase {
+    /// Before a read: an input that holds no memory gets a spare, if the pool has one.
+    pub(super) fn bev_lend_spare(&mut self, bev: BufferEvent) {
+        if bev.base != self.id() {
+            return;
+        }
+        let bevs = self.bevs();
+        let Some(b) = bevs.table.get_mut(bev.idx, bev.gen) else {
+            return;
+        };
+        if b.input.holds_memory() {
+            return;
+        }
+        if let Some(spare) = bevs.spares.pop() {
+            if let Some(back) = b.input.give_spare(spare) {
+                bevs.spares.push(back);
+            }
+        }
+    }
+
+    /// After a dispatch: the memory its empty buffers kept goes back to the pool (or is
+    /// freed when the pool is full).
+    pub(super) fn bev_reclaim_spares(&mut self, bev: BufferEvent) {
+        if bev.base != self.id() {
+            return;
+        }
+        let bevs = self.bevs();
+        let Some(b) = bevs.table.get_mut(bev.idx, bev.gen) else {
+            return;
+        };
+        for buf in [&mut b.output, &mut b.input] {
+            if !buf.is_empty() {
+                continue;
+            }
+            if let Some(spare) = buf.take_spare() {
+                if bevs.spares.len() < MAX_SPARES {
+                    if bevs.spares.capacity() == 0 {
+                        bevs.spares.reserve_exact(MAX_SPARES);
+                    }
+                    bevs.spares.push(spare);
+                }
+            }
+        }
+    }
+}
