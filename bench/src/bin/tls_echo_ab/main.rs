@@ -276,8 +276,8 @@ fn report(o: &Options, results: &[(usize, Vec<Stats>)]) {
          command until the server counted N completed handshakes, per handshake; k hs/s (CPU) \
          = 1e6 / CPU µs per handshake, the server's rate with a core to itself; hs/s (wall) = \
          N / wall time of that phase (set by the client, which does more per handshake). \
-         Echo: per 64-byte round trip. Ratios: evrs's CPU / libevent's (below 1.00x evrs \
-         costs less).\n"
+         Echo: per 64-byte round trip. Ratios: evrs's CPU / libevent's in the same round, \
+         median (min–max) over the rounds (below 1.00x evrs costs less).\n"
     );
     println!(
         "| n | server | handshake CPU µs | k hs/s (CPU) | hs/s (wall) | hs CPU vs libevent \
@@ -287,9 +287,22 @@ fn report(o: &Options, results: &[(usize, Vec<Stats>)]) {
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (n, stats) in results {
         let lib = names.iter().position(|x| *x == "libevent");
+        // Round by round: the two servers of a round ran back to back, under the same load.
         let ratio = |f: fn(&Stats) -> &Vec<f64>, i: usize| {
             lib.map_or("-".to_string(), |l| {
-                format!("{:.2}x", median(f(&stats[i])) / median(f(&stats[l])))
+                let r: Vec<f64> = f(&stats[i])
+                    .iter()
+                    .zip(f(&stats[l]))
+                    .map(|(a, b)| a / b)
+                    .collect();
+                let (lo, hi) = r
+                    .iter()
+                    .fold((f64::MAX, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+                if i == l {
+                    "1.00x".to_string()
+                } else {
+                    format!("{:.2}x ({lo:.2}–{hi:.2})", median(&r))
+                }
             })
         };
         for (i, name) in names.iter().enumerate() {
