@@ -1,6 +1,8 @@
 //! Compiles the C peers (bench/c/*.c) into executables in OUT_DIR when their libraries are
 //! installed, and tells the runner where they are through `EVRS_BENCH_<PEER>_BIN`.
-//! A missing header or a failed compile only skips that peer (with a cargo warning).
+//! A missing header or a failed compile only skips that peer (with a cargo warning). The
+//! in-process A/B binaries get their C servers as static libraries instead (`cfg`
+//! `have_libevent`, `have_libevent_openssl`).
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -83,12 +85,54 @@ fn link_libevent_chain() {
     println!("cargo:rustc-cfg=have_libevent");
 }
 
+/// Builds `c/libevent_tls_echo.c` (libevent's bufferevent_openssl echo server, for
+/// `tls_echo_ab`) into its own static library and sets `cfg(have_libevent_openssl)`; the
+/// binary names the libraries (`-levent_openssl -levent_core -lssl -lcrypto`) in `#[link]`
+/// attributes. Skips with a warning on failure: `tls_echo_ab` then runs evrs alone.
+fn link_libevent_tls() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let cc = env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let obj = out.join("libevent_tls_echo.o");
+    let lib = out.join("libevrs_libevent_tls.a");
+    let ok = Command::new(&cc)
+        .args(["-O2", "-Wall", "-Wextra", "-fPIC", "-c", "-o"])
+        .arg(&obj)
+        .arg("c/libevent_tls_echo.c")
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("ar")
+            .arg("rcs")
+            .arg(&lib)
+            .arg(&obj)
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        println!("cargo:warning=libevent TLS echo skipped: building c/libevent_tls_echo.c failed");
+        return;
+    }
+    println!("cargo:rustc-link-search=native={}", out.display());
+    println!("cargo:rustc-cfg=have_libevent_openssl");
+}
+
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(have_libevent)");
+    println!("cargo:rustc-check-cfg=cfg(have_libevent_openssl)");
     println!("cargo:rerun-if-changed=c");
     if header_exists("event2/buffer.h") && header_exists("event2/listener.h") {
         // The in-process A/B binaries (src/bin/*_ab.rs) call libevent directly.
         link_libevent_chain();
+    }
+    let tls_headers = [
+        "openssl/ssl.h",
+        "event2/bufferevent_ssl.h",
+        "event2/listener.h",
+    ];
+    match tls_headers.iter().find(|h| !header_exists(h)) {
+        None => link_libevent_tls(),
+        Some(h) => println!(
+            "cargo:warning=libevent TLS echo (tls_echo_ab) skipped: <{h}> not found (install \
+             libssl-dev and libevent-dev)"
+        ),
     }
     println!("cargo:rerun-if-env-changed=CC");
     println!("cargo:rerun-if-env-changed=CPATH");
