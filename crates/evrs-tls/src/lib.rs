@@ -34,7 +34,7 @@ use evrs::bufferevent::{BevEvents, BevOptions, BufferEvent, Codec, FilterResult,
 use evrs::EventBase;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::sync::Arc;
 
 /// How a TLS bufferevent treats the end of its connection.
@@ -102,7 +102,6 @@ impl Codec for TlsCodec {
             let _ = wire.drain(n);
             return FilterResult::Error;
         }
-        let mut buf = [0u8; 16 * 1024];
         // Bounded by the wire data: each round consumes some of it, or stops.
         loop {
             let before = wire.len();
@@ -118,25 +117,27 @@ impl Codec for TlsCodec {
                 self.connected = true;
                 self.events |= BevEvents::CONNECTED;
             }
-            // Plaintext out, within the limit.
+            // Plaintext out, within the limit: copied once, from rustls's buffer to `plain`.
             loop {
-                let room =
-                    limit.map_or(buf.len(), |l| l.saturating_sub(plain.len()).min(buf.len()));
+                let room = limit.map_or(usize::MAX, |l| l.saturating_sub(plain.len()));
                 if room == 0 {
                     break;
                 }
-                match self.conn.reader().read(&mut buf[..room]) {
-                    Ok(0) => {
+                let mut reader = self.conn.reader();
+                match reader.fill_buf() {
+                    Ok([]) => {
                         if !self.closed {
                             self.closed = true;
                             self.events |= BevEvents::READING | BevEvents::EOF;
                         }
                         break;
                     }
-                    Ok(n) => {
-                        if plain.add(&buf[..n]).is_err() {
+                    Ok(data) => {
+                        let n = data.len().min(room);
+                        if plain.add(&data[..n]).is_err() {
                             return self.fail("out of memory for plaintext".into(), reply);
                         }
+                        reader.consume(n);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => return self.fail(format!("TLS: {e}"), reply),
@@ -162,11 +163,12 @@ impl Codec for TlsCodec {
         }
         // Bounded: rustls takes what it can buffer; the rest waits for the next call.
         while !plain.is_empty() {
-            let chunk = match plain.pullup(plain.len().min(16 * 1024)) {
-                Ok(c) => c.to_vec(),
+            let n = plain.len().min(16 * 1024);
+            let written = match plain.pullup(n) {
+                Ok(chunk) => self.conn.writer().write(chunk),
                 Err(_) => return FilterResult::Error,
             };
-            match self.conn.writer().write(&chunk) {
+            match written {
                 Ok(0) => break,
                 Ok(n) => {
                     let _ = plain.drain(n);
