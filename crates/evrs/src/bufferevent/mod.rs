@@ -161,18 +161,15 @@ pub(crate) struct Bev {
     reading: bool,
     /// The output should be shut down once drained (`Flush::Finished`).
     shutdown_pending: bool,
-    /// The error a failed connect left for the write callback to report.
-    connect_error: Option<io::Error>,
     /// The last socket error reported (`bufferevent_socket_get_error`).
     last_error: Option<i32>,
     /// Read (low, high) and write (low, high) watermarks; a high mark of 0 is none.
     read_wm: (usize, usize),
     write_wm: (usize, usize),
-    timeout_read: Option<Duration>,
-    timeout_write: Option<Duration>,
     max_read: usize,
     max_write: usize,
-    priority: Option<usize>,
+    /// What most bufferevents never use (a null pointer until first needed).
+    rare: Option<Box<Rare>>,
     /// The callbacks; `None` while one of them runs (or if none were set).
     handler: Option<Box<dyn BevHandler>>,
     /// Callbacks of this bufferevent running now (they may nest: a callback that writes to
@@ -189,20 +186,68 @@ pub(crate) struct Bev {
     pair: Option<Option<BufferEvent>>,
     /// A filter: its underlying bufferevent and filter functions. A filter has no fd.
     filter: Option<Box<filter::Filter>>,
+    /// Its own token buckets (its group and refill timer are in `rare`).
+    rate: Option<Box<ratelimit::Buckets>>,
+}
+
+/// The parts of a bufferevent's state that most never use, out of its table slot.
+pub(crate) struct Rare {
+    /// The error a failed connect left for the write callback to report.
+    connect_error: Option<io::Error>,
+    timeout_read: Option<Duration>,
+    timeout_write: Option<Duration>,
+    priority: Option<usize>,
     /// A host-name lookup is out: the timer that keeps the loop alive meanwhile.
     resolving: Option<Event>,
     /// Why the last host-name lookup failed.
     dns_error: Option<String>,
-    /// Its own token buckets, its group, and the timer that waits for a refill.
-    rate: Option<Box<ratelimit::Buckets>>,
+    /// Its rate-limit group, and the timer that waits for a refill.
     group: Option<RateLimitGroup>,
     refill_timer: Option<Event>,
 }
 
+/// What a bufferevent without a `Rare` reads.
+static NO_RARE: Rare = Rare {
+    connect_error: None,
+    timeout_read: None,
+    timeout_write: None,
+    priority: None,
+    resolving: None,
+    dns_error: None,
+    group: None,
+    refill_timer: None,
+};
+
 impl Bev {
     /// Whether rate limits apply (its own buckets or a group's).
     pub(super) fn rate_limited(&self) -> bool {
-        self.rate.is_some() || self.group.is_some()
+        self.rate.is_some() || self.rare().group.is_some()
+    }
+
+    /// The rarely used state (all `None` if never set).
+    pub(super) fn rare(&self) -> &Rare {
+        self.rare.as_deref().unwrap_or(&NO_RARE)
+    }
+
+    /// The rarely used state, made on first use.
+    pub(super) fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(|| {
+            Box::new(Rare {
+                connect_error: None,
+                timeout_read: None,
+                timeout_write: None,
+                priority: None,
+                resolving: None,
+                dns_error: None,
+                group: None,
+                refill_timer: None,
+            })
+        })
+    }
+
+    /// The rarely used state if it was made (to take from it without making it).
+    pub(super) fn rare_if_any(&mut self) -> Option<&mut Rare> {
+        self.rare.as_deref_mut()
     }
 
     fn new(fd: RawFd, opts: BevOptions) -> Bev {
@@ -222,15 +267,12 @@ impl Bev {
             write_cb_due: false,
             reading: false,
             shutdown_pending: false,
-            connect_error: None,
             last_error: None,
             read_wm: (0, 0),
             write_wm: (0, 0),
-            timeout_read: None,
-            timeout_write: None,
             max_read: DEFAULT_MAX_READ,
             max_write: DEFAULT_MAX_WRITE,
-            priority: None,
+            rare: None,
             handler: None,
             running: 0,
             free_requested: false,
@@ -240,11 +282,7 @@ impl Bev {
             pending_events: BevEvents::empty(),
             pair: None,
             filter: None,
-            resolving: None,
-            dns_error: None,
             rate: None,
-            group: None,
-            refill_timer: None,
         }
     }
 }

@@ -203,8 +203,9 @@ impl EventBase {
             crate::reactor::check_timeout(d)?;
         }
         let b = self.bev_live(bev)?;
-        b.timeout_read = read;
-        b.timeout_write = write;
+        let r = b.rare_mut();
+        r.timeout_read = read;
+        r.timeout_write = write;
         if b.pair.is_some() || b.filter.is_some() {
             return self.bev_generic_set_timeouts(bev);
         }
@@ -243,7 +244,7 @@ impl EventBase {
         for ev in evs.into_iter().flatten() {
             self.set_priority(ev, priority)?;
         }
-        self.bev_live(bev)?.priority = Some(priority);
+        self.bev_live(bev)?.rare_mut().priority = Some(priority);
         Ok(())
     }
 

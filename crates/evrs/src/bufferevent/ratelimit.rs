@@ -249,7 +249,7 @@ impl EventBase {
         };
         for m in grp.members {
             if let Some(b) = self.bev_state_mut(m) {
-                b.group = None;
+                b.rare_mut().group = None;
             }
             self.bev_sync(m);
         }
@@ -265,7 +265,7 @@ impl EventBase {
     ) -> io::Result<()> {
         self.group_mut(g)?;
         self.bev_remove_from_rate_limit_group(bev)?;
-        self.bev_live(bev)?.group = Some(g);
+        self.bev_live(bev)?.rare_mut().group = Some(g);
         self.group_mut(g)?.members.push(bev);
         self.bev_sync(bev);
         Ok(())
@@ -273,7 +273,11 @@ impl EventBase {
 
     /// Takes the bufferevent out of its group, if any.
     pub fn bev_remove_from_rate_limit_group(&mut self, bev: BufferEvent) -> io::Result<()> {
-        let Some(g) = self.bev_live(bev)?.group.take() else {
+        let Some(g) = self
+            .bev_live(bev)?
+            .rare_if_any()
+            .and_then(|r| r.group.take())
+        else {
             return Ok(());
         };
         if let Ok(grp) = self.group_mut(g) {
@@ -295,7 +299,7 @@ impl EventBase {
                 r.write
             }
         });
-        let g = b.group;
+        let g = b.rare().group;
         let share = g.and_then(|g| self.group_mut(g).ok()).map(|grp| {
             grp.buckets.refill();
             let level = if read {
@@ -329,7 +333,7 @@ impl EventBase {
                 r.write = r.write.saturating_sub(n_i);
             }
         }
-        if let Some(g) = b.group {
+        if let Some(g) = b.rare().group {
             if let Ok(grp) = self.group_mut(g) {
                 if read {
                     grp.buckets.read = grp.buckets.read.saturating_sub(n_i);
@@ -348,7 +352,7 @@ impl EventBase {
             return;
         };
         let mut wait = b.rate.as_deref().map(Buckets::until_next_tick);
-        if let Some(g) = b.group {
+        if let Some(g) = b.rare().group {
             if let Ok(grp) = self.group_mut(g) {
                 let w = grp.buckets.until_next_tick();
                 wait = Some(wait.map_or(w, |x| x.min(w)));
@@ -357,14 +361,14 @@ impl EventBase {
         let Some(wait) = wait else {
             return;
         };
-        let timer = match self.bev_state(bev).and_then(|b| b.refill_timer) {
+        let timer = match self.bev_state(bev).and_then(|b| b.rare().refill_timer) {
             Some(t) => t,
             None => {
                 let Ok(t) = self.new_timer(move |base, _, _| base.bev_sync(bev)) else {
                     return;
                 };
                 if let Some(b) = self.bev_state_mut(bev) {
-                    b.refill_timer = Some(t);
+                    b.rare_mut().refill_timer = Some(t);
                 }
                 t
             }

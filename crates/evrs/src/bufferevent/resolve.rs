@@ -46,7 +46,7 @@ impl EventBase {
         // Keeps the loop alive while the answer is out (a lookup is pending work).
         let keepalive = self.new_timer(|_, _, _| {})?;
         self.add(keepalive, Some(Duration::from_secs(24 * 3600)))?;
-        self.bev_live(bev)?.resolving = Some(keepalive);
+        self.bev_live(bev)?.rare_mut().resolving = Some(keepalive);
         let host = host.to_string();
         let spawned = std::thread::Builder::new()
             .name("evrs-resolve".into())
@@ -72,11 +72,14 @@ impl EventBase {
 
     /// The reason the last host-name lookup failed, if it did.
     pub fn bev_dns_error(&mut self, bev: BufferEvent) -> io::Result<Option<String>> {
-        Ok(self.bev_live(bev)?.dns_error.clone())
+        Ok(self.bev_live(bev)?.rare().dns_error.clone())
     }
 
     fn bev_resolve_done(&mut self, bev: BufferEvent) {
-        if let Some(ev) = self.bev_state_mut(bev).and_then(|b| b.resolving.take()) {
+        if let Some(ev) = self
+            .bev_state_mut(bev)
+            .and_then(|b| b.rare_if_any()?.resolving.take())
+        {
             let _ = self.free(ev);
         }
     }
@@ -104,7 +107,7 @@ impl EventBase {
             Err(e) => e,
         };
         if let Ok(b) = self.bev_live(bev) {
-            b.dns_error = Some(failure.to_string());
+            b.rare_mut().dns_error = Some(failure.to_string());
             b.last_error = failure.raw_os_error();
         }
         self.bev_callback(bev, Cb::Event(BevEvents::ERROR));

@@ -46,7 +46,7 @@ impl EventBase {
                 return Err(e);
             }
         };
-        let prio = self.bev_live(bev)?.priority;
+        let prio = self.bev_live(bev)?.rare().priority;
         if let Some(p) = prio {
             let _ = self.set_priority(r, p);
             let _ = self.set_priority(w, p);
@@ -104,8 +104,8 @@ impl EventBase {
         // epoll_ctl calls per message. (libevent always waits for the write event.)
         let inline = !b.write_added
             && !b.connecting
-            && b.connect_error.is_none()
-            && b.resolving.is_none()
+            && b.rare().connect_error.is_none()
+            && b.rare().resolving.is_none()
             && b.enabled.contains(What::WRITE)
             && !b.output.is_empty()
             && wb.is_none_or(|n| n > 0);
@@ -137,24 +137,24 @@ impl EventBase {
         let want_read = b.enabled.contains(What::READ)
             && below_high
             && !b.connecting
-            && b.resolving.is_none()
+            && b.rare().resolving.is_none()
             && rb.is_none_or(|n| n > 0);
         let want_write = b.connecting
-            || b.connect_error.is_some()
+            || b.rare().connect_error.is_some()
             || (b.enabled.contains(What::WRITE)
                 && (!b.output.is_empty() || b.write_kick)
-                && b.resolving.is_none()
+                && b.rare().resolving.is_none()
                 && wb.is_none_or(|n| n > 0));
         let mut ops: [Option<(Event, bool, Option<std::time::Duration>)>; 2] = [None, None];
         if want_read != b.read_added {
             if let Some(ev) = b.read_ev {
-                ops[0] = Some((ev, want_read, b.timeout_read));
+                ops[0] = Some((ev, want_read, b.rare().timeout_read));
                 b.read_added = want_read;
             }
         }
         if want_write != b.write_added {
             if let Some(ev) = b.write_ev {
-                ops[1] = Some((ev, want_write, b.timeout_write));
+                ops[1] = Some((ev, want_write, b.rare().timeout_write));
                 b.write_added = want_write;
             }
         }
@@ -198,13 +198,14 @@ impl EventBase {
         let Some(mut b) = self.bevs().table.remove(bev.idx, bev.gen) else {
             return;
         };
-        for ev in [b.deferred, b.resolving.take(), b.refill_timer.take()]
-            .into_iter()
-            .flatten()
-        {
+        let rare = b.rare.take();
+        let (resolving, refill, group) = rare.as_deref().map_or((None, None, None), |r| {
+            (r.resolving, r.refill_timer, r.group)
+        });
+        for ev in [b.deferred, resolving, refill].into_iter().flatten() {
             let _ = self.free(ev);
         }
-        if let Some(g) = b.group.take() {
+        if let Some(g) = group {
             self.group_forget(g, bev);
         }
         if let Some(f) = b.filter.take() {
@@ -277,7 +278,7 @@ impl EventBase {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             // Refused at once (AF_UNIX, say): reported from the loop like a late failure.
-            Err(e) => b.connect_error = Some(e),
+            Err(e) => b.rare_mut().connect_error = Some(e),
         }
         self.bev_sync(bev);
         Ok(())
@@ -388,7 +389,7 @@ fn write_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent
         return base.bev_callback(bev, Cb::Event(BevEvents::WRITING | BevEvents::TIMEOUT));
     }
     if b.connecting {
-        let err = match b.connect_error.take() {
+        let err = match b.rare_if_any().and_then(|r| r.connect_error.take()) {
             Some(e) => Some(e),
             None => crate::sys::stream::take_error(b.fd).unwrap_or_else(Some),
         };

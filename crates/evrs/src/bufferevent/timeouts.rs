@@ -23,8 +23,8 @@ impl EventBase {
     pub(super) fn bev_generic_set_timeouts(&mut self, bev: BufferEvent) -> io::Result<()> {
         let b = self.bev_live(bev)?;
         let (need_r, need_w) = (
-            b.timeout_read.is_some() && b.read_ev.is_none(),
-            b.timeout_write.is_some() && b.write_ev.is_none(),
+            b.rare().timeout_read.is_some() && b.read_ev.is_none(),
+            b.rare().timeout_write.is_some() && b.write_ev.is_none(),
         );
         if need_r {
             let t = self.new_timer(move |base, _, _| base.bev_generic_expired(bev, true))?;
@@ -58,24 +58,31 @@ impl EventBase {
             return;
         };
         if b.free_requested
-            || (b.timeout_read.is_none()
-                && b.timeout_write.is_none()
+            || (b.rare().timeout_read.is_none()
+                && b.rare().timeout_write.is_none()
                 && !b.read_added
                 && !b.write_added)
         {
             return;
         }
-        let want_r = b.timeout_read.is_some() && b.enabled.contains(What::READ);
-        let want_w =
-            b.timeout_write.is_some() && b.enabled.contains(What::WRITE) && !b.output.is_empty();
+        let want_r = b.rare().timeout_read.is_some() && b.enabled.contains(What::READ);
+        let want_w = b.rare().timeout_write.is_some()
+            && b.enabled.contains(What::WRITE)
+            && !b.output.is_empty();
         let plan = [
-            (b.read_ev, want_r, b.read_added, read_moved, b.timeout_read),
+            (
+                b.read_ev,
+                want_r,
+                b.read_added,
+                read_moved,
+                b.rare().timeout_read,
+            ),
             (
                 b.write_ev,
                 want_w,
                 b.write_added,
                 write_moved,
-                b.timeout_write,
+                b.rare().timeout_write,
             ),
         ];
         b.read_added = want_r && b.read_ev.is_some();
