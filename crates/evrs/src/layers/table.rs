@@ -36,6 +36,13 @@ impl<T> Table<T> {
             e.value = Some(value);
             return (i, e.gen);
         }
+        if self.entries.len() == self.entries.capacity() {
+            // Grow by a quarter, not the doubling `push` would do: a slot is a few hundred
+            // bytes per connection, and doubling leaves up to half the array unused (a
+            // large array grows in place, by `mremap`, without copying).
+            let more = (self.entries.capacity() / 4).max(16);
+            self.entries.reserve_exact(more);
+        }
         self.entries.push(Entry {
             gen: 0,
             value: Some(value),
@@ -133,5 +140,18 @@ mod tests {
         assert_eq!(t.remove(a.0, u32::MAX), Some(1));
         let b = t.insert(2);
         assert_ne!(b.0, a.0, "a retired slot is not handed out again");
+    }
+
+    #[test]
+    fn the_array_grows_by_a_quarter() {
+        let mut t = Table::default();
+        for i in 0..10_000 {
+            t.insert(i);
+        }
+        let cap = t.entries.capacity();
+        assert!(
+            (10_000..=12_500).contains(&cap),
+            "capacity {cap} for 10,000 slots"
+        );
     }
 }
