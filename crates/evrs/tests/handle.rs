@@ -62,18 +62,24 @@ on_every_backend! {
         let h = b.handle().unwrap();
         let count = Arc::new(AtomicUsize::new(0));
         let iterations = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+        // The loop's iteration number, moved on by a check hook at the end of each
+        // iteration. (Not the cached time: the coarse clock gives iterations within one tick
+        // the same value.)
+        let iteration_no = Arc::new(AtomicUsize::new(0));
+        let n = iteration_no.clone();
+        let counter = b.new_check(move |_, _, _| { n.fetch_add(1, Ordering::SeqCst); }).unwrap();
+        b.add(counter, None).unwrap();
         let start = Arc::new(Barrier::new(THREADS));
         let threads: Vec<_> = (0..THREADS)
             .map(|_| {
-                let (h, count, start, iterations) =
-                    (h.clone(), count.clone(), start.clone(), iterations.clone());
+                let (h, count, start, iterations, iteration_no) =
+                    (h.clone(), count.clone(), start.clone(), iterations.clone(), iteration_no.clone());
                 std::thread::spawn(move || {
                     start.wait();
                     for _ in 0..PER {
-                        let (c, it) = (count.clone(), iterations.clone());
+                        let (c, it, no) = (count.clone(), iterations.clone(), iteration_no.clone());
                         h.run_in_loop(move |base| {
-                            // The iteration's cached time names the loop iteration running us.
-                            it.lock().unwrap().insert(base.gettimeofday_cached());
+                            it.lock().unwrap().insert(no.load(Ordering::SeqCst));
                             if c.fetch_add(1, Ordering::SeqCst) + 1 == THREADS * PER {
                                 base.loopbreak();
                             }
@@ -105,6 +111,7 @@ on_every_backend! {
             "{writes} eventfd writes for {} calls: not coalesced",
             THREADS * PER
         );
+        b.free(counter).unwrap();
         b.leave_registered(
             "the 20 s loopexit watchdog, which did not fire (the loop ended by loopbreak): \
              a loopexit cannot be cancelled",
