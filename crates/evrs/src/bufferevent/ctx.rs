@@ -4,7 +4,7 @@
 //! the base, and through it its own bufferevent) and put back afterwards unless it was
 //! replaced; a bufferevent freed meanwhile is torn down once the callback returns.
 
-use super::{BevEvents, BufferEvent};
+use super::{Bev, BevEvents, BufferEvent};
 use crate::base::EventBase;
 use crate::flags::What;
 use evrs_buffer::EvBuffer;
@@ -195,20 +195,27 @@ pub(super) enum Cb {
     Event(BevEvents),
 }
 
+/// Takes the handler out of a live bufferevent for one callback (counted in `running`).
+fn lease_handler(state: &mut Bev) -> Option<Box<dyn BevHandler>> {
+    if state.free_requested {
+        return None;
+    }
+    let h = state.handler.take()?;
+    state.running += 1;
+    Some(h)
+}
+
 impl EventBase {
     /// Runs one callback of `bev` now, then lets the bufferevent catch up (or finishes
     /// freeing it).
     pub(super) fn bev_run_callback(&mut self, bev: BufferEvent, cb: Cb) {
-        let Some(state) = self.bev_state_mut(bev) else {
-            return;
-        };
-        if state.free_requested {
-            return;
+        if let Some(h) = self.bev_state_mut(bev).and_then(lease_handler) {
+            self.bev_run_handler(bev, h, cb);
         }
-        let Some(mut h) = state.handler.take() else {
-            return;
-        };
-        state.running += 1;
+    }
+
+    /// Runs `cb` on the handler `h` just taken out of `bev` (whose `running` counts it).
+    fn bev_run_handler(&mut self, bev: BufferEvent, mut h: Box<dyn BevHandler>, cb: Cb) {
         {
             let mut ctx = BevCtx {
                 base: self,
@@ -246,7 +253,11 @@ impl EventBase {
             return;
         };
         let Some(deferred) = state.deferred else {
-            return self.bev_run_callback(bev, cb);
+            // Inline (one lookup for the check and the run).
+            if let Some(h) = lease_handler(state) {
+                self.bev_run_handler(bev, h, cb);
+            }
+            return;
         };
         match cb {
             Cb::Read => state.pending_read = true,

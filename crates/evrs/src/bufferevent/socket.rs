@@ -4,7 +4,7 @@
 //! (`bev_sync`, run after every change and every callback).
 
 use super::ctx::Cb;
-use super::{Bev, BevEvents, BevOptions, BufferEvent};
+use super::{BevEvents, BevOptions, BufferEvent};
 use crate::base::EventBase;
 use crate::event::{Event, RawArg};
 use crate::flags::What;
@@ -76,17 +76,22 @@ impl EventBase {
     /// Brings the events' interest in line with the state: reading while enabled and
     /// below the high watermark; writing while connecting, or enabled with output pending.
     pub(crate) fn bev_sync(&mut self, bev: BufferEvent) {
-        // Rate limits: a direction out of tokens waits for a refill.
-        let (rb, wb) = match self.bev_state(bev) {
-            Some(b) if b.rate_limited() => {
-                (self.bev_budget(bev, true), self.bev_budget(bev, false))
-            }
-            _ => (None, None),
-        };
-        let starved = rb.is_some_and(|n| n <= 0) || wb.is_some_and(|n| n <= 0);
         let Some(b) = self.bev_state_mut(bev) else {
             return;
         };
+        // Rate limits: a direction out of tokens waits for a refill. (One lookup when
+        // there are none: this runs after every callback.)
+        let limited = b.rate_limited();
+        let (rb, wb, b) = if limited {
+            let (rb, wb) = (self.bev_budget(bev, true), self.bev_budget(bev, false));
+            let Some(b) = self.bev_state_mut(bev) else {
+                return;
+            };
+            (rb, wb, b)
+        } else {
+            (None, None, b)
+        };
+        let starved = rb.is_some_and(|n| n <= 0) || wb.is_some_and(|n| n <= 0);
         if b.free_requested {
             return;
         }
@@ -110,7 +115,7 @@ impl EventBase {
             && !b.output.is_empty()
             && wb.is_none_or(|n| n > 0);
         if inline {
-            if let Ok(n) = self.bev_write_now(bev) {
+            if let Ok(n) = self.bev_write_budget(bev, limited, wb) {
                 let Some(b) = self.bev_state_mut(bev) else {
                     return;
                 };
@@ -226,6 +231,16 @@ impl EventBase {
         } else {
             None
         };
+        self.bev_write_budget(bev, limited, budget)
+    }
+
+    /// [`bev_write_now`](Self::bev_write_now) with the rate limit already known.
+    fn bev_write_budget(
+        &mut self,
+        bev: BufferEvent,
+        limited: bool,
+        budget: Option<isize>,
+    ) -> io::Result<usize> {
         let b = self.bev_live(bev)?;
         if b.fd < 0 || b.connecting {
             return Ok(0);
@@ -289,20 +304,23 @@ impl EventBase {
 /// spare memory lent to an input that has none, and emptied buffers' memory reclaimed after.
 fn on_readable(base: &mut EventBase, ev: Event, what: What, arg: RawArg) {
     let bev = bev_of(base, arg);
-    base.bev_lend_spare(bev);
     read_dispatch(base, ev, what, bev);
     base.bev_reclaim_spares(bev);
 }
 
 fn read_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent) {
-    let limited = base.bev_state(bev).is_some_and(Bev::rate_limited);
-    let budget = if limited {
-        base.bev_budget(bev, true)
-    } else {
-        None
-    };
-    let Some(b) = base.bev_state_mut(bev) else {
+    let Some(b) = base.bev_state_lending(bev) else {
         return;
+    };
+    let limited = b.rate_limited();
+    let (budget, b) = if limited {
+        let budget = base.bev_budget(bev, true);
+        let Some(b) = base.bev_state_mut(bev) else {
+            return;
+        };
+        (budget, b)
+    } else {
+        (None, b)
     };
     if b.free_requested {
         return;

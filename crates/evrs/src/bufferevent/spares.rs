@@ -3,7 +3,7 @@
 //! then allocates nothing per message and an idle connection holds no buffer memory at all
 //! (otherwise every connection that ever moved data keeps a chunk per buffer).
 
-use super::BufferEvent;
+use super::{Bev, BufferEvent};
 use crate::base::EventBase;
 
 /// Spares kept per base: enough for the connections active in one loop iteration's
@@ -11,23 +11,22 @@ use crate::base::EventBase;
 pub(super) const MAX_SPARES: usize = 256;
 
 impl EventBase {
-    /// Before a read: an input that holds no memory gets a spare, if the pool has one.
-    pub(super) fn bev_lend_spare(&mut self, bev: BufferEvent) {
+    /// The state of `bev` about to read: an input that holds no memory gets a spare first,
+    /// if the pool has one (one lookup for both).
+    pub(super) fn bev_state_lending(&mut self, bev: BufferEvent) -> Option<&mut Bev> {
         if bev.base != self.id() {
-            return;
+            return None;
         }
         let bevs = self.bevs();
-        let Some(b) = bevs.table.get_mut(bev.idx, bev.gen) else {
-            return;
-        };
-        if b.input.holds_memory() {
-            return;
-        }
-        if let Some(spare) = bevs.spares.pop() {
-            if let Some(back) = b.input.give_spare(spare) {
-                bevs.spares.push(back);
+        let b = bevs.table.get_mut(bev.idx, bev.gen)?;
+        if !b.input.holds_memory() {
+            if let Some(spare) = bevs.spares.pop() {
+                if let Some(back) = b.input.give_spare(spare) {
+                    bevs.spares.push(back);
+                }
             }
         }
+        Some(b)
     }
 
     /// After a dispatch: the memory its empty buffers kept goes back to the pool (or is
