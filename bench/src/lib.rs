@@ -4,5 +4,6 @@
 //! children print `SAMPLE` lines (see [`common::sample`]). The Rust peers live in
 //! [`peers`], the C peers in `bench/c/`. See `bench/README.md`.
 
+pub mod ab;
 pub mod common;
 pub mod peers;

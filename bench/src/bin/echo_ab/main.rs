@@ -33,10 +33,9 @@ use evrs_bench::common::raise_nofile;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::HashSet;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, Write};
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
@@ -160,21 +159,12 @@ fn main() -> io::Result<()> {
             msgs: |_| 300,
         }
     } else {
-        let mut a = args.iter();
+        let (rounds, sizes, servers) =
+            evrs_bench::ab::parse_args(&args, 12, &[100, 1000, 10_000], all);
         Options {
-            rounds: a.next().and_then(|s| s.parse().ok()).unwrap_or(12),
-            sizes: a
-                .next()
-                .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
-                .unwrap_or_else(|| vec![100, 1000, 10_000]),
-            servers: match a.next() {
-                Some(list) => all
-                    .iter()
-                    .copied()
-                    .filter(|p| list.split(',').any(|x| x == *p))
-                    .collect(),
-                None => all.to_vec(),
-            },
+            rounds,
+            sizes,
+            servers,
             msgs: |n| (2 * n).max(20_000),
         }
     };
@@ -182,7 +172,7 @@ fn main() -> io::Result<()> {
         return Err(io::Error::other("no known server named"));
     }
     let limit = raise_nofile(u64::MAX >> 1) as usize;
-    let mut client = Client::spawn()?;
+    let mut client = Client::spawn(&[])?;
     // SAFETY: ignoring SIGPIPE only turns a write to a closed socket into EPIPE.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 

@@ -47,10 +47,9 @@
 //! (default 4 rounds, n = 10,100,1000, both servers); `tls_echo_ab --quick` is a smoke run
 //! (10 connections, 300 round trips, 2 rounds).
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, Write};
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 
 mod client;
@@ -177,21 +176,11 @@ fn parse_args(args: &[String], all: &[&'static str]) -> io::Result<Options> {
             msgs: |_| 300,
         });
     }
-    let mut a = args.iter();
+    let (rounds, sizes, servers) = evrs_bench::ab::parse_args(args, 4, &[10, 100, 1000], all);
     let o = Options {
-        rounds: a.next().and_then(|s| s.parse().ok()).unwrap_or(4).max(1),
-        sizes: a
-            .next()
-            .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
-            .unwrap_or_else(|| vec![10, 100, 1000]),
-        servers: match a.next() {
-            Some(list) => all
-                .iter()
-                .copied()
-                .filter(|p| list.split(',').any(|x| x == *p))
-                .collect(),
-            None => all.to_vec(),
-        },
+        rounds,
+        sizes,
+        servers,
         msgs: |n| (2 * n).max(20_000),
     };
     if o.servers.is_empty() {
@@ -225,7 +214,8 @@ fn main() -> io::Result<()> {
     let limit = evrs_bench::common::raise_nofile(u64::MAX >> 1) as usize;
     let pki = Pki::generate()?;
     let shared = Shared::new(&pki)?;
-    let mut client = Client::spawn(&pki)?;
+    let cert = pki.cert_der_path();
+    let mut client = Client::spawn(&[&cert.to_string_lossy()])?;
     // SAFETY: ignoring SIGPIPE only turns a write to a closed socket into EPIPE.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
     println!(

@@ -206,8 +206,8 @@ pub(crate) struct Rare {
     refill_timer: Option<Event>,
 }
 
-/// What a bufferevent without a `Rare` reads.
-static NO_RARE: Rare = Rare {
+/// A `Rare` with nothing set.
+const EMPTY_RARE: Rare = Rare {
     connect_error: None,
     timeout_read: None,
     timeout_write: None,
@@ -217,6 +217,9 @@ static NO_RARE: Rare = Rare {
     group: None,
     refill_timer: None,
 };
+
+/// What a bufferevent without a `Rare` reads.
+static NO_RARE: Rare = EMPTY_RARE;
 
 impl Bev {
     /// Whether rate limits apply (its own buckets or a group's).
@@ -231,18 +234,7 @@ impl Bev {
 
     /// The rarely used state, made on first use.
     pub(super) fn rare_mut(&mut self) -> &mut Rare {
-        self.rare.get_or_insert_with(|| {
-            Box::new(Rare {
-                connect_error: None,
-                timeout_read: None,
-                timeout_write: None,
-                priority: None,
-                resolving: None,
-                dns_error: None,
-                group: None,
-                refill_timer: None,
-            })
-        })
+        self.rare.get_or_insert_with(|| Box::new(EMPTY_RARE))
     }
 
     /// The rarely used state if it was made (to take from it without making it).
