@@ -194,6 +194,7 @@ impl<H: HandlerSlot> Handlers<H> {
     pub(crate) fn put(&mut self, idx: usize, h: H) -> Option<H> {
         // A new slot is always the next index: one push, not a resize.
         if idx == self.v.len() {
+            crate::reactor::reserve_quarter(&mut self.v);
             self.v.push(Some(h));
             return None;
         }

@@ -36,13 +36,8 @@ impl<T> Table<T> {
             e.value = Some(value);
             return (i, e.gen);
         }
-        if self.entries.len() == self.entries.capacity() {
-            // Grow by a quarter, not the doubling `push` would do: a slot is a few hundred
-            // bytes per connection, and doubling leaves up to half the array unused (a
-            // large array grows in place, by `mremap`, without copying).
-            let more = (self.entries.capacity() / 4).max(16);
-            self.entries.reserve_exact(more);
-        }
+        // (A slot is a few hundred bytes per connection: grown by a quarter, not doubled.)
+        crate::reactor::reserve_quarter(&mut self.entries);
         self.entries.push(Entry {
             gen: 0,
             value: Some(value),

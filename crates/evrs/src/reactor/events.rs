@@ -279,6 +279,7 @@ impl EventTable {
                         "too many events",
                     ));
                 }
+                super::reserve_quarter(&mut self.slots);
                 self.slots.push(Slot::vacant());
                 self.slots.len() - 1
             }
