@@ -3,7 +3,7 @@
 //! queue on 127.0.0.1) and the write timeout that ends it, freeing from the write and
 //! event callbacks and from another bufferevent's callback while a deferred callback is
 //! pending, moving a bufferevent to another socket, the per-read cap, the write low
-//! watermark, and what enabling WRITE with nothing to write does.
+//! watermark, what enabling WRITE with nothing to write does, and a callback that panics.
 mod util;
 use evrs::bufferevent::{BevCtx, BevEvents, BevHandler, BevOptions, BufferEvent};
 use evrs::{EventBase, LoopFlags, What};
@@ -198,6 +198,54 @@ fn stalled_listener() -> Result<(socket2::Socket, SocketAddr, Vec<socket2::Socke
 }
 
 on_every_backend! {
+    fn a_panicking_callback_frees_its_bufferevent_and_the_base_goes_on(m) {
+        let mut b = base(m);
+        let (x, mut peer) = pair();
+        let bev = b.bufferevent_socket(x.into_raw_fd(), BevOptions::CLOSE_ON_FREE).unwrap();
+        b.bev_setcb(bev, Some(|_: &mut BevCtx<'_>| panic!("read callback failure")), None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>, BevEvents)>).unwrap();
+        b.bev_enable(bev, What::READ).unwrap();
+        // A second connection, to show the base still serves after the panic.
+        let (y, mut peer2) = pair();
+        let other = b.bufferevent_socket(y.into_raw_fd(), BevOptions::CLOSE_ON_FREE).unwrap();
+        b.bev_setcb(other, Some(|bev: &mut BevCtx<'_>| {
+            let (i, o) = bev.buffers();
+            o.add_buffer(i).unwrap();
+        }), None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>, BevEvents)>).unwrap();
+        b.bev_enable(other, What::READ | What::WRITE).unwrap();
+        peer.write_all(b"boom").unwrap();
+        let start = Instant::now();
+        let r = loop {
+            assert!(start.elapsed() < Duration::from_secs(20), "the read callback never ran");
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK))) {
+                Ok(_) => std::thread::sleep(Duration::from_millis(1)),
+                Err(p) => break p,
+            }
+        };
+        assert_eq!(r.downcast_ref::<&str>(), Some(&"read callback failure"), "the panic propagates");
+        // The panicking bufferevent is gone: its handle is stale, its socket closed.
+        assert!(b.bev_fd(bev).is_err(), "the bufferevent survived its panic");
+        assert_eq!(b.bev_count(), 1);
+        peer.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(peer.read(&mut buf).unwrap(), 0, "its socket was not closed");
+        b.verify().unwrap();
+        // The other connection is still served.
+        peer2.write_all(b"still here").unwrap();
+        peer2.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut got = Vec::new();
+        run_until(&mut b, "echo on the other connection", |_| {
+            let mut buf = [0u8; 16];
+            peer2.set_nonblocking(true).unwrap();
+            if let Ok(n) = peer2.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+            got.len() >= 10
+        });
+        assert_eq!(got, b"still here");
+        b.bev_free(other).unwrap();
+        assert_eq!(b.bev_count(), 0);
+    }
+
     /// A peer that closes with SO_LINGER 0 sends a RST: the read fails with ECONNRESET,
     /// reported as READING|ERROR (libevent's rule for a read error, semantics.md 8.4),
     /// reading is disabled, and nothing stays registered, so the loop goes idle instead of

@@ -215,8 +215,12 @@ impl EventBase {
     }
 
     /// Runs `cb` on the handler `h` just taken out of `bev` (whose `running` counts it).
+    ///
+    /// A callback that panics loses its bufferevent, as a panicking event callback loses its
+    /// event: the bufferevent is freed (its socket closed with `CLOSE_ON_FREE`), then the
+    /// panic goes on to the caller of the loop, and the base stays usable.
     fn bev_run_handler(&mut self, bev: BufferEvent, mut h: Box<dyn BevHandler>, cb: Cb) {
-        {
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut ctx = BevCtx {
                 base: self,
                 bev,
@@ -227,6 +231,15 @@ impl EventBase {
                 Cb::Write => h.write(&mut ctx),
                 Cb::Event(what) => h.event(&mut ctx, what),
             }
+        }));
+        if let Err(panic) = ran {
+            drop(h);
+            if let Some(state) = self.bev_state_mut(bev) {
+                state.running -= 1;
+                state.reading = false;
+                let _ = self.bev_free(bev);
+            }
+            std::panic::resume_unwind(panic);
         }
         let Some(state) = self.bev_state_mut(bev) else {
             return drop(h);
