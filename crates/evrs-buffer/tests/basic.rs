@@ -465,6 +465,14 @@ fn spare_memory_moves_between_empty_buffers_only() {
     );
     let spare = a.take_spare().unwrap();
     assert!(!a.holds_memory());
+    // The spare carries the drained chunk's memory (its Debug shows the capacity).
+    let shown = format!("{spare:?}");
+    let cap: usize = shown
+        .strip_prefix("Spare { chunk_capacity: ")
+        .and_then(|r| r.strip_suffix(" }"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected Debug: {shown}"));
+    assert!(cap >= 100, "the spare lost the chunk: {shown}");
     a.add(b"still works").unwrap();
     assert_eq!(a.to_vec(), b"still works");
     // A buffer that holds memory gives the spare back; an empty one takes it and uses it.

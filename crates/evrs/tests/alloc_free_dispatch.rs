@@ -128,6 +128,9 @@ fn chain(m: Method, n: usize, writes: usize) -> (usize, usize) {
     (allocs, fired.get() - before_fired)
 }
 
+/// Serializes `the_spare_pool_keeps_256_and_lends_them_all` across backends.
+static SPARE_POOL_SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `round` once to warm up, then `rounds` more under the counter; returns the count.
 fn steady(mut round: impl FnMut(), rounds: usize) -> usize {
     round();
@@ -182,6 +185,61 @@ on_every_backend! {
         let allocs = steady(round, 5);
         assert_eq!(allocs, 0, "{m}: {allocs} allocations for 1,000 echoed messages");
         b.bev_free(bev).unwrap();
+    }
+
+    fn the_spare_pool_keeps_256_and_lends_them_all(m) {
+        // 257 connections each hold an input chunk and go idle at once: the base's pool
+        // keeps 256 of the chunks (MAX_SPARES) and frees the last. When all read again, 256
+        // borrow a spare and exactly one connection allocates.
+        use evrs::bufferevent::{BevCtx, BevHandler, BevOptions};
+        use std::os::fd::IntoRawFd;
+        struct Keep;
+        impl BevHandler for Keep {
+            fn read(&mut self, _: &mut BevCtx<'_>) {}
+        }
+        const K: usize = 257;
+        // 514 descriptors: one backend at a time, so select's stay below FD_SETSIZE.
+        let _serial = SPARE_POOL_SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut b = util::base(m);
+        let mut conns = Vec::with_capacity(K);
+        for _ in 0..K {
+            let (x, peer) = util::pair();
+            let bev = b.bufferevent_socket(x.into_raw_fd(), BevOptions::CLOSE_ON_FREE).unwrap();
+            b.bev_set_handler(bev, Keep).unwrap();
+            b.bev_enable(bev, What::READ).unwrap();
+            conns.push((bev, peer));
+        }
+        let read_all = |b: &mut evrs::EventBase, conns: &mut Vec<(evrs::bufferevent::BufferEvent, UnixStream)>| {
+            for (_, peer) in conns.iter_mut() {
+                peer.write_all(b"x").unwrap();
+            }
+            let start = std::time::Instant::now();
+            while conns.iter().any(|&(bev, _)| b.bev_input(bev).unwrap().is_empty()) {
+                assert!(start.elapsed() < Duration::from_secs(20), "{m}: reads timed out");
+                b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+            }
+        };
+        read_all(&mut b, &mut conns);
+        // Emptied from outside, the inputs keep their chunks until their next dispatch: a
+        // write callback (WRITE enabled with nothing to send) gives them to the pool.
+        for &(bev, _) in &conns {
+            b.bev_input(bev).unwrap().drain(1).unwrap();
+            b.bev_enable(bev, What::WRITE).unwrap();
+        }
+        // The pool reserves its 256 slots once, not a reallocation per spare.
+        let allocs = allocations(|| {
+            let start = std::time::Instant::now();
+            while conns.iter().any(|&(bev, _)| b.bev_input(bev).unwrap().holds_memory()) {
+                assert!(start.elapsed() < Duration::from_secs(20), "{m}: the inputs kept their memory");
+                b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+            }
+        });
+        assert!(allocs <= 32, "{m}: {allocs} allocations to pool {K} spares");
+        let allocs = allocations(|| read_all(&mut b, &mut conns));
+        assert!((1..=8).contains(&allocs), "{m}: {allocs} allocations for {K} reads with 256 spares");
+        for (bev, _) in conns {
+            b.bev_free(bev).unwrap();
+        }
     }
 
     fn expiring_timers_do_not_allocate(m) {

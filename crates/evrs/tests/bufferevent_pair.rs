@@ -122,6 +122,71 @@ on_every_backend! {
         b.bev_free(y).unwrap();
     }
 
+    fn a_pair_timeout_runs_only_while_its_direction_is_enabled_and_waiting(m) {
+        let mut b = base(m);
+        let (x, y) = b.bufferevent_pair(BevOptions::empty()).unwrap();
+        let t0 = Instant::now();
+        let log = record_events(&mut b, x, t0);
+        let idle = |b: &mut EventBase, ms: u64| {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(ms) {
+                b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        // Reading off (the default), writing on with nothing to send: neither timer runs.
+        let d = Duration::from_millis(150);
+        b.bev_set_timeouts(x, Some(d), Some(d)).unwrap();
+        idle(&mut b, 400);
+        assert!(log.borrow().is_empty(), "a timer ran with nothing enabled or waiting: {:?}", log.borrow());
+        // Output waiting but writing off: still nothing.
+        b.bev_disable(y, What::READ).unwrap();
+        b.bev_disable(x, What::WRITE).unwrap();
+        b.bev_write(x, b"held").unwrap();
+        idle(&mut b, 400);
+        assert!(log.borrow().is_empty(), "the write timer ran with writing disabled: {:?}", log.borrow());
+        // Reading on and at once off again: the timer stops, and starts afresh on the next enable.
+        b.bev_enable(x, What::READ).unwrap();
+        b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        b.bev_disable(x, What::READ).unwrap();
+        idle(&mut b, 400);
+        assert!(log.borrow().is_empty(), "the read timer ran after reading was disabled: {:?}", log.borrow());
+        let on = Instant::now();
+        b.bev_enable(x, What::READ).unwrap();
+        // A sync that moved nothing (disabling WRITE again) leaves the running timer alone.
+        b.bev_disable(x, What::WRITE).unwrap();
+        run_until(&mut b, "read timeout after enabling again", |_| !log.borrow().is_empty());
+        let (what, _) = log.borrow()[0];
+        assert_eq!(what, BevEvents::READING | BevEvents::TIMEOUT);
+        assert!(on.elapsed() >= d, "fired early: {:?}", on.elapsed());
+        b.bev_free(x).unwrap();
+        b.bev_free(y).unwrap();
+    }
+
+    fn changing_a_pair_timeout_replaces_the_running_timer(m) {
+        let mut b = base(m);
+        let (x, y) = b.bufferevent_pair(BevOptions::empty()).unwrap();
+        let t0 = Instant::now();
+        let log = record_events(&mut b, x, t0);
+        b.bev_disable(y, What::READ).unwrap();
+        b.bev_enable(x, What::READ).unwrap();
+        b.bev_write(x, b"stuck").unwrap();
+        b.bev_set_timeouts(x, Some(Duration::from_millis(100)), Some(Duration::from_millis(100))).unwrap();
+        b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        let set = Instant::now();
+        b.bev_set_timeouts(x, Some(Duration::from_millis(400)), Some(Duration::from_millis(400))).unwrap();
+        // (Both expire together: the deferred event callback may get them in one call.)
+        let seen = || log.borrow().iter().fold(BevEvents::empty(), |a, &(w, _)| a | w);
+        run_until(&mut b, "both timeouts", |_| seen().contains(BevEvents::READING | BevEvents::WRITING));
+        assert_eq!(seen(), BevEvents::READING | BevEvents::WRITING | BevEvents::TIMEOUT);
+        let set_at = set - t0;
+        for &(what, at) in log.borrow().iter() {
+            assert!(at >= set_at + Duration::from_millis(400), "an old timer fired: {what:?} {:?} after the change", at - set_at);
+        }
+        b.bev_free(x).unwrap();
+        b.bev_free(y).unwrap();
+    }
+
     fn data_crosses_and_callbacks_never_nest(m) {
         let mut b = base(m);
         let _ = m;
