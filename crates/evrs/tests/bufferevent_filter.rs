@@ -190,6 +190,32 @@ on_every_backend! {
         b.bev_free(f).unwrap();
     }
 
+    fn an_underlying_reset_is_reported_once(m) {
+        let mut b = base(m);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (srv, _) = l.accept().unwrap();
+        srv.set_nonblocking(true).unwrap();
+        let under = b.bufferevent_socket(srv.into_raw_fd(), BevOptions::CLOSE_ON_FREE).unwrap();
+        let f = b.bufferevent_filter(under, Some(upper), Some(upper), BevOptions::CLOSE_ON_FREE).unwrap();
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let e = events.clone();
+        b.bev_setcb(f, None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>)>, Some(move |_: &mut BevCtx<'_>, what| e.borrow_mut().push(what))).unwrap();
+        b.bev_enable(f, What::READ).unwrap();
+        // SO_LINGER 0: the close sends a reset, and the underlying's read fails.
+        socket2::SockRef::from(&client).set_linger(Some(Duration::ZERO)).unwrap();
+        drop(client);
+        run_until(&mut b, "the reset", |_| !events.borrow().is_empty());
+        assert_eq!(events.borrow()[0], BevEvents::READING | BevEvents::ERROR);
+        // The filter leaves its underlying stopped after an error too: reading again would
+        // find the EOF after the reset and report it as a second end.
+        for _ in 0..20 {
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        }
+        assert_eq!(events.borrow().len(), 1, "{:?}", events.borrow());
+        b.bev_free(f).unwrap();
+    }
+
     fn without_close_on_free_the_underlying_survives(m) {
         let mut b = base(m);
         let (f, under, _peer) = filtered(&mut b, BevOptions::empty());
