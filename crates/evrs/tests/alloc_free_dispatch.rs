@@ -128,7 +128,7 @@ fn chain(m: Method, n: usize, writes: usize) -> (usize, usize) {
     (allocs, fired.get() - before_fired)
 }
 
-/// Serializes `the_spare_pool_keeps_256_and_lends_them_all` across backends.
+/// Serializes `the_spare_pool_keeps_256_and_reads_need_not_allocate` across backends.
 static SPARE_POOL_SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Runs `round` once to warm up, then `rounds` more under the counter; returns the count.
@@ -187,7 +187,7 @@ on_every_backend! {
         b.bev_free(bev).unwrap();
     }
 
-    fn the_spare_pool_keeps_256_and_lends_them_all(m) {
+    fn the_spare_pool_keeps_256_and_reads_need_not_allocate(m) {
         // 257 connections each hold an input chunk and go idle at once: the base's pool
         // keeps 256 of the chunks (MAX_SPARES) and frees the last. When all read again, 256
         // borrow a spare and exactly one connection allocates.
