@@ -111,11 +111,10 @@ impl Reactor {
         // Room for every timer at once: the buffer grows only when the timer count reaches
         // a new high, never because more of them happened to expire together.
         expired.reserve(self.wheel.len());
+        // In firing order: earliest first to the microsecond (libevent's resolution), those
+        // in the same microsecond in add order (each tick sorted on its own, without
+        // allocating).
         self.wheel.poll(now, &mut expired);
-        // The wheel hands them over tick by tick, each tick's in add order; timers whose
-        // deadlines differ by less than a tick still fire earliest first, as in libevent,
-        // and equal deadlines in add order (each tick sorted on its own, without allocating).
-        self.wheel.sort_expired(&mut expired);
         for e in expired.drain(..) {
             let idx = e.token as usize;
             self.table.get_mut(idx).timer = super::NIL;

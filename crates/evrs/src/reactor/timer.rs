@@ -7,11 +7,12 @@
 //!
 //! Deadlines are kept in nanoseconds. A timer is filed under the tick `ceil(deadline / 1 ms)`
 //! and the wheel only advances to `floor(now / 1 ms)`, so a timer can never fire before its
-//! deadline (it may fire up to one tick late). Expired timers come out in tick order, and
-//! within a tick in the order they were added — so equal deadlines fire in add order, with no
-//! sorting: every list is FIFO, and a cascade moves a slot's entries down in list order before
-//! any later insert can land in the slots it fills (a direct insert into a lower level needs
-//! the wheel to be inside that slot's range already, which is exactly when it cascaded).
+//! deadline (it may fire up to one tick late). Lists come out in tick order, each in the
+//! order its timers were added (every list is FIFO, and a cascade moves a slot's entries down
+//! in list order before any later insert can land in the slots it fills: a direct insert into
+//! a lower level needs the wheel to be inside that slot's range already, which is exactly
+//! when it cascaded). Each list handed out is then sorted on its own by the microsecond of
+//! the deadline, stably, so timers fire earliest first and equal deadlines in add order.
 //!
 //! Nodes live in a slab and link into per-slot doubly linked lists (free nodes into a free
 //! list through the same links), so nothing allocates once the slab and the expiry buffer
@@ -54,8 +55,8 @@ struct Node<T> {
     loc: Loc,
 }
 
-/// A timer that has expired: its deadline (ns), the token it was inserted with, and its
-/// position in the batch `poll` produced (which, for equal deadlines, is the add order).
+/// A timer that has expired: its deadline (ns) and the token it was inserted with (`pos` is
+/// the sort's scratch key).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Expired<T> {
     pub(crate) deadline: u64,
@@ -267,7 +268,9 @@ impl<T: Copy> Wheel<T> {
     }
 
     /// Advances the wheel to `now_ns`, removing every timer whose deadline has passed and
-    /// appending it to `out` in (tick, insertion) order.
+    /// appending it to `out` in firing order: by deadline to the microsecond, timers in the
+    /// same microsecond in add order. Lists come out tick by tick, each in add order, so
+    /// each is sorted on its own as it is handed out.
     pub(crate) fn poll(&mut self, now_ns: u64, out: &mut Vec<Expired<T>>) {
         // Room in the sort's scratch buffer for the longest run there can be (every timer at
         // once), before the first sort needs it: it grows only when the timer count reaches
@@ -286,6 +289,7 @@ impl<T: Copy> Wheel<T> {
                 self.occupied[loc as usize / SLOTS] &= !(1 << (loc as usize % SLOTS));
             }
             let fire = loc == DUE || loc < SLOTS as Loc;
+            let start = out.len();
             while key != NIL {
                 let n = &self.nodes[key as usize];
                 let (next, deadline, token) = (n.next, n.deadline, n.token);
@@ -294,12 +298,17 @@ impl<T: Copy> Wheel<T> {
                     out.push(Expired {
                         deadline,
                         token,
-                        pos: out.len() as u32,
+                        pos: 0,
                     });
                 } else {
                     self.file(key, deadline);
                 }
                 key = next;
+            }
+            if fire {
+                // A slot of level 0 is exactly one tick; the due list may span several.
+                let tick = (loc != DUE).then_some(at);
+                sort_run(&mut out[start..], tick, &mut self.scratch);
             }
         }
         self.elapsed = self.elapsed.max(now_tick);
@@ -373,65 +382,70 @@ impl<T: Copy> Wheel<T> {
     }
 }
 
-/// Runs of expiries at least this long are radix sorted, shorter ones by comparison.
-const RADIX_MIN: usize = 64;
-const RADIX_BITS: u32 = 7;
+/// Within a tick, expiries are ordered at this resolution (a microsecond, libevent's own
+/// clock resolution); deadlines in the same microsecond fire in add order.
+pub(crate) const SUB_NS: u64 = 1_000;
+const SUBS: usize = (TICK_NS / SUB_NS) as usize;
+/// Runs of expiries at least this long are counting sorted, shorter ones by comparison.
+const COUNTING_MIN: usize = 128;
 
-impl<T: Copy> Wheel<T> {
-    /// Puts a batch from [`poll`](Self::poll) in (deadline, add order) order. The batch is
-    /// in tick order already, each tick's timers in add order, so only timers sharing a tick
-    /// can be out of order: each such run is sorted on its own, by the deadline within the
-    /// tick with ties kept in add order (a stable radix sort for long runs; for short ones a
-    /// comparison sort keyed on the position too, which for equal deadlines is the add
-    /// order). Only if that is not enough (never, by the wheel's ordering; kept as a guard)
-    /// is the whole batch sorted.
-    pub(crate) fn sort_expired(&mut self, out: &mut [Expired<T>]) {
-        let sorted = |s: &[Expired<T>]| s.is_sorted_by_key(|e| e.deadline);
-        if sorted(out) {
-            return;
+/// The microsecond of its tick a deadline falls in (`0..SUBS`), ceil-aligned as ticks are:
+/// `base` is the start of the tick (`(tick - 1) * TICK_NS`), the deadline in `base + 1 ..=
+/// base + TICK_NS` (tick 0 holds only deadline 0, which wraps to the last microsecond).
+#[inline]
+fn sub_of(deadline: u64, base: u64) -> u32 {
+    ((deadline.wrapping_sub(base).wrapping_sub(1) / SUB_NS) as u32).min(SUBS as u32 - 1)
+}
+
+/// Positions within a short run, below the microsecond in a comparison sort's key.
+const POS_BITS: u32 = 22;
+const _: () = assert!(COUNTING_MIN <= 1 << POS_BITS && (SUBS as u64) << POS_BITS <= 1 << 32);
+
+/// Puts one fired list in firing order (by the microsecond of the deadline, ties in add
+/// order): a list is in add order, so it is usually sorted already (timers with one
+/// timeout added over time) and costs one scan. `tick`: the one tick every deadline of the
+/// list falls in, or `None` (the due list, which may span ticks). Long one-tick lists are
+/// counting sorted, the rest compared on a key of (microsecond, position in the list).
+fn sort_run<T: Copy>(run: &mut [Expired<T>], tick: Option<u64>, scratch: &mut Vec<Expired<T>>) {
+    if run.len() < 2 || run.is_sorted_by_key(|e| e.deadline) {
+        return;
+    }
+    match tick {
+        Some(tick) if run.len() >= COUNTING_MIN => {
+            counting_sort(run, tick.saturating_sub(1) * TICK_NS, scratch)
         }
-        let mut start = 0;
-        while start < out.len() {
-            let tick = tick_of(out[start].deadline);
-            let len = out[start..]
-                .iter()
-                .position(|e| tick_of(e.deadline) != tick)
-                .unwrap_or(out.len() - start);
-            let run = &mut out[start..start + len];
-            if !sorted(run) {
-                // deadline - base is in 0..=TICK_NS (20 bits), the position fits 32.
-                let base = tick.saturating_sub(1) * TICK_NS;
-                if len >= RADIX_MIN {
-                    radix_sort(run, base, &mut self.scratch);
-                } else {
-                    run.sort_unstable_by_key(|e| ((e.deadline - base) << 32) | u64::from(e.pos));
-                }
+        Some(tick) => {
+            let base = tick.saturating_sub(1) * TICK_NS;
+            for (i, e) in run.iter_mut().enumerate() {
+                e.pos = (sub_of(e.deadline, base) << POS_BITS) | i as u32;
             }
-            start += len;
+            run.sort_unstable_by_key(|e| e.pos);
         }
-        if !sorted(out) {
-            out.sort_unstable_by_key(|e| (e.deadline, e.pos));
+        _ => {
+            for (i, e) in run.iter_mut().enumerate() {
+                e.pos = i as u32;
+            }
+            run.sort_unstable_by_key(|e| (e.deadline.div_ceil(SUB_NS), e.pos));
         }
     }
 }
 
-/// Stable LSD radix sort of one tick's run on `deadline - base` (at most `TICK_NS`, 20
-/// bits): three 7-bit passes, each a count and a scatter; equal deadlines keep their order.
-fn radix_sort<T: Copy>(run: &mut [Expired<T>], base: u64, scratch: &mut Vec<Expired<T>>) {
-    const _: () = assert!(3 * RADIX_BITS >= 64 - TICK_NS.leading_zeros());
-    scratch.clear();
-    scratch.extend_from_slice(run);
-    radix_pass(scratch, run, base, 0);
-    radix_pass(run, scratch, base, RADIX_BITS);
-    radix_pass(scratch, run, base, 2 * RADIX_BITS);
-}
-
-fn radix_pass<T: Copy>(src: &[Expired<T>], dst: &mut [Expired<T>], base: u64, shift: u32) {
-    const BUCKETS: usize = 1 << RADIX_BITS;
-    let digit = |e: &Expired<T>| ((e.deadline - base) >> shift) as usize & (BUCKETS - 1);
-    let mut at = [0usize; BUCKETS];
-    for e in src {
-        at[digit(e)] += 1;
+/// Stable counting sort of one tick's run on the microsecond of each deadline: one pass
+/// that keys and counts, one scatter into `scratch`, one copy back; equal keys keep their
+/// order.
+fn counting_sort<T: Copy>(run: &mut [Expired<T>], base: u64, scratch: &mut Vec<Expired<T>>) {
+    let mut at = [0u32; SUBS];
+    let mut sorted = true;
+    let mut last = 0;
+    for e in run.iter_mut() {
+        let k = sub_of(e.deadline, base);
+        e.pos = k;
+        sorted &= k >= last;
+        last = k;
+        at[k as usize] += 1;
+    }
+    if sorted {
+        return;
     }
     let mut sum = 0;
     for a in at.iter_mut() {
@@ -439,10 +453,12 @@ fn radix_pass<T: Copy>(src: &[Expired<T>], dst: &mut [Expired<T>], base: u64, sh
         *a = sum;
         sum += n;
     }
-    for e in src {
-        let d = digit(e);
-        dst[at[d]] = *e;
-        at[d] += 1;
+    scratch.clear();
+    scratch.extend_from_slice(run);
+    for e in scratch.iter() {
+        let k = &mut at[e.pos as usize];
+        run[*k as usize] = *e;
+        *k += 1;
     }
 }
 

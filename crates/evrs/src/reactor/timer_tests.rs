@@ -168,9 +168,9 @@ fn removal_from_any_position_keeps_the_list_in_order() {
 }
 
 /// A timer whose tick has already passed when it is added is due at once, and all such
-/// timers fire in the order they were added, whatever their deadlines.
+/// timers fire earliest first, whatever order they were added in.
 #[test]
-fn timers_added_in_the_past_fire_in_add_order() {
+fn timers_added_in_the_past_fire_earliest_first() {
     let mut w = Wheel::new(10 * MS);
     w.insert(5 * MS, 'a');
     w.insert(10 * MS, 'b');
@@ -179,7 +179,7 @@ fn timers_added_in_the_past_fire_in_add_order() {
     assert_eq!(w.next_deadline(), Some(10 * MS));
     let mut out = Vec::new();
     w.poll(10 * MS, &mut out);
-    assert_eq!(tokens(&out), "abc");
+    assert_eq!(tokens(&out), "cab");
     out.clear();
     w.poll(11 * MS, &mut out);
     assert_eq!(tokens(&out), "d");
@@ -200,20 +200,24 @@ fn get_reports_live_timers_only() {
     assert_eq!(w.len(), 1);
 }
 
-/// `sort_expired` orders any batch by (deadline, position): within a tick, across
-/// ticks, and (the guard) when ticks themselves are out of order.
+/// The order timers fire in: by tick, then by the microsecond within the tick.
+fn fire_key(deadline: u64) -> (u64, u32) {
+    let tick = tick_of(deadline);
+    (tick, sub_of(deadline, tick.saturating_sub(1) * MS))
+}
+
+/// Everything `poll` hands out of one wheel, as (deadline, token).
+fn drain(w: &mut Wheel<usize>, now: u64) -> Vec<(u64, usize)> {
+    let mut out = Vec::new();
+    w.poll(now, &mut out);
+    out.iter().map(|e| (e.deadline, e.token)).collect()
+}
+
+/// `poll` hands timers out earliest first to the microsecond, timers in one microsecond in
+/// add order: within a tick, across ticks, and in the due list (deadlines already past when
+/// added, from several ticks). Deadlines a few nanoseconds apart keep their add order.
 #[test]
-fn sort_expired_orders_by_deadline_then_position() {
-    let batch = |ds: &[u64]| -> Vec<Expired<usize>> {
-        ds.iter()
-            .enumerate()
-            .map(|(i, &deadline)| Expired {
-                deadline,
-                token: i,
-                pos: i as u32,
-            })
-            .collect()
-    };
+fn poll_hands_timers_out_in_firing_order() {
     for ds in [
         &[
             3 * MS,
@@ -227,17 +231,25 @@ fn sort_expired_orders_by_deadline_then_position() {
         &[7, 7, 7][..],
         &[][..],
     ] {
-        let mut out = batch(ds);
-        Wheel::new(0).sort_expired(&mut out);
+        let mut w = Wheel::new(0);
+        for (i, &d) in ds.iter().enumerate() {
+            w.insert(d, i);
+        }
         let mut expect: Vec<(u64, usize)> = ds.iter().copied().zip(0..).collect();
-        expect.sort_unstable();
-        let got: Vec<(u64, usize)> = out.iter().map(|e| (e.deadline, e.token)).collect();
-        assert_eq!(got, expect);
+        expect.sort_by_key(|&(d, i)| (fire_key(d), i));
+        assert_eq!(drain(&mut w, 10 * MS), expect);
+        // The same deadlines once they are all past: every one goes on the due list.
+        let mut w = Wheel::new(0);
+        w.poll(10 * MS, &mut Vec::new());
+        for (i, &d) in ds.iter().enumerate() {
+            w.insert(d, i);
+        }
+        assert_eq!(drain(&mut w, 10 * MS), expect);
     }
 }
 
-/// A run long enough for the radix sort, with repeated deadlines and its neighbours in
-/// other ticks, comes out in (deadline, add order) order.
+/// A run long enough for the counting sort, with repeated deadlines and its neighbours in
+/// other ticks, comes out in (tick, microsecond, add order) order.
 #[test]
 fn long_runs_sort_stably() {
     let mut ds = vec![MS / 2, 3 * MS + 1];
@@ -246,31 +258,20 @@ fn long_runs_sort_stably() {
         x = x
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        // Within tick 2: (1 ms, 2 ms], few distinct values so ties are common.
-        ds.push(MS + 1 + (x >> 33) % 50 * 20_000 + (x >> 60) % 2 * (MS - 1 - 49 * 20_000));
+        // Within tick 2: (1 ms, 2 ms], few distinct microseconds so ties are common, some
+        // a few nanoseconds apart within their microsecond (they keep their add order).
+        let jitter = if (x >> 60) % 2 == 0 { (x >> 40) % 7 } else { 0 };
+        ds.push(MS + 1 + (x >> 33) % 50 * 20_000 + (x >> 60) % 2 * (MS - 1 - 49 * 20_000) + jitter);
     }
     ds.push(2 * MS);
     ds.push(5 * MS);
-    let mut out: Vec<Expired<usize>> = ds
-        .iter()
-        .enumerate()
-        .map(|(i, &deadline)| Expired {
-            deadline,
-            token: i,
-            pos: i as u32,
-        })
-        .collect();
-    // The wheel's order: by tick, each tick's in add order.
-    out.sort_by_key(|e| tick_of(e.deadline));
-    for (i, e) in out.iter_mut().enumerate() {
-        e.pos = i as u32;
-    }
-    let mut expect: Vec<(u64, u32)> = out.iter().map(|e| (e.deadline, e.pos)).collect();
-    expect.sort_unstable();
     let mut w = Wheel::new(0);
-    w.sort_expired(&mut out);
-    let got: Vec<(u64, u32)> = out.iter().map(|e| (e.deadline, e.pos)).collect();
-    assert_eq!(got, expect);
+    for (i, &d) in ds.iter().enumerate() {
+        w.insert(d, i);
+    }
+    let mut expect: Vec<(u64, usize)> = ds.iter().copied().zip(0..).collect();
+    expect.sort_by_key(|&(d, i)| (fire_key(d), i));
+    assert_eq!(drain(&mut w, 10 * MS), expect);
 }
 
 /// `check` notices a stale occupancy bit, a node on the wrong list and a lost free node.
@@ -331,20 +332,16 @@ proptest! {
                     w.poll(now, &mut out);
                     let due: Vec<(u64, u64)> = model.keys()
                         .filter(|(tick, _)| *tick <= now / MS).copied().collect();
-                    let expect: Vec<u32> = due.iter().map(|k| model[k].1).collect();
-                    let got: Vec<u32> = out.iter().map(|e| e.token).collect();
-                    prop_assert_eq!(&got, &expect);
                     for e in &out {
                         prop_assert!(e.deadline <= now, "fired early");
                     }
-                    // The reactor's order: (deadline, add order).
-                    let mut by_deadline: Vec<(u64, u64, u32)> =
-                        due.iter().map(|k| (model[k].0, k.1, model[k].1)).collect();
+                    // The firing order: (tick, microsecond, add order).
+                    let mut by_deadline: Vec<((u64, u32), u64, u32)> =
+                        due.iter().map(|k| (fire_key(model[k].0), k.1, model[k].1)).collect();
                     by_deadline.sort_unstable();
-                    w.sort_expired(&mut out);
-                    let sorted: Vec<u32> = out.iter().map(|e| e.token).collect();
+                    let got: Vec<u32> = out.iter().map(|e| e.token).collect();
                     let expect: Vec<u32> = by_deadline.iter().map(|e| e.2).collect();
-                    prop_assert_eq!(sorted, expect);
+                    prop_assert_eq!(got, expect);
                     for mk in &due {
                         model.remove(mk);
                         keys.retain(|(_, k)| k != mk);
