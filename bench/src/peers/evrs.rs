@@ -137,8 +137,10 @@ fn raw_count(_: &mut EventBase, _: Event, _: What, _: RawArg) {
 
 /// Child entry `evrs-raw timers_fire`: the same run with a plain function callback
 /// (`new_event_raw`), which stores no closure and so allocates nothing per timer, like
-/// libev's `ev_timer_init` (the C peers' callbacks are function pointers too). The plain
-/// `evrs` row keeps its owned closures.
+/// libev's `ev_timer_init` (the C peers' callbacks are function pointers too), and with the
+/// room for the timers reserved at once (`reserve_events`), as the libev peer allocates its
+/// watchers in one block. The plain `evrs` row keeps its owned closures and lets the table
+/// grow.
 pub fn timers_fire_raw(p: &Params, method: Method) -> io::Result<()> {
     let d = fire_deadlines(p.n);
     for rep in 0..p.warmup + p.reps {
@@ -146,6 +148,7 @@ pub fn timers_fire_raw(p: &Params, method: Method) -> io::Result<()> {
         RAW_FIRED.store(0, Ordering::Relaxed);
         let mut timers = Vec::with_capacity(p.n);
         let (c0, t0) = (cpu_ns(), now_ns());
+        base.reserve_events(p.n);
         for &d in &d {
             let ev = base.new_event_raw(-1, What::empty(), raw_count, RawArg::from_usize(0))?;
             base.add(ev, Some(d))?;

@@ -273,6 +273,26 @@ on_every_backend! {
         }
     }
 
+    fn reserved_events_do_not_allocate_when_created(m) {
+        // Raw callbacks hold no closure: with the room reserved, creating (and freeing and
+        // creating again) 10,000 events moves no memory.
+        fn nop(_: &mut evrs::EventBase, _: evrs::Event, _: What, _: evrs::RawArg) {}
+        let mut b = util::base(m);
+        b.reserve_events(10_000);
+        let mut evs = Vec::with_capacity(10_000);
+        let allocs = allocations(|| {
+            for _ in 0..2 {
+                for _ in 0..10_000 {
+                    evs.push(b.new_event_raw(-1, What::empty(), nop, evrs::RawArg::from_usize(0)).unwrap());
+                }
+                for ev in evs.drain(..) {
+                    b.free(ev).unwrap();
+                }
+            }
+        });
+        assert_eq!(allocs, 0, "{m}: {allocs} allocations creating 20,000 reserved events");
+    }
+
     fn signals_do_not_allocate(m) {
         // The only signal test in this binary: no lock needed.
         let mut b = util::base(m);

@@ -158,6 +158,17 @@ impl<M: Model> EventBase<M> {
         self.core.priorities()
     }
 
+    /// Makes room for `additional` more events, so creating them moves no memory (the
+    /// event table otherwise grows by a quarter at a time, which at 100,000 events moves
+    /// about four times the table). Like `Vec::reserve_exact`: a program that knows its
+    /// scale — a timer per connection, 100,000 connections — reserves it once, as a libev
+    /// program allocates its watchers in one block.
+    pub fn reserve_events(&mut self, additional: usize) {
+        self.core.reserve(additional);
+        self.handlers
+            .reserve_to(self.core.table().len().saturating_add(additional));
+    }
+
     /// Changes the number of priorities (1..=255). Fails while any callback is active or a
     /// loop pass over a priority is running (so no queue can vanish under the loop).
     /// Existing events keep their priority; one beyond the new range is clamped to the

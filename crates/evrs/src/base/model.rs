@@ -189,6 +189,11 @@ impl<H: HandlerSlot> Handlers<H> {
         }
     }
 
+    /// Room for callbacks up to slot `len` without growing.
+    pub(crate) fn reserve_to(&mut self, len: usize) {
+        self.v.reserve_exact(len.saturating_sub(self.v.len()));
+    }
+
     /// Stores `h` for `idx`, returning what was there.
     #[inline]
     pub(crate) fn put(&mut self, idx: usize, h: H) -> Option<H> {

@@ -262,6 +262,15 @@ impl EventTable {
         &mut self.slots[idx]
     }
 
+    /// Room for `additional` more events without growing (free slots count as room).
+    pub(super) fn reserve(&mut self, additional: usize) {
+        let more = additional.saturating_sub(self.free.len());
+        self.slots.reserve_exact(more);
+        // Freeing them again must not grow the free list either.
+        let all = self.slots.capacity();
+        self.free.reserve_exact(all.saturating_sub(self.free.len()));
+    }
+
     /// A fresh slot for an event (state empty, links clear).
     pub(super) fn alloc(
         &mut self,
@@ -270,31 +279,39 @@ impl EventTable {
         events: What,
         pri: u8,
     ) -> io::Result<usize> {
-        let idx = match self.free.pop() {
-            Some(i) => i as usize,
-            None => {
-                if self.slots.len() >= NIL as usize - 1 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::OutOfMemory,
-                        "too many events",
-                    ));
-                }
-                super::reserve_quarter(&mut self.slots);
-                self.slots.push(Slot::vacant());
-                self.slots.len() - 1
-            }
+        let state = if matches!(kind, Kind::Internal(_)) {
+            state::INTERNAL
+        } else {
+            0
         };
+        let Some(i) = self.free.pop() else {
+            // A new slot, written once.
+            if self.slots.len() >= NIL as usize - 1 {
+                return Err(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "too many events",
+                ));
+            }
+            super::reserve_quarter(&mut self.slots);
+            self.slots.push(Slot {
+                live: true,
+                state,
+                kind,
+                fd,
+                events,
+                pri,
+                ..Slot::vacant()
+            });
+            return Ok(self.slots.len() - 1);
+        };
+        let idx = i as usize;
         let s = &mut self.slots[idx];
         s.live = true;
         s.kind = kind;
         s.fd = fd;
         s.events = events;
         s.pri = pri;
-        s.state = if matches!(kind, Kind::Internal(_)) {
-            state::INTERNAL
-        } else {
-            0
-        };
+        s.state = state;
         s.res = What::empty();
         s.ncalls = 0;
         s.interval = 0;

@@ -325,8 +325,11 @@ pub(crate) const MAX_TIMEOUT: Duration = Duration::from_nanos(u64::MAX / 4);
 
 /// Makes room for one more element in a per-object array, growing it by a quarter rather
 /// than the doubling `push` would do: the arrays of events and bufferevents hold a slot per
-/// connection, and doubling leaves up to half of them unused (a large array grows in place,
-/// by `mremap`, without copying).
+/// connection, and doubling leaves up to half of them unused. The price: where the
+/// allocator cannot grow the array in place (glibc moves a large block with `mremap` only
+/// while it is below its adaptive mmap threshold) the moves add up to about four times the
+/// final size; a program that knows its scale reserves it once
+/// ([`EventBase::reserve_events`](crate::EventBase::reserve_events)).
 pub(crate) fn reserve_quarter<T>(v: &mut Vec<T>) {
     if v.len() == v.capacity() {
         v.reserve_exact((v.capacity() / 4).max(16));

@@ -76,6 +76,11 @@ impl Reactor {
     }
 
     /// A new slot (the caller stores its callback under the returned index).
+    /// Room for `additional` more events in the event table (see `EventBase::reserve_events`).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.table.reserve(additional);
+    }
+
     pub(crate) fn alloc(&mut self, kind: Kind, fd: RawFd, events: What) -> io::Result<usize> {
         Self::validate(kind, fd, events)?;
         let pri = match kind {

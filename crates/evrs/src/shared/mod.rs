@@ -454,6 +454,11 @@ impl SharedBase {
         self.lock().base.set_priority(ev, pri)
     }
 
+    /// Makes room for `additional` more events (see [`EventBase::reserve_events`]).
+    pub fn reserve_events(&self, additional: usize) {
+        self.lock().base.reserve_events(additional)
+    }
+
     /// Sets the number of priorities (only while no event is active).
     pub fn priority_init(&self, n: usize) -> io::Result<()> {
         self.lock().base.priority_init(n)
