@@ -265,17 +265,18 @@ impl EventBase {
         let Some(state) = self.bev_state_mut(bev) else {
             return;
         };
-        let Some(deferred) = state.deferred else {
+        let Some(deferred) = state.deferred() else {
             // Inline (one lookup for the check and the run).
             if let Some(h) = lease_handler(state) {
                 self.bev_run_handler(bev, h, cb);
             }
             return;
         };
+        let r = state.rare_mut();
         match cb {
-            Cb::Read => state.pending_read = true,
-            Cb::Write => state.pending_write = true,
-            Cb::Event(what) => state.pending_events |= what,
+            Cb::Read => r.pending_read = true,
+            Cb::Write => r.pending_write = true,
+            Cb::Event(what) => r.pending_events |= what,
         }
         let _ = self.activate(deferred, What::TIMEOUT, 1);
     }
@@ -283,7 +284,7 @@ impl EventBase {
     /// The deferred callback of a DEFER_CALLBACKS bufferevent: what was queued, in
     /// libevent's order (CONNECTED, read, write, the other events).
     pub(super) fn bev_run_deferred(&mut self, bev: BufferEvent) {
-        let Some(state) = self.bev_state_mut(bev) else {
+        let Some(state) = self.bev_state_mut(bev).and_then(|b| b.rare_if_any()) else {
             return;
         };
         let read = std::mem::take(&mut state.pending_read);

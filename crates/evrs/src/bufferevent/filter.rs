@@ -212,7 +212,7 @@ impl EventBase {
         O: FnMut(&mut EvBuffer, &mut EvBuffer, Option<usize>, Flush) -> FilterResult + 'static,
     {
         let u = self.bev_live(under)?;
-        if u.pair.is_some() && u.pair.flatten().is_none() {
+        if u.pair().is_some() && u.pair().flatten().is_none() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "the underlying bufferevent is a pair half whose partner is gone",
@@ -409,7 +409,7 @@ impl EventBase {
         let (made, res) = match self.bev_state_mut(under) {
             Some(u) if !idle => {
                 let limit =
-                    (u.write_wm.1 != 0).then(|| u.write_wm.1.saturating_sub(u.output.len()));
+                    (u.write_wm().1 != 0).then(|| u.write_wm().1.saturating_sub(u.output.len()));
                 let before = u.output.len();
                 let r = codec.encode(&mut src, &mut u.output, limit, mode);
                 (u.output.len().saturating_sub(before), r)
@@ -423,7 +423,7 @@ impl EventBase {
         };
         let _ = src.add_buffer(&mut b.output);
         b.output = src;
-        let drained = b.output.len() <= b.write_wm.0;
+        let drained = b.output.len() <= b.write_wm().0;
         let had_output = made > 0;
         self.bev_sync(under);
         if !events.is_empty() {

@@ -161,13 +161,8 @@ pub(crate) struct Bev {
     reading: bool,
     /// The output should be shut down once drained (`Flush::Finished`).
     shutdown_pending: bool,
-    /// The last socket error reported (`bufferevent_socket_get_error`).
-    last_error: Option<i32>,
-    /// Read (low, high) and write (low, high) watermarks; a high mark of 0 is none.
+    /// Read (low, high) watermarks; a high mark of 0 is none (the write ones are rare).
     read_wm: (usize, usize),
-    write_wm: (usize, usize),
-    max_read: usize,
-    max_write: usize,
     /// What most bufferevents never use (a null pointer until first needed).
     rare: Option<Box<Rare>>,
     /// The callbacks; `None` while one of them runs (or if none were set).
@@ -177,6 +172,26 @@ pub(crate) struct Bev {
     running: u32,
     /// `free` was asked for while a callback ran: done when the last one returns.
     free_requested: bool,
+    /// A filter: its underlying bufferevent and filter functions. A filter has no fd.
+    filter: Option<Box<filter::Filter>>,
+    /// Its own token buckets (its group and refill timer are in `rare`).
+    rate: Option<Box<ratelimit::Buckets>>,
+}
+
+// A table slot per connection: idle memory at 10,000 connections is mostly this (see
+// docs/BENCHMARKS.md, heap per idle connection). Growing it is a decision, not a drift.
+const _: () = assert!(std::mem::size_of::<Bev>() <= 288);
+
+/// The parts of a bufferevent's state that most never use, out of its table slot (a
+/// socket bufferevent with default caps, no write watermark, no error yet and inline
+/// callbacks never makes one).
+pub(crate) struct Rare {
+    /// The last socket error reported (`bufferevent_socket_get_error`).
+    last_error: Option<i32>,
+    /// Write (low, high) watermarks; a high mark of 0 is none.
+    write_wm: (usize, usize),
+    max_read: usize,
+    max_write: usize,
     /// DEFER_CALLBACKS: the deferred event and what it will report.
     deferred: Option<Event>,
     pending_read: bool,
@@ -184,14 +199,6 @@ pub(crate) struct Bev {
     pending_events: BevEvents,
     /// A pair half: its partner (`None` once the partner is freed). A pair half has no fd.
     pair: Option<Option<BufferEvent>>,
-    /// A filter: its underlying bufferevent and filter functions. A filter has no fd.
-    filter: Option<Box<filter::Filter>>,
-    /// Its own token buckets (its group and refill timer are in `rare`).
-    rate: Option<Box<ratelimit::Buckets>>,
-}
-
-/// The parts of a bufferevent's state that most never use, out of its table slot.
-pub(crate) struct Rare {
     /// The error a failed connect left for the write callback to report.
     connect_error: Option<io::Error>,
     timeout_read: Option<Duration>,
@@ -208,6 +215,15 @@ pub(crate) struct Rare {
 
 /// A `Rare` with nothing set.
 const EMPTY_RARE: Rare = Rare {
+    last_error: None,
+    write_wm: (0, 0),
+    max_read: DEFAULT_MAX_READ,
+    max_write: DEFAULT_MAX_WRITE,
+    deferred: None,
+    pending_read: false,
+    pending_write: false,
+    pending_events: BevEvents::empty(),
+    pair: None,
     connect_error: None,
     timeout_read: None,
     timeout_write: None,
@@ -225,6 +241,39 @@ impl Bev {
     /// Whether rate limits apply (its own buckets or a group's).
     pub(super) fn rate_limited(&self) -> bool {
         self.rate.is_some() || self.rare().group.is_some()
+    }
+
+    /// The write watermarks (low, high).
+    pub(super) fn write_wm(&self) -> (usize, usize) {
+        self.rare().write_wm
+    }
+
+    /// The largest single read and write.
+    pub(super) fn max_read(&self) -> usize {
+        self.rare().max_read
+    }
+
+    pub(super) fn max_write(&self) -> usize {
+        self.rare().max_write
+    }
+
+    /// The deferred callback's event (DEFER_CALLBACKS), if any.
+    pub(super) fn deferred(&self) -> Option<Event> {
+        self.rare().deferred
+    }
+
+    /// A pair half's partner: `None` for no pair, `Some(None)` once the partner is freed.
+    pub(super) fn pair(&self) -> Option<Option<BufferEvent>> {
+        self.rare().pair
+    }
+
+    /// Records a socket error for `bev_socket_error`.
+    pub(super) fn set_error(&mut self, e: &io::Error) {
+        if let Some(code) = e.raw_os_error() {
+            self.rare_mut().last_error = Some(code);
+        } else if self.rare.is_some() {
+            self.rare_mut().last_error = None;
+        }
     }
 
     /// The rarely used state (all `None` if never set).
@@ -259,20 +308,11 @@ impl Bev {
             write_cb_due: false,
             reading: false,
             shutdown_pending: false,
-            last_error: None,
             read_wm: (0, 0),
-            write_wm: (0, 0),
-            max_read: DEFAULT_MAX_READ,
-            max_write: DEFAULT_MAX_WRITE,
             rare: None,
             handler: None,
             running: 0,
             free_requested: false,
-            deferred: None,
-            pending_read: false,
-            pending_write: false,
-            pending_events: BevEvents::empty(),
-            pair: None,
             filter: None,
             rate: None,
         }

@@ -64,7 +64,7 @@ impl EventBase {
             if opts.contains(BevOptions::DEFER_CALLBACKS) {
                 let prio = self.priorities() / 2;
                 let ev = self.new_deferred(prio, move |base, _, _| base.bev_run_deferred(bev))?;
-                self.bev_live(bev)?.deferred = Some(ev);
+                self.bev_live(bev)?.rare_mut().deferred = Some(ev);
             }
             if fd >= 0 {
                 self.bev_make_events(bev, fd)?;
@@ -117,7 +117,7 @@ impl EventBase {
         // event whenever WRITE is asked for).
         if what.contains(What::WRITE)
             && b.output.is_empty()
-            && b.pair.is_none()
+            && b.pair().is_none()
             && b.filter.is_none()
         {
             b.write_kick = true;
@@ -170,7 +170,7 @@ impl EventBase {
             b.read_wm = (low, high);
         }
         if what.contains(What::WRITE) {
-            b.write_wm = (low, high);
+            b.rare_mut().write_wm = (low, high);
         }
         self.bev_sync(bev);
         Ok(())
@@ -182,7 +182,7 @@ impl EventBase {
         let b = self.bev_live(bev)?;
         match what {
             w if w == What::READ => Ok(b.read_wm),
-            w if w == What::WRITE => Ok(b.write_wm),
+            w if w == What::WRITE => Ok(b.write_wm()),
             _ => Err(invalid("ask for one watermark: READ or WRITE")),
         }
     }
@@ -206,7 +206,7 @@ impl EventBase {
         let r = b.rare_mut();
         r.timeout_read = read;
         r.timeout_write = write;
-        if b.pair.is_some() || b.filter.is_some() {
+        if b.pair().is_some() || b.filter.is_some() {
             return self.bev_generic_set_timeouts(bev);
         }
         // Re-arm whatever is pending with the new timeouts.
@@ -232,15 +232,16 @@ impl EventBase {
             return Err(invalid("a read or write cap of 0 would never move data"));
         }
         let b = self.bev_live(bev)?;
-        b.max_read = read;
-        b.max_write = write;
+        let r = b.rare_mut();
+        r.max_read = read;
+        r.max_write = write;
         Ok(())
     }
 
     /// The priority of the bufferevent's events (libevent's `bufferevent_priority_set`).
     pub fn bev_priority_set(&mut self, bev: BufferEvent, priority: usize) -> io::Result<()> {
         let b = self.bev_live(bev)?;
-        let evs = [b.read_ev, b.write_ev, b.deferred];
+        let evs = [b.read_ev, b.write_ev, b.deferred()];
         for ev in evs.into_iter().flatten() {
             self.set_priority(ev, priority)?;
         }
@@ -321,7 +322,7 @@ impl EventBase {
     /// The last socket error the bufferevent reported (libevent's
     /// `bufferevent_socket_get_error`), as an errno.
     pub fn bev_socket_error(&mut self, bev: BufferEvent) -> io::Result<Option<i32>> {
-        Ok(self.bev_live(bev)?.last_error)
+        Ok(self.bev_live(bev)?.rare().last_error)
     }
 
     /// Writes what the socket takes now (libevent's `bufferevent_flush`); with
@@ -329,7 +330,7 @@ impl EventBase {
     /// Returns whether anything was written.
     pub fn bev_flush(&mut self, bev: BufferEvent, mode: Flush) -> io::Result<bool> {
         let b = self.bev_live(bev)?;
-        if b.pair.is_some() {
+        if b.pair().is_some() {
             return Ok(self.pair_flush(bev, mode == Flush::Finished));
         }
         if b.filter.is_some() {

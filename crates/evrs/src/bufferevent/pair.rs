@@ -26,21 +26,21 @@ impl EventBase {
                 return Err(e);
             }
         };
-        self.bev_live(a)?.pair = Some(Some(b));
-        self.bev_live(b)?.pair = Some(Some(a));
+        self.bev_live(a)?.rare_mut().pair = Some(Some(b));
+        self.bev_live(b)?.rare_mut().pair = Some(Some(a));
         Ok((a, b))
     }
 
     /// The other half of a pair (libevent's `bufferevent_pair_get_partner`): `None` if
     /// `bev` is not a pair half, or its partner was freed.
     pub fn bev_pair_partner(&mut self, bev: BufferEvent) -> io::Result<Option<BufferEvent>> {
-        Ok(self.bev_live(bev)?.pair.flatten())
+        Ok(self.bev_live(bev)?.pair().flatten())
     }
 
     /// Moves what can move in both directions between `bev` and its partner, and queues
     /// the callbacks the moves call for.
     pub(super) fn pair_pump(&mut self, bev: BufferEvent) {
-        let Some(partner) = self.bev_state(bev).and_then(|b| b.pair.flatten()) else {
+        let Some(partner) = self.bev_state(bev).and_then(|b| b.pair().flatten()) else {
             return;
         };
         let out = self.pair_move(bev, partner, false);
@@ -81,7 +81,7 @@ impl EventBase {
             // no user code ran), keeping order.
             let _ = data.add_buffer(&mut f.output);
             f.output = data;
-            let from_drained = f.output.len() <= f.write_wm.0;
+            let from_drained = f.output.len() <= f.write_wm().0;
             if moved > 0 && from_drained {
                 self.bev_callback(from, Cb::Write);
             }
@@ -94,11 +94,11 @@ impl EventBase {
 
     /// A pair half is going away: its partner forgets it and is told (`READING|EOF`).
     pub(super) fn pair_unlink(&mut self, bev: BufferEvent) {
-        let Some(partner) = self.bev_state(bev).and_then(|b| b.pair.flatten()) else {
+        let Some(partner) = self.bev_state(bev).and_then(|b| b.pair().flatten()) else {
             return;
         };
         if let Some(p) = self.bev_state_mut(partner) {
-            p.pair = Some(None);
+            p.rare_mut().pair = Some(None);
         }
         self.bev_callback(partner, Cb::Event(BevEvents::READING | BevEvents::EOF));
     }
@@ -106,7 +106,7 @@ impl EventBase {
     /// `bev_flush` of a pair half: everything moves, watermarks ignored; with `finished`
     /// the partner is told `EOF` (libevent's `BEV_FINISHED` on a pair).
     pub(super) fn pair_flush(&mut self, bev: BufferEvent, finished: bool) -> bool {
-        let Some(partner) = self.bev_state(bev).and_then(|b| b.pair.flatten()) else {
+        let Some(partner) = self.bev_state(bev).and_then(|b| b.pair().flatten()) else {
             return false;
         };
         let moved = self.pair_move(bev, partner, true);

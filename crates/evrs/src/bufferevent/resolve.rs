@@ -108,7 +108,7 @@ impl EventBase {
         };
         if let Ok(b) = self.bev_live(bev) {
             b.rare_mut().dns_error = Some(failure.to_string());
-            b.last_error = failure.raw_os_error();
+            b.set_error(&failure);
         }
         self.bev_callback(bev, Cb::Event(BevEvents::ERROR));
     }

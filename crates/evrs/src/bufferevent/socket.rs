@@ -95,7 +95,7 @@ impl EventBase {
         if b.free_requested {
             return;
         }
-        if b.pair.is_some() {
+        if b.pair().is_some() {
             return self.pair_pump(bev);
         }
         if b.filter.is_some() {
@@ -123,7 +123,7 @@ impl EventBase {
                 // from inside this call, which may be the program's own `bev_write`): at
                 // the end of the read event's dispatch if one is running, else from the
                 // write event, activated for it.
-                if n > 0 && b.output.len() <= b.write_wm.0 {
+                if n > 0 && b.output.len() <= b.write_wm().0 {
                     b.write_cb_due = true;
                     if !b.reading {
                         if let Some(w) = b.write_ev {
@@ -181,7 +181,7 @@ impl EventBase {
                     BevEvents::WRITING
                 };
                 if let Some(b) = self.bev_state_mut(bev) {
-                    b.last_error = e.raw_os_error();
+                    b.set_error(&e);
                     b.read_added = false;
                     b.write_added = false;
                     b.enabled = What::empty();
@@ -207,7 +207,10 @@ impl EventBase {
         let (resolving, refill, group) = rare.as_deref().map_or((None, None, None), |r| {
             (r.resolving, r.refill_timer, r.group)
         });
-        for ev in [b.deferred, resolving, refill].into_iter().flatten() {
+        for ev in [rare.as_deref().and_then(|r| r.deferred), resolving, refill]
+            .into_iter()
+            .flatten()
+        {
             let _ = self.free(ev);
         }
         if let Some(g) = group {
@@ -247,8 +250,8 @@ impl EventBase {
         }
         let cap = match budget {
             Some(n) if n <= 0 => return Ok(0),
-            Some(n) => b.max_write.min(n as usize),
-            None => b.max_write,
+            Some(n) => b.max_write().min(n as usize),
+            None => b.max_write(),
         };
         let n = match b.output.write_atmost(b.fd, Some(cap)) {
             Ok(n) => n,
@@ -332,9 +335,9 @@ fn read_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent)
     }
     let (low, high) = b.read_wm;
     let mut room = if high == 0 {
-        b.max_read
+        b.max_read()
     } else {
-        high.saturating_sub(b.input.len()).min(b.max_read)
+        high.saturating_sub(b.input.len()).min(b.max_read())
     };
     if let Some(n) = budget {
         room = room.min(n.max(0) as usize);
@@ -376,7 +379,7 @@ fn read_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent)
             ) => {}
         Err(e) => {
             let e = io_error(e);
-            b.last_error = e.raw_os_error();
+            b.set_error(&e);
             b.enabled.remove(What::READ);
             base.bev_sync(bev);
             base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::ERROR));
@@ -413,7 +416,7 @@ fn write_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent
         };
         b.connecting = false;
         if let Some(e) = err {
-            b.last_error = e.raw_os_error();
+            b.set_error(&e);
             b.enabled = What::empty();
             base.bev_sync(bev);
             return base.bev_callback(bev, Cb::Event(BevEvents::WRITING | BevEvents::ERROR));
@@ -429,7 +432,7 @@ fn write_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent
             let Some(b) = base.bev_state_mut(bev) else {
                 return;
             };
-            let drained = b.output.len() <= b.write_wm.0;
+            let drained = b.output.len() <= b.write_wm().0;
             base.bev_sync(bev);
             if (n > 0 || kick) && drained {
                 base.bev_callback(bev, Cb::Write);
@@ -437,7 +440,7 @@ fn write_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent
         }
         Err(e) => {
             if let Some(b) = base.bev_state_mut(bev) {
-                b.last_error = e.raw_os_error();
+                b.set_error(&e);
                 b.enabled.remove(What::WRITE);
             }
             base.bev_sync(bev);
