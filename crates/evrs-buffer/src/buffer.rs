@@ -106,11 +106,16 @@ pub struct EvBuffer {
     pub(crate) freeze_start: bool,
     pub(crate) freeze_end: bool,
     pub(crate) drains_to_fd: bool,
-    pub(crate) max_read: usize,
+    /// At most `MAX_READ_LIMIT`, so 32 bits (the buffer is held twice per connection).
+    pub(crate) max_read: u32,
     /// (Boxed: rare, and the buffer is held twice per bufferevent connection.)
     pub(crate) reservation: Option<Box<Reservation>>,
     pub(crate) cbs: Callbacks,
 }
+
+const _: () = assert!(MAX_READ_LIMIT <= u32::MAX as usize);
+// Held twice per bufferevent connection: its size is idle memory per connection.
+const _: () = assert!(std::mem::size_of::<EvBuffer>() <= 80);
 
 impl Default for EvBuffer {
     fn default() -> Self {
@@ -141,7 +146,7 @@ impl EvBuffer {
             freeze_start: false,
             freeze_end: false,
             drains_to_fd: false,
-            max_read: DEFAULT_MAX_READ,
+            max_read: DEFAULT_MAX_READ as u32,
             reservation: None,
             cbs: Callbacks::default(),
         }

@@ -17,7 +17,7 @@ impl EvBuffer {
     /// (default [`DEFAULT_MAX_READ`](crate::DEFAULT_MAX_READ) = 4096, as
     /// libevent's `EVBUFFER_MAX_READ`).
     pub fn max_read(&self) -> usize {
-        self.max_read
+        self.max_read as usize
     }
 
     /// Sets the per-call read cap (libevent 2.2's `evbuffer_set_max_read`;
@@ -30,7 +30,7 @@ impl EvBuffer {
         if n > crate::MAX_READ_LIMIT {
             return Err(crate::Error::OutOfRange);
         }
-        self.max_read = n.max(1);
+        self.max_read = n.max(1) as u32;
         Ok(())
     }
 
@@ -49,7 +49,8 @@ impl EvBuffer {
     /// how much is ready.
     pub fn read_from(&mut self, fd: RawFd, howmuch: Option<usize>) -> Result<usize> {
         self.check_end()?;
-        let cap = howmuch.map_or(self.max_read, |h| h.min(self.max_read));
+        let max = self.max_read();
+        let cap = howmuch.map_or(max, |h| h.min(max));
         if cap == 0 {
             return Ok(0);
         }

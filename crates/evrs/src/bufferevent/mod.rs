@@ -180,7 +180,7 @@ pub(crate) struct Bev {
 
 // A table slot per connection: idle memory at 10,000 connections is mostly this (see
 // docs/BENCHMARKS.md, heap per idle connection). Growing it is a decision, not a drift.
-const _: () = assert!(std::mem::size_of::<Bev>() <= 288);
+const _: () = assert!(std::mem::size_of::<Bev>() <= 272);
 
 /// The parts of a bufferevent's state that most never use, out of its table slot (a
 /// socket bufferevent with default caps, no write watermark, no error yet and inline
