@@ -35,28 +35,39 @@ fn io_error(e: BufError) -> io::Error {
 }
 
 impl EventBase {
-    /// Makes the read and write events for socket `fd`.
+    /// Makes the read event for socket `fd`. The write event is made when first needed
+    /// ([`bev_write_event`](Self::bev_write_event)) and freed when it is no longer: most
+    /// connections write inline and never wait for writability, so an idle one holds one
+    /// event slot, not two.
     pub(super) fn bev_make_events(&mut self, bev: BufferEvent, fd: RawFd) -> io::Result<()> {
-        let arg = arg_of(bev);
-        let r = self.new_event_raw(fd, What::READ | What::PERSIST, on_readable, arg)?;
-        let w = match self.new_event_raw(fd, What::WRITE | What::PERSIST, on_writable, arg) {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = self.free(r);
-                return Err(e);
-            }
-        };
+        let r = self.new_event_raw(fd, What::READ | What::PERSIST, on_readable, arg_of(bev))?;
         let prio = self.bev_live(bev)?.rare().priority;
         if let Some(p) = prio {
             let _ = self.set_priority(r, p);
-            let _ = self.set_priority(w, p);
         }
         let b = self.bev_live(bev)?;
         b.read_ev = Some(r);
-        b.write_ev = Some(w);
         b.read_added = false;
         b.write_added = false;
         Ok(())
+    }
+
+    /// The write event of a socket bufferevent, made now if it has none (no allocation once
+    /// the event table has room: a freed slot is reused).
+    fn bev_write_event(&mut self, bev: BufferEvent) -> io::Result<Event> {
+        let b = self.bev_live(bev)?;
+        if let Some(w) = b.write_ev {
+            return Ok(w);
+        }
+        let (fd, prio) = (b.fd, b.rare().priority);
+        let w = self.new_event_raw(fd, What::WRITE | What::PERSIST, on_writable, arg_of(bev))?;
+        if let Some(p) = prio {
+            let _ = self.set_priority(w, p);
+        }
+        let b = self.bev_live(bev)?;
+        b.write_ev = Some(w);
+        b.write_added = false;
+        Ok(w)
     }
 
     /// Frees the read and write events (the fd is left alone).
@@ -126,7 +137,7 @@ impl EventBase {
                 if n > 0 && b.output.len() <= b.write_wm().0 {
                     b.write_cb_due = true;
                     if !b.reading {
-                        if let Some(w) = b.write_ev {
+                        if let Ok(w) = self.bev_write_event(bev) {
                             let _ = self.activate(w, What::WRITE, 1);
                         }
                     }
@@ -150,6 +161,14 @@ impl EventBase {
                 && (!b.output.is_empty() || b.write_kick)
                 && b.rare().resolving.is_none()
                 && wb.is_none_or(|n| n > 0));
+        // The write event goes once nothing needs it (not waiting, no callback owed from it).
+        let release = if !want_write && !b.write_cb_due {
+            b.write_added = false;
+            b.write_ev.take()
+        } else {
+            None
+        };
+        let make_write = want_write && b.write_ev.is_none();
         let mut ops: [Option<(Event, bool, Option<std::time::Duration>)>; 2] = [None, None];
         if want_read != b.read_added {
             if let Some(ev) = b.read_ev {
@@ -157,6 +176,17 @@ impl EventBase {
                 b.read_added = want_read;
             }
         }
+        if let Some(ev) = release {
+            let _ = self.free(ev);
+        }
+        if make_write {
+            if let Err(e) = self.bev_write_event(bev) {
+                return self.bev_sync_failed(bev, BevEvents::WRITING, &e);
+            }
+        }
+        let Some(b) = self.bev_state_mut(bev) else {
+            return;
+        };
         if want_write != b.write_added {
             if let Some(ev) = b.write_ev {
                 ops[1] = Some((ev, want_write, b.rare().timeout_write));
@@ -180,19 +210,24 @@ impl EventBase {
                 } else {
                     BevEvents::WRITING
                 };
-                if let Some(b) = self.bev_state_mut(bev) {
-                    b.set_error(&e);
-                    b.read_added = false;
-                    b.write_added = false;
-                    b.enabled = What::empty();
-                }
-                self.bev_callback(bev, Cb::Event(dir | BevEvents::ERROR));
-                return;
+                return self.bev_sync_failed(bev, dir, &e);
             }
         }
         if starved {
             self.bev_wait_for_tokens(bev);
         }
+    }
+
+    /// `bev_sync` could not make or (un)register an event: the bufferevent stops and its
+    /// event callback hears `dir | ERROR`.
+    fn bev_sync_failed(&mut self, bev: BufferEvent, dir: BevEvents, e: &io::Error) {
+        if let Some(b) = self.bev_state_mut(bev) {
+            b.set_error(e);
+            b.read_added = false;
+            b.write_added = false;
+            b.enabled = What::empty();
+        }
+        self.bev_callback(bev, Cb::Event(dir | BevEvents::ERROR));
     }
 
     /// Frees the bufferevent now: events, deferred event, socket (if owned), buffers,
