@@ -187,6 +187,54 @@ on_every_backend! {
         b.bev_free(bev).unwrap();
     }
 
+    fn idle_bufferevents_free_their_write_events_so_new_events_allocate_nothing(m) {
+        // 500 socket bufferevents with READ | WRITE enabled: each owes one write callback
+        // (libevent's kick on enable), which needs its write event; once delivered nothing
+        // needs it and its slot is free again. 500 new events then fit in those slots: the
+        // event table does not grow (it would, were every idle bufferevent holding two).
+        use evrs::bufferevent::{BevCtx, BevHandler, BevOptions};
+        use std::os::fd::IntoRawFd;
+        struct Kicked(Rc<Cell<usize>>);
+        impl BevHandler for Kicked {
+            fn read(&mut self, _: &mut BevCtx<'_>) {}
+            fn write(&mut self, _: &mut BevCtx<'_>) {
+                self.0.set(self.0.get() + 1);
+            }
+        }
+        fn nop(_: &mut evrs::EventBase, _: evrs::Event, _: What, _: evrs::RawArg) {}
+        const N: usize = 500;
+        let mut b = util::base(m);
+        let kicks = Rc::new(Cell::new(0));
+        let mut peers = Vec::with_capacity(N);
+        let mut bevs = Vec::with_capacity(N);
+        for _ in 0..N {
+            let (x, peer) = util::pair();
+            let bev = b.bufferevent_socket(x.into_raw_fd(), BevOptions::CLOSE_ON_FREE).unwrap();
+            b.bev_set_handler(bev, Kicked(kicks.clone())).unwrap();
+            b.bev_enable(bev, What::READ | What::WRITE).unwrap();
+            peers.push(peer);
+            bevs.push(bev);
+        }
+        let t0 = std::time::Instant::now();
+        while kicks.get() < N {
+            assert!(t0.elapsed() < Duration::from_secs(20), "{m}: {} of {N} kicks", kicks.get());
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        }
+        let mut evs = Vec::with_capacity(N);
+        let allocs = allocations(|| {
+            for _ in 0..N {
+                evs.push(b.new_event_raw(-1, What::empty(), nop, evrs::RawArg::from_usize(0)).unwrap());
+            }
+        });
+        assert_eq!(allocs, 0, "{m}: {allocs} allocations for {N} events beside {N} idle bufferevents");
+        for ev in evs {
+            b.free(ev).unwrap();
+        }
+        for bev in bevs {
+            b.bev_free(bev).unwrap();
+        }
+    }
+
     fn the_spare_pool_keeps_256_and_reads_need_not_allocate(m) {
         // 257 connections each hold an input chunk and go idle at once: the base's pool
         // keeps 256 of the chunks (MAX_SPARES) and frees the last. When all read again, 256
