@@ -34,6 +34,9 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A fallible closure for the loop thread.
+pub(crate) type TryFn = Box<dyn FnOnce(&mut EventBase) -> io::Result<()> + Send>;
+
 /// Work queued for the loop thread.
 pub(crate) enum Command {
     Activate(Event, What, u16),
@@ -45,6 +48,9 @@ pub(crate) enum Command {
     /// A [`Handle::call`]: like `Run`, but its caller waits for the result and learns of a
     /// dropped base itself (so a discarded one is not counted as a failure).
     Call(Box<dyn FnOnce(&mut EventBase) + Send>),
+    /// Like `Run`, but fallible: an error is reported as a failed command under the name
+    /// given (the layers' fire-and-forget calls, e.g. `BevRemote::write`).
+    Try(&'static str, TryFn),
     LoopExit(Option<Duration>),
     LoopBreak,
 }
@@ -53,13 +59,16 @@ impl Command {
     /// The `Handle` method that queued it, and its event (for reports).
     fn describe(&self) -> (&'static str, Option<Event>) {
         match self {
-            Command::Activate(ev, ..) | Command::ActivatePending(ev) => ("activate", Some(*ev)),
-            Command::Add(ev, _) => ("add", Some(*ev)),
-            Command::Del(ev) => ("del", Some(*ev)),
-            Command::Run(_) => ("run_in_loop", None),
-            Command::Call(_) => ("call", None),
-            Command::LoopExit(_) => ("loopexit", None),
-            Command::LoopBreak => ("loopbreak", None),
+            Command::Activate(ev, ..) | Command::ActivatePending(ev) => {
+                ("Handle::activate", Some(*ev))
+            }
+            Command::Add(ev, _) => ("Handle::add", Some(*ev)),
+            Command::Del(ev) => ("Handle::del", Some(*ev)),
+            Command::Run(_) => ("Handle::run_in_loop", None),
+            Command::Call(_) => ("Handle::call", None),
+            Command::Try(what, _) => (what, None),
+            Command::LoopExit(_) => ("Handle::loopexit", None),
+            Command::LoopBreak => ("Handle::loopbreak", None),
         }
     }
 }
@@ -144,11 +153,11 @@ impl NotifyShared {
         self.failed.fetch_add(1, Ordering::Relaxed);
         match ev {
             Some(ev) => log::warn!(
-                "evrs: Handle::{what} of {ev:?} failed on the loop thread of event base {}: {e}",
+                "evrs: {what} of {ev:?} failed on the loop thread of event base {}: {e}",
                 self.base_id
             ),
             None => log::warn!(
-                "evrs: Handle::{what} failed on the loop thread of event base {}: {e}",
+                "evrs: {what} failed on the loop thread of event base {}: {e}",
                 self.base_id
             ),
         }
@@ -328,6 +337,22 @@ impl Handle {
         self.send(Command::Run(Box::new(f)))
     }
 
+    /// [`run_in_loop`](Self::run_in_loop) for a fallible `f`: an error it returns on the
+    /// loop thread is logged and counted in [`failed_commands`](Self::failed_commands)
+    /// under the name `what`, like any fire-and-forget command's.
+    pub(crate) fn run_in_loop_try<F>(&self, what: &'static str, f: F) -> io::Result<()>
+    where
+        F: FnOnce(&mut EventBase) -> io::Result<()> + Send + 'static,
+    {
+        self.send(Command::Try(what, Box::new(f)))
+    }
+
+    /// Whether the caller runs on the base's own thread (where a waiting call would wait
+    /// for itself).
+    pub(crate) fn on_loop_thread(&self) -> bool {
+        std::thread::current().id() == self.shared.owner
+    }
+
     /// Runs `f` on the loop thread and waits for its result: a synchronous cross-thread call.
     ///
     /// `f` runs between callbacks, never during one, so when `call` returns no callback of the
@@ -346,7 +371,7 @@ impl Handle {
         F: FnOnce(&mut EventBase) -> R + Send + 'static,
         R: Send + 'static,
     {
-        if std::thread::current().id() == self.shared.owner {
+        if self.on_loop_thread() {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 "Handle::call on the event base's own thread would wait for itself; \
@@ -527,6 +552,14 @@ impl EventBase<Local> {
                         panicked.get_or_insert(p);
                     }
                     Ok(())
+                }
+                // A layer's closure may run user callbacks (an error found while writing).
+                Command::Try(_, f) => {
+                    let run = std::panic::AssertUnwindSafe(|| f(self));
+                    std::panic::catch_unwind(run).unwrap_or_else(|p| {
+                        panicked.get_or_insert(p);
+                        Ok(())
+                    })
                 }
                 Command::LoopExit(after) => self.loopexit(after),
                 Command::LoopBreak => {
