@@ -347,12 +347,6 @@ impl Handle {
         self.send(Command::Try(what, Box::new(f)))
     }
 
-    /// Whether the caller runs on the base's own thread (where a waiting call would wait
-    /// for itself).
-    pub(crate) fn on_loop_thread(&self) -> bool {
-        std::thread::current().id() == self.shared.owner
-    }
-
     /// Runs `f` on the loop thread and waits for its result: a synchronous cross-thread call.
     ///
     /// `f` runs between callbacks, never during one, so when `call` returns no callback of the
@@ -364,14 +358,16 @@ impl Handle {
     /// (or `del_blocking`); use the non-blocking [`del`](Self::del) there. Fails with
     /// `WouldBlock` when called on the base's own thread (it would wait for itself), and with
     /// `NotConnected` if the base is dropped before `f` runs (promptly: the drop drops the
-    /// queued `f`, which closes the reply channel). If the loop is not running, the call
+    /// queued `f`, which closes the reply channel) — on any thread, once the base is gone. If the loop is not running, the call
     /// waits until it next runs.
     pub fn call<R, F>(&self, f: F) -> io::Result<R>
     where
         F: FnOnce(&mut EventBase) -> R + Send + 'static,
         R: Send + 'static,
     {
-        if self.on_loop_thread() {
+        // A dropped base is reported as such on every thread, its own included.
+        self.check_attached()?;
+        if std::thread::current().id() == self.shared.owner {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 "Handle::call on the event base's own thread would wait for itself; \
