@@ -1,0 +1,485 @@
+//! `BevRemote` (a bufferevent used from other threads: libevent's `BEV_OPT_THREADSAFE`) on
+//! every backend, with real sockets and threads while the loop runs: ordered writes from
+//! many threads, `call` grouping against the loop's callbacks, enable/disable and free from
+//! another thread, stale handles after a free and after the base's drop, the deadlock rule
+//! on the loop thread, the panic rule, and the threading option bits.
+mod util;
+use evrs::bufferevent::{BevCtx, BevEvents, BevOptions, BevRemote, BufferEvent, Flush};
+use evrs::{EventBase, Handle, LoopFlags, What};
+use std::cell::RefCell;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::IntoRawFd;
+use std::os::unix::net::UnixStream;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+use util::*;
+
+/// Generous: only a broken build gets near it.
+const BOUND: Duration = Duration::from_secs(20);
+
+/// A bufferevent over one end of a fresh pair (closed on free), and the other end.
+fn bev_pair(b: &mut EventBase, opts: BevOptions) -> (BufferEvent, UnixStream) {
+    let (x, y) = pair();
+    let bev = b
+        .bufferevent_socket(x.into_raw_fd(), opts | BevOptions::CLOSE_ON_FREE)
+        .unwrap();
+    (bev, y)
+}
+
+/// Breaks the loop when dropped, so a thread that fails still lets the test end.
+struct BreakOnDrop(Handle);
+
+impl Drop for BreakOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.loopbreak();
+    }
+}
+
+/// Runs `f` on another thread while the loop runs on this one; the loop stops when `f`
+/// returns (or panics: the panic is then re-raised here).
+fn run_with<T: Send + 'static>(b: &mut EventBase, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let stop = BreakOnDrop(b.handle().unwrap());
+    let t = thread::spawn(move || {
+        let _stop = stop;
+        f()
+    });
+    b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap();
+    match t.join() {
+        Ok(v) => v,
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
+
+/// Reads exactly `n` bytes from a blocking `s` (bounded by its read timeout).
+fn read_n(s: &mut UnixStream, n: usize) -> Vec<u8> {
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    let mut got = vec![0u8; n];
+    s.read_exact(&mut got)
+        .expect("the peer received everything in time");
+    got
+}
+
+/// Reads a blocking `s` to EOF (bounded by its read timeout).
+fn read_to_eof(s: &mut UnixStream) -> Vec<u8> {
+    s.set_nonblocking(false).unwrap();
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).expect("EOF in time");
+    got
+}
+
+/// Runs the loop in non-blocking steps until `done()` (bounded).
+fn run_until(b: &mut EventBase, what: &str, mut done: impl FnMut(&mut EventBase) -> bool) {
+    let start = Instant::now();
+    while !done(b) {
+        assert!(start.elapsed() < BOUND, "timed out waiting for: {what}");
+        b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn kind<T: std::fmt::Debug>(r: std::io::Result<T>) -> ErrorKind {
+    r.expect_err("the call must fail").kind()
+}
+
+#[test]
+fn a_remote_is_send_sync_clone() {
+    fn check<T: Send + Sync + Clone + 'static>() {}
+    check::<BevRemote>();
+}
+
+on_every_backend! {
+    fn four_threads_write_in_order(m) {
+        const THREADS: u8 = 4;
+        const N: u32 = 10_000;
+        const REC: usize = 8;
+        let mut b = base(m);
+        let (bev, mut peer) = bev_pair(&mut b, BevOptions::empty());
+        let remote = b.bev_remote(bev).unwrap();
+        let writers_remote = remote.clone();
+        let got = run_with(&mut b, move || {
+            // The peer reads while four threads write through clones of one remote.
+            let reader = thread::spawn(move || read_n(&mut peer, THREADS as usize * N as usize * REC));
+            let writers: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let r = writers_remote.clone();
+                    thread::spawn(move || {
+                        for i in 0..N {
+                            let mut rec = [b'.'; REC];
+                            rec[0] = t;
+                            rec[1..5].copy_from_slice(&i.to_le_bytes());
+                            r.write(&rec).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for w in writers {
+                w.join().unwrap();
+            }
+            reader.join().unwrap()
+        });
+        // Every record whole, every thread's records in its order, none lost or repeated.
+        let mut next = [0u32; THREADS as usize];
+        for rec in got.chunks(REC) {
+            let t = rec[0] as usize;
+            assert!(t < THREADS as usize, "a record was split or corrupted: {rec:?}");
+            assert_eq!(&rec[5..], b"...", "a record was split: {rec:?}");
+            let i = u32::from_le_bytes(rec[1..5].try_into().unwrap());
+            assert_eq!(i, next[t], "thread {t}'s writes out of order");
+            next[t] += 1;
+        }
+        assert_eq!(next, [N; THREADS as usize]);
+        assert_eq!(remote.handle().failed_commands(), 0);
+        assert_eq!(remote.output_len().err().map(|e| e.kind()), Some(ErrorKind::WouldBlock),
+            "a waiting call on the loop thread is refused");
+        b.bev_free(bev).unwrap();
+    }
+
+    fn call_is_atomic_against_the_loops_callbacks(m) {
+        // The loop echoes the peer's records "[nnnnnnnn]" from a read callback while another
+        // thread appends its own "<nnnnnnnn>" in three writes inside one `call`: the peer
+        // must see every record whole — nothing ran between a call's three writes.
+        const N: usize = 2_000;
+        const REC: usize = 10;
+        let mut b = base(m);
+        let (bev, peer) = bev_pair(&mut b, BevOptions::empty());
+        let in_call = Arc::new(AtomicBool::new(false));
+        let overlaps = Rc::new(RefCell::new(0usize));
+        let (ic, ov) = (in_call.clone(), overlaps.clone());
+        b.bev_setcb(bev, Some(move |ctx: &mut BevCtx<'_>| {
+            if ic.load(Ordering::SeqCst) {
+                *ov.borrow_mut() += 1;
+            }
+            let (input, output) = ctx.buffers();
+            let whole = input.len() / REC * REC;
+            input.remove_buffer(output, whole).unwrap();
+        }), None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>, BevEvents)>).unwrap();
+        b.bev_setwatermark(bev, What::READ, REC, 0).unwrap();
+        b.bev_enable(bev, What::READ | What::WRITE).unwrap();
+        let remote = b.bev_remote(bev).unwrap();
+        let got = run_with(&mut b, move || {
+            let mut writer = peer.try_clone().unwrap();
+            let mut reader = peer;
+            let rx = thread::spawn(move || read_n(&mut reader, 2 * N * REC));
+            let tx = thread::spawn(move || {
+                writer.set_nonblocking(false).unwrap();
+                for i in 0..N {
+                    writer.write_all(format!("[{i:08}]").as_bytes()).unwrap();
+                }
+            });
+            for i in 0..N {
+                let ic = in_call.clone();
+                remote.call(move |ctx| {
+                    ic.store(true, Ordering::SeqCst);
+                    ctx.write(b"<").unwrap();
+                    ctx.write(format!("{i:08}").as_bytes()).unwrap();
+                    ctx.write(b">").unwrap();
+                    ic.store(false, Ordering::SeqCst);
+                }).unwrap();
+            }
+            tx.join().unwrap();
+            rx.join().unwrap()
+        });
+        assert_eq!(*overlaps.borrow(), 0, "a callback ran inside a call");
+        let (mut echoed, mut called) = (0, 0);
+        for rec in got.chunks(REC) {
+            let n: usize = std::str::from_utf8(&rec[1..9]).expect("a whole record").parse().unwrap();
+            match (rec[0], rec[9]) {
+                (b'[', b']') => { assert_eq!(n, echoed); echoed += 1 }
+                (b'<', b'>') => { assert_eq!(n, called); called += 1 }
+                _ => panic!("records interleaved: {:?}", String::from_utf8_lossy(rec)),
+            }
+        }
+        assert_eq!((echoed, called), (N, N));
+        b.bev_free(bev).unwrap();
+    }
+
+    fn call_returns_its_result_and_may_free(m) {
+        let mut b = base(m);
+        let (bev, mut peer) = bev_pair(&mut b, BevOptions::empty());
+        peer.write_all(b"abc").unwrap();
+        b.bev_enable(bev, What::READ).unwrap();
+        run_until(&mut b, "input", |b| b.bev_input(bev).map(|i| i.len()).unwrap_or(0) == 3);
+        let remote = b.bev_remote(bev).unwrap();
+        let r = remote.clone();
+        let (lens, after) = run_with(&mut b, move || {
+            let lens = r.call(|ctx| {
+                ctx.write(b"bye").unwrap();
+                (ctx.input().len(), ctx.output().len())
+            }).unwrap();
+            // Freed inside the call: torn down when it returns (unsent output would go with
+            // it, as with bev_free: flush first).
+            r.call(|ctx| {
+                let h = ctx.handle();
+                ctx.base().bev_flush(h, Flush::Normal).unwrap();
+                ctx.free();
+            }).unwrap();
+            (lens, (r.is_freed(), kind(r.input_len())))
+        });
+        assert_eq!(lens, (3, 3), "the call saw the input and its own output");
+        assert_eq!(after, (true, ErrorKind::InvalidInput), "freed inside the call");
+        assert_eq!(b.bev_count(), 0);
+        assert_eq!(read_to_eof(&mut peer), b"bye");
+        assert!(remote.is_freed());
+    }
+
+    fn enable_and_disable_from_another_thread_take_effect(m) {
+        let mut b = base(m);
+        let (bev, peer) = bev_pair(&mut b, BevOptions::THREADSAFE);
+        let remote = b.bev_remote(bev).unwrap();
+        run_with(&mut b, move || {
+            let mut peer = peer;
+            assert_eq!(remote.get_enabled().unwrap(), What::WRITE, "libevent's default");
+            peer.write_all(b"12345").unwrap();
+            thread::sleep(Duration::from_millis(30));
+            assert_eq!(remote.input_len().unwrap(), 0, "read while READ was off");
+            remote.enable(What::READ).unwrap();
+            assert_eq!(remote.get_enabled().unwrap(), What::READ | What::WRITE);
+            assert!(eventually(BOUND, || remote.input_len().unwrap() == 5), "no read after enable");
+            remote.disable(What::READ).unwrap();
+            assert_eq!(remote.get_enabled().unwrap(), What::WRITE);
+            peer.write_all(b"67890").unwrap();
+            thread::sleep(Duration::from_millis(30));
+            assert_eq!(remote.input_len().unwrap(), 5, "read after disable returned");
+            // A high watermark of 7 set from here: reading stops at 7 of the 10 bytes.
+            remote.set_watermark(What::READ, 0, 7).unwrap();
+            remote.enable(What::READ).unwrap();
+            assert!(eventually(BOUND, || remote.input_len().unwrap() == 7), "high mark ignored");
+            // Errors on the loop thread come back: inverted watermarks.
+            assert_eq!(kind(remote.set_watermark(What::READ, 10, 5)), ErrorKind::InvalidInput);
+            let drained = remote.call(|ctx| ctx.input().drain(7).unwrap()).unwrap();
+            assert_eq!(drained, 7);
+            assert!(eventually(BOUND, || remote.input_len().unwrap() == 3), "no resume below the mark");
+            remote.free().unwrap();
+        });
+        assert_eq!(b.bev_count(), 0);
+    }
+
+    fn free_from_another_thread_drops_pending_output(m) {
+        // The peer does not read: most of 4 MiB waits in the output when another thread
+        // frees the bufferevent. As bev_free (and libevent), the rest is dropped, never
+        // flushed, and the socket is closed (CLOSE_ON_FREE): the peer gets a prefix, then EOF.
+        const LEN: usize = 4 << 20;
+        let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+        let mut b = base(m);
+        let (bev, mut peer) = bev_pair(&mut b, BevOptions::empty());
+        let remote = b.bev_remote(bev).unwrap();
+        let r = remote.clone();
+        let d = data.clone();
+        run_with(&mut b, move || {
+            r.write_blocking(&d).unwrap();
+            let pending = r.output_len().unwrap();
+            assert!(pending > 0 && pending < LEN, "pending {pending}");
+            r.free().unwrap();
+            assert!(r.is_freed());
+            // Every call of every clone fails now, the fire-and-forget write included.
+            let other = r.clone();
+            assert_eq!(kind(other.write(b"x")), ErrorKind::InvalidInput);
+            assert_eq!(kind(r.write_blocking(b"x")), ErrorKind::InvalidInput);
+            assert_eq!(kind(r.output_len()), ErrorKind::InvalidInput);
+            assert_eq!(kind(r.input_len()), ErrorKind::InvalidInput);
+            assert_eq!(kind(r.enable(What::READ)), ErrorKind::InvalidInput);
+            assert_eq!(kind(r.disable(What::READ)), ErrorKind::InvalidInput);
+            assert_eq!(kind(r.get_enabled()), ErrorKind::InvalidInput);
+            assert_eq!(kind(r.set_watermark(What::READ, 0, 0)), ErrorKind::InvalidInput);
+            assert_eq!(kind(r.flush(Flush::Normal)), ErrorKind::InvalidInput);
+            assert_eq!(kind(r.call(|_| ())), ErrorKind::InvalidInput);
+            assert_eq!(kind(r.free()), ErrorKind::InvalidInput);
+        });
+        assert_eq!(b.bev_count(), 0);
+        let got = read_to_eof(&mut peer);
+        assert!(!got.is_empty() && got.len() < LEN, "received {}", got.len());
+        assert_eq!(got[..], data[..got.len()], "the prefix is the data, in order");
+        assert_eq!(remote.handle().failed_commands(), 0, "nothing was lost quietly");
+        assert_eq!(b.bev_remote(bev).err().map(|e| e.kind()), Some(ErrorKind::InvalidInput));
+    }
+
+    fn a_write_that_fails_on_the_loop_is_counted(m) {
+        // Queued, then the bufferevent is freed before the loop runs the write: the error
+        // has no caller to go back to, so it is counted (and logged), not lost.
+        let mut b = base(m);
+        let (bev, _peer) = bev_pair(&mut b, BevOptions::empty());
+        let remote = b.bev_remote(bev).unwrap();
+        remote.write(b"late").unwrap(); // on the loop thread: queued all the same
+        b.bev_free(bev).unwrap();
+        assert!(remote.is_freed());
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(remote.handle().failed_commands(), 1);
+        assert_eq!(kind(remote.write(b"again")), ErrorKind::InvalidInput, "known freed: refused");
+    }
+
+    fn calls_after_the_base_is_dropped_fail(m) {
+        let mut b = base(m);
+        let (bev, _peer) = bev_pair(&mut b, BevOptions::empty());
+        let remote = b.bev_remote(bev).unwrap();
+        // A thread already waiting (the loop is not running) is let go by the drop.
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let r = remote.clone();
+        let waiter = thread::spawn(move || {
+            tid_tx.send(gettid()).unwrap();
+            r.output_len().err().map(|e| e.kind())
+        });
+        let tid = tid_rx.recv().unwrap();
+        assert!(wait_until_blocked_in(tid, &futex_syscalls(), BOUND), "the call did not wait");
+        drop(b.into_inner());
+        assert_eq!(waiter.join().unwrap(), Some(ErrorKind::NotConnected));
+        assert!(!remote.is_freed(), "the base went, not (first) the bufferevent");
+        assert_eq!(kind(remote.write(b"x")), ErrorKind::NotConnected);
+        assert_eq!(kind(remote.write_blocking(b"x")), ErrorKind::NotConnected);
+        assert_eq!(kind(remote.enable(What::READ)), ErrorKind::NotConnected);
+        assert_eq!(kind(remote.get_enabled()), ErrorKind::NotConnected);
+        assert_eq!(kind(remote.call(|ctx| ctx.output().len())), ErrorKind::NotConnected);
+        assert_eq!(kind(remote.free()), ErrorKind::NotConnected);
+        // And from another thread too.
+        let r = remote.clone();
+        assert_eq!(thread::spawn(move || kind(r.input_len())).join().unwrap(), ErrorKind::NotConnected);
+    }
+
+    fn waiting_calls_inside_a_callback_do_not_deadlock(m) {
+        // On the loop thread a waiting call would wait for itself: it fails at once with
+        // WouldBlock; the fire-and-forget write works (it runs at the next iteration).
+        let mut b = base(m);
+        let (bev, mut peer) = bev_pair(&mut b, BevOptions::empty());
+        let remote = b.bev_remote(bev).unwrap();
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let s = seen.clone();
+        b.bev_setcb(bev, Some(move |ctx: &mut BevCtx<'_>| {
+            let n = ctx.input().len();
+            ctx.input().drain(n).unwrap();
+            let start = Instant::now();
+            let mut v = s.borrow_mut();
+            v.push(kind(remote.output_len()));
+            v.push(kind(remote.enable(What::READ)));
+            v.push(kind(remote.call(|_| ())));
+            v.push(kind(remote.free()));
+            assert!(start.elapsed() < Duration::from_secs(5), "a refused call waited");
+            remote.write(b"pong").unwrap();
+        }), None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>, BevEvents)>).unwrap();
+        b.bev_enable(bev, What::READ | What::WRITE).unwrap();
+        peer.write_all(b"ping").unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16];
+        run_until(&mut b, "pong", |_| {
+            if let Ok(n) = peer.read(&mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+            got.len() >= 4
+        });
+        assert_eq!(got, b"pong");
+        assert_eq!(*seen.borrow(), vec![ErrorKind::WouldBlock; 4]);
+        assert_eq!(b.bev_count(), 1, "the refused free freed nothing");
+        b.bev_free(bev).unwrap();
+    }
+
+    fn a_panic_in_call_resumes_on_the_caller_and_the_loop_carries_on(m) {
+        let mut b = base(m);
+        let (bev, mut peer) = bev_pair(&mut b, BevOptions::empty());
+        let remote = b.bev_remote(bev).unwrap();
+        let (payload, alive) = run_with(&mut b, move || {
+            let r = remote.clone();
+            let caught = std::panic::catch_unwind(move || {
+                r.call(|ctx| {
+                    ctx.write(b"half").unwrap();
+                    panic!("boom in call");
+                })
+            });
+            let payload = caught.expect_err("the panic came back to the caller");
+            let msg = payload.downcast_ref::<&str>().copied().unwrap_or("?").to_string();
+            // The loop ran on; the bufferevent is alive, with what the closure wrote.
+            remote.write_blocking(b"+after").unwrap();
+            (msg, remote.call(|ctx| ctx.handle()).is_ok())
+        });
+        assert_eq!(payload, "boom in call");
+        assert!(alive);
+        assert_eq!(read_n(&mut peer, 10), b"half+after");
+        assert_eq!(b.bev_count(), 1);
+        b.bev_free(bev).unwrap();
+    }
+
+    fn the_threading_option_bits_are_libevents_and_accepted(m) {
+        assert_eq!(BevOptions::THREADSAFE.bits(), 0x02);
+        assert_eq!(BevOptions::UNLOCK_CALLBACKS.bits(), 0x08);
+        let mut b = base(m);
+        // Accepted, with no effect on how the bufferevent behaves.
+        let (bev, mut peer) = bev_pair(&mut b, BevOptions::THREADSAFE);
+        b.bev_write(bev, b"ts").unwrap();
+        let (bev2, mut peer2) = bev_pair(
+            &mut b,
+            BevOptions::THREADSAFE | BevOptions::DEFER_CALLBACKS | BevOptions::UNLOCK_CALLBACKS,
+        );
+        b.bev_write(bev2, b"unlocked").unwrap();
+        let (p, q) = b.bufferevent_pair(BevOptions::THREADSAFE | BevOptions::UNLOCK_CALLBACKS).unwrap();
+        // As libevent: UNLOCK_CALLBACKS needs DEFER_CALLBACKS.
+        let (x, _y) = pair();
+        let refused = b.bufferevent_socket(x.into_raw_fd(), BevOptions::UNLOCK_CALLBACKS | BevOptions::CLOSE_ON_FREE);
+        assert_eq!(refused.err().map(|e| e.kind()), Some(ErrorKind::InvalidInput));
+        assert_eq!(b.bev_count(), 4);
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(read_n(&mut peer, 2), b"ts");
+        assert_eq!(read_n(&mut peer2, 8), b"unlocked");
+        for bev in [bev, bev2, p, q] {
+            b.bev_free(bev).unwrap();
+        }
+    }
+
+    /// A measurement, not a check: `cargo test --release -p evrs --test bufferevent_remote
+    /// -- --ignored --nocapture throughput`.
+    #[ignore = "measurement"]
+    fn throughput(m) {
+        const THREADS: usize = 4;
+        const N: usize = 250_000;
+        const MSG: usize = 64;
+        let total = THREADS * N * MSG;
+        let mut b = base(m);
+        let (bev, mut peer) = bev_pair(&mut b, BevOptions::empty());
+        // Local: bev_write on the loop thread, the peer draining on another.
+        let reader = thread::spawn(move || {
+            let got = read_n(&mut peer, total).len();
+            (peer, got)
+        });
+        let msg = [7u8; MSG];
+        let start = Instant::now();
+        let mut written = 0;
+        while written < total {
+            for _ in 0..1024 {
+                b.bev_write(bev, &msg).unwrap();
+            }
+            written += 1024 * MSG;
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        }
+        run_until(&mut b, "drained", |_| reader.is_finished());
+        let local = start.elapsed();
+        let (mut peer, got) = reader.join().unwrap();
+        assert_eq!(got, total);
+        // Remote: four threads, fire-and-forget writes.
+        let remote = b.bev_remote(bev).unwrap();
+        let (enqueue, all) = run_with(&mut b, move || {
+            let reader = thread::spawn(move || read_n(&mut peer, total).len());
+            let start = Instant::now();
+            let ws: Vec<_> = (0..THREADS).map(|_| {
+                let r = remote.clone();
+                thread::spawn(move || for _ in 0..N { r.write(&msg).unwrap() })
+            }).collect();
+            for w in ws { w.join().unwrap(); }
+            let enqueue = start.elapsed();
+            assert_eq!(reader.join().unwrap(), total);
+            (enqueue, start.elapsed())
+        });
+        let msgs = (THREADS * N) as f64;
+        eprintln!(
+            "{m:?}: local bev_write {:.0} ns/write ({:.2} M msgs/s incl. socket); \
+             remote {THREADS} threads: enqueue {:.0} ns/write/thread, end to end {:.2} M msgs/s \
+             ({:.0} ns/msg)",
+            local.as_nanos() as f64 / msgs,
+            msgs / local.as_secs_f64() / 1e6,
+            enqueue.as_nanos() as f64 / N as f64,
+            msgs / all.as_secs_f64() / 1e6,
+            all.as_nanos() as f64 / msgs,
+        );
+        b.bev_free(bev).unwrap();
+    }
+}
