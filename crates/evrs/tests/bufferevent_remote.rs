@@ -427,59 +427,92 @@ on_every_backend! {
     }
 
     /// A measurement, not a check: `cargo test --release -p evrs --test bufferevent_remote
-    /// -- --ignored --nocapture throughput`.
+    /// -- --ignored --nocapture --test-threads=1 throughput`. Two ways each, local
+    /// `bev_write` on the loop thread against 4 threads' `BevRemote::write`: into the
+    /// output buffer alone (WRITE disabled: the cost of getting the bytes there), and on
+    /// through the socket to a peer thread that reads them all.
     #[ignore = "measurement"]
     fn throughput(m) {
         const THREADS: usize = 4;
         const N: usize = 250_000;
         const MSG: usize = 64;
         let total = THREADS * N * MSG;
-        let mut b = base(m);
-        let (bev, mut peer) = bev_pair(&mut b, BevOptions::empty());
-        // Local: bev_write on the loop thread, the peer draining on another.
-        let reader = thread::spawn(move || {
-            let got = read_n(&mut peer, total).len();
-            (peer, got)
-        });
+        let msgs = (THREADS * N) as f64;
         let msg = [7u8; MSG];
-        let start = Instant::now();
-        let mut written = 0;
-        while written < total {
-            for _ in 0..1024 {
-                b.bev_write(bev, &msg).unwrap();
-            }
-            written += 1024 * MSG;
-            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
-        }
-        run_until(&mut b, "drained", |_| reader.is_finished());
-        let local = start.elapsed();
-        let (mut peer, got) = reader.join().unwrap();
-        assert_eq!(got, total);
-        // Remote: four threads, fire-and-forget writes.
+        let mut b = base(m);
+        let (bev, peer) = bev_pair(&mut b, BevOptions::empty());
         let remote = b.bev_remote(bev).unwrap();
-        let (enqueue, all) = run_with(&mut b, move || {
-            let reader = thread::spawn(move || read_n(&mut peer, total).len());
+        let ns = |d: Duration, n: f64| d.as_nanos() as f64 / n;
+
+        // 1. Into the output buffer only.
+        b.bev_disable(bev, What::WRITE).unwrap();
+        let start = Instant::now();
+        for _ in 0..THREADS * N {
+            b.bev_write(bev, &msg).unwrap();
+        }
+        let local_buf = start.elapsed();
+        b.bev_output(bev).unwrap().drain(total).unwrap();
+        let r = remote.clone();
+        let (enq_buf, remote_buf) = run_with(&mut b, move || {
             let start = Instant::now();
             let ws: Vec<_> = (0..THREADS).map(|_| {
-                let r = remote.clone();
+                let r = r.clone();
                 thread::spawn(move || for _ in 0..N { r.write(&msg).unwrap() })
             }).collect();
             for w in ws { w.join().unwrap(); }
-            let enqueue = start.elapsed();
-            assert_eq!(reader.join().unwrap(), total);
-            (enqueue, start.elapsed())
+            let enqueued = start.elapsed();
+            assert_eq!(r.output_len().unwrap(), total, "all appended when the call returns");
+            (enqueued, start.elapsed())
         });
-        let msgs = (THREADS * N) as f64;
+        b.bev_output(bev).unwrap().drain(total).unwrap();
+
+        // 2. Through the socket to a reading peer.
+        b.bev_enable(bev, What::WRITE).unwrap();
+        let batches = THREADS * N / 1024;
+        let reader = thread::spawn(move || {
+            let mut peer = peer;
+            let got = read_n(&mut peer, batches * 1024 * MSG).len();
+            (peer, got)
+        });
+        let start = Instant::now();
+        for _ in 0..batches {
+            for _ in 0..1024 {
+                b.bev_write(bev, &msg).unwrap();
+            }
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        }
+        run_until(&mut b, "drained", |_| reader.is_finished());
+        let local_sock = start.elapsed();
+        let (mut peer, got) = reader.join().unwrap();
+        assert_eq!(got, batches * 1024 * MSG);
+        let r = remote.clone();
+        let remote_sock = run_with(&mut b, move || {
+            let reader = thread::spawn(move || read_n(&mut peer, total).len());
+            let start = Instant::now();
+            let ws: Vec<_> = (0..THREADS).map(|_| {
+                let r = r.clone();
+                thread::spawn(move || for _ in 0..N { r.write(&msg).unwrap() })
+            }).collect();
+            for w in ws { w.join().unwrap(); }
+            assert_eq!(reader.join().unwrap(), total);
+            start.elapsed()
+        });
         eprintln!(
-            "{m:?}: local bev_write {:.0} ns/write ({:.2} M msgs/s incl. socket); \
-             remote {THREADS} threads: enqueue {:.0} ns/write/thread, end to end {:.2} M msgs/s \
-             ({:.0} ns/msg)",
-            local.as_nanos() as f64 / msgs,
-            msgs / local.as_secs_f64() / 1e6,
-            enqueue.as_nanos() as f64 / N as f64,
-            msgs / all.as_secs_f64() / 1e6,
-            all.as_nanos() as f64 / msgs,
+            "{m:?}, {MSG}-byte writes, {THREADS} x {N}: into the output buffer: local \
+             bev_write {:.0} ns/write ({:.1} M/s), remote {:.2} M/s end to end ({:.0} ns/msg; \
+             enqueue {:.0} ns/write per thread); through the socket: local {:.2} M/s, remote \
+             {:.2} M/s (per-write cost there {:.0} vs {:.0} ns)",
+            ns(local_buf, msgs),
+            msgs / local_buf.as_secs_f64() / 1e6,
+            msgs / remote_buf.as_secs_f64() / 1e6,
+            ns(remote_buf, msgs),
+            ns(enq_buf, N as f64),
+            (batches * 1024) as f64 / local_sock.as_secs_f64() / 1e6,
+            msgs / remote_sock.as_secs_f64() / 1e6,
+            ns(remote_sock, msgs),
+            ns(local_sock, (batches * 1024) as f64),
         );
+        assert_eq!(remote.handle().failed_commands(), 0);
         b.bev_free(bev).unwrap();
     }
 }
