@@ -34,8 +34,21 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A fallible closure for the loop thread.
-pub(crate) type TryFn = Box<dyn FnOnce(&mut EventBase) -> io::Result<()> + Send>;
+/// Bytes for a layer's object, appended on the loop thread by `apply(base, key, bytes)`
+/// (a `BevRemote::write`). Consecutive appends to the same object coalesce into one command
+/// while it waits in the queue: one allocation, one lock and one `apply` for many writes.
+pub(crate) struct Append {
+    /// Names the caller for reports (`BevRemote::write`) and, with `key`, the target.
+    pub(crate) what: &'static str,
+    pub(crate) key: u64,
+    pub(crate) apply: fn(&mut EventBase, u64, &[u8]) -> io::Result<()>,
+    pub(crate) data: Vec<u8>,
+}
+
+/// An append merges into the one before it only while both stay small: a large write is
+/// copied outside the queue's lock, and a batch stops growing at the cap.
+const APPEND_MERGE_MAX: usize = 4 * 1024;
+const APPEND_BATCH_MAX: usize = 256 * 1024;
 
 /// Work queued for the loop thread.
 pub(crate) enum Command {
@@ -48,9 +61,8 @@ pub(crate) enum Command {
     /// A [`Handle::call`]: like `Run`, but its caller waits for the result and learns of a
     /// dropped base itself (so a discarded one is not counted as a failure).
     Call(Box<dyn FnOnce(&mut EventBase) + Send>),
-    /// Like `Run`, but fallible: an error is reported as a failed command under the name
-    /// given (the layers' fire-and-forget calls, e.g. `BevRemote::write`).
-    Try(&'static str, TryFn),
+    /// Bytes to append (see [`Append`]); an error is reported as a failed command.
+    Append(Append),
     LoopExit(Option<Duration>),
     LoopBreak,
 }
@@ -66,7 +78,7 @@ impl Command {
             Command::Del(ev) => ("Handle::del", Some(*ev)),
             Command::Run(_) => ("Handle::run_in_loop", None),
             Command::Call(_) => ("Handle::call", None),
-            Command::Try(what, _) => (what, None),
+            Command::Append(a) => (a.what, None),
             Command::LoopExit(_) => ("Handle::loopexit", None),
             Command::LoopBreak => ("Handle::loopbreak", None),
         }
@@ -337,14 +349,44 @@ impl Handle {
         self.send(Command::Run(Box::new(f)))
     }
 
-    /// [`run_in_loop`](Self::run_in_loop) for a fallible `f`: an error it returns on the
-    /// loop thread is logged and counted in [`failed_commands`](Self::failed_commands)
-    /// under the name `what`, like any fire-and-forget command's.
-    pub(crate) fn run_in_loop_try<F>(&self, what: &'static str, f: F) -> io::Result<()>
-    where
-        F: FnOnce(&mut EventBase) -> io::Result<()> + Send + 'static,
-    {
-        self.send(Command::Try(what, Box::new(f)))
+    /// Queues `data` for `apply(base, key, data)` on the loop thread, joined to the
+    /// previous command if that is still queued and appends to the same `(what, key)` (see
+    /// [`Append`]): the bytes of consecutive appends stay in their order, and nothing
+    /// queued between them is overtaken. An error `apply` returns is logged and counted in
+    /// [`failed_commands`](Self::failed_commands) under `what` — once per coalesced command.
+    pub(crate) fn append(
+        &self,
+        what: &'static str,
+        key: u64,
+        apply: fn(&mut EventBase, u64, &[u8]) -> io::Result<()>,
+        data: &[u8],
+    ) -> io::Result<()> {
+        let make = || {
+            Command::Append(Append {
+                what,
+                key,
+                apply,
+                data: data.to_vec(),
+            })
+        };
+        if data.len() > APPEND_MERGE_MAX {
+            // Copied outside the queue's lock, and never merged.
+            return self.send(make());
+        }
+        let merge = |last: &mut Command| match last {
+            Command::Append(a)
+                if a.key == key && a.what == what && a.data.len() < APPEND_BATCH_MAX =>
+            {
+                a.data.extend_from_slice(data);
+                true
+            }
+            _ => false,
+        };
+        match self.shared.queue.push_or_merge(merge, make) {
+            Ok(true) => self.signal(),
+            Ok(false) => Ok(()),
+            Err(()) => Err(not_connected()),
+        }
     }
 
     /// Runs `f` on the loop thread and waits for its result: a synchronous cross-thread call.
@@ -549,9 +591,9 @@ impl EventBase<Local> {
                     }
                     Ok(())
                 }
-                // A layer's closure may run user callbacks (an error found while writing).
-                Command::Try(_, f) => {
-                    let run = std::panic::AssertUnwindSafe(|| f(self));
+                // A layer's code may run user callbacks (an error found while writing).
+                Command::Append(a) => {
+                    let run = std::panic::AssertUnwindSafe(|| (a.apply)(self, a.key, &a.data));
                     std::panic::catch_unwind(run).unwrap_or_else(|p| {
                         panicked.get_or_insert(p);
                         Ok(())
