@@ -446,6 +446,85 @@ on_every_backend! {
         b.bev_free(bev).unwrap();
     }
 
+    fn two_loops_writing_into_each_other_do_not_deadlock(m) {
+        // libevent #1750: two threads writing into each other's threadsafe bufferevents from
+        // read callbacks deadlock on the two locks. Here each loop's read callback forwards
+        // what its peer sends to the *other* loop's bufferevent with write_blocking: a wait
+        // that would close the cycle fails with Deadlock at once (then the callback falls
+        // back to the queued write), and everything arrives.
+        const ROUNDS: usize = 300;
+        type Setup = (BevRemote, Handle);
+        let (to_main, from_loops) = std::sync::mpsc::channel::<(usize, Setup)>();
+        let mut others = Vec::new();
+        let mut loops = Vec::new();
+        let mut peers = Vec::new();
+        for side in 0..2 {
+            let (mine, peer) = pair();
+            peers.push(peer);
+            let (other_tx, other_rx) = std::sync::mpsc::channel::<BevRemote>();
+            others.push(other_tx);
+            let to_main = to_main.clone();
+            loops.push(thread::spawn(move || {
+                let mut b = base(m);
+                let bev = b.bufferevent_socket(mine.into_raw_fd(), BevOptions::CLOSE_ON_FREE).unwrap();
+                to_main.send((side, (b.bev_remote(bev).unwrap(), b.handle().unwrap()))).unwrap();
+                let other = other_rx.recv().unwrap();
+                let outcomes = Rc::new(RefCell::new((0usize, 0usize)));
+                let o = outcomes.clone();
+                b.bev_setcb(bev, Some(move |ctx: &mut BevCtx<'_>| {
+                    let data = ctx.input().to_vec();
+                    let n = data.len();
+                    ctx.input().drain(n).unwrap();
+                    match other.write_blocking(&data) {
+                        Ok(()) => o.borrow_mut().0 += 1,
+                        Err(e) => {
+                            assert_eq!(e.kind(), ErrorKind::Deadlock, "{e}");
+                            o.borrow_mut().1 += 1;
+                            other.write(&data).unwrap();
+                        }
+                    }
+                }), None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>, BevEvents)>).unwrap();
+                b.bev_enable(bev, What::READ | What::WRITE).unwrap();
+                b.run(LoopFlags::NO_EXIT_ON_EMPTY).unwrap();
+                b.bev_free(bev).unwrap();
+                let r = *outcomes.borrow();
+                r
+            }));
+        }
+        let mut setups: Vec<Option<Setup>> = vec![None, None];
+        for _ in 0..2 {
+            let (side, s) = from_loops.recv().unwrap();
+            setups[side] = Some(s);
+        }
+        let setups: Vec<Setup> = setups.into_iter().map(Option::unwrap).collect();
+        others[0].send(setups[1].0.clone()).unwrap();
+        others[1].send(setups[0].0.clone()).unwrap();
+        // Both peers send at once, a byte at a time; each receives what the other sent.
+        let senders: Vec<_> = peers.iter().enumerate().map(|(side, p)| {
+            let mut p = p.try_clone().unwrap();
+            thread::spawn(move || {
+                p.set_nonblocking(false).unwrap();
+                for _ in 0..ROUNDS {
+                    p.write_all(&[b'a' + side as u8]).unwrap();
+                }
+            })
+        }).collect();
+        for (side, p) in peers.iter_mut().enumerate() {
+            let got = read_n(p, ROUNDS);
+            assert!(got.iter().all(|&c| c == b'a' + (1 - side) as u8), "side {side} got {got:?}");
+        }
+        for s in senders {
+            s.join().unwrap();
+        }
+        for (_, h) in &setups {
+            h.loopbreak().unwrap();
+        }
+        let outcomes: Vec<(usize, usize)> = loops.into_iter().map(|l| l.join().unwrap()).collect();
+        // Each side forwarded something; whether a Deadlock refusal happened is timing.
+        assert!(outcomes.iter().all(|&(ok, refused)| ok + refused > 0), "{outcomes:?}");
+        eprintln!("{m:?}: (waited, refused as Deadlock) per loop: {outcomes:?}");
+    }
+
     fn a_panic_in_call_resumes_on_the_caller_and_the_loop_carries_on(m) {
         let mut b = base(m);
         let (bev, mut peer) = bev_pair(&mut b, BevOptions::empty());
