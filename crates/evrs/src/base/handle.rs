@@ -282,7 +282,9 @@ impl Handle {
     /// failed on the loop thread (each also logged with `log::warn!`), or were still queued
     /// when the base was dropped. Failures of the waiting forms ([`call`](Self::call),
     /// [`add_blocking`](Self::add_blocking), …) are returned to their caller instead and not
-    /// counted. Activations coalesced into one pending command count once, as that command.
+    /// counted. Activations coalesced into one pending command count once, as that command,
+    /// and so do [`BevRemote::write`](crate::bufferevent::BevRemote::write)s coalesced into
+    /// one append.
     pub fn failed_commands(&self) -> u64 {
         self.shared.failed.load(Ordering::Relaxed)
     }

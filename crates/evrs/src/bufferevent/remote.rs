@@ -74,8 +74,12 @@ impl RemoteShared {
 /// The waiting calls (all but `write`) wait for the loop thread. On the loop thread itself
 /// — in a callback — they would wait for themselves: they fail at once with `WouldBlock`
 /// instead (use the [`BevCtx`] or the [`EventBase`] there). A wait that would close a cycle
-/// of loops waiting for each other fails with `Deadlock` ([`Handle::call`]). A waiting call
-/// made while the loop is not running waits until it runs (or the base is dropped).
+/// of loops waiting for each other fails with `Deadlock` ([`Handle::call`]): two loops
+/// whose callbacks write into each other's bufferevents (libevent's #1750 deadlock) get
+/// `Deadlock` from `write_blocking` instead of hanging, and never wait with `write`. A
+/// cycle through a lock of your own is not seen: do not hold a lock that a callback of the
+/// base needs while a waiting call waits. A waiting call made while the loop is not running
+/// waits until it runs (or the base is dropped).
 ///
 /// # Panics
 /// A closure given to [`call`](BevRemote::call) that panics is caught on the loop thread:
