@@ -589,6 +589,59 @@ mod loom_tests {
         });
     }
 
+    /// `push_or_merge` (a `BevRemote::write` that joins the queue's last item) against the
+    /// loop: a merge sends no signal, so it must only ever join an item that is still
+    /// queued. Two producers each append one element (merging into whatever item is last);
+    /// the loop takes work before blocking or blocks. If it blocked with anything queued a
+    /// signal must be outstanding, and every element is delivered exactly once.
+    #[test]
+    fn loom_merged_pushes_lose_no_wakeup() {
+        loom::model(|| {
+            let q: Arc<WakeQueue<Vec<usize>>> = Arc::new(WakeQueue::new());
+            let signal = Arc::new(AtomicUsize::new(0));
+            let producers: Vec<_> = (0..2)
+                .map(|i| {
+                    let (q, signal) = (q.clone(), signal.clone());
+                    thread::spawn(move || {
+                        let pushed = q.push_or_merge(
+                            |last: &mut Vec<usize>| {
+                                last.push(i);
+                                true
+                            },
+                            || vec![i],
+                        );
+                        if pushed == Ok(true) {
+                            signal.fetch_add(1, Ordering::SeqCst);
+                        }
+                    })
+                })
+                .collect();
+            let mut got = Vec::new();
+            let asleep = if q.prepare_sleep() {
+                q.take(&mut got);
+                false
+            } else {
+                true
+            };
+            for p in producers {
+                p.join().unwrap();
+            }
+            let outstanding = signal.load(Ordering::SeqCst) > 0;
+            let mut rest = Vec::new();
+            q.take(&mut rest);
+            if asleep {
+                assert!(
+                    rest.is_empty() || outstanding,
+                    "loop blocked with merged items queued and no wake-up pending"
+                );
+            }
+            got.extend(rest);
+            let mut all: Vec<usize> = got.into_iter().flatten().collect();
+            all.sort();
+            assert_eq!(all, vec![0, 1], "each element delivered exactly once");
+        });
+    }
+
     /// Two producers race the base's drop, which may first run one loop iteration, then
     /// closes the queue and takes (drops) what is left. Every item is either refused (the
     /// producer gets it back) or taken exactly once — by the loop or by the drop — and nothing
