@@ -350,6 +350,7 @@ on_every_backend! {
             // Every call of every clone fails now, the fire-and-forget write included.
             let other = r.clone();
             assert_eq!(kind(other.write(b"x")), ErrorKind::InvalidInput);
+            assert_eq!(kind(other.write(b"")), ErrorKind::InvalidInput);
             assert_eq!(kind(r.write_blocking(b"x")), ErrorKind::InvalidInput);
             assert_eq!(kind(r.output_len()), ErrorKind::InvalidInput);
             assert_eq!(kind(r.input_len()), ErrorKind::InvalidInput);
@@ -400,6 +401,7 @@ on_every_backend! {
         assert_eq!(waiter.join().unwrap(), Some(ErrorKind::NotConnected));
         assert!(!remote.is_freed(), "the base went, not (first) the bufferevent");
         assert_eq!(kind(remote.write(b"x")), ErrorKind::NotConnected);
+        assert_eq!(kind(remote.write(b"")), ErrorKind::NotConnected, "even an empty one");
         assert_eq!(kind(remote.write_blocking(b"x")), ErrorKind::NotConnected);
         assert_eq!(kind(remote.enable(What::READ)), ErrorKind::NotConnected);
         assert_eq!(kind(remote.get_enabled()), ErrorKind::NotConnected);

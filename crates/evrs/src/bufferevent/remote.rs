@@ -259,10 +259,8 @@ impl BevRemote {
     /// [`write_blocking`](Self::write_blocking) returns it instead. Works on the loop
     /// thread too (the data is appended at the loop's next iteration).
     pub fn write(&self, data: &[u8]) -> io::Result<()> {
+        // (Even an empty write is queued: it must fail like any other once the base is gone.)
         self.check()?;
-        if data.is_empty() {
-            return Ok(());
-        }
         let key = u64::from(self.bev.idx) << 32 | u64::from(self.bev.gen);
         self.handle
             .append("BevRemote::write", key, append_output, data)
