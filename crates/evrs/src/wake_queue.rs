@@ -67,6 +67,31 @@ impl<T> WakeQueue<T> {
         Ok(self.request_wake())
     }
 
+    /// [`push`](Self::push) of a small item, unless the last queued item absorbs it:
+    /// `merge(last)` runs under the mutex and returns whether it did. Absorbed, nothing is
+    /// pushed and no signal is needed (`Ok(false)`): `last` is still queued, so the wake-up
+    /// its own push arranged has not been consumed, and the `take` it leads to takes the
+    /// merged item. Otherwise `make()` builds the item, under the mutex (keep it cheap).
+    /// Only the very last item is offered, so no other item is overtaken. A closed queue
+    /// refuses: `Err(())`, and neither closure ran.
+    pub(crate) fn push_or_merge(
+        &self,
+        merge: impl FnOnce(&mut T) -> bool,
+        make: impl FnOnce() -> T,
+    ) -> Result<bool, ()> {
+        {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(());
+            }
+            if q.last_mut().is_some_and(merge) {
+                return Ok(false);
+            }
+            q.push(make());
+        }
+        Ok(self.request_wake())
+    }
+
     /// Refuses every later [`push`](Self::push). What was queued before stays queued for the
     /// consumer's next [`take`](Self::take) (which should follow, to drop it).
     pub(crate) fn close(&self) {
@@ -236,6 +261,44 @@ mod tests {
         q.close_and_take(&mut out);
         assert_eq!(out, [4]);
         assert_eq!(q.push(5), Err(5));
+    }
+
+    #[test]
+    fn a_merge_joins_only_the_last_item_and_needs_no_signal() {
+        let q = WakeQueue::new();
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        // Appends `item` to the last item if it starts with the same byte.
+        let push = |item: &[u8]| {
+            let item = item.to_vec();
+            let it = item.clone();
+            q.push_or_merge(
+                move |last: &mut Vec<u8>| {
+                    if last[0] != it[0] {
+                        return false;
+                    }
+                    last.extend_from_slice(&it);
+                    true
+                },
+                move || item,
+            )
+        };
+        assert!(!q.prepare_sleep());
+        // Nothing to merge into: a push, which signals the sleeping loop.
+        assert_eq!(push(&[1]), Ok(true));
+        assert_eq!(push(&[1, 1]), Ok(false));
+        // Another kind goes after; a later one of the first kind does not overtake it.
+        assert_eq!(push(&[2]), Ok(false));
+        assert_eq!(push(&[1, 9]), Ok(false));
+        q.woke();
+        q.take(&mut out);
+        assert_eq!(out, [vec![1, 1, 1], vec![2], vec![1, 9]]);
+        // Taken: the next one is pushed anew (and, the loop asleep, signals).
+        out.clear();
+        assert!(!q.prepare_sleep());
+        assert_eq!(push(&[1]), Ok(true));
+        q.close_and_take(&mut out);
+        assert_eq!(out, [vec![1]]);
+        assert_eq!(push(&[1]), Err(()));
     }
 
     #[test]
@@ -523,6 +586,59 @@ mod loom_tests {
             got.extend(rest);
             got.sort();
             assert_eq!(got, vec![0, 1], "each item delivered exactly once");
+        });
+    }
+
+    /// `push_or_merge` (a `BevRemote::write` that joins the queue's last item) against the
+    /// loop: a merge sends no signal, so it must only ever join an item that is still
+    /// queued. Two producers each append one element (merging into whatever item is last);
+    /// the loop takes work before blocking or blocks. If it blocked with anything queued a
+    /// signal must be outstanding, and every element is delivered exactly once.
+    #[test]
+    fn loom_merged_pushes_lose_no_wakeup() {
+        loom::model(|| {
+            let q: Arc<WakeQueue<Vec<usize>>> = Arc::new(WakeQueue::new());
+            let signal = Arc::new(AtomicUsize::new(0));
+            let producers: Vec<_> = (0..2)
+                .map(|i| {
+                    let (q, signal) = (q.clone(), signal.clone());
+                    thread::spawn(move || {
+                        let pushed = q.push_or_merge(
+                            |last: &mut Vec<usize>| {
+                                last.push(i);
+                                true
+                            },
+                            || vec![i],
+                        );
+                        if pushed == Ok(true) {
+                            signal.fetch_add(1, Ordering::SeqCst);
+                        }
+                    })
+                })
+                .collect();
+            let mut got = Vec::new();
+            let asleep = if q.prepare_sleep() {
+                q.take(&mut got);
+                false
+            } else {
+                true
+            };
+            for p in producers {
+                p.join().unwrap();
+            }
+            let outstanding = signal.load(Ordering::SeqCst) > 0;
+            let mut rest = Vec::new();
+            q.take(&mut rest);
+            if asleep {
+                assert!(
+                    rest.is_empty() || outstanding,
+                    "loop blocked with merged items queued and no wake-up pending"
+                );
+            }
+            got.extend(rest);
+            let mut all: Vec<usize> = got.into_iter().flatten().collect();
+            all.sort();
+            assert_eq!(all, vec![0, 1], "each element delivered exactly once");
         });
     }
 

@@ -34,6 +34,22 @@ use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Bytes for a layer's object, appended on the loop thread by `apply(base, key, bytes)`
+/// (a `BevRemote::write`). Consecutive appends to the same object coalesce into one command
+/// while it waits in the queue: one allocation, one lock and one `apply` for many writes.
+pub(crate) struct Append {
+    /// Names the caller for reports (`BevRemote::write`) and, with `key`, the target.
+    pub(crate) what: &'static str,
+    pub(crate) key: u64,
+    pub(crate) apply: fn(&mut EventBase, u64, &[u8]) -> io::Result<()>,
+    pub(crate) data: Vec<u8>,
+}
+
+/// An append merges into the one before it only while both stay small: a large write is
+/// copied outside the queue's lock, and a batch stops growing at the cap.
+const APPEND_MERGE_MAX: usize = 4 * 1024;
+const APPEND_BATCH_MAX: usize = 256 * 1024;
+
 /// Work queued for the loop thread.
 pub(crate) enum Command {
     Activate(Event, What, u16),
@@ -45,6 +61,8 @@ pub(crate) enum Command {
     /// A [`Handle::call`]: like `Run`, but its caller waits for the result and learns of a
     /// dropped base itself (so a discarded one is not counted as a failure).
     Call(Box<dyn FnOnce(&mut EventBase) + Send>),
+    /// Bytes to append (see [`Append`]); an error is reported as a failed command.
+    Append(Append),
     LoopExit(Option<Duration>),
     LoopBreak,
 }
@@ -53,13 +71,16 @@ impl Command {
     /// The `Handle` method that queued it, and its event (for reports).
     fn describe(&self) -> (&'static str, Option<Event>) {
         match self {
-            Command::Activate(ev, ..) | Command::ActivatePending(ev) => ("activate", Some(*ev)),
-            Command::Add(ev, _) => ("add", Some(*ev)),
-            Command::Del(ev) => ("del", Some(*ev)),
-            Command::Run(_) => ("run_in_loop", None),
-            Command::Call(_) => ("call", None),
-            Command::LoopExit(_) => ("loopexit", None),
-            Command::LoopBreak => ("loopbreak", None),
+            Command::Activate(ev, ..) | Command::ActivatePending(ev) => {
+                ("Handle::activate", Some(*ev))
+            }
+            Command::Add(ev, _) => ("Handle::add", Some(*ev)),
+            Command::Del(ev) => ("Handle::del", Some(*ev)),
+            Command::Run(_) => ("Handle::run_in_loop", None),
+            Command::Call(_) => ("Handle::call", None),
+            Command::Append(a) => (a.what, None),
+            Command::LoopExit(_) => ("Handle::loopexit", None),
+            Command::LoopBreak => ("Handle::loopbreak", None),
         }
     }
 }
@@ -144,11 +165,11 @@ impl NotifyShared {
         self.failed.fetch_add(1, Ordering::Relaxed);
         match ev {
             Some(ev) => log::warn!(
-                "evrs: Handle::{what} of {ev:?} failed on the loop thread of event base {}: {e}",
+                "evrs: {what} of {ev:?} failed on the loop thread of event base {}: {e}",
                 self.base_id
             ),
             None => log::warn!(
-                "evrs: Handle::{what} failed on the loop thread of event base {}: {e}",
+                "evrs: {what} failed on the loop thread of event base {}: {e}",
                 self.base_id
             ),
         }
@@ -261,7 +282,9 @@ impl Handle {
     /// failed on the loop thread (each also logged with `log::warn!`), or were still queued
     /// when the base was dropped. Failures of the waiting forms ([`call`](Self::call),
     /// [`add_blocking`](Self::add_blocking), …) are returned to their caller instead and not
-    /// counted. Activations coalesced into one pending command count once, as that command.
+    /// counted. Activations coalesced into one pending command count once, as that command,
+    /// and so do [`BevRemote::write`](crate::bufferevent::BevRemote::write)s coalesced into
+    /// one append.
     pub fn failed_commands(&self) -> u64 {
         self.shared.failed.load(Ordering::Relaxed)
     }
@@ -328,6 +351,46 @@ impl Handle {
         self.send(Command::Run(Box::new(f)))
     }
 
+    /// Queues `data` for `apply(base, key, data)` on the loop thread, joined to the
+    /// previous command if that is still queued and appends to the same `(what, key)` (see
+    /// [`Append`]): the bytes of consecutive appends stay in their order, and nothing
+    /// queued between them is overtaken. An error `apply` returns is logged and counted in
+    /// [`failed_commands`](Self::failed_commands) under `what` — once per coalesced command.
+    pub(crate) fn append(
+        &self,
+        what: &'static str,
+        key: u64,
+        apply: fn(&mut EventBase, u64, &[u8]) -> io::Result<()>,
+        data: &[u8],
+    ) -> io::Result<()> {
+        let make = || {
+            Command::Append(Append {
+                what,
+                key,
+                apply,
+                data: data.to_vec(),
+            })
+        };
+        if data.len() > APPEND_MERGE_MAX {
+            // Copied outside the queue's lock, and never merged.
+            return self.send(make());
+        }
+        let merge = |last: &mut Command| match last {
+            Command::Append(a)
+                if a.key == key && a.what == what && a.data.len() < APPEND_BATCH_MAX =>
+            {
+                a.data.extend_from_slice(data);
+                true
+            }
+            _ => false,
+        };
+        match self.shared.queue.push_or_merge(merge, make) {
+            Ok(true) => self.signal(),
+            Ok(false) => Ok(()),
+            Err(()) => Err(not_connected()),
+        }
+    }
+
     /// Runs `f` on the loop thread and waits for its result: a synchronous cross-thread call.
     ///
     /// `f` runs between callbacks, never during one, so when `call` returns no callback of the
@@ -339,13 +402,15 @@ impl Handle {
     /// (or `del_blocking`); use the non-blocking [`del`](Self::del) there. Fails with
     /// `WouldBlock` when called on the base's own thread (it would wait for itself), and with
     /// `NotConnected` if the base is dropped before `f` runs (promptly: the drop drops the
-    /// queued `f`, which closes the reply channel). If the loop is not running, the call
+    /// queued `f`, which closes the reply channel) — on any thread, once the base is gone. If the loop is not running, the call
     /// waits until it next runs.
     pub fn call<R, F>(&self, f: F) -> io::Result<R>
     where
         F: FnOnce(&mut EventBase) -> R + Send + 'static,
         R: Send + 'static,
     {
+        // A dropped base is reported as such on every thread, its own included.
+        self.check_attached()?;
         if std::thread::current().id() == self.shared.owner {
             return Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
@@ -527,6 +592,14 @@ impl EventBase<Local> {
                         panicked.get_or_insert(p);
                     }
                     Ok(())
+                }
+                // A layer's code may run user callbacks (an error found while writing).
+                Command::Append(a) => {
+                    let run = std::panic::AssertUnwindSafe(|| (a.apply)(self, a.key, &a.data));
+                    std::panic::catch_unwind(run).unwrap_or_else(|p| {
+                        panicked.get_or_insert(p);
+                        Ok(())
+                    })
                 }
                 Command::LoopExit(after) => self.loopexit(after),
                 Command::LoopBreak => {

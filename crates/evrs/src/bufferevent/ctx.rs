@@ -66,6 +66,16 @@ pub struct BevCtx<'a> {
 }
 
 impl<'a> BevCtx<'a> {
+    /// A context for code that runs outside the bufferevent's callbacks (a
+    /// [`BevRemote::call`](super::BevRemote::call)).
+    pub(super) fn new(base: &'a mut EventBase, bev: BufferEvent) -> Self {
+        BevCtx {
+            base,
+            bev,
+            spare: None,
+        }
+    }
+
     /// The bufferevent this callback belongs to.
     pub fn handle(&self) -> BufferEvent {
         self.bev

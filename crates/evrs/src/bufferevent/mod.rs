@@ -54,6 +54,7 @@ mod filter;
 mod ops;
 mod pair;
 mod ratelimit;
+mod remote;
 mod resolve;
 mod socket;
 mod spares;
@@ -62,6 +63,7 @@ mod timeouts;
 pub use ctx::{BevCtx, BevHandler, BevOutput};
 pub use filter::{Codec, FilterFn, FilterResult};
 pub use ratelimit::{RateLimit, RateLimitGroup, RATE_LIMIT_MAX};
+pub use remote::BevRemote;
 pub use resolve::Family;
 
 use crate::event::Event;
@@ -102,14 +104,33 @@ bitflags::bitflags! {
     }
 
     /// Options of a bufferevent (libevent's `BEV_OPT_*`, same values).
+    ///
+    /// libevent's two threading options are accepted (so the C ABI can pass its flags
+    /// through) and change nothing, because a bufferevent of a [`Local`](crate::Local)
+    /// base has no lock to take:
+    /// * [`THREADSAFE`](Self::THREADSAFE): other threads reach any bufferevent — with this
+    ///   bit or without it — through a [`BevRemote`]
+    ///   ([`EventBase::bev_remote`](crate::EventBase::bev_remote)), whose calls run on the
+    ///   loop thread between callbacks; `bufferevent_lock`/`unlock` grouping is
+    ///   [`BevRemote::call`].
+    /// * [`UNLOCK_CALLBACKS`](Self::UNLOCK_CALLBACKS): callbacks always run on the loop
+    ///   thread with no lock held (there is none). As in libevent, it needs
+    ///   `DEFER_CALLBACKS` (pairs always have it): without it, making the bufferevent fails.
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
     pub struct BevOptions: u8 {
         /// Close the socket when the bufferevent is freed (`BEV_OPT_CLOSE_ON_FREE`).
         const CLOSE_ON_FREE = 0x01;
+        /// libevent's per-bufferevent lock (`BEV_OPT_THREADSAFE`): accepted, no effect;
+        /// use a [`BevRemote`] from other threads (see above).
+        const THREADSAFE = 0x02;
         /// Run callbacks from the loop's deferred queue instead of inline, so a long
         /// chain of bufferevents (a pair, a filter) cannot recurse
         /// (`BEV_OPT_DEFER_CALLBACKS`).
         const DEFER_CALLBACKS = 0x04;
+        /// Run callbacks without the bufferevent's lock (`BEV_OPT_UNLOCK_CALLBACKS`):
+        /// accepted with `DEFER_CALLBACKS`, no effect — evrs never holds a lock around a
+        /// callback.
+        const UNLOCK_CALLBACKS = 0x08;
     }
 }
 
@@ -211,6 +232,8 @@ pub(crate) struct Rare {
     /// Its rate-limit group, and the timer that waits for a refill.
     group: Option<RateLimitGroup>,
     refill_timer: Option<Event>,
+    /// Shared with its [`BevRemote`]s: told when the bufferevent is freed.
+    remote: Option<std::sync::Arc<remote::RemoteShared>>,
 }
 
 /// A `Rare` with nothing set.
@@ -232,6 +255,7 @@ const EMPTY_RARE: Rare = Rare {
     dns_error: None,
     group: None,
     refill_timer: None,
+    remote: None,
 };
 
 /// What a bufferevent without a `Rare` reads.

@@ -57,6 +57,14 @@ impl EventBase {
         if fd < -1 {
             return Err(invalid("a bufferevent's fd is a socket or -1"));
         }
+        if opts.contains(BevOptions::UNLOCK_CALLBACKS)
+            && !opts.contains(BevOptions::DEFER_CALLBACKS)
+        {
+            // libevent refuses it too (its unlocked callbacks are the deferred ones).
+            return Err(invalid(
+                "UNLOCK_CALLBACKS needs DEFER_CALLBACKS, as in libevent",
+            ));
+        }
         let id = self.id();
         let (idx, gen) = self.bevs().table.insert(Bev::new(fd, opts));
         let bev = BufferEvent { idx, gen, base: id };

@@ -239,6 +239,9 @@ impl EventBase {
             return;
         };
         let rare = b.rare.take();
+        if let Some(r) = rare.as_deref().and_then(|r| r.remote.as_ref()) {
+            r.set_freed();
+        }
         let (resolving, refill, group) = rare.as_deref().map_or((None, None, None), |r| {
             (r.resolving, r.refill_timer, r.group)
         });
