@@ -242,4 +242,26 @@ on_every_backend! {
         assert_eq!(b.bev_input(f).unwrap().to_vec(), b"EFGH");
         b.bev_free(f).unwrap();
     }
+
+    /// With the filter's writing disabled its output stays: nothing reaches the peer until
+    /// writing is enabled again.
+    fn a_filter_not_writing_keeps_its_output(m) {
+        let mut b = base(m);
+        let (f, under, mut peer) = filtered(&mut b, BevOptions::CLOSE_ON_FREE);
+        b.bev_disable(f, What::WRITE).unwrap();
+        b.bev_write(f, b"quiet").unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let start = Instant::now();
+        let mut buf = [0u8; 16];
+        while start.elapsed() < Duration::from_millis(200) {
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+            assert!(peer.read(&mut buf).is_err(), "the output went out with WRITE disabled");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(b.bev_output(f).unwrap().len(), 5);
+        assert_eq!(b.bev_output(under).unwrap().len(), 0);
+        b.bev_enable(f, What::WRITE).unwrap();
+        assert_eq!(read_some(&mut peer, 5, &mut b), b"QUIET");
+        b.bev_free(f).unwrap();
+    }
 }
