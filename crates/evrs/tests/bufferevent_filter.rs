@@ -1,5 +1,7 @@
 //! Filtering bufferevents on every backend, over a real socket pair: transformed input and
-//! output, NEED_MORE (a line filter), errors reported, the high watermark, CLOSE_ON_FREE.
+//! output, NEED_MORE (a line filter), errors reported, the high watermark, CLOSE_ON_FREE; the
+//! pump's rules: no reading or writing while disabled, input exactly at the high mark is
+//! full, output beyond the underlying's write mark, an underlying write timeout.
 mod util;
 use evrs::buffer::EvBuffer;
 use evrs::bufferevent::{BevCtx, BevEvents, BevOptions, BufferEvent, FilterResult, Flush};
@@ -240,6 +242,120 @@ on_every_backend! {
         b.bev_input(f).unwrap().drain(4).unwrap();
         run_until(&mut b, "resumed", |b| b.bev_input(f).unwrap().len() == 4);
         assert_eq!(b.bev_input(f).unwrap().to_vec(), b"EFGH");
+        b.bev_free(f).unwrap();
+    }
+
+    /// The underlying's write callback encodes more of the filter's output each time the
+    /// underlying drains: with a small write high watermark on the underlying, only 100 bytes
+    /// are encoded at a time, and the rest must still go out.
+    fn output_beyond_the_underlyings_write_high_watermark_goes_out(m) {
+        let mut b = base(m);
+        let (f, under, mut peer) = filtered(&mut b, BevOptions::CLOSE_ON_FREE);
+        b.bev_setwatermark(under, What::WRITE, 0, 100).unwrap();
+        let data: Vec<u8> = (0..64 * 1024).map(|i| b"abcdefghij"[i % 10]).collect();
+        b.bev_write(f, &data).unwrap();
+        assert!(b.bev_output(under).unwrap().len() <= 100, "encoded past the underlying's mark");
+        let got = read_some(&mut peer, data.len(), &mut b);
+        assert_eq!(got, data.to_ascii_uppercase());
+        b.bev_free(f).unwrap();
+    }
+
+    /// A write timeout of the underlying stops only its writing: the filter keeps reading
+    /// (here: the underlying, stopped at the filter's high watermark, starts again when the
+    /// filter's input drains).
+    fn an_underlying_write_timeout_leaves_the_filter_reading(m) {
+        let mut b = base(m);
+        let (f, under, mut peer) = filtered(&mut b, BevOptions::CLOSE_ON_FREE);
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let e = events.clone();
+        b.bev_setcb(f, None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>)>, Some(move |_: &mut BevCtx<'_>, what| e.borrow_mut().push(what))).unwrap();
+        b.bev_setwatermark(f, What::READ, 0, 4).unwrap();
+        b.bev_enable(f, What::READ).unwrap();
+        b.bev_set_timeouts(under, None, Some(Duration::from_millis(100))).unwrap();
+        // The peer does not read: the socket fills and the underlying's write times out.
+        b.bev_write(f, &vec![b'x'; 8 << 20]).unwrap();
+        run_until(&mut b, "write timeout", |_| !events.borrow().is_empty());
+        assert_eq!(&*events.borrow(), &[BevEvents::WRITING | BevEvents::TIMEOUT]);
+        peer.write_all(b"abcdefgh").unwrap();
+        run_until(&mut b, "4 bytes", |b| b.bev_input(f).unwrap().len() == 4);
+        assert!(!b.bev_get_enabled(under).unwrap().contains(What::READ));
+        b.bev_input(f).unwrap().drain(4).unwrap();
+        run_until(&mut b, "the rest after the drain", |b| b.bev_input(f).unwrap().len() == 4);
+        assert_eq!(b.bev_input(f).unwrap().to_vec(), b"EFGH");
+        assert_eq!(events.borrow().len(), 1, "{:?}", events.borrow());
+        b.bev_free(f).unwrap();
+    }
+
+    /// With the filter's reading disabled its underlying does not read: the data waits in
+    /// the socket until reading is enabled again.
+    fn a_filter_not_reading_leaves_the_data_in_the_socket(m) {
+        let mut b = base(m);
+        let (f, under, mut peer) = filtered(&mut b, BevOptions::CLOSE_ON_FREE);
+        let reads = Rc::new(RefCell::new(0));
+        let r = reads.clone();
+        b.bev_setcb(f, Some(move |_: &mut BevCtx<'_>| *r.borrow_mut() += 1), None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>, BevEvents)>).unwrap();
+        b.bev_enable(f, What::READ).unwrap();
+        assert!(b.bev_get_enabled(under).unwrap().contains(What::READ));
+        b.bev_disable(f, What::READ).unwrap();
+        assert!(!b.bev_get_enabled(under).unwrap().contains(What::READ), "the underlying still reads");
+        peer.write_all(b"hello").unwrap();
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(200) {
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(*reads.borrow(), 0, "the read callback ran");
+        assert_eq!(b.bev_input(f).unwrap().len(), 0);
+        assert_eq!(b.bev_input(under).unwrap().len(), 0, "the underlying read");
+        b.bev_enable(f, What::READ).unwrap();
+        run_until(&mut b, "data after enabling", |b| b.bev_input(f).unwrap().len() == 5);
+        assert_eq!(b.bev_input(f).unwrap().to_vec(), b"HELLO");
+        b.bev_free(f).unwrap();
+    }
+
+    /// Input exactly at the high watermark is full: a mark lowered to what the input holds
+    /// stops the underlying reading, until the input drains.
+    fn input_exactly_at_the_high_watermark_stops_the_underlying(m) {
+        let mut b = base(m);
+        let (f, under, mut peer) = filtered(&mut b, BevOptions::CLOSE_ON_FREE);
+        b.bev_enable(f, What::READ).unwrap();
+        peer.write_all(b"abcdefghij").unwrap();
+        run_until(&mut b, "10 bytes", |b| b.bev_input(f).unwrap().len() == 10);
+        assert!(b.bev_get_enabled(under).unwrap().contains(What::READ));
+        b.bev_setwatermark(f, What::READ, 0, 10).unwrap();
+        assert!(!b.bev_get_enabled(under).unwrap().contains(What::READ), "the underlying still reads");
+        peer.write_all(b"klmno").unwrap();
+        for _ in 0..20 {
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(b.bev_input(f).unwrap().len(), 10);
+        assert_eq!(b.bev_input(under).unwrap().len(), 0, "the underlying read at the mark");
+        b.bev_input(f).unwrap().drain(10).unwrap();
+        run_until(&mut b, "the rest after the drain", |b| b.bev_input(f).unwrap().len() == 5);
+        assert_eq!(b.bev_input(f).unwrap().to_vec(), b"KLMNO");
+        b.bev_free(f).unwrap();
+    }
+
+    /// With the filter's writing disabled its output stays: nothing reaches the peer until
+    /// writing is enabled again.
+    fn a_filter_not_writing_keeps_its_output(m) {
+        let mut b = base(m);
+        let (f, under, mut peer) = filtered(&mut b, BevOptions::CLOSE_ON_FREE);
+        b.bev_disable(f, What::WRITE).unwrap();
+        b.bev_write(f, b"quiet").unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let start = Instant::now();
+        let mut buf = [0u8; 16];
+        while start.elapsed() < Duration::from_millis(200) {
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+            assert!(peer.read(&mut buf).is_err(), "the output went out with WRITE disabled");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(b.bev_output(f).unwrap().len(), 5);
+        assert_eq!(b.bev_output(under).unwrap().len(), 0);
+        b.bev_enable(f, What::WRITE).unwrap();
+        assert_eq!(read_some(&mut peer, 5, &mut b), b"QUIET");
         b.bev_free(f).unwrap();
     }
 }

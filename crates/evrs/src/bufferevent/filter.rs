@@ -404,7 +404,15 @@ impl EventBase {
         let Some(b) = self.bev_state_mut(fb) else {
             return 0;
         };
-        let mut src = std::mem::replace(&mut b.output, EvBuffer::new());
+        // A filter not writing keeps the program's output (libevent's filter does not
+        // "urge data on a filter that doesn't like to write"); the codec's own protocol
+        // output (a handshake) still goes.
+        let writing = mode != Flush::Normal || b.enabled.contains(What::WRITE);
+        let mut src = if writing {
+            std::mem::replace(&mut b.output, EvBuffer::new())
+        } else {
+            EvBuffer::new()
+        };
         let idle = src.is_empty() && mode == Flush::Normal && !codec.wants_write();
         let (made, res) = match self.bev_state_mut(under) {
             Some(u) if !idle => {
@@ -421,8 +429,10 @@ impl EventBase {
         let Some(b) = self.bev_state_mut(fb) else {
             return made;
         };
-        let _ = src.add_buffer(&mut b.output);
-        b.output = src;
+        if writing {
+            let _ = src.add_buffer(&mut b.output);
+            b.output = src;
+        }
         let drained = b.output.len() <= b.write_wm().0;
         let had_output = made > 0;
         self.bev_sync(under);
