@@ -87,7 +87,9 @@ impl Reactor {
             Kind::Hook(_) => What::PERSIST,
             _ => events,
         };
-        self.table.alloc(kind, fd, events, pri)
+        let idx = self.table.alloc(kind, fd, events, pri)?;
+        self.table.refresh_special(idx);
+        Ok(idx)
     }
 
     /// Re-initializes a slot that is neither pending nor active (libevent's `event_assign`
@@ -108,7 +110,7 @@ impl Reactor {
         s.pri = pri;
         s.res = What::empty();
         s.ncalls = 0;
-        s.interval = 0;
+        s.set_interval(0);
         Ok(())
     }
 
@@ -156,7 +158,7 @@ impl Reactor {
             let s = self.table.get_mut(idx);
             if let Some(d) = rel {
                 if s.events.contains(What::PERSIST) {
-                    s.interval = d.as_nanos() as u64;
+                    s.set_interval(d.as_nanos() as u64);
                 }
             }
             if s.has(state::ACTIVE) && s.res.contains(What::TIMEOUT) {
@@ -270,7 +272,7 @@ impl Reactor {
     pub(crate) fn remove_timer(&mut self, ev: Event) -> io::Result<()> {
         let idx = self.index(ev)?;
         self.clear_timer(idx);
-        self.table.get_mut(idx).interval = 0;
+        self.table.get_mut(idx).set_interval(0);
         Ok(())
     }
 

@@ -12,6 +12,20 @@ use crate::sys::{self, interest};
 use std::os::unix::io::RawFd;
 use std::time::Duration;
 
+/// An event just taken off its active queue by the loop.
+#[derive(Clone, Copy)]
+pub(crate) struct Popped {
+    pub(crate) idx: usize,
+    /// Its generation (the handle its callback gets).
+    pub(crate) gen: u32,
+    /// What happened (the callback's `what`).
+    pub(crate) res: What,
+    /// Nothing to do before its callback (persistent, no timeout interval, a user event,
+    /// not a signal, not finalizing: no [`state::NOT_PLAIN`] bit); everything else goes
+    /// through [`prepare_callback`](Reactor::prepare_callback).
+    pub(crate) plain: bool,
+}
+
 impl Reactor {
     /// Anything to keep the loop alive? (User events, started hooks, active callbacks.)
     pub(crate) fn has_events(&self) -> bool {
@@ -147,30 +161,23 @@ impl Reactor {
     }
 
     /// Takes the next event off queue `p` for the loop, hinting what the next ones will
-    /// touch into the cache.
+    /// touch into the cache, with what the loop needs to know of it.
     #[inline]
-    pub(crate) fn pop_for_dispatch(&mut self, p: usize) -> Option<usize> {
-        self.queues.pop_hinting(&mut self.table, p)
+    pub(crate) fn pop_for_dispatch(&mut self, p: usize) -> Option<Popped> {
+        let idx = self.queues.pop_hinting(&self.table, p)?;
+        let s = self.table.dequeue_popped(idx);
+        Some(Popped {
+            idx,
+            gen: s.gen(),
+            res: s.res(),
+            plain: s.state() & state::NOT_PLAIN == 0,
+        })
     }
 
     /// The two entries after the one just popped from `p`, NIL for none.
     #[cfg(test)]
     pub(crate) fn upcoming(&self, p: usize) -> (u32, u32) {
         self.queues.upcoming(p)
-    }
-
-    /// An event just popped off its active queue that needs nothing done before its callback
-    /// (persistent, no timeout interval, a user event, not a signal, not finalizing): its
-    /// (generation, result). Everything else goes through
-    /// [`prepare_callback`](Self::prepare_callback).
-    #[inline(always)]
-    pub(crate) fn plain_callback(&self, idx: usize) -> Option<(u32, What)> {
-        let s = self.table.get(idx);
-        let plain = !s.has(state::FINALIZING | state::INTERNAL)
-            && s.events & (What::PERSIST | What::SIGNAL) == What::PERSIST
-            && s.interval == 0
-            && s.kind == Kind::Event;
-        plain.then_some((s.gen(), s.res))
     }
 
     /// An event just popped off its active queue: delete it (not persistent) or re-arm its

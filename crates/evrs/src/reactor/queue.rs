@@ -210,11 +210,11 @@ impl ActiveQueues {
         Some(idx)
     }
 
-    /// Takes the head of priority queue `p` for the loop, clearing ACTIVE: also hints into
-    /// the cache the slot two entries on and the next entry's callback state (while the
-    /// queue's array is at hand).
+    /// Takes the head of priority queue `p` for the loop (the caller clears ACTIVE with
+    /// `EventTable::dequeue_popped`): also hints into the cache the slot two entries on and
+    /// the next entry's callback state (while the queue's array is at hand).
     #[inline]
-    pub(crate) fn pop_hinting(&mut self, t: &mut EventTable, p: usize) -> Option<usize> {
+    pub(crate) fn pop_hinting(&mut self, t: &EventTable, p: usize) -> Option<usize> {
         let q = &mut self.by_priority[p];
         let idx = q.pop()?;
         let (n1, n2) = q.first_two();
@@ -225,7 +225,6 @@ impl ActiveQueues {
         if let Some(s) = t.try_get(n1 as usize) {
             crate::sys::prefetch::prefetch_addr(s.hint);
         }
-        t.dequeue_popped(idx);
         Some(idx)
     }
 
