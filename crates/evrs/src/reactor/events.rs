@@ -415,6 +415,26 @@ impl EventTable {
         }
     }
 
+    /// The slot joins a priority queue with `link`, without the high-water mark (see
+    /// [`note_active_peak`](Self::note_active_peak)).
+    #[inline]
+    pub(super) fn enqueue_unpeaked(&mut self, idx: usize, link: ActLink) {
+        let s = &mut self.slots[idx];
+        debug_assert!(!s.has(state::ANY_ACTIVE));
+        s.act = link;
+        s.state |= state::ACTIVE;
+        self.n_active += 1;
+    }
+
+    /// After a batch of [`enqueue_unpeaked`](Self::enqueue_unpeaked) (which only added):
+    /// the high-water mark of active events catches up.
+    #[inline]
+    pub(super) fn note_active_peak(&mut self) {
+        if self.n_active > self.max_active {
+            self.max_active = self.n_active;
+        }
+    }
+
     /// The slot leaves its active queue: its link is cleared (the old one returned), its
     /// active bit and the count drop (one slot access).
     #[inline]

@@ -70,6 +70,7 @@ impl Reactor {
             }
         }
         polled.clear();
+        self.table.note_active_peak();
     }
 
     /// Activates the events on `fd` that wanted any of the `ready` bits.
@@ -85,7 +86,7 @@ impl Reactor {
                 if s.events.contains(What::ET) {
                     res |= What::ET;
                 }
-                self.activate_idx(idx, res, 1);
+                self.activate_io(idx, res);
             }
         }
     }

@@ -197,6 +197,14 @@ impl ActiveQueues {
         self.link_tail(t, idx, Queue::Priority(pri));
     }
 
+    /// Appends to priority queue `pri` (the event's own) without updating the high-water
+    /// mark of active events: for a batch that ends with `EventTable::note_active_peak`.
+    #[inline]
+    pub(crate) fn push_unpeaked(&mut self, t: &mut EventTable, idx: usize, pri: usize) {
+        let pos = self.by_priority[pri].push(t, idx);
+        t.enqueue_unpeaked(idx, ActLink { pos });
+    }
+
     /// Appends to the active-later queue.
     pub(crate) fn push_later(&mut self, t: &mut EventTable, idx: usize) {
         self.link_tail(t, idx, Queue::Later);
