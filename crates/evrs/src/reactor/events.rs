@@ -426,6 +426,32 @@ impl EventTable {
         self.n_active += 1;
     }
 
+    /// Activation of a quiet slot (neither active nor finalizing) with `what`: `push`
+    /// appends it to its priority's queue (given the priority) and returns its link, or
+    /// `None` if that needs more (then nothing changed). Without the high-water mark (see
+    /// [`note_active_peak`](Self::note_active_peak)). One slot access; false if the slot is
+    /// not quiet or `push` declined.
+    #[inline(always)]
+    pub(super) fn activate_quiet(
+        &mut self,
+        idx: usize,
+        what: What,
+        push: impl FnOnce(usize) -> Option<ActLink>,
+    ) -> bool {
+        let s = &mut self.slots[idx];
+        if s.has(state::FINALIZING | state::ANY_ACTIVE) {
+            return false;
+        }
+        let Some(link) = push(s.pri as usize) else {
+            return false;
+        };
+        s.res = what;
+        s.act = link;
+        s.state |= state::ACTIVE;
+        self.n_active += 1;
+        true
+    }
+
     /// After a batch of [`enqueue_unpeaked`](Self::enqueue_unpeaked) (which only added):
     /// the high-water mark of active events catches up.
     #[inline]

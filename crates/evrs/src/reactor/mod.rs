@@ -14,6 +14,7 @@
 //! [`Reactor`] ties them together (`ops.rs`: add, del, activate, timers; `phases.rs`: the
 //! steps of an iteration) and [`verify`](Reactor::verify) checks every invariant above.
 
+mod absorb;
 pub(crate) mod events;
 pub(crate) mod hooks;
 pub(crate) mod io_table;

@@ -351,22 +351,6 @@ impl Reactor {
         self.enqueue_active(idx, pri);
     }
 
-    /// Activation by the backend's readiness report (`absorb`): of an fd event (never a
-    /// signal event), outside any pass (no running priority to pre-empt). The high-water
-    /// mark of active events is taken once after the batch (`EventTable::note_active_peak`).
-    #[inline]
-    pub(crate) fn activate_io(&mut self, idx: usize, what: What) {
-        debug_assert!(self.lp.running_priority.is_none());
-        let s = self.table.get_mut(idx);
-        debug_assert!(!s.events.contains(What::SIGNAL));
-        if s.has(state::FINALIZING | state::ANY_ACTIVE) {
-            return self.activate_busy(idx, what, 1);
-        }
-        s.res = what;
-        let pri = s.pri as usize;
-        self.queues.push_unpeaked(&mut self.table, idx, pri);
-    }
-
     /// Activation of an event that is already active, active-later or finalizing.
     #[cold]
     fn activate_busy(&mut self, idx: usize, what: What, ncalls: u16) {

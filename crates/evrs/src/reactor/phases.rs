@@ -2,14 +2,15 @@
 //! timeout, absorbing readiness and completions, expiring timers, and what happens to an
 //! event just taken off its active queue. `run_loop.rs` strings them together.
 
+use super::absorb::Absorb;
 use super::events::{state, Kind};
 use super::hooks::Started;
 use super::io_table::List;
 use super::Reactor;
 use crate::backend::Polled;
+use crate::backend::Sink;
 use crate::flags::What;
-use crate::sys::{self, interest};
-use std::os::unix::io::RawFd;
+use crate::sys;
 use std::time::Duration;
 
 /// An event just taken off its active queue by the loop.
@@ -48,13 +49,18 @@ impl Reactor {
         self.clock.cache = None;
     }
 
-    /// Polls the backend into the reused buffer and absorbs the result.
+    /// Polls the backend and absorbs each report as the backend reads it (epoll hands
+    /// them over straight from the kernel's buffer); then the iteration's time is cached.
     #[inline]
     pub(crate) fn poll_backend(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
-        let mut polled = std::mem::take(&mut self.polled);
-        let res = self.backend.poll(timeout, &mut polled);
-        self.absorb(&mut polled);
-        self.polled = polled;
+        let mut a = Absorb {
+            table: &mut self.table,
+            io: &self.io,
+            queues: &mut self.queues,
+        };
+        let res = self.backend.poll_each(timeout, &mut self.polled, &mut a);
+        a.finish();
+        self.update_cache();
         res
     }
 
@@ -63,32 +69,16 @@ impl Reactor {
     #[inline]
     pub(crate) fn absorb(&mut self, polled: &mut Vec<Polled>) {
         self.update_cache();
+        let mut a = Absorb {
+            table: &mut self.table,
+            io: &self.io,
+            queues: &mut self.queues,
+        };
         for &p in polled.iter() {
-            match p {
-                Polled::Ready { fd, bits } => self.io_ready(fd, bits),
-                Polled::Done { token, res, flags } => self.completed(token, res, flags),
-            }
+            a.take(p);
         }
+        a.finish();
         polled.clear();
-        self.table.note_active_peak();
-    }
-
-    /// Activates the events on `fd` that wanted any of the `ready` bits.
-    #[inline]
-    fn io_ready(&mut self, fd: RawFd, ready: u8) {
-        let ready_what = What::from_bits_retain(u16::from(ready & !interest::ET));
-        let mut cur = self.io.first(fd);
-        while let Some(idx) = cur {
-            let s = self.table.get(idx);
-            cur = List::next(&self.table, idx);
-            let mut res = s.events & ready_what;
-            if !res.is_empty() {
-                if s.events.contains(What::ET) {
-                    res |= What::ET;
-                }
-                self.activate_io(idx, res);
-            }
-        }
     }
 
     /// The token a completion-based backend is given for an operation of event `idx`
@@ -96,23 +86,6 @@ impl Reactor {
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn completion_token(&self, idx: usize) -> u64 {
         (u64::from(self.table.get(idx).gen()) << 32) | idx as u64
-    }
-
-    /// A completion for the event named by `token`: the result is stored and the event is
-    /// activated with its READ/WRITE interest. A token of a freed event is ignored.
-    fn completed(&mut self, token: u64, res: i32, flags: u32) {
-        let (idx, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
-        // A token of a freed event, or of one deleted since it was submitted, is ignored
-        // (the backend cancels such operations; a completion may still be in flight).
-        if idx >= self.table.len()
-            || !self.table.same(idx, gen)
-            || !self.table.get(idx).has(state::INSERTED)
-        {
-            return;
-        }
-        self.table.set_completion(idx, (res, flags));
-        let what = self.table.get(idx).events & (What::READ | What::WRITE);
-        self.activate_idx(idx, what, 1);
     }
 
     /// Activates every timer whose deadline has passed, in (deadline, add order).

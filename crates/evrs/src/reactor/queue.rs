@@ -197,6 +197,21 @@ impl ActiveQueues {
         self.link_tail(t, idx, Queue::Priority(pri));
     }
 
+    /// Appends `idx` to priority queue `pri` if its array has room (no compaction or
+    /// growth: those need the table), returning the slot's link for
+    /// `EventTable::activate_quiet`.
+    #[inline(always)]
+    pub(crate) fn try_push(&mut self, pri: usize, idx: usize) -> Option<ActLink> {
+        let q = &mut self.by_priority[pri];
+        if q.items.len() == q.items.capacity() {
+            return None;
+        }
+        let pos = q.items.len() as u32;
+        q.items.push(idx as u32);
+        q.live += 1;
+        Some(ActLink { pos })
+    }
+
     /// Appends to priority queue `pri` (the event's own) without updating the high-water
     /// mark of active events: for a batch that ends with `EventTable::note_active_peak`.
     #[inline]

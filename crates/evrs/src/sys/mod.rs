@@ -88,6 +88,12 @@ pub(crate) enum Polled {
     Done { token: u64, res: i32, flags: u32 },
 }
 
+/// Where a backend hands the entries of a poll result one by one (a trait rather than a
+/// closure, so that the per-entry work is inlined into the backend's loop).
+pub(crate) trait Sink {
+    fn take(&mut self, p: Polled);
+}
+
 impl Polled {
     #[inline]
     pub(crate) fn ready(fd: RawFd, bits: u8) -> Polled {
