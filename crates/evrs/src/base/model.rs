@@ -184,19 +184,26 @@ impl Handlers<LocalHandler> {
     }
 
     /// The call of `idx`'s closure `f` returned: `f` goes back if the marker is still there
-    /// (the event was not freed, re-assigned or finalized meanwhile); otherwise it is handed
-    /// back to be dropped.
+    /// (the event was not freed, re-assigned or finalized meanwhile); otherwise it is
+    /// dropped.
     #[inline(always)]
-    pub(crate) fn end_call(&mut self, idx: usize, f: Box<Callback>) -> Option<Box<Callback>> {
+    pub(crate) fn end_call(&mut self, idx: usize, f: Box<Callback>) {
         match self.v.get_mut(idx) {
             Some(Some(LocalHandler(k @ LocalKind::Running))) => {
                 // The marker owns nothing: no drop to run.
                 std::mem::forget(std::mem::replace(k, LocalKind::Fn(f)));
-                None
             }
-            _ => Some(f),
+            _ => drop_replaced(f),
         }
     }
+}
+
+/// Drops a closure whose event was freed, re-assigned or finalized during its call (out of
+/// line: its destructor may be large).
+#[cold]
+#[inline(never)]
+fn drop_replaced(f: Box<Callback>) {
+    drop(f);
 }
 
 /// Wraps a closure for a [`Local`] base's callback slot.

@@ -89,7 +89,7 @@ impl LoopCtx for EventBase<Local> {
 impl EventBase<Local> {
     /// Calls the closure `f` of event (`idx`, `gen`), taken out of its slot (which holds the
     /// running marker meanwhile): it goes back unless the callback freed, re-assigned or
-    /// finalized its event, and is dropped otherwise, after it returned.
+    /// finalized its event, and is dropped otherwise, once the base's state is back.
     #[inline(always)]
     fn run_fn(&mut self, idx: usize, gen: u32, mut f: Box<Callback>, what: What) {
         let ev = self.core.event_with(idx, gen);
@@ -97,10 +97,8 @@ impl EventBase<Local> {
         self.core.set_running(idx, gen);
         f(self, ev, what);
         self.core.set_running_slot(None);
-        let replaced = self.handlers.end_call(idx, f);
+        self.handlers.end_call(idx, f);
         self.take_local();
-        // Dropped last: a closure's destructor may run arbitrary user code.
-        drop(replaced);
     }
 
     /// Runs the loop until no events are pending (libevent's `event_base_dispatch`).

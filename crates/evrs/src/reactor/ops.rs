@@ -375,7 +375,7 @@ impl Reactor {
     #[inline]
     fn enqueue_active(&mut self, idx: usize, pri: usize) {
         if self.lp.running_priority.is_some_and(|rp| pri < rp) {
-            self.lp.cont = true;
+            self.lp.interrupt |= super::CONT;
         }
         self.queues.push_at(&mut self.table, idx, pri);
     }

@@ -198,7 +198,7 @@ impl Reactor {
 
     /// One more delivery of a signal event to run? (Stops on del, free, re-add, break.)
     pub(crate) fn take_signal_call(&mut self, idx: usize, gen: u32) -> bool {
-        if self.lp.got_break || !self.table.same(idx, gen) {
+        if self.lp.got_break() || !self.table.same(idx, gen) {
             return false;
         }
         let s = self.table.get_mut(idx);
@@ -239,7 +239,7 @@ impl Reactor {
     /// Must the pass end after this callback (loopbreak, loopcontinue, urgent activation)?
     #[inline]
     pub(crate) fn pass_interrupted(&self) -> bool {
-        self.lp.got_break || self.lp.cont
+        self.lp.interrupt != 0
     }
 
     pub(crate) fn end_pass(&mut self) {
@@ -261,8 +261,8 @@ impl Reactor {
     /// The start of an iteration: clears `loopcontinue`; true if the loop must stop.
     #[inline]
     pub(crate) fn stop_requested(&mut self) -> bool {
-        self.lp.cont = false;
-        self.lp.got_exit || self.lp.got_break
+        self.lp.interrupt &= !super::CONT;
+        self.lp.got_exit || self.lp.got_break()
     }
 
     pub(crate) fn hooks_started(&self, kind: super::HookKind) -> bool {

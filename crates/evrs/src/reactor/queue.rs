@@ -118,7 +118,7 @@ impl Fifo {
 
     /// The first two entries from the cursor, raw: NIL (a tombstone, or past the end) names
     /// no slot, and every lookup of it misses.
-    #[inline]
+    #[cfg(test)]
     fn first_two(&self) -> (u32, u32) {
         match self.items.get(self.head..) {
             Some([a, b, ..]) => (*a, *b),
@@ -240,13 +240,20 @@ impl ActiveQueues {
     pub(crate) fn pop_hinting(&mut self, t: &EventTable, p: usize) -> Option<usize> {
         let q = &mut self.by_priority[p];
         let idx = q.pop()?;
-        let (n1, n2) = q.first_two();
-        if let Some(s) = t.try_get(n2 as usize) {
-            crate::sys::prefetch::prefetch(s);
-        }
-        // The next slot was hinted one pop ago: its callback's state is the next miss.
-        if let Some(s) = t.try_get(n1 as usize) {
-            crate::sys::prefetch::prefetch_addr(s.hint);
+        let hint_next = |n: u32| {
+            // The next slot was hinted one pop ago: its callback's state is the next miss.
+            if let Some(s) = t.try_get(n as usize) {
+                crate::sys::prefetch::prefetch_addr(s.hint);
+            }
+        };
+        match q.items.get(q.head..) {
+            Some([n1, n2, ..]) => {
+                // An address only, not read: a tombstone's (NIL) is far off, harmless.
+                crate::sys::prefetch::prefetch_addr(t.slot_addr(*n2 as usize));
+                hint_next(*n1);
+            }
+            Some([n1]) => hint_next(*n1),
+            _ => {}
         }
         Some(idx)
     }

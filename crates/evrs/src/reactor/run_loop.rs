@@ -160,7 +160,16 @@ fn process_active<C: LoopCtx>(ctx: &mut C) -> i64 {
 }
 
 fn process_queue<C: LoopCtx>(ctx: &mut C, p: usize) -> i64 {
-    let (limited, end) = ctx.reactor().pass_start(p);
+    match ctx.reactor().pass_start(p) {
+        (false, _) => run_queue::<C, false>(ctx, p, None),
+        (true, end) => run_queue::<C, true>(ctx, p, end),
+    }
+}
+
+/// The pass over queue `p`; `LIMITED`: under the dispatch caps (a loop of its own, so the
+/// common uncapped pass tests nothing for them).
+#[inline(always)]
+fn run_queue<C: LoopCtx, const LIMITED: bool>(ctx: &mut C, p: usize, end: Option<u64>) -> i64 {
     let mut count: i64 = 0;
     while let Some(e) = ctx.reactor().pop_for_dispatch(p) {
         // The common case first: a persistent user event with no timeout to re-arm.
@@ -174,7 +183,7 @@ fn process_queue<C: LoopCtx>(ctx: &mut C, p: usize) -> i64 {
         if r.pass_interrupted() {
             return if r.got_break() { -1 } else { count };
         }
-        if limited && r.pass_limit_reached(count, end) {
+        if LIMITED && r.pass_limit_reached(count, end) {
             return count;
         }
     }
