@@ -37,20 +37,19 @@ impl Absorb<'_> {
         self.table.note_active_peak();
     }
 
-    /// Activates the events on `fd` that wanted any of the `ready` bits.
+    /// Activates the events on `fd` that wanted any of the `ready` bits (readiness only:
+    /// no backend reports ET); an edge-triggered event's result carries ET.
     #[inline(always)]
     fn io_ready(&mut self, fd: RawFd, ready: u8) {
-        let ready_what = What::from_bits_retain(u16::from(ready & !interest::ET));
+        debug_assert_eq!(ready & interest::ET, 0);
+        let ready_what = What::from_bits_retain(u16::from(ready));
         let mut cur = self.io.first(fd);
         while let Some(idx) = cur {
             let s = self.table.get(idx);
             cur = List::next(self.table, idx);
-            let mut res = s.events & ready_what;
+            let res = s.events & ready_what;
             if !res.is_empty() {
-                if s.events.contains(What::ET) {
-                    res |= What::ET;
-                }
-                self.activate(idx, res);
+                self.activate(idx, res | (s.events & What::ET));
             }
         }
     }

@@ -287,13 +287,6 @@ impl EventTable {
         }
     }
 
-    /// Where slot `idx` is (or would be) in memory: an address for a cache hint, never
-    /// read through.
-    #[inline]
-    pub(crate) fn slot_addr(&self, idx: usize) -> usize {
-        (self.slots.as_ptr() as usize).wrapping_add(idx.wrapping_mul(std::mem::size_of::<Slot>()))
-    }
-
     /// Slot `idx` if the table has it.
     #[inline]
     pub(crate) fn try_get(&self, idx: usize) -> Option<&Slot> {

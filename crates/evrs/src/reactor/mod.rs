@@ -12,7 +12,7 @@
 //! | the loop | `run_loop.rs` | phases of one iteration | one implementation for `EventBase` and `SharedBase` |
 //!
 //! [`Reactor`] ties them together (`ops.rs`: add, del, activate, timers; `phases.rs`: the
-//! steps of an iteration) and [`verify`](Reactor::verify) checks every invariant above.
+//! steps of an iteration; `absorb.rs`: a poll result into the queues) and [`verify`](Reactor::verify) checks every invariant above.
 
 mod absorb;
 pub(crate) mod events;

@@ -81,7 +81,8 @@ pub(crate) fn timeout_ms(timeout: Option<std::time::Duration>) -> i32 {
 /// submitted with, its result — bytes or `-errno` — and flags).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Polled {
-    /// `fd` is ready for `bits` (`interest::*`).
+    /// `fd` is ready for `bits` (`interest::*`: READ, WRITE, CLOSED; never ET, which is
+    /// interest, not readiness).
     Ready { fd: RawFd, bits: u8 },
     /// The operation submitted with `token` finished.
     #[cfg_attr(not(test), allow(dead_code))]
