@@ -167,7 +167,8 @@ impl Slot {
     }
 
     /// Sets the persistent timeout interval (ns; 0 for none), keeping [`state::SPECIAL`].
-    #[inline]
+    /// Out of line: `add` with a timeout is the timers' hot path, which this rarely takes.
+    #[inline(never)]
     pub(super) fn set_interval(&mut self, iv: u64) {
         self.interval = iv;
         self.refresh_special();
