@@ -12,8 +12,8 @@
 pub(crate) mod scripted;
 
 use crate::flags::Method;
-pub(crate) use crate::sys::Polled;
 use crate::sys::{self};
+pub(crate) use crate::sys::{Polled, Sink};
 use std::io;
 use std::os::unix::io::RawFd;
 use std::time::Duration;
@@ -37,6 +37,24 @@ pub(crate) trait Poller {
     /// Applies batched changes, waits at most `timeout` (`None`: forever) and appends what
     /// happened to `out`. An interrupted wait returns `Ok` with nothing added.
     fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<Polled>) -> io::Result<()>;
+
+    /// [`poll`](Self::poll), handing each entry to `sink` instead (`scratch` is a buffer
+    /// for backends that collect first, left empty). Epoll hands its reports over as it
+    /// reads them from the kernel's buffer.
+    #[inline]
+    fn poll_each(
+        &mut self,
+        timeout: Option<Duration>,
+        scratch: &mut Vec<Polled>,
+        sink: &mut impl Sink,
+    ) -> io::Result<()> {
+        let res = self.poll(timeout, scratch);
+        for &p in scratch.iter() {
+            sink.take(p);
+        }
+        scratch.clear();
+        res
+    }
 
     /// Applies batched changes and gives `w` what a wait needs, so it can run while other
     /// threads change this backend (they wake the waiter afterwards).
@@ -72,6 +90,15 @@ impl Poller for sys::epoll::Selector {
     #[inline]
     fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<Polled>) -> io::Result<()> {
         self.dispatch(timeout, out)
+    }
+    #[inline]
+    fn poll_each(
+        &mut self,
+        timeout: Option<Duration>,
+        _scratch: &mut Vec<Polled>,
+        sink: &mut impl Sink,
+    ) -> io::Result<()> {
+        self.dispatch_each(timeout, sink)
     }
     fn detach(&mut self, w: &mut Self::Detached) {
         self.prepare_wait(w)
@@ -251,13 +278,15 @@ impl Backend {
         each!(self, b => b.set_batching(on))
     }
 
+    /// See [`Poller::poll_each`].
     #[inline]
-    pub(crate) fn poll(
+    pub(crate) fn poll_each(
         &mut self,
         timeout: Option<Duration>,
-        out: &mut Vec<Polled>,
+        scratch: &mut Vec<Polled>,
+        sink: &mut impl Sink,
     ) -> io::Result<()> {
-        each!(self, b => Poller::poll(b, timeout, out))
+        each!(self, b => Poller::poll_each(b, timeout, scratch, sink))
     }
 
     pub(crate) fn reinit(&mut self) -> io::Result<()> {

@@ -10,8 +10,6 @@ use crate::event::{
     Callback, FinalizeCallback, OnceCallback, RawArg, RawCallback, SharedCallback,
     SharedFinalizeCallback, SharedRawCallback,
 };
-use std::cell::RefCell;
-use std::rc::Rc;
 
 mod sealed {
     pub trait Sealed {}
@@ -47,6 +45,11 @@ impl sealed::Sealed for Shared {}
 pub trait HandlerSlot {
     /// Address of the callback's state, to hint into the cache before it runs.
     fn hint(&self) -> Option<usize>;
+
+    /// Is this the marker a closure leaves in its slot while the loop calls it?
+    fn is_running_marker(&self) -> bool {
+        false
+    }
 }
 
 /// A callback of a [`Local`] base.
@@ -54,10 +57,12 @@ pub trait HandlerSlot {
 pub struct LocalHandler(pub(crate) LocalKind);
 
 pub(crate) enum LocalKind {
-    /// Shared so the loop can call it without taking it out of its slot: the callback may
-    /// free or re-assign its own event meanwhile, and the loop's reference keeps the closure
-    /// alive until it returns (no take and put back per call).
-    Fn(Rc<RefCell<Callback>>),
+    /// A closure. The loop takes it out for a call and leaves [`Running`](Self::Running) in
+    /// its place: the callback may free or re-assign its own event meanwhile (which replaces
+    /// the marker), and the closure goes back only if the marker is still there.
+    Fn(Box<Callback>),
+    /// The closure of this slot is being called (it is out of the table); see `Fn`.
+    Running,
     Once(Box<OnceCallback>),
     Raw(RawCallback, RawArg),
     /// A pending finalizer; `true` frees the event after it runs.
@@ -78,9 +83,14 @@ impl HandlerSlot for LocalHandler {
     #[inline]
     fn hint(&self) -> Option<usize> {
         match &self.0 {
-            LocalKind::Fn(f) => Some(Rc::as_ptr(f) as *const u8 as usize),
+            LocalKind::Fn(f) => Some(&**f as *const Callback as *const u8 as usize),
             _ => None,
         }
+    }
+
+    #[inline]
+    fn is_running_marker(&self) -> bool {
+        matches!(self.0, LocalKind::Running)
     }
 }
 
@@ -153,23 +163,47 @@ impl Model for Shared {
 /// The callbacks of a base, by slot index (parallel to the event table).
 pub(crate) struct Handlers<H> {
     v: Vec<Option<H>>,
-    /// Address of the shared closure whose call is in progress (0: none), for the panic
-    /// rule: a closure still installed after it panicked is its event's lost callback.
-    running: usize,
 }
 
 impl Handlers<LocalHandler> {
-    /// The closure of `idx`, if it is a plain one, shared for a call (recorded as running).
-    #[inline]
-    pub(crate) fn lease_fn(&mut self, idx: usize) -> Option<Rc<RefCell<Callback>>> {
-        match self.v.get(idx) {
-            Some(Some(LocalHandler(LocalKind::Fn(f)))) => {
-                self.running = Rc::as_ptr(f) as *const u8 as usize;
-                Some(f.clone())
+    /// Takes the closure of `idx` out for a call, if it is a plain one, leaving the running
+    /// marker in its place.
+    #[inline(always)]
+    pub(crate) fn start_call(&mut self, idx: usize) -> Option<Box<Callback>> {
+        let Some(Some(LocalHandler(k @ LocalKind::Fn(_)))) = self.v.get_mut(idx) else {
+            return None;
+        };
+        match std::mem::replace(k, LocalKind::Running) {
+            LocalKind::Fn(f) => Some(f),
+            // (`k` was just matched as a closure.)
+            other => {
+                *k = other;
+                None
             }
-            _ => None,
         }
     }
+
+    /// The call of `idx`'s closure `f` returned: `f` goes back if the marker is still there
+    /// (the event was not freed, re-assigned or finalized meanwhile); otherwise it is
+    /// dropped.
+    #[inline(always)]
+    pub(crate) fn end_call(&mut self, idx: usize, f: Box<Callback>) {
+        match self.v.get_mut(idx) {
+            Some(Some(LocalHandler(k @ LocalKind::Running))) => {
+                // The marker owns nothing: no drop to run.
+                std::mem::forget(std::mem::replace(k, LocalKind::Fn(f)));
+            }
+            _ => drop_replaced(f),
+        }
+    }
+}
+
+/// Drops a closure whose event was freed, re-assigned or finalized during its call (out of
+/// line: its destructor may be large).
+#[cold]
+#[inline(never)]
+fn drop_replaced(f: Box<Callback>) {
+    drop(f);
 }
 
 /// Wraps a closure for a [`Local`] base's callback slot.
@@ -177,16 +211,12 @@ pub(crate) fn local_fn<F>(cb: F) -> LocalHandler
 where
     F: FnMut(&mut EventBase, crate::Event, crate::flags::What) + 'static,
 {
-    let f: Rc<RefCell<Callback>> = Rc::new(RefCell::new(cb));
-    LocalHandler(LocalKind::Fn(f))
+    LocalHandler(LocalKind::Fn(Box::new(cb)))
 }
 
 impl<H: HandlerSlot> Handlers<H> {
     pub(crate) fn new() -> Self {
-        Handlers {
-            v: Vec::new(),
-            running: 0,
-        }
+        Handlers { v: Vec::new() }
     }
 
     /// Room for callbacks up to slot `len` without growing.
@@ -226,20 +256,13 @@ impl<H: HandlerSlot> Handlers<H> {
         }
     }
 
-    /// The leased call (if any) returned.
-    #[inline]
-    pub(crate) fn end_lease(&mut self) {
-        self.running = 0;
-    }
-
     /// After a callback of `idx` unwound: is its callback gone — taken out for the call and
-    /// lost, or the very shared closure that panicked? (Not if the event was re-assigned
-    /// a new callback meanwhile.) Ends the lease.
+    /// lost (the slot is empty or holds the running marker)? Not if the event was
+    /// re-assigned a new callback meanwhile.
     pub(crate) fn lost_by_unwind(&mut self, idx: usize) -> bool {
-        let running = std::mem::take(&mut self.running);
         match self.v.get(idx).and_then(Option::as_ref) {
             None => true,
-            Some(h) => running != 0 && h.hint() == Some(running),
+            Some(h) => h.is_running_marker(),
         }
     }
 

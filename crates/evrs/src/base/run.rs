@@ -3,12 +3,8 @@
 //! `core/run_loop.rs`, shared with `SharedBase`.
 
 use super::model::{LocalHandler, LocalKind};
-use crate::event::Callback;
-use std::cell::RefCell;
-use std::rc::Rc;
-
-type LeasedFn = Rc<RefCell<Callback>>;
 use super::{EventBase, Local};
+use crate::event::Callback;
 use crate::flags::{LoopFlags, What};
 use crate::reactor::run_loop::{self, LoopCtx, RunOutcome};
 use crate::reactor::Reactor;
@@ -41,17 +37,17 @@ impl LoopCtx for EventBase<Local> {
     #[inline(always)]
     fn call_plain(&mut self, idx: usize, gen: u32, what: What) {
         // The common closure, with no detour through the other kinds.
-        match self.handlers.lease_fn(idx) {
-            Some(f) => self.run_leased(idx, gen, f, what),
+        match self.handlers.start_call(idx) {
+            Some(f) => self.run_fn(idx, gen, f, what),
             None => self.call(idx, What::empty(), what),
         }
     }
 
     #[inline(never)]
     fn call(&mut self, idx: usize, _events: What, what: What) {
-        if let Some(f) = self.handlers.lease_fn(idx) {
+        if let Some(f) = self.handlers.start_call(idx) {
             let gen = self.core.table().get(idx).gen();
-            return self.run_leased(idx, gen, f, what);
+            return self.run_fn(idx, gen, f, what);
         }
         let Some(LocalHandler(h)) = self.take_handler(idx) else {
             return;
@@ -60,9 +56,9 @@ impl LoopCtx for EventBase<Local> {
         // Recorded for the panic rule: if the callback unwinds, `run` frees this event.
         self.core.set_running(idx, ev.gen);
         match h {
-            // (Shared closures are leased above, never taken out here.)
-            LocalKind::Fn(f) => {
-                let _ = self.put_back_handler(idx, ev.gen, LocalHandler(LocalKind::Fn(f)));
+            // (Closures are called above; a running one is never called again.)
+            k @ (LocalKind::Fn(_) | LocalKind::Running) => {
+                let _ = self.put_back_handler(idx, ev.gen, LocalHandler(k));
             }
             LocalKind::Raw(cb, arg) => {
                 cb(self, ev, what, arg);
@@ -91,21 +87,17 @@ impl LoopCtx for EventBase<Local> {
 }
 
 impl EventBase<Local> {
-    /// Calls a shared closure of event (`idx`, `gen`). It stays in its slot: if it frees or
-    /// re-assigns its own event, `f` keeps it alive until it returns.
+    /// Calls the closure `f` of event (`idx`, `gen`), taken out of its slot (which holds the
+    /// running marker meanwhile): it goes back unless the callback freed, re-assigned or
+    /// finalized its event, and is dropped otherwise, once the base's state is back.
     #[inline(always)]
-    fn run_leased(&mut self, idx: usize, gen: u32, f: LeasedFn, what: What) {
+    fn run_fn(&mut self, idx: usize, gen: u32, mut f: Box<Callback>, what: What) {
         let ev = self.core.event_with(idx, gen);
         // Recorded for the panic rule: if the callback unwinds, `run` frees this event.
         self.core.set_running(idx, gen);
-        // Never already borrowed: a closure is called only by the loop, which is not
-        // re-entrant (and a closure cannot reach its own `Rc`).
-        if let Ok(mut cb) = f.try_borrow_mut() {
-            (*cb)(self, ev, what);
-        }
-        drop(f);
-        self.handlers.end_lease();
+        f(self, ev, what);
         self.core.set_running_slot(None);
+        self.handlers.end_call(idx, f);
         self.take_local();
     }
 

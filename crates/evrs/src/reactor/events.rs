@@ -28,8 +28,15 @@ pub(crate) mod state {
     pub(crate) const FINALIZING: u8 = 0x10;
     /// Owned by the base; does not keep the loop alive or count as user work.
     pub(crate) const INTERNAL: u8 = 0x20;
+    /// Needs work before its callback, or is not a plain closure call: not persistent, a
+    /// signal, a persistent timeout to re-arm, or not a user event (hooks, internal). Kept
+    /// by [`EventTable::refresh_special`](super::EventTable::refresh_special) whenever the
+    /// kind, interest or interval changes, so the loop's common case is one bit test.
+    pub(crate) const SPECIAL: u8 = 0x40;
     /// Either active bit.
     pub(crate) const ANY_ACTIVE: u8 = ACTIVE | ACTIVE_LATER;
+    /// Any of these bits: not the loop's plain case (see [`SPECIAL`]).
+    pub(crate) const NOT_PLAIN: u8 = SPECIAL | FINALIZING | INTERNAL;
 }
 
 /// What an event is, as far as the loop is concerned.
@@ -140,6 +147,41 @@ impl Slot {
     #[cfg(test)]
     pub(crate) fn hint(&self) -> usize {
         self.hint
+    }
+
+    /// Is it [`state::SPECIAL`], judged from its kind, interest and interval?
+    fn is_special(&self) -> bool {
+        self.kind != Kind::Event
+            || self.events & (What::PERSIST | What::SIGNAL) != What::PERSIST
+            || self.interval != 0
+    }
+
+    /// Sets [`state::SPECIAL`] from the kind, interest and interval.
+    #[inline]
+    fn refresh_special(&mut self) {
+        if self.is_special() {
+            self.state |= state::SPECIAL;
+        } else {
+            self.state &= !state::SPECIAL;
+        }
+    }
+
+    /// Sets the persistent timeout interval (ns; 0 for none), keeping [`state::SPECIAL`].
+    /// Out of line: `add` with a timeout is the timers' hot path, which this rarely takes.
+    #[inline(never)]
+    pub(super) fn set_interval(&mut self, iv: u64) {
+        self.interval = iv;
+        self.refresh_special();
+    }
+
+    /// The state bits (for the loop's plain-case test).
+    #[inline]
+    pub(crate) fn state(&self) -> u8 {
+        self.state
+    }
+
+    pub(crate) fn res(&self) -> What {
+        self.res
     }
 }
 
@@ -330,7 +372,11 @@ impl EventTable {
     pub(super) fn release(&mut self, idx: usize) {
         self.set_owner(idx, 0);
         let s = &mut self.slots[idx];
-        debug_assert_eq!(s.state & !state::INTERNAL, 0, "released with memberships");
+        debug_assert_eq!(
+            s.state & !(state::INTERNAL | state::SPECIAL),
+            0,
+            "released with memberships"
+        );
         s.live = false;
         s.state = 0;
         s.hint = 0;
@@ -341,6 +387,13 @@ impl EventTable {
             }
             None => self.retired += 1,
         }
+    }
+
+    /// Sets [`state::SPECIAL`] from the slot's kind, interest and interval: after each
+    /// change of any of them.
+    #[inline]
+    pub(super) fn refresh_special(&mut self, idx: usize) {
+        self.slots[idx].refresh_special();
     }
 
     /// Sets or clears INSERTED or TIMEOUT, keeping the added-events counter right.
@@ -380,6 +433,52 @@ impl EventTable {
         }
     }
 
+    /// The slot joins a priority queue with `link`, without the high-water mark (see
+    /// [`note_active_peak`](Self::note_active_peak)).
+    #[inline]
+    pub(super) fn enqueue_unpeaked(&mut self, idx: usize, link: ActLink) {
+        let s = &mut self.slots[idx];
+        debug_assert!(!s.has(state::ANY_ACTIVE));
+        s.act = link;
+        s.state |= state::ACTIVE;
+        self.n_active += 1;
+    }
+
+    /// Activation of a quiet slot (neither active nor finalizing) with `what`: `push`
+    /// appends it to its priority's queue (given the priority) and returns its link, or
+    /// `None` if that needs more (then nothing changed). Without the high-water mark (see
+    /// [`note_active_peak`](Self::note_active_peak)). One slot access; false if the slot is
+    /// not quiet or `push` declined.
+    #[inline(always)]
+    pub(super) fn activate_quiet(
+        &mut self,
+        idx: usize,
+        what: What,
+        push: impl FnOnce(usize) -> Option<ActLink>,
+    ) -> bool {
+        let s = &mut self.slots[idx];
+        if s.has(state::FINALIZING | state::ANY_ACTIVE) {
+            return false;
+        }
+        let Some(link) = push(s.pri as usize) else {
+            return false;
+        };
+        s.res = what;
+        s.act = link;
+        s.state |= state::ACTIVE;
+        self.n_active += 1;
+        true
+    }
+
+    /// After a batch of [`enqueue_unpeaked`](Self::enqueue_unpeaked) (which only added):
+    /// the high-water mark of active events catches up.
+    #[inline]
+    pub(super) fn note_active_peak(&mut self) {
+        if self.n_active > self.max_active {
+            self.max_active = self.n_active;
+        }
+    }
+
     /// The slot leaves its active queue: its link is cleared (the old one returned), its
     /// active bit and the count drop (one slot access).
     #[inline]
@@ -393,15 +492,16 @@ impl EventTable {
         link
     }
 
-    /// The slot was just taken off its queue by a pop: its active bit and the count drop
-    /// (its stale position is never read again: only a queued slot's is).
+    /// The slot was just taken off its priority queue by a pop (so it is ACTIVE): its
+    /// active bit and the count drop (its stale position is never read again: only a queued
+    /// slot's is). Returns the slot, for the loop's look at it.
     #[inline]
-    pub(super) fn dequeue_popped(&mut self, idx: usize) {
+    pub(super) fn dequeue_popped(&mut self, idx: usize) -> &Slot {
         let s = &mut self.slots[idx];
-        if s.state & state::ANY_ACTIVE != 0 {
-            s.state &= !state::ANY_ACTIVE;
-            self.n_active -= 1;
-        }
+        debug_assert!(s.has(state::ACTIVE), "popped slot {idx} is not active");
+        s.state &= !state::ANY_ACTIVE;
+        self.n_active -= 1;
+        s
     }
 
     /// Sets an active bit (and the count) without linking: for tests that corrupt a base.
@@ -434,7 +534,7 @@ impl EventTable {
     /// Makes an internal event count like a user event (the loopexit timer).
     pub(super) fn clear_internal(&mut self, idx: usize) {
         let s = &mut self.slots[idx];
-        debug_assert_eq!(s.state, state::INTERNAL);
+        debug_assert_eq!(s.state & !state::SPECIAL, state::INTERNAL);
         s.state &= !state::INTERNAL;
     }
 
@@ -487,6 +587,11 @@ impl EventTable {
             }
             if s.has(state::TIMEOUT) != (s.timer != NIL) {
                 return Err(format!("slot {i}: TIMEOUT bit and timer key disagree"));
+            }
+            if s.has(state::SPECIAL) != s.is_special() {
+                return Err(format!(
+                    "slot {i}: SPECIAL bit disagrees with its kind/interest"
+                ));
             }
         }
         if active != self.n_active {

@@ -12,8 +12,9 @@
 //! | the loop | `run_loop.rs` | phases of one iteration | one implementation for `EventBase` and `SharedBase` |
 //!
 //! [`Reactor`] ties them together (`ops.rs`: add, del, activate, timers; `phases.rs`: the
-//! steps of an iteration) and [`verify`](Reactor::verify) checks every invariant above.
+//! steps of an iteration; `absorb.rs`: a poll result into the queues) and [`verify`](Reactor::verify) checks every invariant above.
 
+mod absorb;
 pub(crate) mod events;
 pub(crate) mod hooks;
 pub(crate) mod io_table;
@@ -51,12 +52,25 @@ static NEXT_BASE_ID: AtomicU32 = AtomicU32::new(1);
 struct LoopState {
     running: bool,
     got_exit: bool,
-    got_break: bool,
-    cont: bool,
+    /// [`BREAK`] and [`CONT`] (`loopcontinue` or a more urgent activation): either ends
+    /// the pass, so the loop tests both with one load.
+    interrupt: u8,
     /// The slot whose callback runs (NIL: none), and its generation then.
     running_slot: u32,
     running_gen: u32,
     running_priority: Option<usize>,
+}
+
+/// `loopbreak` was called (in [`LoopState::interrupt`]).
+const BREAK: u8 = 0x01;
+/// The pass must end after the running callback (in [`LoopState::interrupt`]).
+const CONT: u8 = 0x02;
+
+impl LoopState {
+    #[inline]
+    fn got_break(&self) -> bool {
+        self.interrupt & BREAK != 0
+    }
 }
 
 impl Default for LoopState {
@@ -64,8 +78,7 @@ impl Default for LoopState {
         LoopState {
             running: false,
             got_exit: false,
-            got_break: false,
-            cont: false,
+            interrupt: 0,
             running_slot: NIL,
             running_gen: 0,
             running_priority: None,
@@ -190,18 +203,18 @@ impl Reactor {
     }
 
     pub(crate) fn got_break(&self) -> bool {
-        self.lp.got_break
+        self.lp.got_break()
     }
 
     pub(crate) fn loopbreak(&mut self) {
         if self.lp.running {
-            self.lp.got_break = true;
+            self.lp.interrupt |= BREAK;
         }
     }
 
     pub(crate) fn loopcontinue(&mut self) {
         if self.lp.running {
-            self.lp.cont = true;
+            self.lp.interrupt |= CONT;
         }
     }
 
@@ -238,7 +251,7 @@ impl Reactor {
     pub(crate) fn begin_run(&mut self) {
         self.lp.running = true;
         self.lp.got_exit = false;
-        self.lp.got_break = false;
+        self.lp.interrupt &= !BREAK;
         self.clock.cache = None;
         self.backend.set_batching(true);
     }

@@ -92,7 +92,9 @@ impl Reactor {
             Kind::Hook(_) => What::PERSIST,
             _ => events,
         };
-        self.table.alloc(kind, fd, events, pri)
+        let idx = self.table.alloc(kind, fd, events, pri)?;
+        self.table.refresh_special(idx);
+        Ok(idx)
     }
 
     /// Re-initializes a slot that is neither pending nor active (libevent's `event_assign`
@@ -113,7 +115,7 @@ impl Reactor {
         s.pri = pri;
         s.res = What::empty();
         s.ncalls = 0;
-        s.interval = 0;
+        s.set_interval(0);
         Ok(())
     }
 
@@ -161,7 +163,7 @@ impl Reactor {
             let s = self.table.get_mut(idx);
             if let Some(d) = rel {
                 if s.events.contains(What::PERSIST) {
-                    s.interval = d.as_nanos() as u64;
+                    s.set_interval(d.as_nanos() as u64);
                 }
             }
             if s.has(state::ACTIVE) && s.res.contains(What::TIMEOUT) {
@@ -275,7 +277,7 @@ impl Reactor {
     pub(crate) fn remove_timer(&mut self, ev: Event) -> io::Result<()> {
         let idx = self.index(ev)?;
         self.clear_timer(idx);
-        self.table.get_mut(idx).interval = 0;
+        self.table.get_mut(idx).set_interval(0);
         Ok(())
     }
 
@@ -378,7 +380,7 @@ impl Reactor {
     #[inline]
     fn enqueue_active(&mut self, idx: usize, pri: usize) {
         if self.lp.running_priority.is_some_and(|rp| pri < rp) {
-            self.lp.cont = true;
+            self.lp.interrupt |= super::CONT;
         }
         self.queues.push_at(&mut self.table, idx, pri);
     }

@@ -2,15 +2,30 @@
 //! timeout, absorbing readiness and completions, expiring timers, and what happens to an
 //! event just taken off its active queue. `run_loop.rs` strings them together.
 
+use super::absorb::Absorb;
 use super::events::{state, Kind};
 use super::hooks::Started;
 use super::io_table::List;
 use super::Reactor;
 use crate::backend::Polled;
+use crate::backend::Sink;
 use crate::flags::What;
-use crate::sys::{self, interest};
-use std::os::unix::io::RawFd;
+use crate::sys;
 use std::time::Duration;
+
+/// An event just taken off its active queue by the loop.
+#[derive(Clone, Copy)]
+pub(crate) struct Popped {
+    pub(crate) idx: usize,
+    /// Its generation (the handle its callback gets).
+    pub(crate) gen: u32,
+    /// What happened (the callback's `what`).
+    pub(crate) res: What,
+    /// Nothing to do before its callback (persistent, no timeout interval, a user event,
+    /// not a signal, not finalizing: no [`state::NOT_PLAIN`] bit); everything else goes
+    /// through [`prepare_callback`](Reactor::prepare_callback).
+    pub(crate) plain: bool,
+}
 
 impl Reactor {
     /// Anything to keep the loop alive? (User events, started hooks, active callbacks.)
@@ -34,13 +49,18 @@ impl Reactor {
         self.clock.cache = None;
     }
 
-    /// Polls the backend into the reused buffer and absorbs the result.
+    /// Polls the backend and absorbs each report as the backend reads it (epoll hands
+    /// them over straight from the kernel's buffer); then the iteration's time is cached.
     #[inline]
     pub(crate) fn poll_backend(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
-        let mut polled = std::mem::take(&mut self.polled);
-        let res = self.backend.poll(timeout, &mut polled);
-        self.absorb(&mut polled);
-        self.polled = polled;
+        let mut a = Absorb {
+            table: &mut self.table,
+            io: &self.io,
+            queues: &mut self.queues,
+        };
+        let res = self.backend.poll_each(timeout, &mut self.polled, &mut a);
+        a.finish();
+        self.update_cache();
         res
     }
 
@@ -49,31 +69,16 @@ impl Reactor {
     #[inline]
     pub(crate) fn absorb(&mut self, polled: &mut Vec<Polled>) {
         self.update_cache();
+        let mut a = Absorb {
+            table: &mut self.table,
+            io: &self.io,
+            queues: &mut self.queues,
+        };
         for &p in polled.iter() {
-            match p {
-                Polled::Ready { fd, bits } => self.io_ready(fd, bits),
-                Polled::Done { token, res, flags } => self.completed(token, res, flags),
-            }
+            a.take(p);
         }
+        a.finish();
         polled.clear();
-    }
-
-    /// Activates the events on `fd` that wanted any of the `ready` bits.
-    #[inline]
-    fn io_ready(&mut self, fd: RawFd, ready: u8) {
-        let ready_what = What::from_bits_retain(u16::from(ready & !interest::ET));
-        let mut cur = self.io.first(fd);
-        while let Some(idx) = cur {
-            let s = self.table.get(idx);
-            cur = List::next(&self.table, idx);
-            let mut res = s.events & ready_what;
-            if !res.is_empty() {
-                if s.events.contains(What::ET) {
-                    res |= What::ET;
-                }
-                self.activate_idx(idx, res, 1);
-            }
-        }
     }
 
     /// The token a completion-based backend is given for an operation of event `idx`
@@ -81,23 +86,6 @@ impl Reactor {
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn completion_token(&self, idx: usize) -> u64 {
         (u64::from(self.table.get(idx).gen()) << 32) | idx as u64
-    }
-
-    /// A completion for the event named by `token`: the result is stored and the event is
-    /// activated with its READ/WRITE interest. A token of a freed event is ignored.
-    fn completed(&mut self, token: u64, res: i32, flags: u32) {
-        let (idx, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
-        // A token of a freed event, or of one deleted since it was submitted, is ignored
-        // (the backend cancels such operations; a completion may still be in flight).
-        if idx >= self.table.len()
-            || !self.table.same(idx, gen)
-            || !self.table.get(idx).has(state::INSERTED)
-        {
-            return;
-        }
-        self.table.set_completion(idx, (res, flags));
-        let what = self.table.get(idx).events & (What::READ | What::WRITE);
-        self.activate_idx(idx, what, 1);
     }
 
     /// Activates every timer whose deadline has passed, in (deadline, add order).
@@ -146,30 +134,23 @@ impl Reactor {
     }
 
     /// Takes the next event off queue `p` for the loop, hinting what the next ones will
-    /// touch into the cache.
+    /// touch into the cache, with what the loop needs to know of it.
     #[inline]
-    pub(crate) fn pop_for_dispatch(&mut self, p: usize) -> Option<usize> {
-        self.queues.pop_hinting(&mut self.table, p)
+    pub(crate) fn pop_for_dispatch(&mut self, p: usize) -> Option<Popped> {
+        let idx = self.queues.pop_hinting(&self.table, p)?;
+        let s = self.table.dequeue_popped(idx);
+        Some(Popped {
+            idx,
+            gen: s.gen(),
+            res: s.res(),
+            plain: s.state() & state::NOT_PLAIN == 0,
+        })
     }
 
     /// The two entries after the one just popped from `p`, NIL for none.
     #[cfg(test)]
     pub(crate) fn upcoming(&self, p: usize) -> (u32, u32) {
         self.queues.upcoming(p)
-    }
-
-    /// An event just popped off its active queue that needs nothing done before its callback
-    /// (persistent, no timeout interval, a user event, not a signal, not finalizing): its
-    /// (generation, result). Everything else goes through
-    /// [`prepare_callback`](Self::prepare_callback).
-    #[inline(always)]
-    pub(crate) fn plain_callback(&self, idx: usize) -> Option<(u32, What)> {
-        let s = self.table.get(idx);
-        let plain = !s.has(state::FINALIZING | state::INTERNAL)
-            && s.events & (What::PERSIST | What::SIGNAL) == What::PERSIST
-            && s.interval == 0
-            && s.kind == Kind::Event;
-        plain.then_some((s.gen(), s.res))
     }
 
     /// An event just popped off its active queue: delete it (not persistent) or re-arm its
@@ -216,7 +197,7 @@ impl Reactor {
 
     /// One more delivery of a signal event to run? (Stops on del, free, re-add, break.)
     pub(crate) fn take_signal_call(&mut self, idx: usize, gen: u32) -> bool {
-        if self.lp.got_break || !self.table.same(idx, gen) {
+        if self.lp.got_break() || !self.table.same(idx, gen) {
             return false;
         }
         let s = self.table.get_mut(idx);
@@ -257,7 +238,7 @@ impl Reactor {
     /// Must the pass end after this callback (loopbreak, loopcontinue, urgent activation)?
     #[inline]
     pub(crate) fn pass_interrupted(&self) -> bool {
-        self.lp.got_break || self.lp.cont
+        self.lp.interrupt != 0
     }
 
     pub(crate) fn end_pass(&mut self) {
@@ -279,8 +260,8 @@ impl Reactor {
     /// The start of an iteration: clears `loopcontinue`; true if the loop must stop.
     #[inline]
     pub(crate) fn stop_requested(&mut self) -> bool {
-        self.lp.cont = false;
-        self.lp.got_exit || self.lp.got_break
+        self.lp.interrupt &= !super::CONT;
+        self.lp.got_exit || self.lp.got_break()
     }
 
     pub(crate) fn hooks_started(&self, kind: super::HookKind) -> bool {

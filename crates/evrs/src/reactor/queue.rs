@@ -118,7 +118,7 @@ impl Fifo {
 
     /// The first two entries from the cursor, raw: NIL (a tombstone, or past the end) names
     /// no slot, and every lookup of it misses.
-    #[inline]
+    #[cfg(test)]
     fn first_two(&self) -> (u32, u32) {
         match self.items.get(self.head..) {
             Some([a, b, ..]) => (*a, *b),
@@ -128,36 +128,61 @@ impl Fifo {
     }
 }
 
+/// A FIFO for every priority a slot can name (its `u8`), so indexing by a slot's priority
+/// needs no bounds check; the first [`ActiveQueues::priorities`] are in use. (An unused
+/// FIFO is an empty `Vec`: no allocation.)
+const FIFOS: usize = u8::MAX as usize + 1;
+const _: () = assert!(super::MAX_PRIORITIES < FIFOS);
+
 pub(crate) struct ActiveQueues {
-    by_priority: Vec<Fifo>,
+    by_priority: Box<[Fifo; FIFOS]>,
+    n: usize,
     later: Fifo,
 }
 
 impl ActiveQueues {
     pub(crate) fn new(priorities: usize) -> ActiveQueues {
+        debug_assert!(priorities <= super::MAX_PRIORITIES);
         ActiveQueues {
-            by_priority: (0..priorities).map(|_| Fifo::default()).collect(),
+            by_priority: Box::new(std::array::from_fn(|_| Fifo::default())),
+            n: priorities,
             later: Fifo::default(),
         }
     }
 
     pub(crate) fn priorities(&self) -> usize {
-        self.by_priority.len()
+        self.n
     }
 
     /// Re-sizes to `n` priorities; only while every queue is empty.
     pub(super) fn resize(&mut self, n: usize) {
-        debug_assert!(self.is_idle());
-        self.by_priority = (0..n).map(|_| Fifo::default()).collect();
+        debug_assert!(self.is_idle() && n <= super::MAX_PRIORITIES);
+        for q in self.by_priority.iter_mut() {
+            *q = Fifo::default();
+        }
+        self.n = n;
+    }
+
+    /// The queues in use.
+    fn in_use(&self) -> &[Fifo] {
+        &self.by_priority[..self.n]
+    }
+
+    /// The FIFO of priority `p` (< [`priorities`](Self::priorities), so it fits a slot's
+    /// `u8` and indexes the array without a check).
+    #[inline(always)]
+    fn fifo_at(&mut self, p: usize) -> &mut Fifo {
+        debug_assert!(p < self.n);
+        &mut self.by_priority[usize::from(p as u8)]
     }
 
     pub(crate) fn is_idle(&self) -> bool {
-        self.later.is_empty() && self.by_priority.iter().all(Fifo::is_empty)
+        self.later.is_empty() && self.in_use().iter().all(Fifo::is_empty)
     }
 
     #[inline]
     pub(crate) fn is_empty(&self, p: usize) -> bool {
-        self.by_priority[p].is_empty()
+        self.in_use()[p].is_empty()
     }
 
     pub(crate) fn later_is_empty(&self) -> bool {
@@ -167,14 +192,14 @@ impl ActiveQueues {
     /// The next two entries of priority `p`, NIL for none.
     #[cfg(test)]
     pub(crate) fn upcoming(&self, p: usize) -> (u32, u32) {
-        self.by_priority[p].first_two()
+        self.in_use()[p].first_two()
     }
 
     #[inline]
     fn fifo(&mut self, q: Queue) -> &mut Fifo {
         match q {
             Queue::Later => &mut self.later,
-            Queue::Priority(p) => &mut self.by_priority[p],
+            Queue::Priority(p) => self.fifo_at(p),
         }
     }
 
@@ -197,6 +222,29 @@ impl ActiveQueues {
         self.link_tail(t, idx, Queue::Priority(pri));
     }
 
+    /// Appends `idx` to priority queue `pri` if its array has room (no compaction or
+    /// growth: those need the table), returning the slot's link for
+    /// `EventTable::activate_quiet`.
+    #[inline(always)]
+    pub(crate) fn try_push(&mut self, pri: usize, idx: usize) -> Option<ActLink> {
+        let q = self.fifo_at(pri);
+        if q.items.len() == q.items.capacity() {
+            return None;
+        }
+        let pos = q.items.len() as u32;
+        q.items.push(idx as u32);
+        q.live += 1;
+        Some(ActLink { pos })
+    }
+
+    /// Appends to priority queue `pri` (the event's own) without updating the high-water
+    /// mark of active events: for a batch that ends with `EventTable::note_active_peak`.
+    #[inline]
+    pub(crate) fn push_unpeaked(&mut self, t: &mut EventTable, idx: usize, pri: usize) {
+        let pos = self.fifo_at(pri).push(t, idx);
+        t.enqueue_unpeaked(idx, ActLink { pos });
+    }
+
     /// Appends to the active-later queue.
     pub(crate) fn push_later(&mut self, t: &mut EventTable, idx: usize) {
         self.link_tail(t, idx, Queue::Later);
@@ -205,27 +253,25 @@ impl ActiveQueues {
     /// Takes the head of priority queue `p`, clearing ACTIVE.
     #[cfg(test)]
     pub(crate) fn pop(&mut self, t: &mut EventTable, p: usize) -> Option<usize> {
-        let idx = self.by_priority[p].pop()?;
+        let idx = self.fifo_at(p).pop()?;
         t.dequeue(idx);
         Some(idx)
     }
 
-    /// Takes the head of priority queue `p` for the loop, clearing ACTIVE: also hints into
-    /// the cache the slot two entries on and the next entry's callback state (while the
-    /// queue's array is at hand).
+    /// Takes the head of priority queue `p` for the loop (the caller clears ACTIVE with
+    /// `EventTable::dequeue_popped`): also brings the next entry's slot into the cache and
+    /// hints its callback's state (while the queue's array is at hand).
     #[inline]
-    pub(crate) fn pop_hinting(&mut self, t: &mut EventTable, p: usize) -> Option<usize> {
-        let q = &mut self.by_priority[p];
+    pub(crate) fn pop_hinting(&mut self, t: &EventTable, p: usize) -> Option<usize> {
+        let q = self.fifo_at(p);
         let idx = q.pop()?;
-        let (n1, n2) = q.first_two();
-        if let Some(s) = t.try_get(n2 as usize) {
-            crate::sys::prefetch::prefetch(s);
+        // The next entry's slot and its callback's state are the next misses: reading the
+        // slot's hint address brings the slot in, and the hint starts on the state.
+        if let Some(&n) = q.items.get(q.head) {
+            if let Some(s) = t.try_get(n as usize) {
+                crate::sys::prefetch::prefetch_addr(s.hint);
+            }
         }
-        // The next slot was hinted one pop ago: its callback's state is the next miss.
-        if let Some(s) = t.try_get(n1 as usize) {
-            crate::sys::prefetch::prefetch_addr(s.hint);
-        }
-        t.dequeue_popped(idx);
         Some(idx)
     }
 
@@ -254,7 +300,7 @@ impl ActiveQueues {
     /// a queue which never drains stays bounded.
     #[cfg(test)]
     pub(super) fn footprint(&self) -> usize {
-        self.by_priority
+        self.in_use()
             .iter()
             .chain(std::iter::once(&self.later))
             .map(|q| q.items.len())
@@ -266,7 +312,7 @@ impl ActiveQueues {
     /// compacts or resets.
     #[cfg(test)]
     pub(super) fn shape(&self, p: usize) -> (usize, usize, usize) {
-        let q = &self.by_priority[p];
+        let q = &self.in_use()[p];
         (q.head, q.items.len(), q.items.capacity())
     }
 
@@ -274,8 +320,14 @@ impl ActiveQueues {
     /// is right, and the members add up to the table's active count (for `verify`).
     pub(super) fn check(&self, t: &EventTable) -> Result<(), String> {
         let mut total = 0;
+        if self.by_priority[self.n..]
+            .iter()
+            .any(|q| !q.items.is_empty())
+        {
+            return Err("a queue of a priority not in use holds entries".into());
+        }
         let lists = self
-            .by_priority
+            .in_use()
             .iter()
             .enumerate()
             .map(|(p, q)| (Some(p), q))

@@ -51,7 +51,7 @@ pub(crate) trait LoopCtx {
     /// Runs the callback of `idx` (a user event, hook or finalizer) with `what`.
     fn call(&mut self, idx: usize, events: What, what: What);
 
-    /// Runs the callback of a plain event (see `Reactor::plain_callback`) whose slot has
+    /// Runs the callback of a plain event (see `Popped::plain`) whose slot has
     /// generation `gen`: the loop's hot path.
     #[inline(always)]
     fn call_plain(&mut self, idx: usize, gen: u32, what: What) {
@@ -160,21 +160,30 @@ fn process_active<C: LoopCtx>(ctx: &mut C) -> i64 {
 }
 
 fn process_queue<C: LoopCtx>(ctx: &mut C, p: usize) -> i64 {
-    let (limited, end) = ctx.reactor().pass_start(p);
+    match ctx.reactor().pass_start(p) {
+        (false, _) => run_queue::<C, false>(ctx, p, None),
+        (true, end) => run_queue::<C, true>(ctx, p, end),
+    }
+}
+
+/// The pass over queue `p`; `LIMITED`: under the dispatch caps (a loop of its own, so the
+/// common uncapped pass tests nothing for them).
+#[inline(always)]
+fn run_queue<C: LoopCtx, const LIMITED: bool>(ctx: &mut C, p: usize, end: Option<u64>) -> i64 {
     let mut count: i64 = 0;
-    while let Some(idx) = ctx.reactor().pop_for_dispatch(p) {
+    while let Some(e) = ctx.reactor().pop_for_dispatch(p) {
         // The common case first: a persistent user event with no timeout to re-arm.
-        if let Some((gen, res)) = ctx.reactor().plain_callback(idx) {
+        if e.plain {
             count += 1;
-            ctx.call_plain(idx, gen, res);
+            ctx.call_plain(e.idx, e.gen, e.res);
         } else {
-            count += run_special(ctx, idx);
+            count += run_special(ctx, e.idx);
         }
         let r = ctx.reactor();
         if r.pass_interrupted() {
             return if r.got_break() { -1 } else { count };
         }
-        if limited && r.pass_limit_reached(count, end) {
+        if LIMITED && r.pass_limit_reached(count, end) {
             return count;
         }
     }

@@ -312,6 +312,36 @@ impl Selector {
         res
     }
 
+    /// [`dispatch`](Self::dispatch), handing each report to `sink` as it is read from the
+    /// kernel's buffer (failed registrations after them, as `dispatch` appends them).
+    #[inline]
+    pub(crate) fn dispatch_each(
+        &mut self,
+        timeout: Option<Duration>,
+        sink: &mut impl super::Sink,
+    ) -> io::Result<()> {
+        self.apply_changes();
+        self.epoch += 1;
+        let timeout = if self.failed.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
+        let res = wait_kernel(self.epfd, &mut self.events, timeout);
+        for ev in &self.events {
+            sink.take(super::Polled::ready(ev.u64 as RawFd, from_epoll(ev.events)));
+        }
+        for fd in self.failed.drain(..) {
+            sink.take(super::Polled::ready(fd, READ | WRITE | CLOSED));
+        }
+        if self.n_del_failed > 0 && !self.events.is_empty() {
+            let events = std::mem::take(&mut self.events);
+            self.drop_stale(self.epoch, &events);
+            self.events = events;
+        }
+        res
+    }
+
     /// Applies the change list and points `w` at the epoll set, so a shared base can wait
     /// with its lock released (the epoll fd itself is safe to wait on from any thread).
     /// First checks what `w`'s previous wait reported for stale registrations (before the
@@ -365,14 +395,37 @@ impl Waiter {
     }
 }
 
-/// One `epoll_wait` into `events` (its previous contents are dropped first; a full buffer
-/// doubles, up to `MAX_EVENTS`). The reports stay in `events` after the call.
+/// One `epoll_wait` into `events`, whose results are appended to `ready` (see
+/// [`wait_kernel`]).
 #[inline]
 fn wait(
     epfd: RawFd,
     events: &mut Vec<libc::epoll_event>,
     timeout: Option<Duration>,
     ready: &mut Vec<super::Polled>,
+) -> io::Result<()> {
+    let res = wait_kernel(epfd, events, timeout);
+    // Room for every result a wait can return: the buffer grows only with the events
+    // buffer (a new high of ready fds), never mid-dispatch. `extend` over a slice reserves
+    // once instead of checking capacity per event.
+    ready.reserve(events.capacity());
+    // A stale registration (DEL queued or failed) finds no events in the fd table.
+    ready.extend(
+        events
+            .iter()
+            .map(|ev| super::Polled::ready(ev.u64 as RawFd, from_epoll(ev.events))),
+    );
+    res
+}
+
+/// One `epoll_wait` into `events` (its previous contents are dropped first; a full buffer
+/// doubles, up to `MAX_EVENTS`). The reports stay in `events` after the call (none after an
+/// error or an interrupted wait).
+#[inline]
+fn wait_kernel(
+    epfd: RawFd,
+    events: &mut Vec<libc::epoll_event>,
+    timeout: Option<Duration>,
 ) -> io::Result<()> {
     let cap = events.capacity();
     if events.len() == cap && cap < MAX_EVENTS {
@@ -381,9 +434,6 @@ fn wait(
         events.clear();
     }
     let cap = events.capacity();
-    // Room for every result this wait can return: the buffer grows only with the events
-    // buffer (a new high of ready fds), never mid-dispatch.
-    ready.reserve(cap);
     // SAFETY: the kernel writes at most `cap` initialized epoll_events into the buffer.
     let n = syscall!(epoll_wait(
         epfd,
@@ -398,13 +448,6 @@ fn wait(
     };
     // SAFETY: epoll_wait initialized the first `n` (≤ capacity) elements.
     unsafe { events.set_len(n) };
-    // A stale registration (DEL queued or failed) finds no events in the fd table.
-    // `extend` over a slice reserves once instead of checking capacity per event.
-    ready.extend(
-        events
-            .iter()
-            .map(|ev| super::Polled::ready(ev.u64 as RawFd, from_epoll(ev.events))),
-    );
     Ok(())
 }
 

@@ -81,11 +81,18 @@ pub(crate) fn timeout_ms(timeout: Option<std::time::Duration>) -> i32 {
 /// submitted with, its result — bytes or `-errno` — and flags).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Polled {
-    /// `fd` is ready for `bits` (`interest::*`).
+    /// `fd` is ready for `bits` (`interest::*`: READ, WRITE, CLOSED; never ET, which is
+    /// interest, not readiness).
     Ready { fd: RawFd, bits: u8 },
     /// The operation submitted with `token` finished.
     #[cfg_attr(not(test), allow(dead_code))]
     Done { token: u64, res: i32, flags: u32 },
+}
+
+/// Where a backend hands the entries of a poll result one by one (a trait rather than a
+/// closure, so that the per-entry work is inlined into the backend's loop).
+pub(crate) trait Sink {
+    fn take(&mut self, p: Polled);
 }
 
 impl Polled {

@@ -16,17 +16,3 @@ pub(crate) fn prefetch_addr(addr: usize) {
     #[cfg(any(not(target_arch = "x86_64"), miri))]
     let _ = addr;
 }
-
-/// Hints every cache line of `*value`.
-#[inline(always)]
-pub(crate) fn prefetch<T>(value: &T) {
-    let start = value as *const T as usize;
-    let size = std::mem::size_of::<T>();
-    prefetch_addr(start);
-    if size > 64 {
-        // A value of up to 128 bytes spans at most three lines: its first, its last, and the
-        // one 64 bytes in.
-        prefetch_addr(start + 64);
-        prefetch_addr(start + size - 1);
-    }
-}
