@@ -27,15 +27,6 @@ fn run_until(b: &mut EventBase, what: &str, mut done: impl FnMut(&mut EventBase)
     }
 }
 
-/// A bufferevent over one end of a fresh pair (closed on free), and the other end.
-fn bev_pair(b: &mut EventBase, opts: BevOptions) -> (BufferEvent, UnixStream) {
-    let (x, y) = pair();
-    let bev = b
-        .bufferevent_socket(x.into_raw_fd(), opts | BevOptions::CLOSE_ON_FREE)
-        .unwrap();
-    (bev, y)
-}
-
 fn fd_is_open(fd: i32) -> bool {
     // SAFETY: F_GETFD takes no pointers.
     unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }

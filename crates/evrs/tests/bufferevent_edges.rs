@@ -11,7 +11,6 @@ use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, IntoRawFd};
-use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use util::*;
@@ -102,15 +101,6 @@ fn tcp_pair() -> (TcpStream, TcpStream) {
     let (srv, _) = l.accept().unwrap();
     srv.set_nonblocking(true).unwrap();
     (srv, client)
-}
-
-/// A bufferevent over one end of a fresh AF_UNIX pair (closed on free), and the other end.
-fn bev_pair(b: &mut EventBase, opts: BevOptions) -> (BufferEvent, UnixStream) {
-    let (x, y) = pair();
-    let bev = b
-        .bufferevent_socket(x.into_raw_fd(), opts | BevOptions::CLOSE_ON_FREE)
-        .unwrap();
-    (bev, y)
 }
 
 /// Reads `n` bytes from a non-blocking peer, running the loop meanwhile.

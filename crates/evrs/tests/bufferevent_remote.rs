@@ -4,7 +4,7 @@
 //! another thread, stale handles after a free and after the base's drop, the deadlock rule
 //! on the loop thread, the panic rule, and the threading option bits.
 mod util;
-use evrs::bufferevent::{BevCtx, BevEvents, BevOptions, BevRemote, BufferEvent, Flush};
+use evrs::bufferevent::{BevCtx, BevEvents, BevOptions, BevRemote, Flush};
 use evrs::{EventBase, Handle, LoopFlags, What};
 use std::cell::RefCell;
 use std::io::{ErrorKind, Read, Write};
@@ -19,15 +19,6 @@ use util::*;
 
 /// Generous: only a broken build gets near it.
 const BOUND: Duration = Duration::from_secs(20);
-
-/// A bufferevent over one end of a fresh pair (closed on free), and the other end.
-fn bev_pair(b: &mut EventBase, opts: BevOptions) -> (BufferEvent, UnixStream) {
-    let (x, y) = pair();
-    let bev = b
-        .bufferevent_socket(x.into_raw_fd(), opts | BevOptions::CLOSE_ON_FREE)
-        .unwrap();
-    (bev, y)
-}
 
 /// Breaks the loop when dropped, so a thread that fails still lets the test end.
 struct BreakOnDrop(Handle);

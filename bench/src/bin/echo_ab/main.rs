@@ -381,7 +381,8 @@ fn report(o: &Options, results: &mut [(usize, String, Vec<Stats>)]) {
                     println!(
                         "\nevrs sizes: EvBuffer {} B inline (two per bufferevent, in its table \
                          slot); an event slot (new_event_raw, not added) {slot:.0} B of heap \
-                         each at {n} events (two per bufferevent)",
+                         each at {n} events (one per idle bufferevent: the write event is made \
+                         only while output waits)",
                         std::mem::size_of::<evrs::buffer::EvBuffer>()
                     );
                 }

@@ -288,6 +288,19 @@ impl Selector {
         syscall!(epoll_ctl(self.epfd, op, fd, &mut ev)).map(|_| ())
     }
 
+    /// Before a wait: the change list goes to the kernel, a new epoch starts, and a
+    /// registration that failed makes the wait not block (its report is due now).
+    #[inline]
+    fn begin_wait(&mut self, timeout: Option<Duration>) -> Option<Duration> {
+        self.apply_changes();
+        self.epoch += 1;
+        if self.failed.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        }
+    }
+
     /// Waits for readiness and appends `(fd, ready bits)` to `ready`.
     #[inline]
     pub(crate) fn dispatch(
@@ -295,13 +308,7 @@ impl Selector {
         timeout: Option<Duration>,
         ready: &mut Vec<super::Polled>,
     ) -> io::Result<()> {
-        self.apply_changes();
-        self.epoch += 1;
-        let timeout = if self.failed.is_empty() {
-            timeout
-        } else {
-            Some(Duration::ZERO)
-        };
+        let timeout = self.begin_wait(timeout);
         let res = wait(self.epfd, &mut self.events, timeout, ready);
         Self::report_failed(&mut self.failed, ready);
         if self.n_del_failed > 0 && !self.events.is_empty() {
@@ -320,13 +327,7 @@ impl Selector {
         timeout: Option<Duration>,
         sink: &mut impl super::Sink,
     ) -> io::Result<()> {
-        self.apply_changes();
-        self.epoch += 1;
-        let timeout = if self.failed.is_empty() {
-            timeout
-        } else {
-            Some(Duration::ZERO)
-        };
+        let timeout = self.begin_wait(timeout);
         let res = wait_kernel(self.epfd, &mut self.events, timeout);
         for ev in &self.events {
             sink.take(super::Polled::ready(ev.u64 as RawFd, from_epoll(ev.events)));

@@ -252,6 +252,22 @@ pub fn pair() -> (UnixStream, UnixStream) {
     set_nonblocking(&b);
     (a, b)
 }
+/// A socket bufferevent over one end of a fresh AF_UNIX pair (closed on free), and the
+/// other end.
+pub fn bev_pair(
+    b: &mut EventBase,
+    opts: evrs::bufferevent::BevOptions,
+) -> (evrs::bufferevent::BufferEvent, UnixStream) {
+    use std::os::fd::IntoRawFd;
+    let (x, y) = pair();
+    let bev = b
+        .bufferevent_socket(
+            x.into_raw_fd(),
+            opts | evrs::bufferevent::BevOptions::CLOSE_ON_FREE,
+        )
+        .unwrap();
+    (bev, y)
+}
 
 /// `fcntl(O_NONBLOCK)` rather than std's `ioctl(FIONBIO)`, so the tests also run under Miri.
 pub fn set_nonblocking(s: &UnixStream) {
