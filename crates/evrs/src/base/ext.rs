@@ -24,15 +24,25 @@ pub(crate) struct Extensions {
 impl EventBase<Local> {
     /// The state of layer `kind`, made with `T::default()` on first use. Each kind is used
     /// with one type only (the layer's own module is the only caller for its kind).
+    #[inline]
     pub(crate) fn ext<T: Default + 'static>(&mut self, kind: ExtKind) -> &mut T {
-        // (One type check per call: this is on every bufferevent's dispatch path.)
-        let slot =
-            self.local.ext.slots[kind as usize].get_or_insert_with(|| Box::new(T::default()));
-        match slot.downcast_mut::<T>() {
+        // (One type check per call: this is on every bufferevent's dispatch path; making
+        // the slot is out of line.)
+        let slot = &mut self.local.ext.slots[kind as usize];
+        if slot.is_none() {
+            Self::ext_make::<T>(slot);
+        }
+        match slot.as_mut().and_then(|b| b.downcast_mut::<T>()) {
             Some(t) => t,
             // Unreachable: each kind is used by one layer, with its one type.
             None => unreachable!("extension slot holds its kind's type"),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn ext_make<T: Default + 'static>(slot: &mut Option<Box<dyn Any>>) {
+        *slot = Some(Box::new(T::default()));
     }
 
     /// The state of layer `kind` if it was made (and is a `T`).
