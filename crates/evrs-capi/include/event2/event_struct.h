@@ -69,6 +69,7 @@ extern "C" {
 #endif
 
 struct event_base;
+struct event;
 
 /* The part of an event the loop schedules: queue link, state, callback. */
 struct event_callback {
