@@ -6,7 +6,6 @@
 #include <event2/event-config.h>
 
 #include <errno.h>
-#include <inttypes.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stddef.h>
