@@ -46,6 +46,39 @@ impl<M: Model> EventBase<M> {
         }
     }
 
+    /// The caller-owned address that names `ev` (see [`assign_owned`](EventBase::assign_owned)),
+    /// or `None` for an event the base made itself or a stale handle.
+    pub fn owner_of(&self, ev: Event) -> Option<usize> {
+        let idx = self.core.index(ev).ok()?;
+        Some(self.core.owner(idx)).filter(|&o| o != 0)
+    }
+
+    /// libevent's `ev_flags` view of an event (its `EVLIST_*` bits, which the C ABI keeps in
+    /// a `struct event`): `EVLIST_TIMEOUT` 0x01, `INSERTED` 0x02, `ACTIVE` 0x08, `INTERNAL`
+    /// 0x10, `ACTIVE_LATER` 0x20, `FINALIZING` 0x40, and `INIT` 0x80 for every live event.
+    /// A stale handle gives 0.
+    pub fn list_flags(&self, ev: Event) -> u16 {
+        use crate::reactor::state;
+        let Ok(idx) = self.core.index(ev) else {
+            return 0;
+        };
+        let s = self.core.state_of(idx);
+        let mut f = 0x80;
+        for (bit, flag) in [
+            (state::TIMEOUT, 0x01),
+            (state::INSERTED, 0x02),
+            (state::ACTIVE, 0x08),
+            (state::INTERNAL, 0x10),
+            (state::ACTIVE_LATER, 0x20),
+            (state::FINALIZING, 0x40),
+        ] {
+            if s & bit != 0 {
+                f |= flag;
+            }
+        }
+        f
+    }
+
     fn bind_owner(&mut self, owner: usize, ev: Event) {
         if let Ok(idx) = self.core.index(ev) {
             self.core.set_owner(idx, owner);

@@ -553,6 +553,11 @@ impl Reactor {
         self.table.owner(idx)
     }
 
+    /// The state bits of slot `idx` (see `events::state`).
+    pub(crate) fn state_of(&self, idx: usize) -> u8 {
+        self.table.get(idx).state()
+    }
+
     /// The last completion (result, flags) delivered to an event.
     #[cfg(test)]
     pub(crate) fn completion(&self, ev: Event) -> io::Result<(i32, u32)> {

@@ -1,0 +1,486 @@
+//! `struct event_base` and `struct event_config` (event.h): bases, their configuration and
+//! their loops.
+//!
+//! A C base is a [`CBase`]: the [`EventBase`] plus what the C layer needs beside it. C code
+//! re-enters the library from its callbacks with nothing but pointers, so a `CBase` is only
+//! ever used through a shared reference: the `EventBase` sits in an `UnsafeCell` and is
+//! reached through [`CBase::with`], which hands out the loop's own `&mut EventBase` while a
+//! callback of this base runs (the trampoline records it) and the cell's otherwise.
+
+use crate::ffi::capi;
+use crate::log;
+use evrs::{BaseFlags, Count, EventBase, EventConfig, Features, LoopFlags, Method, RunOutcome};
+use std::cell::{Cell, UnsafeCell};
+use std::ffi::CStr;
+use std::os::raw::{c_char, c_int};
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::time::Duration;
+
+/// What a C `struct event_base *` points to.
+pub struct CBase {
+    base: UnsafeCell<EventBase>,
+    /// The loop's `&mut EventBase` while one of this base's callbacks runs, else null.
+    running: Cell<*mut EventBase>,
+    /// `event_base_init_common_timeout`'s durations (libevent allows 256 per base), boxed
+    /// because C keeps pointers to them.
+    #[allow(clippy::vec_box)]
+    common: UnsafeCell<Vec<Box<libc::timeval>>>,
+}
+
+impl CBase {
+    fn boxed(base: EventBase) -> *mut CBase {
+        let p = Box::into_raw(Box::new(CBase {
+            base: UnsafeCell::new(base),
+            running: Cell::new(ptr::null_mut()),
+            common: UnsafeCell::new(Vec::new()),
+        }));
+        crate::registry::insert(p);
+        p
+    }
+
+    /// Runs `f` on the base.
+    ///
+    /// # Safety
+    /// `p` is a live base made by this library, used on the thread that runs it.
+    pub unsafe fn with<R>(p: *mut CBase, f: impl FnOnce(&mut EventBase) -> R) -> R {
+        // SAFETY: the caller guarantees `p` is live. A shared reference only: callbacks
+        // re-enter with the same pointer.
+        let cb = unsafe { &*p };
+        let running = cb.running.get();
+        let b = if running.is_null() {
+            cb.base.get()
+        } else {
+            running
+        };
+        // SAFETY: either the cell's base, which no other reference reaches (no loop of this
+        // base runs, or it would have set `running`), or the loop's own `&mut`, handed over
+        // by the trampoline, which does not use it until the callback returns.
+        f(unsafe { &mut *b })
+    }
+
+    /// Records the loop's base while a callback runs; returns what to restore.
+    pub fn enter(&self, base: &mut EventBase) -> *mut EventBase {
+        self.running.replace(base)
+    }
+
+    /// Restores what [`enter`](CBase::enter) returned.
+    pub fn leave(&self, prev: *mut EventBase) {
+        self.running.set(prev);
+    }
+}
+
+/// The process-wide current base of the 1.x API (`event_init`, `event_set`,
+/// `event_dispatch`…), exported under libevent's internal name.
+#[export_name = "event_global_current_base_"]
+pub static CURRENT_BASE: AtomicPtr<CBase> = AtomicPtr::new(ptr::null_mut());
+
+/// The current base (null if none).
+pub fn current() -> *mut CBase {
+    CURRENT_BASE.load(Ordering::Acquire)
+}
+
+/// `base`, or the current base when `base` is null.
+pub fn or_current(base: *mut CBase) -> *mut CBase {
+    if base.is_null() {
+        current()
+    } else {
+        base
+    }
+}
+
+/// What a C `struct event_config *` points to.
+pub struct CConfig {
+    cfg: EventConfig,
+}
+
+/// A `timeval` as a duration; negative parts count as zero.
+pub fn duration(tv: &libc::timeval) -> Duration {
+    let s = u64::try_from(tv.tv_sec).unwrap_or(0);
+    let us = u64::try_from(tv.tv_usec).unwrap_or(0);
+    Duration::from_secs(s) + Duration::from_micros(us)
+}
+
+/// A nullable `const struct timeval *` as an optional duration.
+///
+/// # Safety
+/// `tv` is null or points to a readable `timeval`.
+pub unsafe fn opt_duration(tv: *const libc::timeval) -> Option<Duration> {
+    // SAFETY: per the contract.
+    unsafe { tv.as_ref() }.map(duration)
+}
+
+fn loop_result(r: std::io::Result<RunOutcome>) -> c_int {
+    match r {
+        Ok(RunOutcome::Exited) => 0,
+        Ok(RunOutcome::NoEvents) => 1,
+        Err(e) => {
+            log::warn(&format!("event_base_loop: {e}"));
+            -1
+        }
+    }
+}
+
+fn build(cfg: EventConfig) -> *mut CBase {
+    match cfg.build() {
+        Ok(b) => CBase::boxed(b),
+        Err(e) => {
+            log::warn(&format!("no event mechanism available: {e}"));
+            ptr::null_mut()
+        }
+    }
+}
+
+/// `"epoll"` etc. as NUL-terminated static strings.
+fn method_name(m: Method) -> *const c_char {
+    match m {
+        Method::Epoll => c"epoll".as_ptr(),
+        Method::Poll => c"poll".as_ptr(),
+        Method::Select => c"select".as_ptr(),
+    }
+}
+
+/// The array `event_get_supported_methods` returns.
+struct Methods([*const c_char; 4]);
+// SAFETY: the pointers are to static, immutable C string literals.
+unsafe impl Sync for Methods {}
+static METHODS: Methods = Methods([
+    c"epoll".as_ptr(),
+    c"poll".as_ptr(),
+    c"select".as_ptr(),
+    ptr::null(),
+]);
+
+capi! {
+    /// A base with the default configuration.
+    fn event_base_new() -> *mut CBase {
+        build(EventConfig::new())
+    }
+
+    /// A base built from `cfg` (NULL: defaults).
+    fn event_base_new_with_config(cfg: *const CConfig) -> *mut CBase {
+        // SAFETY: null or a config made by `event_config_new`.
+        match unsafe { cfg.as_ref() } {
+            Some(c) => build(c.cfg.clone()),
+            None => build(EventConfig::new()),
+        }
+    }
+
+    /// Frees a base (NULL: the current base). Events are not freed; their memory stays the
+    /// program's. Refused while the base's loop runs a callback.
+    fn event_base_free(base: *mut CBase) {
+        let base = or_current(base);
+        if base.is_null() {
+            log::warn("event_base_free: no base to free");
+            return;
+        }
+        // SAFETY: a live base made by this library.
+        if !unsafe { &*base }.running.get().is_null() {
+            log::warn("event_base_free: refused while the base runs a callback");
+            return;
+        }
+        let _ = CURRENT_BASE.compare_exchange(base, ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+        crate::registry::remove(base);
+        // SAFETY: made by `Box::into_raw` in `CBase::boxed`, not used after this.
+        drop(unsafe { Box::from_raw(base) });
+    }
+
+    /// As `event_base_free`: evrs runs no finalizers at free that C code could observe.
+    fn event_base_free_nofinalize(base: *mut CBase) {
+        // SAFETY: forwarded contract.
+        unsafe { event_base_free(base) }
+    }
+
+    /// Runs the loop until no events remain or it is stopped.
+    fn event_base_dispatch(base: *mut CBase) -> c_int {
+        // SAFETY: forwarded contract.
+        unsafe { event_base_loop(base, 0) }
+    }
+
+    /// Runs the loop with `EVLOOP_*` flags: 0 stopped or done, 1 nothing to wait for, -1
+    /// error (also when the loop already runs).
+    fn event_base_loop(base: *mut CBase, flags: c_int) -> c_int {
+        if base.is_null() {
+            return -1;
+        }
+        let flags = LoopFlags::from_bits_truncate(flags as u8);
+        // SAFETY: a live base.
+        unsafe { CBase::with(base, |b| loop_result(b.run(flags))) }
+    }
+
+    /// Stops the loop after `tv` (NULL: after the current pass).
+    fn event_base_loopexit(base: *mut CBase, tv: *const libc::timeval) -> c_int {
+        if base.is_null() {
+            return -1;
+        }
+        // SAFETY: a live base; `tv` null or readable.
+        unsafe {
+            let after = opt_duration(tv).filter(|d| !d.is_zero());
+            CBase::with(base, |b| if b.loopexit(after).is_ok() { 0 } else { -1 })
+        }
+    }
+
+    /// Stops the loop after the running callback.
+    fn event_base_loopbreak(base: *mut CBase) -> c_int {
+        if base.is_null() {
+            return -1;
+        }
+        // SAFETY: a live base.
+        unsafe { CBase::with(base, |b| b.loopbreak()) };
+        0
+    }
+
+    /// Ends the current pass and polls again at once.
+    fn event_base_loopcontinue(base: *mut CBase) -> c_int {
+        if base.is_null() {
+            return -1;
+        }
+        // SAFETY: a live base.
+        unsafe { CBase::with(base, |b| b.loopcontinue()) };
+        0
+    }
+
+    /// Whether the last loop stopped through `loopexit`.
+    fn event_base_got_exit(base: *mut CBase) -> c_int {
+        // SAFETY: a live base.
+        (!base.is_null() && unsafe { CBase::with(base, |b| b.got_exit()) }) as c_int
+    }
+
+    /// Whether the last loop stopped through `loopbreak`.
+    fn event_base_got_break(base: *mut CBase) -> c_int {
+        // SAFETY: a live base.
+        (!base.is_null() && unsafe { CBase::with(base, |b| b.got_break()) }) as c_int
+    }
+
+    /// The backend's name.
+    fn event_base_get_method(base: *const CBase) -> *const c_char {
+        if base.is_null() {
+            return ptr::null();
+        }
+        // SAFETY: a live base.
+        method_name(unsafe { CBase::with(base.cast_mut(), |b| b.method()) })
+    }
+
+    /// The backend's `EV_FEATURE_*` bits.
+    fn event_base_get_features(base: *const CBase) -> c_int {
+        if base.is_null() {
+            return 0;
+        }
+        // SAFETY: a live base.
+        c_int::from(unsafe { CBase::with(base.cast_mut(), |b| b.features()) }.bits())
+    }
+
+    /// The backends this library can use, NULL-terminated.
+    fn event_get_supported_methods() -> *const *const c_char {
+        METHODS.0.as_ptr()
+    }
+
+    /// Sets the number of priorities (1..=255).
+    fn event_base_priority_init(base: *mut CBase, n: c_int) -> c_int {
+        if base.is_null() || n < 1 {
+            return -1;
+        }
+        // SAFETY: a live base.
+        unsafe { CBase::with(base, |b| if b.priority_init(n as usize).is_ok() { 0 } else { -1 }) }
+    }
+
+    /// The number of priorities.
+    fn event_base_get_npriorities(base: *mut CBase) -> c_int {
+        let base = or_current(base);
+        if base.is_null() {
+            return 0;
+        }
+        // SAFETY: a live base.
+        unsafe { CBase::with(base, |b| b.priorities() as c_int) }
+    }
+
+    /// Counts events: `EVENT_BASE_COUNT_ACTIVE` 1, `_VIRTUAL` 2, `_ADDED` 4, summed.
+    fn event_base_get_num_events(base: *mut CBase, flags: c_int) -> c_int {
+        if base.is_null() {
+            return 0;
+        }
+        // SAFETY: a live base.
+        unsafe {
+            CBase::with(base, |b| {
+                let mut n = 0;
+                if flags & 1 != 0 {
+                    n += b.num_events(Count::Active);
+                }
+                if flags & 4 != 0 {
+                    n += b.num_events(Count::Added);
+                }
+                n as c_int
+            })
+        }
+    }
+
+    /// High-water marks of the counts, optionally reset.
+    fn event_base_get_max_events(base: *mut CBase, flags: c_int, clear: c_int) -> c_int {
+        if base.is_null() {
+            return 0;
+        }
+        // SAFETY: a live base.
+        unsafe {
+            CBase::with(base, |b| {
+                let mut n = 0;
+                if flags & 1 != 0 {
+                    n += b.max_events(Count::Active, clear != 0);
+                }
+                if flags & 4 != 0 {
+                    n += b.max_events(Count::Added, clear != 0);
+                }
+                n as c_int
+            })
+        }
+    }
+
+    /// The loop's cached wall-clock time (the real time outside the loop).
+    fn event_base_gettimeofday_cached(base: *mut CBase, tv: *mut libc::timeval) -> c_int {
+        let base = or_current(base);
+        if tv.is_null() {
+            return -1;
+        }
+        let now = if base.is_null() {
+            std::time::SystemTime::now()
+        } else {
+            // SAFETY: a live base.
+            unsafe { CBase::with(base, |b| b.gettimeofday_cached()) }
+        };
+        let d = now.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        // SAFETY: `tv` is writable per the contract.
+        unsafe {
+            (*tv).tv_sec = d.as_secs() as libc::time_t;
+            (*tv).tv_usec = d.subsec_micros() as libc::suseconds_t;
+        }
+        0
+    }
+
+    /// Refreshes the cached time.
+    fn event_base_update_cache_time(base: *mut CBase) -> c_int {
+        if base.is_null() {
+            return -1;
+        }
+        // SAFETY: a live base.
+        unsafe { CBase::with(base, |b| b.update_cache_time()) };
+        0
+    }
+
+    /// Re-creates the backend after `fork` (in the child).
+    fn event_reinit(base: *mut CBase) -> c_int {
+        if base.is_null() {
+            return -1;
+        }
+        // SAFETY: a live base.
+        unsafe {
+            CBase::with(base, |b| match b.reinit() {
+                Ok(()) => 0,
+                Err(e) => {
+                    log::warn(&format!("event_reinit: {e}"));
+                    -1
+                }
+            })
+        }
+    }
+
+    /// A `timeval` for a duration many events share. evrs's timer wheel needs no special
+    /// list for them: the result is an ordinary, normalized duration kept by the base.
+    fn event_base_init_common_timeout(base: *mut CBase, duration: *const libc::timeval) -> *const libc::timeval {
+        if base.is_null() || duration.is_null() {
+            return ptr::null();
+        }
+        // SAFETY: `duration` readable; the base is live and its list is touched only here.
+        unsafe {
+            let d = self::duration(&*duration);
+            let list = &mut *(*base).common.get();
+            let tv = libc::timeval {
+                tv_sec: d.as_secs() as libc::time_t,
+                tv_usec: d.subsec_micros() as libc::suseconds_t,
+            };
+            if let Some(t) = list.iter().find(|t| t.tv_sec == tv.tv_sec && t.tv_usec == tv.tv_usec) {
+                return &**t;
+            }
+            if list.len() >= 256 {
+                log::warn("event_base_init_common_timeout: too many common timeouts");
+                return ptr::null();
+            }
+            list.push(Box::new(tv));
+            &**list.last().unwrap_or_else(|| unreachable!())
+        }
+    }
+
+    /// A new, default configuration.
+    fn event_config_new() -> *mut CConfig {
+        Box::into_raw(Box::new(CConfig { cfg: EventConfig::new() }))
+    }
+
+    /// Frees a configuration.
+    fn event_config_free(cfg: *mut CConfig) {
+        if !cfg.is_null() {
+            // SAFETY: made by `event_config_new`.
+            drop(unsafe { Box::from_raw(cfg) });
+        }
+    }
+
+    /// Never use the backend called `method`.
+    fn event_config_avoid_method(cfg: *mut CConfig, method: *const c_char) -> c_int {
+        if cfg.is_null() || method.is_null() {
+            return -1;
+        }
+        // SAFETY: a live config and a C string.
+        unsafe {
+            let name = CStr::from_ptr(method).to_string_lossy();
+            if let Some(m) = Method::from_name(&name) {
+                let c = &mut (*cfg).cfg;
+                *c = c.clone().avoid_method(m);
+            }
+        }
+        0
+    }
+
+    /// Only accept a backend with these `EV_FEATURE_*` bits.
+    fn event_config_require_features(cfg: *mut CConfig, features: c_int) -> c_int {
+        if cfg.is_null() {
+            return -1;
+        }
+        // SAFETY: a live config.
+        unsafe {
+            let c = &mut (*cfg).cfg;
+            *c = c.clone().require_features(Features::from_bits_truncate(features as u8));
+        }
+        0
+    }
+
+    /// Adds `EVENT_BASE_FLAG_*` bits.
+    fn event_config_set_flag(cfg: *mut CConfig, flag: c_int) -> c_int {
+        if cfg.is_null() {
+            return -1;
+        }
+        // SAFETY: a live config.
+        unsafe {
+            let c = &mut (*cfg).cfg;
+            *c = c.clone().flags(BaseFlags::from_bits_truncate(flag as u8));
+        }
+        0
+    }
+
+    /// A hint for the number of CPUs (Windows IOCP only; accepted and ignored).
+    fn event_config_set_num_cpus_hint(cfg: *mut CConfig, cpus: c_int) -> c_int {
+        let _ = cpus;
+        if cfg.is_null() { -1 } else { 0 }
+    }
+
+    /// Caps how long, or how many callbacks, the loop runs before polling again.
+    fn event_config_set_max_dispatch_interval(cfg: *mut CConfig, tv: *const libc::timeval, max_callbacks: c_int, min_priority: c_int) -> c_int {
+        if cfg.is_null() {
+            return -1;
+        }
+        // SAFETY: a live config; `tv` null or readable.
+        unsafe {
+            let iv = opt_duration(tv);
+            let max = u32::try_from(max_callbacks).ok();
+            let c = &mut (*cfg).cfg;
+            *c = c.clone().max_dispatch_interval(iv, max, min_priority.max(0) as usize);
+        }
+        0
+    }
+}
