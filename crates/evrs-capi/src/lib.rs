@@ -23,6 +23,7 @@ pub mod base;
 pub mod compat;
 pub mod event;
 pub mod ffi;
+pub mod listener;
 pub mod log;
 pub mod mm;
 mod registry;
