@@ -65,8 +65,11 @@ impl Drop for Server {
     }
 }
 
-/// Starts `bin` on our libraries and talks ROT13 to it on `port`.
+/// Starts `bin` on our libraries and talks ROT13 to it on `port`. The seeds listen on a
+/// fixed port: one server at a time.
 fn rot13_round_trip(bin: &Path, port: u16) {
+    static PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = PORT.lock().unwrap_or_else(|e| e.into_inner());
     let mut server = Server(
         Command::new(bin)
             .env("LD_LIBRARY_PATH", util::libs())
@@ -146,4 +149,68 @@ fn every_seed_program_compiles_unchanged_against_our_headers() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn install_sh_gives_a_prefix_that_pkg_config_builds_against() {
+    if !util::have_debian_libevent() {
+        return;
+    }
+    let Some(src) = seed("01_rot13_server_libevent.c") else {
+        return;
+    };
+    if Command::new("pkg-config")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: pkg-config not installed");
+        return;
+    }
+    let prefix = util::libs().parent().unwrap().join("evrs-capi-prefix");
+    let _ = std::fs::remove_dir_all(&prefix);
+    let st = Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("install.sh"))
+        .arg("--debug")
+        .arg(&prefix)
+        .status()
+        .expect("run install.sh");
+    assert!(st.success());
+    let flags = Command::new("pkg-config")
+        .args(["--cflags", "--libs", "libevent"])
+        .env("PKG_CONFIG_PATH", prefix.join("lib/pkgconfig"))
+        .output()
+        .expect("pkg-config");
+    let flags = String::from_utf8(flags.stdout).unwrap();
+    assert!(
+        flags.contains(&format!("-I{}/include", prefix.display())),
+        "{flags}"
+    );
+    let bin = prefix.join("rot13_via_pkg_config");
+    let out = Command::new("cc")
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .args(flags.split_whitespace())
+        .arg(format!("-Wl,-rpath,{}/lib", prefix.display()))
+        .output()
+        .expect("cc");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It runs on evrs without LD_LIBRARY_PATH (rpath into the prefix).
+    let ldd = Command::new("ldd")
+        .arg(&bin)
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .expect("ldd");
+    let ldd = String::from_utf8_lossy(&ldd.stdout);
+    assert!(
+        ldd.contains(&format!("{}/lib/libevent-2.1.so.7", prefix.display())),
+        "{ldd}"
+    );
+    assert!(ldd.contains("libevrs_capi.so"), "{ldd}");
+    rot13_round_trip(&bin, 40713);
 }
