@@ -12,14 +12,21 @@ use crate::log;
 use evrs::{BaseFlags, Count, EventBase, EventConfig, Features, LoopFlags, Method, RunOutcome};
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::CStr;
+use std::mem::ManuallyDrop;
 use std::os::raw::{c_char, c_int};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::Duration;
 
 /// What a C `struct event_base *` points to.
+///
+/// Its memory is never released: `event_base_free` drops the [`EventBase`] inside and marks
+/// the `CBase` dead, and the husk (a few dozen bytes) stays on a list. So event memory that
+/// still names a freed base (programs often free their base before their events) points to
+/// something readable that says "freed", instead of to memory reused by someone else.
 pub struct CBase {
-    base: UnsafeCell<EventBase>,
+    base: UnsafeCell<ManuallyDrop<EventBase>>,
+    dead: Cell<bool>,
     /// The loop's `&mut EventBase` while one of this base's callbacks runs, else null.
     running: Cell<*mut EventBase>,
     /// `event_base_init_common_timeout`'s durations (libevent allows 256 per base), boxed
@@ -30,13 +37,21 @@ pub struct CBase {
 
 impl CBase {
     fn boxed(base: EventBase) -> *mut CBase {
-        let p = Box::into_raw(Box::new(CBase {
-            base: UnsafeCell::new(base),
+        Box::into_raw(Box::new(CBase {
+            base: UnsafeCell::new(ManuallyDrop::new(base)),
+            dead: Cell::new(false),
             running: Cell::new(ptr::null_mut()),
             common: UnsafeCell::new(Vec::new()),
-        }));
-        crate::registry::insert(p);
-        p
+        }))
+    }
+
+    /// Whether `event_base_free` has freed this base.
+    ///
+    /// # Safety
+    /// `p` was made by this library (a live or freed base: the memory is never released).
+    pub unsafe fn is_dead(p: *const CBase) -> bool {
+        // SAFETY: per the contract, `p` is readable.
+        unsafe { (*p).dead.get() }
     }
 
     /// Runs `f` on the base.
@@ -48,8 +63,10 @@ impl CBase {
         // re-enter with the same pointer.
         let cb = unsafe { &*p };
         let running = cb.running.get();
+        debug_assert!(!cb.dead.get(), "a freed event_base was used");
         let b = if running.is_null() {
-            cb.base.get()
+            // SAFETY: the ManuallyDrop is live (not dead).
+            unsafe { &mut **cb.base.get() as *mut EventBase }
         } else {
             running
         };
@@ -69,6 +86,9 @@ impl CBase {
         self.running.set(prev);
     }
 }
+
+/// Freed bases' memory (see [`CBase`]), kept reachable.
+static HUSKS: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
 
 /// The process-wide current base of the 1.x API (`event_init`, `event_set`,
 /// `event_dispatch`…), exported under libevent's internal name.
@@ -180,9 +200,17 @@ capi! {
             return;
         }
         let _ = CURRENT_BASE.compare_exchange(base, ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
-        crate::registry::remove(base);
-        // SAFETY: made by `Box::into_raw` in `CBase::boxed`, not used after this.
-        drop(unsafe { Box::from_raw(base) });
+        // SAFETY: a live base with no loop on the stack: nothing else reaches its
+        // EventBase; it is marked dead first, so nothing will again.
+        unsafe {
+            if (*base).dead.replace(true) {
+                log::warn("event_base_free: base freed twice");
+                return;
+            }
+            ManuallyDrop::drop(&mut *(*base).base.get());
+            (*(*base).common.get()).clear();
+        }
+        HUSKS.lock().unwrap_or_else(|e| e.into_inner()).push(base as usize);
     }
 
     /// As `event_base_free`: evrs runs no finalizers at free that C code could observe.

@@ -59,6 +59,10 @@ const _: () = assert!(std::mem::offset_of!(CEvent, timeout) == 112);
 
 /// `EVLIST_INIT`: the memory holds an assigned event.
 pub const EVLIST_INIT: c_short = 0x80;
+/// `EVLIST_ACTIVE`.
+const EVLIST_ACTIVE: c_short = 0x08;
+/// `EVLIST_ACTIVE_LATER`.
+const EVLIST_ACTIVE_LATER: c_short = 0x20;
 const MARK: u32 = 0x4556_5253; // "EVRS"
 
 /// The argument `event_self_cbarg` stands for.
@@ -91,12 +95,20 @@ pub unsafe fn sync(b: &EventBase, ev: *mut CEvent, h: Event) {
 
 /// The loop calls this for every C event: it updates the C memory as libevent would have
 /// before the callback, then calls the program's function.
-fn trampoline(b: &mut EventBase, h: Event, what: What, arg: RawArg) {
+fn trampoline(b: &mut EventBase, _h: Event, what: What, arg: RawArg) {
     let ev = arg.as_ptr().cast::<CEvent>();
     // SAFETY: `arg` is the address of the event's C memory, which the program keeps valid
     // while the event is assigned (as libevent requires); the event fired, so it is.
     unsafe {
-        sync(b, ev, h);
+        // As libevent before a callback: a non-persistent event is no longer pending; a
+        // persistent one stays inserted (and timed, if it has an interval); neither is
+        // active any more. (No lookup: this is the dispatch path.)
+        let persist = (*ev).events & What::PERSIST.bits() as c_short != 0;
+        (*ev).flags = if persist {
+            (*ev).flags & !(EVLIST_ACTIVE | EVLIST_ACTIVE_LATER)
+        } else {
+            EVLIST_INIT
+        };
         (*ev).res = what.bits() as c_short;
         let (cb, fd, a, cbase) = ((*ev).cb, (*ev).fd, (*ev).arg, (*ev).base);
         let Some(cb) = cb else { return };
@@ -142,7 +154,7 @@ pub unsafe fn assign(
         // Memory that named an event of another live base releases it there first.
         if let Some(old) = handle(ev) {
             let ob = (*ev).base;
-            if !ob.is_null() && ob != base && crate::registry::is_live(ob) {
+            if !ob.is_null() && ob != base && !CBase::is_dead(ob) {
                 CBase::with(ob, |b| release(b, ev, old));
             }
         }
@@ -229,7 +241,7 @@ pub unsafe fn resolve(ev: *const CEvent, what: &str) -> Option<(*mut CBase, Even
 /// memory; `err` otherwise.
 ///
 /// # Safety
-/// `ev` is null or an event assigned on a base that is still live.
+/// `ev` is null or points to readable `struct event` memory.
 pub unsafe fn with_event<R>(
     ev: *const CEvent,
     what: &str,
@@ -240,7 +252,12 @@ pub unsafe fn with_event<R>(
     let Some((base, h)) = (unsafe { resolve(ev, what) }) else {
         return err;
     };
-    // SAFETY: the base is live per the contract.
+    // SAFETY: the base was made by this library (its memory is never released).
+    if unsafe { CBase::is_dead(base) } {
+        log::warn(&format!("{what}: the event's base has been freed"));
+        return err;
+    }
+    // SAFETY: a live base.
     unsafe {
         CBase::with(base, |b| {
             if b.owner_of(h) != Some(ev as usize) {
@@ -296,7 +313,7 @@ capi! {
         unsafe {
             if let Some(h) = handle(ev) {
                 let base = (*ev).base;
-                if !base.is_null() && crate::registry::is_live(base) {
+                if !base.is_null() && !CBase::is_dead(base) {
                     CBase::with(base, |b| release(b, ev, h));
                 }
             }
@@ -504,7 +521,7 @@ capi! {
         unsafe {
             if let Some(h) = handle(ev) {
                 let base = (*ev).base;
-                if !base.is_null() && crate::registry::is_live(base) {
+                if !base.is_null() && !CBase::is_dead(base) {
                     CBase::with(base, |b| release(b, ev, h));
                 }
             }

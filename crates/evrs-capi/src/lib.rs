@@ -26,5 +26,4 @@ pub mod ffi;
 pub mod listener;
 pub mod log;
 pub mod mm;
-mod registry;
 pub mod util;

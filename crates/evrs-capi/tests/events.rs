@@ -35,6 +35,7 @@ fn reassigning_a_pending_event_releases_the_old_one() {
     );
     assert!(text.contains("reassigned: loop 1 trace ''\n"), "{text}");
     assert!(text.contains("reassigned fired: 'n'\n"), "{text}");
+    assert!(text.contains("orphan: del -1 add -1 pending 0\n"), "{text}");
 }
 
 #[test]

@@ -265,8 +265,18 @@ int main(int argc, char **argv)
     test_break();
     test_free_in_callback();
     test_caller_owned();
-    if (argc > 1 && !strcmp(argv[1], "evrs-only"))
+    if (argc > 1 && !strcmp(argv[1], "evrs-only")) {
         test_reassign_pending();
+        /* Events outliving their base: libevent follows the dangling pointer. */
+        struct event_base *b2 = event_base_new();
+        struct event *orphan = event_new(b2, -1, 0, tick, "x");
+        struct timeval t = {0, 1000};
+        event_add(orphan, &t);
+        event_base_free(b2);
+        printf("orphan: del %d add %d pending %d\n", event_del(orphan), event_add(orphan, &t),
+               event_pending(orphan, EV_TIMEOUT, NULL));
+        event_free(orphan);
+    }
     test_compat();
     printf("empty loop: %d\n", event_base_loop(base, 0));
     event_base_free(base);
