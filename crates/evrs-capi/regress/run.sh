@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# run.sh [--libs DIR | --debian] [--require N] [--timeout SEC] [--jobs N] [--summary FILE] [GROUP...]
+# run.sh [--libs DIR | --debian] [--require N] [--timeout SEC] [--jobs N] [--summary FILE]
+#        [--no-debug-locks] [--probe] [GROUP...]
 #
 # Runs libevent 2.1.12's own regress suite (test/regress from Debian's source package
 # `libevent`) against evrs's drop-in libraries, one process per test, and prints a
@@ -12,6 +13,15 @@
 #   --timeout SEC  per-test watchdog (default 20)
 #   --jobs N       tests run at once (default 1; the suite has timing-sensitive tests)
 #   --summary FILE where the summary goes (default <cache>/<label>/summary.txt)
+#   --no-debug-locks  set EVENT_NO_DEBUG_LOCKS=1, the suite's own switch that keeps its
+#                  main() from calling evthread_enable_lock_debugging() before every test
+#                  (diagnostic: shows what blocks the tests beyond that one function)
+#   --probe        diagnostic, not a score: preloads stand-ins for every libevent function
+#                  regress calls that the libraries lack; those the suite's main() calls
+#                  around every test (evthread_enable_lock_debugging, evutil_weakrand_seed_,
+#                  libevent_global_shutdown) do nothing, evutil_snprintf/evutil_vsnprintf
+#                  (tinytest's own snprintf) use libc's, the others end the test as a
+#                  MISSING-SYMBOL. Shows which missing function each test's own code hits.
 #   GROUP...       default: main evbuffer bufferevent signal et heap finalize util listener thread
 #
 # The suite's source is fetched once with apt-get source through a private apt configuration
@@ -30,11 +40,13 @@ all_groups="main evbuffer bufferevent signal et heap finalize util listener thre
 die() { echo "run.sh: $*" >&2; exit 2; }
 note() { echo "== $*"; }
 
-libs="" debian=0 require="" timeout_s=20 jobs=1 summary="" groups=()
+libs="" debian=0 require="" timeout_s=20 jobs=1 summary="" nodebuglocks=0 probe=0 groups=()
 while [ $# -gt 0 ]; do
   case $1 in
     --libs) [ $# -ge 2 ] || die "--libs needs a directory"; libs=$2; shift 2 ;;
     --debian) debian=1; shift ;;
+    --no-debug-locks) nodebuglocks=1; shift ;;
+    --probe) probe=1; shift ;;
     --require) [ $# -ge 2 ] || die "--require needs a number"; require=$2; shift 2 ;;
     --timeout) [ $# -ge 2 ] || die "--timeout needs seconds"; timeout_s=$2; shift 2 ;;
     --jobs | -j) [ $# -ge 2 ] || die "--jobs needs a number"; jobs=$2; shift 2 ;;
@@ -49,6 +61,7 @@ for g in "${groups[@]}"; do
   case " $all_groups " in *" $g "*) ;; *) die "unknown group $g (known: $all_groups)" ;; esac
 done
 [ "$debian" = 0 ] || [ -z "$libs" ] || die "--debian and --libs exclude each other"
+[ "$debian" = 0 ] || [ "$probe" = 0 ] || die "--probe is for drop-in libraries, not --debian"
 case $require in '' | *[!0-9]*) [ -z "$require" ] || die "--require needs a number" ;; esac
 case $timeout_s in '' | *[!0-9]* | 0) die "--timeout needs a positive number of seconds" ;; esac
 case $jobs in '' | *[!0-9]* | 0) die "--jobs needs a positive number" ;; esac
@@ -66,11 +79,12 @@ done
 # ---------------------------------------------------------------- fetch the suite's source
 # The source package matching the installed libevent-dev, from the same Debian release.
 fetch_source() {
-  local ver codename mirror secmirror keyring signed apt dl dsc
+  local ver codename mirror secmirror keyring signed apt dsc
   ver=$(dpkg-query -W -f='${source:Version}' libevent-dev 2>/dev/null) || die "libevent-dev is not installed"
   if [ -f "$cache/src/.evrs-fetched" ] && [ "$(cat "$cache/src/.evrs-fetched")" = "$ver" ]; then
     return
   fi
+  # shellcheck source=/dev/null
   codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
   [ -n "$codename" ] || die "cannot tell the Debian release (VERSION_CODENAME in /etc/os-release)"
   mirror=${EVRS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -95,8 +109,9 @@ fetch_source() {
     || { echo "run.sh: libevent=$ver not in the deb-src lists; taking the newest" >&2
          (cd "$cache/dl" && "${apt[@]}" -qq source --download-only libevent); } \
     || die "apt-get source libevent failed"
-  dsc=$(ls "$cache"/dl/libevent_*.dsc 2>/dev/null | head -n 1)
-  [ -n "$dsc" ] || die "no libevent .dsc downloaded"
+  local dscs=("$cache"/dl/libevent_*.dsc)
+  dsc=${dscs[0]}
+  [ -f "$dsc" ] || die "no libevent .dsc downloaded"
   if command -v dpkg-source >/dev/null 2>&1; then
     # (apt checked the files against the signed Sources index; dpkg-source's own signature
     # check wants debian-keyring and only warns without it, so its chatter goes to a log.)
@@ -108,11 +123,14 @@ fetch_source() {
     tar -xzf "$(ls "$cache"/dl/libevent_*.orig.tar.gz)" -C "$cache/src" --strip-components=1 || die "unpacking failed"
     tar -xJf "$(ls "$cache"/dl/libevent_*.debian.tar.xz)" -C "$cache/src" || die "unpacking debian/ failed"
     if [ -f "$cache/src/debian/patches/series" ]; then
-      command -v patch >/dev/null 2>&1 || die "needs dpkg-source or patch to apply Debian's patches"
-      local patches p
+      local patches p apply
+      if command -v patch >/dev/null 2>&1; then apply="patch -s -p1 -i"
+      elif command -v git >/dev/null 2>&1; then apply="git apply -p1"
+      else die "needs dpkg-source, patch or git to apply Debian's patches"; fi
       patches=$(grep -v '^[[:space:]]*\(#\|$\)' "$cache/src/debian/patches/series" | awk '{ print $1 }')
       for p in $patches; do
-        patch -s -d "$cache/src" -p1 < "$cache/src/debian/patches/$p" || die "patch $p failed"
+        # shellcheck disable=SC2086 # apply is a command and its options
+        (cd "$cache/src" && $apply "debian/patches/$p") || die "applying $p failed"
       done
     fi
   fi
@@ -149,13 +167,20 @@ struct testcase_t dns_testcases[] = { END_OF_TESTCASES };
 struct testcase_t rpc_testcases[] = { END_OF_TESTCASES };
 struct testcase_t ssl_testcases[] = { END_OF_TESTCASES };
 EOF
-  local s=$cache/src objs=() f
+  local s=$cache/src objs=() f running=0 failed=0
   for f in $regress_sources; do objs+=("$b/$f.o"); done
-  # shellcheck disable=SC2086 # cflags is a list of words
-  printf '%s\n' $regress_sources evrs_stub_groups | xargs -P 2 -I{} sh -c '
-    src="$1/test/{}.c"; [ -f "$src" ] || src="$2/{}.c"
-    exec gcc '"$cflags"' -I"$2" -I"$1/test" -I"$1" -I"$1/compat" -c "$src" -o "$2/{}.o"' sh "$s" "$b" \
-    || die "compiling regress failed"
+  # Two compilers at a time (the objects are checked below, so a failure is not lost).
+  for f in $regress_sources; do
+    # shellcheck disable=SC2086 # cflags is a list of words
+    gcc $cflags -I"$b" -I"$s/test" -I"$s" -I"$s/compat" -c "$s/test/$f.c" -o "$b/$f.o" &
+    running=$((running + 1))
+    if [ "$running" -ge 2 ]; then wait -n || failed=1; running=$((running - 1)); fi
+  done
+  wait
+  # shellcheck disable=SC2086
+  gcc $cflags -I"$s/test" -c "$b/evrs_stub_groups.c" -o "$b/evrs_stub_groups.o" || failed=1
+  for f in "${objs[@]}"; do [ -s "$f" ] || failed=1; done
+  [ "$failed" = 0 ] || die "compiling regress failed"
   # shellcheck disable=SC2086
   gcc $cflags -o "$b/regress" "${objs[@]}" "$b/evrs_stub_groups.o" -Wl,-z,lazy \
     -levent -levent_pthreads || die "linking regress failed"
@@ -199,13 +224,31 @@ make_privdata_shim() {
     [ -n "$name" ] || continue
     grep -qx "$name" <<< "$have" || missing+=("$name $size")
   done <<< "$want"
-  [ ${#missing[@]} -gt 0 ] || return 0
+  local fns=""
+  if [ "$probe" = 1 ]; then
+    fns=$(nm -D --undefined-only "$cache/build/regress" | awk '$2 !~ /@/ { print $2 }' \
+      | grep -vxFf <(printf '%s\n' "$have") | grep -xFf <(nm -D --defined-only \
+        /usr/lib/*/libevent-2.1.so.7 /usr/lib/*/libevent_pthreads-2.1.so.7 | awk '{ print $3 }') || true)
+  fi
+  [ ${#missing[@]} -gt 0 ] || [ -n "$fns" ] || return 0
   mkdir -p "$run_dir"
   {
     echo "/* zeroed stand-ins for libevent private globals the libraries under test lack */"
     for m in "${missing[@]}"; do
       read -r name size <<< "$m"
-      echo "__attribute__((aligned(16))) char $name[0x$size];"
+      echo "__attribute__((aligned(16))) char ${name}[0x$size];"
+    done
+    [ -z "$fns" ] || printf '#include <unistd.h>\n#include <stdio.h>\n#include <stdarg.h>\n' 
+    for f in $fns; do
+      case $f in
+        evthread_enable_lock_debugging | evutil_weakrand_seed_ | libevent_global_shutdown)
+          echo "void $f(void) {}" ;;
+        evutil_vsnprintf)
+          echo "int $f(char *b, size_t n, const char *f, va_list a) { return vsnprintf(b, n, f, a); }" ;;
+        evutil_snprintf)
+          echo "int $f(char *b, size_t n, const char *f, ...) { va_list a; int r; va_start(a, f); r = vsnprintf(b, n, f, a); va_end(a); return r; }" ;;
+        *) printf 'void %s(void) { static const char m[] = "probe: symbol lookup error: undefined symbol: %s\\n"; (void)!write(2, m, sizeof m - 1); _exit(127); }\n' "$f" "$f" ;;
+      esac
     done
   } > "$run_dir/privdata.c"
   gcc -shared -fPIC -o "$run_dir/privdata.so" "$run_dir/privdata.c" || die "building the private-data shim failed"
@@ -257,6 +300,8 @@ fetch_source
 build_regress
 label="" shim=""
 prepare_libs
+[ "$nodebuglocks" = 0 ] || { label=$label-no-debug-locks; export EVENT_NO_DEBUG_LOCKS=1; }
+[ "$probe" = 0 ] || label=$label-probe
 run_dir=$cache/$label
 rm -rf "$run_dir"
 mkdir -p "$run_dir/res" "$run_dir/work"
