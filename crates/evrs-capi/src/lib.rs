@@ -26,4 +26,5 @@ pub mod ffi;
 pub mod listener;
 pub mod log;
 pub mod mm;
+pub mod thread;
 pub mod util;

@@ -24,7 +24,8 @@ pub type FatalCb = unsafe extern "C" fn(c_int);
 static LOG_CB: AtomicUsize = AtomicUsize::new(0);
 static FATAL_CB: AtomicUsize = AtomicUsize::new(0);
 /// `event_debug_logging_mask_`: debug messages are shown only when non-zero.
-static DEBUG_MASK: AtomicU32 = AtomicU32::new(0);
+#[export_name = "event_debug_logging_mask_"]
+pub static DEBUG_MASK: AtomicU32 = AtomicU32::new(0);
 
 /// Sends one message at `severity` to the log callback or stderr. Messages are cut at 1023
 /// bytes, as libevent's buffer, and interior NULs are dropped.
