@@ -227,7 +227,9 @@ impl EvBuffer {
     /// assert!(!buf.has_file_data());
     /// ```
     pub fn has_file_data(&self) -> bool {
-        self.chunks.iter().any(|c| c.len() > 0 && c.file_part().is_some())
+        self.chunks
+            .iter()
+            .any(|c| c.len() > 0 && c.file_part().is_some())
     }
 
     /// Appends `len` bytes (`None`: to the end) of `file` from `offset`
