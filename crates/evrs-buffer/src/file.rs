@@ -215,6 +215,23 @@ impl EvBuffer {
         Ok(())
     }
 
+    /// True if some of the content comes from a file segment
+    /// ([`add_file`](Self::add_file), [`add_file_segment`](Self::add_file_segment)).
+    /// A C ABI needs it: libevent's `evbuffer_add_buffer_reference` refuses such a
+    /// source, where [`add_buffer_reference`](Self::add_buffer_reference) shares it.
+    ///
+    /// ```
+    /// use evrs_buffer::EvBuffer;
+    /// let mut buf = EvBuffer::new();
+    /// buf.add(b"in memory").unwrap();
+    /// assert!(!buf.has_file_data());
+    /// ```
+    pub fn has_file_data(&self) -> bool {
+        self.chunks
+            .iter()
+            .any(|c| c.len() > 0 && c.file_part().is_some())
+    }
+
     /// Appends `len` bytes (`None`: to the end) of `file` from `offset`
     /// (libevent's `evbuffer_add_file`). The file is owned by the buffer and
     /// closed when the data is gone; like libevent, it is also closed when

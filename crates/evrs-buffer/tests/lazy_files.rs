@@ -433,3 +433,29 @@ proptest! {
         prop_assert_eq!(buf.to_vec(), &model[(from + take).min(n)..]);
     }
 }
+
+#[test]
+fn has_file_data_sees_mapped_and_lazy_segments_until_drained() {
+    for flags in [
+        SegmentFlags::default(),
+        SegmentFlags {
+            disable_mmap: true,
+            ..SegmentFlags::default()
+        },
+    ] {
+        let data = content(300 * 1024);
+        let seg = FileSegment::new(unlinked_file(&data), 0, None, flags).unwrap();
+        let mut buf = EvBuffer::new();
+        buf.add(b"head").unwrap();
+        assert!(!buf.has_file_data());
+        buf.add_file_segment(&seg, 0, Some(10)).unwrap();
+        assert!(buf.has_file_data());
+        let mut other = EvBuffer::new();
+        other.add_file_segment(&seg, 0, None).unwrap();
+        assert!(other.has_file_data());
+        buf.drain(usize::MAX).unwrap();
+        assert!(!buf.has_file_data());
+        other.drain(usize::MAX).unwrap();
+        assert!(!other.has_file_data());
+    }
+}
