@@ -87,6 +87,13 @@ impl CBase {
     }
 }
 
+/// Whether `p` names a base that has not been freed. `p` must be null or made by this
+/// library (a `CBase`'s memory is never released, so a freed one can be asked).
+pub(crate) fn is_live(p: *mut CBase) -> bool {
+    // SAFETY: per the contract above.
+    !p.is_null() && !unsafe { CBase::is_dead(p) }
+}
+
 /// Freed bases' memory (see [`CBase`]), kept reachable.
 static HUSKS: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
 

@@ -130,7 +130,7 @@ pub(super) fn activate_deferred(cb: &CBuffer) {
     let Some((base, ev)) = cb.inner.try_borrow().ok().and_then(|i| i.deferred) else {
         return;
     };
-    if crate::registry::is_live(base) {
+    if crate::base::is_live(base) {
         // SAFETY: a live base of this library.
         if let Err(e) = unsafe { CBase::with(base, |b| b.activate(ev, What::TIMEOUT, 1)) } {
             log::warn(&format!("evbuffer: deferred callbacks: {e}"));
@@ -232,7 +232,7 @@ capi! {
     /// middle priority, with the changes summed since the last run. 0, or -1.
     fn evbuffer_defer_callbacks(buffer: *mut CBuffer, base: *mut CBase) -> c_int {
         let base = base::or_current(base);
-        if base.is_null() || !crate::registry::is_live(base) {
+        if base.is_null() || !crate::base::is_live(base) {
             log::warn("evbuffer_defer_callbacks: no such base");
             return -1;
         }
@@ -280,7 +280,7 @@ capi! {
             })
         };
         if let Some(Some((ob, oev))) = old {
-            if crate::registry::is_live(ob) {
+            if crate::base::is_live(ob) {
                 // SAFETY: a live base.
                 let _ = unsafe { CBase::with(ob, |b| b.free(oev)) };
             }

@@ -195,7 +195,7 @@ unsafe fn destroy(p: *mut CBuffer) {
     // SAFETY: per the contract.
     let b = unsafe { Box::from_raw(p) };
     if let Some((base, ev)) = b.inner.borrow_mut().deferred.take() {
-        if crate::registry::is_live(base) {
+        if crate::base::is_live(base) {
             // SAFETY: a live base of this library.
             unsafe { CBase::with(base, |eb| eb.free(ev)).ok() };
         }

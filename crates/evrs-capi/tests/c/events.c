@@ -135,7 +135,7 @@ static void test_once_and_exit(void)
     printf("base_once timer: %d\n", event_base_once(base, -1, EV_TIMEOUT, once_cb, "t", &t));
     printf("base_once bad: %d\n", event_base_once(base, -1, EV_SIGNAL, once_cb, "s", &t));
     event_base_dispatch(base);
-    struct timeval ex = {0, 20000};
+    struct timeval ex = {0, 60000};
     struct event *forever = event_new(base, -1, EV_PERSIST, tick, "p");
     struct timeval t5 = {0, 5000};
     event_add(forever, &t5);
