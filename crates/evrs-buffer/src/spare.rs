@@ -42,7 +42,9 @@ impl EvBuffer {
             return None;
         }
         // An empty buffer holds at most one empty chunk; only a memory one is worth keeping.
-        self.chunks.truncate(1);
+        if self.chunks.len() > 1 {
+            self.chunks.truncate(1);
+        }
         if !matches!(self.chunks.front(), None | Some(Chunk::Mem(_))) {
             self.chunks.clear();
         }
@@ -56,7 +58,11 @@ impl EvBuffer {
         if self.holds_memory() {
             return Some(spare);
         }
-        self.chunks = spare.0;
+        let none = std::mem::replace(&mut self.chunks, spare.0);
+        // A buffer that holds no memory has an unallocated chunk list: nothing to drop
+        // (forgetting it skips the drop code's work, on every read of an echo).
+        debug_assert_eq!(none.capacity(), 0);
+        std::mem::forget(none);
         self.touch();
         None
     }
