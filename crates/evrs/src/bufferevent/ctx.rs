@@ -4,7 +4,8 @@
 //! the base, and through it its own bufferevent) and put back afterwards unless it was
 //! replaced; a bufferevent freed meanwhile is torn down once the callback returns.
 
-use super::sync::sync_local;
+use super::spares::reclaim_into;
+use super::sync::{sync_local, SyncLeft};
 use super::{Bev, BevEvents, BufferEvent};
 use crate::base::EventBase;
 use crate::event::Event;
@@ -218,6 +219,7 @@ pub(super) enum Call {
 
 /// Prepares callback `cb` of a looked-up bufferevent: takes its handler out to run it
 /// inline, or (DEFER_CALLBACKS) records what the deferred callback will report.
+#[inline]
 pub(super) fn prepare_call(state: &mut Bev, cb: Cb) -> Call {
     let Some(deferred) = state.deferred() else {
         return lease_handler(state).map_or(Call::Skip, Call::Inline);
@@ -236,16 +238,24 @@ impl EventBase {
     /// freeing it).
     pub(super) fn bev_run_callback(&mut self, bev: BufferEvent, cb: Cb) {
         if let Some(h) = self.bev_state_mut(bev).and_then(lease_handler) {
-            self.bev_run_handler(bev, h, cb);
+            self.bev_run_handler(bev, h, cb, false);
         }
     }
 
-    /// Runs `cb` on the handler `h` just taken out of `bev` (whose `running` counts it).
+    /// Runs `cb` on the handler `h` just taken out of `bev` (whose `running` counts it);
+    /// with `reclaim`, the callback ends a dispatch and the spares of `bev`'s emptied
+    /// buffers are reclaimed after it (`spares.rs`).
     ///
     /// A callback that panics loses its bufferevent, as a panicking event callback loses its
     /// event: the bufferevent is freed (its socket closed with `CLOSE_ON_FREE`), then the
     /// panic goes on to the caller of the loop, and the base stays usable.
-    fn bev_run_handler(&mut self, bev: BufferEvent, mut h: Box<dyn BevHandler>, cb: Cb) {
+    fn bev_run_handler(
+        &mut self,
+        bev: BufferEvent,
+        mut h: Box<dyn BevHandler>,
+        cb: Cb,
+        reclaim: bool,
+    ) {
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut ctx = BevCtx {
                 base: self,
@@ -267,7 +277,7 @@ impl EventBase {
             }
             std::panic::resume_unwind(panic);
         }
-        let Some(state) = self.bev_state_mut(bev) else {
+        let Some((state, spares)) = self.bev_entry(bev) else {
             return drop(h);
         };
         state.running -= 1;
@@ -281,7 +291,16 @@ impl EventBase {
         } else {
             // (The same lookup: a callback that changed nothing costs no more.)
             let left = sync_local(state);
-            self.bev_sync_rest(bev, left);
+            if left == SyncLeft::Nothing {
+                if reclaim {
+                    reclaim_into(state, spares);
+                }
+            } else {
+                self.bev_sync_rest(bev, left);
+                if reclaim {
+                    self.bev_reclaim_spares(bev);
+                }
+            }
         }
         // (A replaced handler is dropped here, after the bufferevent is consistent again:
         // its destructor is user code.)
@@ -292,15 +311,16 @@ impl EventBase {
     pub(super) fn bev_callback(&mut self, bev: BufferEvent, cb: Cb) {
         if let Some(state) = self.bev_state_mut(bev) {
             let call = prepare_call(state, cb);
-            self.bev_call(bev, call, cb);
+            self.bev_call(bev, call, cb, false);
         }
     }
 
-    /// Runs (or queues) the callback [`prepare_call`] prepared.
+    /// Runs (or queues) the callback [`prepare_call`] prepared; `reclaim`: it ends a
+    /// dispatch and runs inline (see [`bev_run_handler`](Self::bev_run_handler)).
     #[inline]
-    pub(super) fn bev_call(&mut self, bev: BufferEvent, call: Call, cb: Cb) {
+    pub(super) fn bev_call(&mut self, bev: BufferEvent, call: Call, cb: Cb, reclaim: bool) {
         match call {
-            Call::Inline(h) => self.bev_run_handler(bev, h, cb),
+            Call::Inline(h) => self.bev_run_handler(bev, h, cb, reclaim),
             Call::Deferred(ev) => {
                 let _ = self.activate(ev, What::TIMEOUT, 1);
             }

@@ -3,7 +3,8 @@
 //! watermark rules, connecting, and keeping the events' interest in step with the state
 //! (`bev_sync`, run after every change and every callback).
 
-use super::ctx::{prepare_call, Cb};
+use super::ctx::{prepare_call, Call, Cb};
+use super::spares::reclaim_into;
 use super::sync::{io_error, sync_local, SyncLeft};
 use super::{BevEvents, BevOptions, BufferEvent};
 use crate::base::EventBase;
@@ -174,31 +175,34 @@ impl EventBase {
 /// spare memory lent to an input that has none, and emptied buffers' memory reclaimed after.
 fn on_readable(base: &mut EventBase, ev: Event, what: What, arg: RawArg) {
     let bev = bev_of(base, arg);
-    read_dispatch(base, ev, what, bev);
-    base.bev_reclaim_spares(bev);
+    if !read_dispatch(base, ev, what, bev) {
+        base.bev_reclaim_spares(bev);
+    }
 }
 
-fn read_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent) {
+/// Returns true if the spares were reclaimed already (or the bufferevent is gone).
+fn read_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent) -> bool {
     let Some(b) = base.bev_state_lending(bev) else {
-        return;
+        return true;
     };
     let limited = b.rate_limited();
     let (budget, b) = if limited {
         let budget = base.bev_budget(bev, true);
         let Some(b) = base.bev_state_mut(bev) else {
-            return;
+            return true;
         };
         (budget, b)
     } else {
         (None, b)
     };
     if b.free_requested {
-        return;
+        return false;
     }
     if what.contains(What::TIMEOUT) {
         b.enabled.remove(What::READ);
         base.bev_sync(bev);
-        return base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::TIMEOUT));
+        base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::TIMEOUT));
+        return false;
     }
     let (low, high) = b.read_wm;
     let mut room = if high == 0 {
@@ -211,13 +215,15 @@ fn read_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent)
     }
     if room == 0 {
         // At the high watermark: suspended until the input drains.
-        return base.bev_sync(bev);
+        base.bev_sync(bev);
+        return false;
     }
     match b.input.read_from(b.fd, Some(room)) {
         Ok(0) => {
             b.enabled.remove(What::READ);
             base.bev_sync(bev);
             base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::EOF));
+            false
         }
         Ok(n) => {
             let ready = b.input.len() >= low;
@@ -236,7 +242,7 @@ fn read_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent)
                 if left == SyncLeft::Nothing {
                     if ready {
                         let call = prepare_call(b, Cb::Read);
-                        base.bev_call(bev, call, Cb::Read);
+                        base.bev_call(bev, call, Cb::Read, false);
                     }
                 } else {
                     base.bev_sync_rest(bev, left);
@@ -245,26 +251,38 @@ fn read_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent)
                     }
                 }
             }
-            let Some(b) = base.bev_state_mut(bev) else {
-                return;
+            // (One lookup for the end of the dispatch, the write callback due and the
+            // spares: with an inline write callback they are reclaimed after it.)
+            let Some((b, spares)) = base.bev_entry(bev) else {
+                return true;
             };
             b.reading = false;
             if std::mem::take(&mut b.write_cb_due) && !b.free_requested {
                 let call = prepare_call(b, Cb::Write);
-                base.bev_call(bev, call, Cb::Write);
+                if !matches!(call, Call::Inline(_)) {
+                    reclaim_into(b, spares);
+                }
+                base.bev_call(bev, call, Cb::Write, true);
+            } else {
+                reclaim_into(b, spares);
             }
+            true
         }
         Err(BufError::Io(e))
             if matches!(
                 e.kind(),
                 io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-            ) => {}
+            ) =>
+        {
+            false
+        }
         Err(e) => {
             let e = io_error(e);
             b.set_error(&e);
             b.enabled.remove(What::READ);
             base.bev_sync(bev);
             base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::ERROR));
+            false
         }
     }
 }

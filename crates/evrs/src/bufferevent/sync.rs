@@ -125,35 +125,37 @@ pub(super) fn write_out(b: &mut Bev, budget: Option<isize>) -> io::Result<usize>
 
 /// Whether the read and the write event should be pending now (with the rate-limit budgets
 /// `rb`, `wb` if limited).
+#[inline]
 fn wants(b: &Bev, rb: Option<isize>, wb: Option<isize>) -> (bool, bool) {
+    let r = b.rare();
     let high = b.read_wm.1;
     let below_high = high == 0 || b.input.len() < high;
     let want_read = b.enabled.contains(What::READ)
         && below_high
         && !b.connecting
         && rb.is_none_or(|n| n > 0)
-        && b.rare().resolving.is_none();
+        && r.resolving.is_none();
     let want_write = b.connecting
         || (b.enabled.contains(What::WRITE)
-            && (!b.output.is_empty() || b.write_kick)
+            && (b.write_kick || !b.output.is_empty())
             && wb.is_none_or(|n| n > 0)
-            && b.rare().resolving.is_none())
-        || b.rare().connect_error.is_some();
+            && r.resolving.is_none())
+        || r.connect_error.is_some();
     (want_read, want_write)
 }
 
 /// Whether [`EventBase::bev_sync_events`] would change nothing.
+#[inline]
 fn in_step(b: &Bev, rb: Option<isize>, wb: Option<isize>) -> bool {
     let (want_read, want_write) = wants(b, rb, wb);
     let read_ok = want_read == b.read_added || b.read_ev.is_none();
     // The write event goes once nothing needs it (not waiting, no callback owed from it);
     // it is made when first needed.
-    let release = !want_write && !b.write_cb_due && (b.write_ev.is_some() || b.write_added);
     let write_ok = match b.write_ev {
-        Some(_) => want_write == b.write_added,
-        None => !want_write,
+        Some(_) => want_write == b.write_added && (want_write || b.write_cb_due),
+        None => !want_write && (!b.write_added || b.write_cb_due),
     };
-    read_ok && !release && write_ok
+    read_ok && write_ok
 }
 
 impl EventBase {
@@ -170,6 +172,13 @@ impl EventBase {
     /// Does what [`sync_local`] left.
     #[inline]
     pub(super) fn bev_sync_rest(&mut self, bev: BufferEvent, left: SyncLeft) {
+        if left != SyncLeft::Nothing {
+            self.bev_sync_left(bev, left);
+        }
+    }
+
+    #[inline(never)]
+    fn bev_sync_left(&mut self, bev: BufferEvent, left: SyncLeft) {
         match left {
             SyncLeft::Nothing => {}
             SyncLeft::General => self.bev_sync_general(bev),
