@@ -84,7 +84,11 @@ impl EvBuffer {
     fn tail_room(&mut self, need: usize) -> usize {
         match self.chunks.back_mut() {
             Some(Chunk::Mem(t)) => {
-                if t.is_empty() && t.capacity() < need {
+                // (A power-of-two capacity is, in practice, a chunk as allocated, never
+                // drained from the front: reclaiming it cannot give more room, and trying
+                // costs a call per read of every small message.)
+                let cap = t.capacity();
+                if t.is_empty() && cap < need && !cap.is_power_of_two() {
                     let _ = t.try_reclaim(need);
                 }
                 t.capacity() - t.len()

@@ -25,6 +25,7 @@ impl std::fmt::Debug for Spare {
 
 impl EvBuffer {
     /// Whether the buffer holds memory (data, or space kept for the next data).
+    #[inline]
     pub fn holds_memory(&self) -> bool {
         self.len != 0 || self.chunks.capacity() != 0
     }
@@ -32,6 +33,7 @@ impl EvBuffer {
     /// Takes the memory an empty buffer kept for its next append (`None` if it holds
     /// data or nothing, is frozen, or has space reserved). The buffer then holds no memory
     /// until it gets data (or a spare) again.
+    #[inline]
     pub fn take_spare(&mut self) -> Option<Spare> {
         if self.len != 0
             || self.chunks.capacity() == 0
@@ -54,6 +56,7 @@ impl EvBuffer {
 
     /// Gives an empty buffer that holds no memory `spare` for its next data; returns it
     /// back if the buffer cannot take it (it holds memory already).
+    #[inline]
     pub fn give_spare(&mut self, spare: Spare) -> Option<Spare> {
         if self.holds_memory() {
             return Some(spare);
