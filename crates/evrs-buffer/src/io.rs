@@ -42,7 +42,7 @@ impl EvBuffer {
     ///
     /// How much: at most the cap, [`max_read`](Self::max_read) (so one call never reads
     /// unboundedly), and at most `howmuch` if given. When the last chunk has room, one
-    /// `readv` goes straight into it — the common case of small messages costs that one
+    /// `read` goes straight into it — the common case of small messages costs that one
     /// system call; only if that room fills up does the rest of the cap go into a new chunk
     /// sized by `ioctl(FIONREAD)`. (libevent asks FIONREAD before every read.)
     /// `Some(0)` returns 0 without a system call. Fails if the end is frozen, and with
@@ -151,8 +151,8 @@ impl EvBuffer {
     }
 
     /// Writes up to `n` bytes (`None`: everything) from the front to `fd`
-    /// with one `writev` of up to 128 chunks, or one `sendfile` when the
-    /// first chunk is a file segment and the buffer drains to an fd
+    /// with one `writev` of up to 128 chunks (one `write` when the data is a
+    /// single chunk of memory), or one `sendfile` when the first chunk is a file segment and the buffer drains to an fd
     /// (libevent's `evbuffer_write_atmost`). Drains and returns what was
     /// written.
     ///
@@ -162,7 +162,7 @@ impl EvBuffer {
     ///
     /// An empty buffer (or `n == Some(0)`) returns `Ok(0)` without a system
     /// call; libevent returns -1 there. Fails if the start is frozen. Like
-    /// libevent this uses `writev`, so writing to a closed socket raises
+    /// libevent this uses `writev` (or `write`), so writing to a closed socket raises
     /// `SIGPIPE` unless the program ignores it.
     pub fn write_atmost(&mut self, fd: RawFd, n: Option<usize>) -> Result<usize> {
         self.check_start()?;
