@@ -25,6 +25,7 @@ impl std::fmt::Debug for Spare {
 
 impl EvBuffer {
     /// Whether the buffer holds memory (data, or space kept for the next data).
+    #[inline]
     pub fn holds_memory(&self) -> bool {
         self.len != 0 || self.chunks.capacity() != 0
     }
@@ -32,6 +33,7 @@ impl EvBuffer {
     /// Takes the memory an empty buffer kept for its next append (`None` if it holds
     /// data or nothing, is frozen, or has space reserved). The buffer then holds no memory
     /// until it gets data (or a spare) again.
+    #[inline]
     pub fn take_spare(&mut self) -> Option<Spare> {
         if self.len != 0
             || self.chunks.capacity() == 0
@@ -42,7 +44,9 @@ impl EvBuffer {
             return None;
         }
         // An empty buffer holds at most one empty chunk; only a memory one is worth keeping.
-        self.chunks.truncate(1);
+        if self.chunks.len() > 1 {
+            self.chunks.truncate(1);
+        }
         if !matches!(self.chunks.front(), None | Some(Chunk::Mem(_))) {
             self.chunks.clear();
         }
@@ -52,11 +56,16 @@ impl EvBuffer {
 
     /// Gives an empty buffer that holds no memory `spare` for its next data; returns it
     /// back if the buffer cannot take it (it holds memory already).
+    #[inline]
     pub fn give_spare(&mut self, spare: Spare) -> Option<Spare> {
         if self.holds_memory() {
             return Some(spare);
         }
-        self.chunks = spare.0;
+        let none = std::mem::replace(&mut self.chunks, spare.0);
+        // A buffer that holds no memory has an unallocated chunk list: nothing to drop
+        // (forgetting it skips the drop code's work, on every read of an echo).
+        debug_assert_eq!(none.capacity(), 0);
+        std::mem::forget(none);
         self.touch();
         None
     }

@@ -1,5 +1,5 @@
-//! The only `unsafe` code in the crate: thin wrappers over `readv`,
-//! `writev`, `sendfile`, `ioctl(FIONREAD)` and `mmap`.
+//! The only `unsafe` code in the crate: thin wrappers over `read`, `readv`,
+//! `write`, `writev`, `sendfile`, `ioctl(FIONREAD)` and `mmap`.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -62,6 +62,29 @@ pub(crate) fn readv_spare(fd: RawFd, bufs: &mut [(&mut BytesMut, usize)]) -> io:
         left -= k;
     }
     Ok(r)
+}
+
+/// `read` into the spare capacity of one buffer, at most `want` bytes, then extends it
+/// by what the kernel wrote (the one-buffer case of [`readv_spare`]: no iovec for the
+/// kernel to copy in).
+pub(crate) fn read_spare(fd: RawFd, b: &mut BytesMut, want: usize) -> io::Result<usize> {
+    let spare = b.spare_capacity_mut();
+    let k = want.min(spare.len());
+    // SAFETY: the pointer and `k` describe writable, allocated spare capacity of a
+    // BytesMut that we borrow mutably for the whole call.
+    let r = check(unsafe { libc::read(fd, spare.as_mut_ptr().cast(), k) })?;
+    let r = r.min(k);
+    // SAFETY: the kernel initialised the first `r <= k` bytes of the spare capacity, so
+    // `len + r <= capacity`.
+    unsafe { b.set_len(b.len() + r) };
+    Ok(r)
+}
+
+/// `write` of one slice (the one-slice case of [`writev`]).
+pub(crate) fn write(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: `data` is live memory for the duration of the call; the kernel only reads
+    // it.
+    check(unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) })
 }
 
 /// `writev` of the given slices.

@@ -4,8 +4,11 @@
 //! the base, and through it its own bufferevent) and put back afterwards unless it was
 //! replaced; a bufferevent freed meanwhile is torn down once the callback returns.
 
+use super::spares::reclaim_into;
+use super::sync::{sync_local, SyncLeft};
 use super::{Bev, BevEvents, BufferEvent};
 use crate::base::EventBase;
+use crate::event::Event;
 use crate::flags::What;
 use evrs_buffer::EvBuffer;
 use std::io;
@@ -99,27 +102,16 @@ impl<'a> BevCtx<'a> {
     /// Both buffers at once, (input, output): e.g. to move data from one to the other.
     /// After [`free`](Self::free) they are empty stand-ins.
     pub fn buffers(&mut self) -> (&mut EvBuffer, &mut EvBuffer) {
-        if self.base.bev_state(self.bev).is_none() || self.is_freeing() {
-            let (i, o) = self
-                .spare
-                .get_or_insert_with(|| (EvBuffer::new(), EvBuffer::new()));
-            return (i, o);
-        }
-        match self.base.bev_state_mut(self.bev) {
-            Some(b) => (&mut b.input, &mut b.output),
-            None => {
-                let (i, o) = self
-                    .spare
-                    .get_or_insert_with(|| (EvBuffer::new(), EvBuffer::new()));
-                (i, o)
+        // (One lookup: this is on every callback's path.)
+        if let Some(b) = self.base.bev_state_mut(self.bev) {
+            if !b.free_requested {
+                return (&mut b.input, &mut b.output);
             }
         }
-    }
-
-    fn is_freeing(&self) -> bool {
-        self.base
-            .bev_state(self.bev)
-            .is_none_or(|b| b.free_requested)
+        let (i, o) = self
+            .spare
+            .get_or_insert_with(|| (EvBuffer::new(), EvBuffer::new()));
+        (i, o)
     }
 
     /// Appends `data` to the output buffer.
@@ -215,21 +207,55 @@ fn lease_handler(state: &mut Bev) -> Option<Box<dyn BevHandler>> {
     Some(h)
 }
 
+/// How a callback is to run, as [`prepare_call`] found.
+pub(super) enum Call {
+    /// Now, on the handler taken out of the bufferevent.
+    Inline(Box<dyn BevHandler>),
+    /// From the deferred queue (DEFER_CALLBACKS): its event is activated.
+    Deferred(Event),
+    /// Not at all (no handler, or the bufferevent is being freed).
+    Skip,
+}
+
+/// Prepares callback `cb` of a looked-up bufferevent: takes its handler out to run it
+/// inline, or (DEFER_CALLBACKS) records what the deferred callback will report.
+#[inline]
+pub(super) fn prepare_call(state: &mut Bev, cb: Cb) -> Call {
+    let Some(deferred) = state.deferred() else {
+        return lease_handler(state).map_or(Call::Skip, Call::Inline);
+    };
+    let r = state.rare_mut();
+    match cb {
+        Cb::Read => r.pending_read = true,
+        Cb::Write => r.pending_write = true,
+        Cb::Event(what) => r.pending_events |= what,
+    }
+    Call::Deferred(deferred)
+}
+
 impl EventBase {
     /// Runs one callback of `bev` now, then lets the bufferevent catch up (or finishes
     /// freeing it).
     pub(super) fn bev_run_callback(&mut self, bev: BufferEvent, cb: Cb) {
         if let Some(h) = self.bev_state_mut(bev).and_then(lease_handler) {
-            self.bev_run_handler(bev, h, cb);
+            self.bev_run_handler(bev, h, cb, false);
         }
     }
 
-    /// Runs `cb` on the handler `h` just taken out of `bev` (whose `running` counts it).
+    /// Runs `cb` on the handler `h` just taken out of `bev` (whose `running` counts it);
+    /// with `reclaim`, the callback ends a dispatch and the spares of `bev`'s emptied
+    /// buffers are reclaimed after it (`spares.rs`).
     ///
     /// A callback that panics loses its bufferevent, as a panicking event callback loses its
     /// event: the bufferevent is freed (its socket closed with `CLOSE_ON_FREE`), then the
     /// panic goes on to the caller of the loop, and the base stays usable.
-    fn bev_run_handler(&mut self, bev: BufferEvent, mut h: Box<dyn BevHandler>, cb: Cb) {
+    fn bev_run_handler(
+        &mut self,
+        bev: BufferEvent,
+        mut h: Box<dyn BevHandler>,
+        cb: Cb,
+        reclaim: bool,
+    ) {
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mut ctx = BevCtx {
                 base: self,
@@ -251,7 +277,7 @@ impl EventBase {
             }
             std::panic::resume_unwind(panic);
         }
-        let Some(state) = self.bev_state_mut(bev) else {
+        let Some((state, spares)) = self.bev_entry(bev) else {
             return drop(h);
         };
         state.running -= 1;
@@ -263,7 +289,18 @@ impl EventBase {
         if state.running == 0 && state.free_requested {
             self.bev_teardown(bev);
         } else {
-            self.bev_sync(bev);
+            // (The same lookup: a callback that changed nothing costs no more.)
+            let left = sync_local(state);
+            if left == SyncLeft::Nothing {
+                if reclaim {
+                    reclaim_into(state, spares);
+                }
+            } else {
+                self.bev_sync_rest(bev, left);
+                if reclaim {
+                    self.bev_reclaim_spares(bev);
+                }
+            }
         }
         // (A replaced handler is dropped here, after the bufferevent is consistent again:
         // its destructor is user code.)
@@ -272,23 +309,23 @@ impl EventBase {
     /// Runs callback `cb` of `bev` inline, or (DEFER_CALLBACKS) queues it for the deferred
     /// callback.
     pub(super) fn bev_callback(&mut self, bev: BufferEvent, cb: Cb) {
-        let Some(state) = self.bev_state_mut(bev) else {
-            return;
-        };
-        let Some(deferred) = state.deferred() else {
-            // Inline (one lookup for the check and the run).
-            if let Some(h) = lease_handler(state) {
-                self.bev_run_handler(bev, h, cb);
-            }
-            return;
-        };
-        let r = state.rare_mut();
-        match cb {
-            Cb::Read => r.pending_read = true,
-            Cb::Write => r.pending_write = true,
-            Cb::Event(what) => r.pending_events |= what,
+        if let Some(state) = self.bev_state_mut(bev) {
+            let call = prepare_call(state, cb);
+            self.bev_call(bev, call, cb, false);
         }
-        let _ = self.activate(deferred, What::TIMEOUT, 1);
+    }
+
+    /// Runs (or queues) the callback [`prepare_call`] prepared; `reclaim`: it ends a
+    /// dispatch and runs inline (see [`bev_run_handler`](Self::bev_run_handler)).
+    #[inline]
+    pub(super) fn bev_call(&mut self, bev: BufferEvent, call: Call, cb: Cb, reclaim: bool) {
+        match call {
+            Call::Inline(h) => self.bev_run_handler(bev, h, cb, reclaim),
+            Call::Deferred(ev) => {
+                let _ = self.activate(ev, What::TIMEOUT, 1);
+            }
+            Call::Skip => {}
+        }
     }
 
     /// The deferred callback of a DEFER_CALLBACKS bufferevent: what was queued, in

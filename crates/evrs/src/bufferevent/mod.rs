@@ -58,6 +58,7 @@ mod remote;
 mod resolve;
 mod socket;
 mod spares;
+mod sync;
 mod timeouts;
 
 pub use ctx::{BevCtx, BevHandler, BevOutput};

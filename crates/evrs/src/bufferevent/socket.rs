@@ -3,7 +3,9 @@
 //! watermark rules, connecting, and keeping the events' interest in step with the state
 //! (`bev_sync`, run after every change and every callback).
 
-use super::ctx::Cb;
+use super::ctx::{prepare_call, Call, Cb};
+use super::spares::reclaim_into;
+use super::sync::{io_error, sync_local, SyncLeft};
 use super::{BevEvents, BevOptions, BufferEvent};
 use crate::base::EventBase;
 use crate::event::{Event, RawArg};
@@ -27,13 +29,6 @@ fn bev_of(base: &EventBase, arg: RawArg) -> BufferEvent {
     }
 }
 
-fn io_error(e: BufError) -> io::Error {
-    match e {
-        BufError::Io(e) => e,
-        other => io::Error::other(other),
-    }
-}
-
 impl EventBase {
     /// Makes the read event for socket `fd`. The write event is made when first needed
     /// ([`bev_write_event`](Self::bev_write_event)) and freed when it is no longer: most
@@ -54,7 +49,7 @@ impl EventBase {
 
     /// The write event of a socket bufferevent, made now if it has none (no allocation once
     /// the event table has room: a freed slot is reused).
-    fn bev_write_event(&mut self, bev: BufferEvent) -> io::Result<Event> {
+    pub(super) fn bev_write_event(&mut self, bev: BufferEvent) -> io::Result<Event> {
         let b = self.bev_live(bev)?;
         if let Some(w) = b.write_ev {
             return Ok(w);
@@ -82,152 +77,6 @@ impl EventBase {
             let _ = self.free(ev);
         }
         Ok(())
-    }
-
-    /// Brings the events' interest in line with the state: reading while enabled and
-    /// below the high watermark; writing while connecting, or enabled with output pending.
-    pub(crate) fn bev_sync(&mut self, bev: BufferEvent) {
-        let Some(b) = self.bev_state_mut(bev) else {
-            return;
-        };
-        // Rate limits: a direction out of tokens waits for a refill. (One lookup when
-        // there are none: this runs after every callback.)
-        let limited = b.rate_limited();
-        let (rb, wb, b) = if limited {
-            let (rb, wb) = (self.bev_budget(bev, true), self.bev_budget(bev, false));
-            let Some(b) = self.bev_state_mut(bev) else {
-                return;
-            };
-            (rb, wb, b)
-        } else {
-            (None, None, b)
-        };
-        let starved = rb.is_some_and(|n| n <= 0) || wb.is_some_and(|n| n <= 0);
-        if b.free_requested {
-            return;
-        }
-        if b.pair().is_some() {
-            return self.pair_pump(bev);
-        }
-        if b.filter.is_some() {
-            return self.filter_pump(bev);
-        }
-        if b.fd < 0 {
-            return;
-        }
-        // Output waiting and the socket not known to be full (no write event pending): write
-        // now, instead of watching for writability first — that would cost a wake-up and two
-        // epoll_ctl calls per message. (libevent always waits for the write event.)
-        let inline = !b.write_added
-            && !b.connecting
-            && b.rare().connect_error.is_none()
-            && b.rare().resolving.is_none()
-            && b.enabled.contains(What::WRITE)
-            && !b.output.is_empty()
-            && wb.is_none_or(|n| n > 0);
-        if inline {
-            if let Ok(n) = self.bev_write_budget(bev, limited, wb) {
-                let Some(b) = self.bev_state_mut(bev) else {
-                    return;
-                };
-                // Drained to the low watermark: the write callback runs from the loop (not
-                // from inside this call, which may be the program's own `bev_write`): at
-                // the end of the read event's dispatch if one is running, else from the
-                // write event, activated for it.
-                if n > 0 && b.output.len() <= b.write_wm().0 {
-                    b.write_cb_due = true;
-                    if !b.reading {
-                        if let Ok(w) = self.bev_write_event(bev) {
-                            let _ = self.activate(w, What::WRITE, 1);
-                        }
-                    }
-                }
-            }
-            // (An error is met again, and reported, by the write event.)
-        }
-        let Some(b) = self.bev_state_mut(bev) else {
-            return;
-        };
-        let high = b.read_wm.1;
-        let below_high = high == 0 || b.input.len() < high;
-        let want_read = b.enabled.contains(What::READ)
-            && below_high
-            && !b.connecting
-            && b.rare().resolving.is_none()
-            && rb.is_none_or(|n| n > 0);
-        let want_write = b.connecting
-            || b.rare().connect_error.is_some()
-            || (b.enabled.contains(What::WRITE)
-                && (!b.output.is_empty() || b.write_kick)
-                && b.rare().resolving.is_none()
-                && wb.is_none_or(|n| n > 0));
-        // The write event goes once nothing needs it (not waiting, no callback owed from it).
-        let release = if !want_write && !b.write_cb_due {
-            b.write_added = false;
-            b.write_ev.take()
-        } else {
-            None
-        };
-        let make_write = want_write && b.write_ev.is_none();
-        let mut ops: [Option<(Event, bool, Option<std::time::Duration>)>; 2] = [None, None];
-        if want_read != b.read_added {
-            if let Some(ev) = b.read_ev {
-                ops[0] = Some((ev, want_read, b.rare().timeout_read));
-                b.read_added = want_read;
-            }
-        }
-        if let Some(ev) = release {
-            let _ = self.free(ev);
-        }
-        if make_write {
-            if let Err(e) = self.bev_write_event(bev) {
-                return self.bev_sync_failed(bev, BevEvents::WRITING, &e);
-            }
-        }
-        let Some(b) = self.bev_state_mut(bev) else {
-            return;
-        };
-        if want_write != b.write_added {
-            if let Some(ev) = b.write_ev {
-                ops[1] = Some((ev, want_write, b.rare().timeout_write));
-                b.write_added = want_write;
-            }
-        }
-        for (k, op) in ops.into_iter().enumerate() {
-            let Some((ev, on, timeout)) = op else {
-                continue;
-            };
-            let res = if on {
-                self.add(ev, timeout)
-            } else {
-                self.del(ev)
-            };
-            if let Err(e) = res {
-                // The fd went bad under us (closed by the program, say): report it as a
-                // socket error rather than retrying forever.
-                let dir = if k == 0 {
-                    BevEvents::READING
-                } else {
-                    BevEvents::WRITING
-                };
-                return self.bev_sync_failed(bev, dir, &e);
-            }
-        }
-        if starved {
-            self.bev_wait_for_tokens(bev);
-        }
-    }
-
-    /// `bev_sync` could not make or (un)register an event: the bufferevent stops and its
-    /// event callback hears `dir | ERROR`.
-    fn bev_sync_failed(&mut self, bev: BufferEvent, dir: BevEvents, e: &io::Error) {
-        if let Some(b) = self.bev_state_mut(bev) {
-            b.set_error(e);
-            b.read_added = false;
-            b.write_added = false;
-            b.enabled = What::empty();
-        }
-        self.bev_callback(bev, Cb::Event(dir | BevEvents::ERROR));
     }
 
     /// Frees the bufferevent now: events, deferred event, socket (if owned), buffers,
@@ -282,26 +131,7 @@ impl EventBase {
         limited: bool,
         budget: Option<isize>,
     ) -> io::Result<usize> {
-        let b = self.bev_live(bev)?;
-        if b.fd < 0 || b.connecting {
-            return Ok(0);
-        }
-        let cap = match budget {
-            Some(n) if n <= 0 => return Ok(0),
-            Some(n) => b.max_write().min(n as usize),
-            None => b.max_write(),
-        };
-        let n = match b.output.write_atmost(b.fd, Some(cap)) {
-            Ok(n) => n,
-            Err(BufError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => 0,
-            Err(BufError::Io(e)) if e.kind() == io::ErrorKind::Interrupted => 0,
-            Err(e) => return Err(io_error(e)),
-        };
-        if b.shutdown_pending && b.output.is_empty() {
-            b.shutdown_pending = false;
-            // Errors only mean the connection is gone already.
-            let _ = crate::sys::stream::shutdown_write(b.fd);
-        }
+        let n = super::sync::write_out(self.bev_live(bev)?, budget)?;
         if n > 0 && limited {
             self.bev_charge(bev, false, n);
         }
@@ -345,31 +175,34 @@ impl EventBase {
 /// spare memory lent to an input that has none, and emptied buffers' memory reclaimed after.
 fn on_readable(base: &mut EventBase, ev: Event, what: What, arg: RawArg) {
     let bev = bev_of(base, arg);
-    read_dispatch(base, ev, what, bev);
-    base.bev_reclaim_spares(bev);
+    if !read_dispatch(base, ev, what, bev) {
+        base.bev_reclaim_spares(bev);
+    }
 }
 
-fn read_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent) {
+/// Returns true if the spares were reclaimed already (or the bufferevent is gone).
+fn read_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent) -> bool {
     let Some(b) = base.bev_state_lending(bev) else {
-        return;
+        return true;
     };
     let limited = b.rate_limited();
     let (budget, b) = if limited {
         let budget = base.bev_budget(bev, true);
         let Some(b) = base.bev_state_mut(bev) else {
-            return;
+            return true;
         };
         (budget, b)
     } else {
         (None, b)
     };
     if b.free_requested {
-        return;
+        return false;
     }
     if what.contains(What::TIMEOUT) {
         b.enabled.remove(What::READ);
         base.bev_sync(bev);
-        return base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::TIMEOUT));
+        base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::TIMEOUT));
+        return false;
     }
     let (low, high) = b.read_wm;
     let mut room = if high == 0 {
@@ -382,13 +215,15 @@ fn read_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent)
     }
     if room == 0 {
         // At the high watermark: suspended until the input drains.
-        return base.bev_sync(bev);
+        base.bev_sync(bev);
+        return false;
     }
     match b.input.read_from(b.fd, Some(room)) {
         Ok(0) => {
             b.enabled.remove(What::READ);
             base.bev_sync(bev);
             base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::EOF));
+            false
         }
         Ok(n) => {
             let ready = b.input.len() >= low;
@@ -397,30 +232,57 @@ fn read_dispatch(base: &mut EventBase, _ev: Event, what: What, bev: BufferEvent)
             b.reading = true;
             if limited {
                 base.bev_charge(bev, true, n);
+                base.bev_sync(bev);
+                if ready {
+                    base.bev_callback(bev, Cb::Read);
+                }
+            } else {
+                // (One lookup for the sync and the callback when the events are in step.)
+                let left = sync_local(b);
+                if left == SyncLeft::Nothing {
+                    if ready {
+                        let call = prepare_call(b, Cb::Read);
+                        base.bev_call(bev, call, Cb::Read, false);
+                    }
+                } else {
+                    base.bev_sync_rest(bev, left);
+                    if ready {
+                        base.bev_callback(bev, Cb::Read);
+                    }
+                }
             }
-            base.bev_sync(bev);
-            if ready {
-                base.bev_callback(bev, Cb::Read);
-            }
-            let Some(b) = base.bev_state_mut(bev) else {
-                return;
+            // (One lookup for the end of the dispatch, the write callback due and the
+            // spares: with an inline write callback they are reclaimed after it.)
+            let Some((b, spares)) = base.bev_entry(bev) else {
+                return true;
             };
             b.reading = false;
             if std::mem::take(&mut b.write_cb_due) && !b.free_requested {
-                base.bev_callback(bev, Cb::Write);
+                let call = prepare_call(b, Cb::Write);
+                if !matches!(call, Call::Inline(_)) {
+                    reclaim_into(b, spares);
+                }
+                base.bev_call(bev, call, Cb::Write, true);
+            } else {
+                reclaim_into(b, spares);
             }
+            true
         }
         Err(BufError::Io(e))
             if matches!(
                 e.kind(),
                 io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-            ) => {}
+            ) =>
+        {
+            false
+        }
         Err(e) => {
             let e = io_error(e);
             b.set_error(&e);
             b.enabled.remove(What::READ);
             base.bev_sync(bev);
             base.bev_callback(bev, Cb::Event(BevEvents::READING | BevEvents::ERROR));
+            false
         }
     }
 }

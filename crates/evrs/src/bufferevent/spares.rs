@@ -32,24 +32,38 @@ impl EventBase {
     /// After a dispatch: the memory its empty buffers kept goes back to the pool (or is
     /// freed when the pool is full).
     pub(super) fn bev_reclaim_spares(&mut self, bev: BufferEvent) {
+        if let Some((b, spares)) = self.bev_entry(bev) {
+            reclaim_into(b, spares);
+        }
+    }
+
+    /// The state of `bev` and the base's pool of spares (one lookup for both).
+    #[inline]
+    pub(super) fn bev_entry(&mut self, bev: BufferEvent) -> Option<(&mut Bev, &mut Spares)> {
         if bev.base != self.id() {
-            return;
+            return None;
         }
         let bevs = self.bevs();
-        let Some(b) = bevs.table.get_mut(bev.idx, bev.gen) else {
-            return;
-        };
-        for buf in [&mut b.output, &mut b.input] {
-            if !buf.is_empty() {
-                continue;
-            }
-            if let Some(spare) = buf.take_spare() {
-                if bevs.spares.len() < MAX_SPARES {
-                    if bevs.spares.capacity() == 0 {
-                        bevs.spares.reserve_exact(MAX_SPARES);
-                    }
-                    bevs.spares.push(spare);
+        let b = bevs.table.get_mut(bev.idx, bev.gen)?;
+        Some((b, &mut bevs.spares))
+    }
+}
+
+/// The pool of spare buffer memory.
+pub(super) type Spares = Vec<evrs_buffer::Spare>;
+
+/// The memory `b`'s empty buffers kept goes to the pool (or is freed when the pool is full).
+pub(super) fn reclaim_into(b: &mut Bev, spares: &mut Spares) {
+    for buf in [&mut b.output, &mut b.input] {
+        if !buf.is_empty() {
+            continue;
+        }
+        if let Some(spare) = buf.take_spare() {
+            if spares.len() < MAX_SPARES {
+                if spares.capacity() == 0 {
+                    spares.reserve_exact(MAX_SPARES);
                 }
+                spares.push(spare);
             }
         }
     }
