@@ -21,8 +21,10 @@
 
 pub mod base;
 pub mod compat;
+pub mod debug;
 pub mod event;
 pub mod ffi;
+pub mod inspect;
 pub mod log;
 pub mod mm;
 mod registry;
