@@ -261,6 +261,77 @@ capi! {
         0
     }
 
+    /// Internal: starts a non-blocking connect to `sa`, making a non-blocking socket into
+    /// `*fd` first if it is negative. 1 connected at once, 0 in progress, 2 refused at once,
+    /// -1 on another error (a socket made here is closed again).
+    fn evutil_socket_connect_(fd: *mut c_int, sa: *const libc::sockaddr, len: c_int) -> c_int {
+        if fd.is_null() || sa.is_null() {
+            return -1;
+        }
+        // SAFETY: `fd` writable and `sa` an address of `len` bytes, per the contract.
+        unsafe {
+            let made = *fd < 0;
+            if made {
+                let s = libc::socket(c_int::from((*sa).sa_family), libc::SOCK_STREAM | libc::SOCK_NONBLOCK, 0);
+                if s < 0 {
+                    return -1;
+                }
+                *fd = s;
+            }
+            if libc::connect(*fd, sa, len as libc::socklen_t) == 0 {
+                return 1;
+            }
+            match *libc::__errno_location() {
+                libc::EINPROGRESS | libc::EINTR => 0,
+                libc::ECONNREFUSED => 2,
+                _ => {
+                    if made {
+                        libc::close(*fd);
+                        *fd = -1;
+                    }
+                    -1
+                }
+            }
+        }
+    }
+
+    /// Internal: whether a non-blocking connect finished: 1 connected, 0 still in progress,
+    /// -1 failed (errno set to the socket's error).
+    fn evutil_socket_finished_connecting_(fd: c_int) -> c_int {
+        let mut e: c_int = 0;
+        let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+        // SAFETY: a writable int of the given size.
+        if unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ERROR, (&mut e as *mut c_int).cast(), &mut len) } < 0 {
+            return -1;
+        }
+        match e {
+            0 => 1,
+            libc::EINPROGRESS | libc::EINTR => 0,
+            _ => {
+                set_errno(e);
+                -1
+            }
+        }
+    }
+
+    /// Internal: frees evutil's globals (evrs has none to free).
+    fn evutil_free_globals_() {}
+
+    /// Internal: frees the secure generator's globals (the kernel's has none).
+    fn evutil_free_secure_rng_globals_() {}
+
+    /// Internal: sets up evutil's locks after threading is enabled (none needed): 0.
+    fn evutil_global_setup_locks_(enable_locks: c_int) -> c_int {
+        let _ = enable_locks;
+        0
+    }
+
+    /// Internal: sets up the secure generator's lock (none needed): 0.
+    fn evutil_secure_rng_global_setup_locks_(enable_locks: c_int) -> c_int {
+        let _ = enable_locks;
+        0
+    }
+
     /// Internal: `getenv`, but NULL in a setuid or setgid process.
     fn evutil_getenv_(name: *const c_char) -> *const c_char {
         if name.is_null() {

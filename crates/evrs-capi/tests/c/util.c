@@ -48,6 +48,8 @@ int evutil_open_closeonexec_(const char *, int, unsigned);
 evutil_socket_t evutil_socket_(int, int, int);
 evutil_socket_t evutil_accept4_(evutil_socket_t, struct sockaddr *, ev_socklen_t *, int);
 int evutil_make_internal_pipe_(evutil_socket_t fd[2]);
+int evutil_socket_connect_(evutil_socket_t *, const struct sockaddr *, int);
+int evutil_socket_finished_connecting_(evutil_socket_t);
 evutil_socket_t evutil_eventfd_(unsigned, int);
 int evutil_v4addr_is_local_(const struct in_addr *);
 int evutil_v6addr_is_local_(const struct in6_addr *);
@@ -229,11 +231,32 @@ static void sockets(void)
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof peer;
 	evutil_socket_t a = evutil_accept4_(l, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	/* socket_connect_ to the listener: connected now (1) or soon (0, then finished 1) */
+	evutil_socket_t sc = -1;
+	int cr = evutil_socket_connect_(&sc, (struct sockaddr *)&ss, len);
+	if (cr == 0) {
+		usleep(20000);
+		cr = evutil_socket_finished_connecting_(sc);
+	}
+	printf("socket_connect_ made %d nonblock %d connected %d\n", sc >= 0, flag_set(sc, F_GETFL, O_NONBLOCK), cr);
+	evutil_closesocket(sc);
 	printf("accept4 %d plen %u nonblock %d cloexec %d loop %d\n", a >= 0, (unsigned)plen, flag_set(a, F_GETFL, O_NONBLOCK),
 	    flag_set(a, F_GETFD, FD_CLOEXEC), evutil_sockaddr_is_loopback_((struct sockaddr *)&peer));
 	evutil_closesocket(a);
 	evutil_closesocket(c);
+	a = accept(l, NULL, NULL);
+	evutil_closesocket(a);
 	evutil_closesocket(l);
+	/* ...and to the closed port: refused at once (2) or later (finished -1 ECONNREFUSED) */
+	sc = -1;
+	cr = evutil_socket_connect_(&sc, (struct sockaddr *)&ss, len);
+	if (cr == 0) {
+		usleep(20000);
+		errno = 0;
+		cr = evutil_socket_finished_connecting_(sc) == -1 && errno == ECONNREFUSED ? 2 : -5;
+	}
+	printf("socket_connect_ closed port %d\n", cr);
+	evutil_closesocket(sc);
 	printf("closesocket bad %d\n", evutil_closesocket(-1));
 
 	printf("internal pipe %d", evutil_make_internal_pipe_(fd));
