@@ -37,7 +37,9 @@ int evutil_snprintf(char *buf, size_t buflen, const char *fmt, ...)
 
 #ifdef HAVE_event_logv_
 void event_logv_(int severity, const char *errstr, const char *fmt, va_list ap);
-void event_exit_(int code); /* implementation: the fatal path (callback, then exit) */
+/* The implementation's fatal path (callback, then exit). libevent has no such symbol, so
+ * no forwarder exists: call the implementation's export directly. */
+__attribute__((noreturn)) void evrs_event_exit_(int code);
 
 #define LOGV(sev, errstr) do { va_list ap; va_start(ap, fmt); \
     event_logv_((sev), (errstr), fmt, ap); va_end(ap); } while (0)
@@ -47,12 +49,12 @@ void event_warnx(const char *fmt, ...) { LOGV(2, NULL); }
 void event_msgx(const char *fmt, ...) { LOGV(1, NULL); }
 void event_debugx_(const char *fmt, ...) { LOGV(0, NULL); }
 void event_sock_warn(int sock, const char *fmt, ...) { (void)sock; LOGV(2, strerror(errno)); }
-void event_err(int eval, const char *fmt, ...) { LOGV(3, strerror(errno)); event_exit_(eval); }
-void event_errx(int eval, const char *fmt, ...) { LOGV(3, NULL); event_exit_(eval); }
+void event_err(int eval, const char *fmt, ...) { LOGV(3, strerror(errno)); evrs_event_exit_(eval); }
+void event_errx(int eval, const char *fmt, ...) { LOGV(3, NULL); evrs_event_exit_(eval); }
 void event_sock_err(int eval, int sock, const char *fmt, ...)
 {
     (void)sock;
     LOGV(3, strerror(errno));
-    event_exit_(eval);
+    evrs_event_exit_(eval);
 }
 #endif

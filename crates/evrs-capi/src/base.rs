@@ -149,6 +149,7 @@ fn loop_result(r: std::io::Result<RunOutcome>) -> c_int {
 }
 
 fn build(cfg: EventConfig) -> *mut CBase {
+    crate::debug::note_setup();
     match cfg.build() {
         Ok(b) => CBase::boxed(b),
         Err(e) => {
@@ -329,7 +330,8 @@ capi! {
         unsafe { CBase::with(base, |b| b.priorities() as c_int) }
     }
 
-    /// Counts events: `EVENT_BASE_COUNT_ACTIVE` 1, `_VIRTUAL` 2, `_ADDED` 4, summed.
+    /// Counts events: `EVENT_BASE_COUNT_ACTIVE` 1, `_VIRTUAL` 2 (evrs has no virtual
+    /// events: always 0), `_ADDED` 4, summed.
     fn event_base_get_num_events(base: *mut CBase, flags: c_int) -> c_int {
         if base.is_null() {
             return 0;
@@ -342,7 +344,14 @@ capi! {
                     n += b.num_events(Count::Active);
                 }
                 if flags & 4 != 0 {
-                    n += b.num_events(Count::Added);
+                    // libevent counts queue memberships: registered, timed and active
+                    // each count once for an event, the base's own events not at all.
+                    let _ = b.foreach_event(|i| {
+                        if !i.internal && !i.hook {
+                            n += usize::from(i.inserted) + usize::from(i.timeout.is_some()) + usize::from(i.active);
+                        }
+                        std::ops::ControlFlow::Continue(())
+                    });
                 }
                 n as c_int
             })

@@ -149,8 +149,10 @@ pub unsafe fn assign(
         return -1;
     }
     let arg = if arg == self_cbarg() { ev.cast() } else { arg };
+    crate::debug::note_setup();
     // SAFETY: `base` is live; `ev` writable.
     unsafe {
+        crate::debug::check_assign(ev, fd, what.contains(What::SIGNAL));
         // Memory that named an event of another live base releases it there first.
         if let Some(old) = handle(ev) {
             let ob = (*ev).base;
@@ -228,7 +230,13 @@ pub unsafe fn resolve(ev: *const CEvent, what: &str) -> Option<(*mut CBase, Even
     let (h, base) = unsafe { (handle(ev), (*ev).base) };
     match h {
         Some(h) if !base.is_null() => Some((base, h)),
+        _ if base.is_null() => {
+            log::warn(&format!("{what}: event has no event_base set."));
+            None
+        }
         _ => {
+            // SAFETY: readable per the contract. Fatal in debug mode.
+            unsafe { crate::debug::assert_setup(ev) };
             log::warn(&format!(
                 "{what}: event not initialized (event_assign or event_new first)"
             ));
@@ -344,7 +352,7 @@ capi! {
     fn event_del(ev: *mut CEvent) -> c_int {
         // SAFETY: an assigned event.
         unsafe {
-            with_event(ev, "event_del", -1, |b, h| match b.del(h) {
+            with_event(ev, "event_del_", -1, |b, h| match b.del(h) {
                 Ok(()) => {
                     sync(b, ev, h);
                     0
@@ -422,6 +430,10 @@ capi! {
 
     /// Sets the priority (0 is most urgent).
     fn event_priority_set(ev: *mut CEvent, pri: c_int) -> c_int {
+        if !ev.is_null() {
+            // SAFETY: readable event memory (fatal in debug mode if it holds no event).
+            unsafe { crate::debug::assert_setup(ev) };
+        }
         if pri < 0 {
             return -1;
         }
@@ -439,36 +451,60 @@ capi! {
 
     /// The fd (or signal number).
     fn event_get_fd(ev: *const CEvent) -> c_int {
+        if !ev.is_null() {
+            // SAFETY: readable event memory (fatal in debug mode if it holds no event).
+            unsafe { crate::debug::assert_setup(ev) };
+        }
         // SAFETY: readable event memory.
         if ev.is_null() { -1 } else { unsafe { (*ev).fd } }
     }
 
     /// The base.
     fn event_get_base(ev: *const CEvent) -> *mut CBase {
+        if !ev.is_null() {
+            // SAFETY: readable event memory (fatal in debug mode if it holds no event).
+            unsafe { crate::debug::assert_setup(ev) };
+        }
         // SAFETY: readable event memory.
         if ev.is_null() { ptr::null_mut() } else { unsafe { (*ev).base } }
     }
 
     /// The `EV_*` interest.
     fn event_get_events(ev: *const CEvent) -> c_short {
+        if !ev.is_null() {
+            // SAFETY: readable event memory (fatal in debug mode if it holds no event).
+            unsafe { crate::debug::assert_setup(ev) };
+        }
         // SAFETY: readable event memory.
         if ev.is_null() { 0 } else { unsafe { (*ev).events } }
     }
 
     /// The callback.
     fn event_get_callback(ev: *const CEvent) -> Option<EventCb> {
+        if !ev.is_null() {
+            // SAFETY: readable event memory (fatal in debug mode if it holds no event).
+            unsafe { crate::debug::assert_setup(ev) };
+        }
         // SAFETY: readable event memory.
         if ev.is_null() { None } else { unsafe { (*ev).cb } }
     }
 
     /// The callback's argument.
     fn event_get_callback_arg(ev: *const CEvent) -> *mut c_void {
+        if !ev.is_null() {
+            // SAFETY: readable event memory (fatal in debug mode if it holds no event).
+            unsafe { crate::debug::assert_setup(ev) };
+        }
         // SAFETY: readable event memory.
         if ev.is_null() { ptr::null_mut() } else { unsafe { (*ev).arg } }
     }
 
     /// The priority.
     fn event_get_priority(ev: *const CEvent) -> c_int {
+        if !ev.is_null() {
+            // SAFETY: readable event memory (fatal in debug mode if it holds no event).
+            unsafe { crate::debug::assert_setup(ev) };
+        }
         // SAFETY: readable event memory.
         if ev.is_null() { -1 } else { c_int::from(unsafe { (*ev).pri }) }
     }
@@ -478,6 +514,8 @@ capi! {
         if ev.is_null() {
             return;
         }
+        // SAFETY: readable event memory (fatal in debug mode if it holds no event).
+        unsafe { crate::debug::assert_setup(ev) };
         // SAFETY: readable event memory; each out-pointer null or writable.
         unsafe {
             if !base_out.is_null() { *base_out = (*ev).base; }

@@ -20,7 +20,7 @@ macro_rules! fallback {
     ($($t:ty => $v:expr),* $(,)?) => { $(impl Fallback for $t { fn fallback() -> Self { $v } })* };
 }
 fallback!(() => (), c_int => -1, c_short => -1, c_long => -1, isize => -1,
-    c_uint => 0, c_ulong => 0, u8 => 0, u16 => 0, usize => 0);
+    c_uint => 0, c_ulong => 0, i8 => 0, u8 => 0, u16 => 0, usize => 0);
 
 impl<T> Fallback for *mut T {
     fn fallback() -> Self {

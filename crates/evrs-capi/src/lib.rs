@@ -22,8 +22,10 @@
 pub mod base;
 pub mod buffer;
 pub mod compat;
+pub mod debug;
 pub mod event;
 pub mod ffi;
+pub mod inspect;
 pub mod listener;
 pub mod log;
 pub mod mm;

@@ -79,6 +79,46 @@ impl<M: Model> EventBase<M> {
         f
     }
 
+    /// The events registered on `fd` (or, with `signal`, on signal number `fd`), in the
+    /// order a readiness report activates them (most recently added first), for the C
+    /// ABI's `event_base_active_by_fd` / `_by_signal`, which must fire them as the
+    /// backend would.
+    pub fn inserted_on(&self, fd: RawFd, signal: bool) -> Vec<Event> {
+        use crate::reactor::io_table::List;
+        use crate::reactor::state;
+        let t = self.core.table();
+        let members: Vec<usize> = t
+            .live()
+            .filter(|(_, s)| {
+                s.has(state::INSERTED)
+                    && s.fd() == fd
+                    && s.events().contains(What::SIGNAL) == signal
+                    && matches!(s.kind(), Kind::Event)
+            })
+            .map(|(idx, _)| idx)
+            .collect();
+        // Each fd's (and signal's) events form one list: its head is the member no other
+        // member points to.
+        let nexts: Vec<usize> = members.iter().filter_map(|&i| List::next(t, i)).collect();
+        let mut order = Vec::with_capacity(members.len());
+        let mut cur = members.iter().copied().find(|i| !nexts.contains(i));
+        while let Some(idx) = cur {
+            if order.len() == members.len() {
+                break;
+            }
+            order.push(t.event_at(idx));
+            cur = List::next(t, idx);
+        }
+        order
+    }
+
+    /// The base's monotonic "now" as libevent's `event_gettime_monotonic` gives it: the
+    /// loop's cached time while it runs a pass, a fresh reading otherwise. Only
+    /// differences between two readings mean anything.
+    pub fn monotonic_now(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.core.cached().unwrap_or_else(|| self.core.now()))
+    }
+
     fn bind_owner(&mut self, owner: usize, ev: Event) {
         if let Ok(idx) = self.core.index(ev) {
             self.core.set_owner(idx, owner);
