@@ -11,6 +11,7 @@
 use crate::base::CBase;
 use crate::event::{self, CEvent};
 use crate::ffi::capi;
+use crate::log;
 use evrs::{Event, EventBase, What};
 use std::os::raw::{c_int, c_short, c_void};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -254,5 +255,26 @@ capi! {
             (*tv).tv_usec = d.subsec_micros() as libc::suseconds_t;
         }
         0
+    }
+}
+
+capi! {
+    /// Internal: checks every invariant of the base (evrs's `verify()`); a broken one is
+    /// fatal, as libevent's assertion.
+    fn event_base_assert_ok_(base: *mut CBase) {
+        if base.is_null() {
+            return;
+        }
+        // SAFETY: a live base.
+        if let Err(e) = unsafe { CBase::with(base, |b| b.verify()) } {
+            log::err(&format!("event_base_assert_ok_: {e}"));
+            std::process::abort();
+        }
+    }
+
+    /// Internal: as `event_base_assert_ok_` (evrs bases have no lock to skip).
+    fn event_base_assert_ok_nolock_(base: *mut CBase) {
+        // SAFETY: forwarded contract.
+        unsafe { event_base_assert_ok_(base) }
     }
 }
