@@ -36,13 +36,15 @@ pub struct CBase {
 }
 
 impl CBase {
+    /// The base's memory comes from the program's allocator hooks, as libevent's does
+    /// (and, like every `CBase`, is never released: see the type's docs).
     fn boxed(base: EventBase) -> *mut CBase {
-        Box::into_raw(Box::new(CBase {
+        crate::mm::boxed(CBase {
             base: UnsafeCell::new(ManuallyDrop::new(base)),
             dead: Cell::new(false),
             running: Cell::new(ptr::null_mut()),
             common: UnsafeCell::new(Vec::new()),
-        }))
+        })
     }
 
     /// Whether `event_base_free` has freed this base.
@@ -121,10 +123,22 @@ pub struct CConfig {
     cfg: EventConfig,
 }
 
-/// A `timeval` as a duration; negative parts count as zero.
+/// The marker of a common-timeout `timeval` (`event_base_init_common_timeout`) in its
+/// `tv_usec`, the mask that finds it, and the micros' part.
+const COMMON_MAGIC: libc::suseconds_t = 0x5000_0000;
+const COMMON_MASK: libc::suseconds_t = 0xf000_0000;
+const COMMON_USEC: libc::suseconds_t = 0x000f_ffff;
+
+/// A `timeval` as a duration; negative parts count as zero; a common-timeout `timeval`
+/// counts as the duration it stands for.
 pub fn duration(tv: &libc::timeval) -> Duration {
     let s = u64::try_from(tv.tv_sec).unwrap_or(0);
-    let us = u64::try_from(tv.tv_usec).unwrap_or(0);
+    let usec = if tv.tv_usec & COMMON_MASK == COMMON_MAGIC {
+        tv.tv_usec & COMMON_USEC
+    } else {
+        tv.tv_usec
+    };
+    let us = u64::try_from(usec).unwrap_or(0);
     Duration::from_secs(s) + Duration::from_micros(us)
 }
 
@@ -436,32 +450,31 @@ capi! {
         unsafe {
             let d = self::duration(&*duration);
             let list = &mut *(*base).common.get();
-            let tv = libc::timeval {
-                tv_sec: d.as_secs() as libc::time_t,
-                tv_usec: d.subsec_micros() as libc::suseconds_t,
-            };
-            if let Some(t) = list.iter().find(|t| t.tv_sec == tv.tv_sec && t.tv_usec == tv.tv_usec) {
+            let (sec, usec) = (d.as_secs() as libc::time_t, d.subsec_micros() as libc::suseconds_t);
+            if let Some(t) = list.iter().find(|t| t.tv_sec == sec && t.tv_usec & COMMON_USEC == usec) {
                 return &**t;
             }
             if list.len() >= 256 {
                 log::warn("event_base_init_common_timeout: too many common timeouts");
                 return ptr::null();
             }
-            list.push(Box::new(tv));
+            // libevent's encoding (programs compare it): a marker, the index, the micros.
+            let idx = list.len() as libc::suseconds_t;
+            list.push(Box::new(libc::timeval { tv_sec: sec, tv_usec: COMMON_MAGIC | (idx << 20) | usec }));
             &**list.last().unwrap_or_else(|| unreachable!())
         }
     }
 
     /// A new, default configuration.
     fn event_config_new() -> *mut CConfig {
-        Box::into_raw(Box::new(CConfig { cfg: EventConfig::new() }))
+        crate::mm::boxed(CConfig { cfg: EventConfig::new() })
     }
 
     /// Frees a configuration.
     fn event_config_free(cfg: *mut CConfig) {
         if !cfg.is_null() {
-            // SAFETY: made by `event_config_new`.
-            drop(unsafe { Box::from_raw(cfg) });
+            // SAFETY: made by `event_config_new`, not used after this.
+            unsafe { crate::mm::drop_free(cfg) };
         }
     }
 

@@ -34,6 +34,7 @@ pub fn malloc(n: usize) -> *mut c_void {
 /// `calloc` through the hooks (overflow of `count * size` gives NULL).
 pub fn calloc(count: usize, size: usize) -> *mut c_void {
     let Some(n) = count.checked_mul(size) else {
+        set_errno(libc::ENOMEM);
         return std::ptr::null_mut();
     };
     let p = malloc(n);
@@ -79,6 +80,37 @@ pub unsafe fn free(p: *mut c_void) {
     }
 }
 
+/// Sets `errno` (libevent's allocation functions report failures through it).
+pub fn set_errno(e: i32) {
+    // SAFETY: the calling thread's errno slot.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// Moves `v` into memory from the hooks (the program's allocator, when it installed one),
+/// as libevent allocates its objects; NULL if that allocator fails. Such memory is
+/// released with [`drop_free`].
+pub fn boxed<T>(v: T) -> *mut T {
+    debug_assert!(std::mem::align_of::<T>() <= 16);
+    let p = malloc(std::mem::size_of::<T>().max(1)).cast::<T>();
+    if !p.is_null() {
+        // SAFETY: fresh memory of T's size; malloc-like allocators align to 16.
+        unsafe { p.write(v) };
+    }
+    p
+}
+
+/// Drops and frees what [`boxed`] made.
+///
+/// # Safety
+/// `p` came from [`boxed`] and is not used after this.
+pub unsafe fn drop_free<T>(p: *mut T) {
+    // SAFETY: per the contract.
+    unsafe {
+        std::ptr::drop_in_place(p);
+        free(p.cast());
+    }
+}
+
 /// A NUL-terminated copy of `s` through the hooks.
 pub fn strdup_bytes(s: &[u8]) -> *mut c_char {
     let p = malloc(s.len() + 1).cast::<u8>();
@@ -114,6 +146,7 @@ capi! {
     /// Internal: `strdup` through the hooks.
     fn event_mm_strdup_(s: *const c_char) -> *mut c_char {
         if s.is_null() {
+            set_errno(libc::EINVAL);
             return std::ptr::null_mut();
         }
         // SAFETY: a C string.
