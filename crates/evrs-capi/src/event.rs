@@ -64,6 +64,8 @@ const EVLIST_ACTIVE: c_short = 0x08;
 /// `EVLIST_ACTIVE_LATER`.
 const EVLIST_ACTIVE_LATER: c_short = 0x20;
 const MARK: u32 = 0x4556_5253; // "EVRS"
+/// Signal numbers are 1..NSIG on Linux.
+const NSIG: c_int = 65;
 
 /// The argument `event_self_cbarg` stands for.
 static SELF_CBARG: u8 = 0;
@@ -160,11 +162,20 @@ pub unsafe fn assign(
                 CBase::with(ob, |b| release(b, ev, old));
             }
         }
+        // libevent makes an event for any signal number and refuses it only at
+        // `event_add`; evrs refuses it at creation, so such an event is made without its
+        // signal and marked to be refused when added.
+        let bad_signal = what.contains(What::SIGNAL) && !(1..NSIG).contains(&fd);
+        let (efd, ewhat) = if bad_signal {
+            (-1, What::empty())
+        } else {
+            (fd, what)
+        };
         let r = CBase::with(base, |b| {
             let h = b.assign_owned(
                 ev as usize,
-                fd,
-                what,
+                efd,
+                ewhat,
                 trampoline,
                 RawArg::from_ptr(ev.cast()),
             )?;
@@ -197,7 +208,7 @@ pub unsafe fn assign(
                 fd,
                 base,
                 next: [ptr::null_mut(); 2],
-                io_timeout: [0; 2],
+                io_timeout: [0, u64::from(bad_signal)],
                 events,
                 res: 0,
                 timeout: libc::timeval {
@@ -335,6 +346,10 @@ capi! {
         // SAFETY: an assigned event; `tv` null or readable.
         unsafe {
             let timeout = base::opt_duration(tv);
+            if !ev.is_null() && (*ev).io_timeout[1] == 1 && handle(ev).is_some() {
+                log::warn(&format!("event_add: invalid signal number {}", (*ev).fd));
+                return -1;
+            }
             with_event(ev, "event_add", -1, |b, h| match b.add(h, timeout) {
                 Ok(()) => {
                     sync(b, ev, h);
