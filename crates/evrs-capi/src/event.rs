@@ -221,6 +221,24 @@ pub unsafe fn assign(
     0
 }
 
+/// Debug mode's check (libevent refuses it only there): would adding this I/O event put
+/// edge- and level-triggered events on one fd?
+///
+/// # Safety
+/// `ev` points to readable `struct event` memory.
+unsafe fn mixes_triggering(b: &EventBase, ev: *const CEvent, h: Event) -> bool {
+    // SAFETY: per the contract.
+    let (fd, events) = unsafe { ((*ev).fd, What::from_bits_truncate((*ev).events as u16)) };
+    if fd < 0 || !events.intersects(What::READ | What::WRITE | What::CLOSED) {
+        return false;
+    }
+    let et = events.contains(What::ET);
+    b.inserted_on(fd, false)
+        .into_iter()
+        .filter(|&o| o != h)
+        .any(|o| b.events(o).is_ok_and(|w| w.contains(What::ET) != et))
+}
+
 /// Frees the evrs event a C event names, if the base still knows it by this memory.
 fn release(b: &mut EventBase, ev: *mut CEvent, h: Event) {
     if b.owner_of(h) == Some(ev as usize) {
@@ -350,7 +368,12 @@ capi! {
                 log::warn(&format!("event_add: invalid signal number {}", (*ev).fd));
                 return -1;
             }
-            with_event(ev, "event_add", -1, |b, h| match b.add(h, timeout) {
+            with_event(ev, "event_add", -1, |b, h| {
+                if crate::debug::on() && mixes_triggering(b, ev, h) {
+                    log::warn(&format!("Tried to mix edge-triggered and non-edge-triggered events on fd {}", (*ev).fd));
+                    return -1;
+                }
+                match b.add(h, timeout) {
                 Ok(()) => {
                     sync(b, ev, h);
                     0
@@ -358,6 +381,7 @@ capi! {
                 Err(e) => {
                     log::warn(&format!("event_add: {e}"));
                     -1
+                }
                 }
             })
         }
