@@ -196,6 +196,31 @@ impl Handlers<LocalHandler> {
             _ => drop_replaced(f),
         }
     }
+
+    /// Copies the raw callback of `idx` out for a call (a function pointer and an argument:
+    /// nothing to move or drop), leaving the running marker in its place, as for a closure.
+    #[inline(always)]
+    pub(crate) fn start_raw(&mut self, idx: usize) -> Option<(RawCallback, RawArg)> {
+        let Some(Some(LocalHandler(k))) = self.v.get_mut(idx) else {
+            return None;
+        };
+        let LocalKind::Raw(cb, arg) = k else {
+            return None;
+        };
+        let (cb, arg) = (*cb, *arg);
+        // A raw callback owns nothing: no drop to run.
+        std::mem::forget(std::mem::replace(k, LocalKind::Running));
+        Some((cb, arg))
+    }
+
+    /// The call of `idx`'s raw callback returned: it goes back if the marker is still there
+    /// (see [`end_call`](Self::end_call)); otherwise there is nothing to drop.
+    #[inline(always)]
+    pub(crate) fn end_raw(&mut self, idx: usize, cb: RawCallback, arg: RawArg) {
+        if let Some(Some(LocalHandler(k @ LocalKind::Running))) = self.v.get_mut(idx) {
+            std::mem::forget(std::mem::replace(k, LocalKind::Raw(cb, arg)));
+        }
+    }
 }
 
 /// Drops a closure whose event was freed, re-assigned or finalized during its call (out of

@@ -241,6 +241,9 @@ impl Reactor {
     pub(crate) fn del_idx(&mut self, idx: usize) {
         let s = self.table.get_mut(idx);
         s.ncalls = 0;
+        if !s.has(state::TIMEOUT | state::ANY_ACTIVE | state::INSERTED) {
+            return;
+        }
         if s.has(state::TIMEOUT) {
             self.clear_timer(idx);
         }

@@ -153,6 +153,22 @@ impl Reactor {
         self.queues.upcoming(p)
     }
 
+    /// An event just popped off its active queue that is not plain: if it is a one-shot
+    /// user event (not persistent, not a signal, not finalizing or internal), it is deleted
+    /// and true is returned — all [`prepare_callback`](Self::prepare_callback) would do.
+    #[inline(always)]
+    pub(crate) fn take_oneshot(&mut self, idx: usize) -> bool {
+        let s = self.table.get(idx);
+        if s.state() & (state::FINALIZING | state::INTERNAL) != 0
+            || s.kind != Kind::Event
+            || s.events.intersects(What::PERSIST | What::SIGNAL)
+        {
+            return false;
+        }
+        self.del_idx(idx);
+        true
+    }
+
     /// An event just popped off its active queue: delete it (not persistent) or re-arm its
     /// timeout (persistent). Returns (interest, result, kind, internal).
     #[inline]
