@@ -470,6 +470,37 @@ impl EventTable {
         true
     }
 
+    /// Expiry of the timer of a quiet user slot (neither active, finalizing, internal nor a
+    /// signal event): its wheel key and TIMEOUT bit go (the timer already left the wheel)
+    /// and it joins its priority's queue through `push` with `TIMEOUT`, as
+    /// [`activate_quiet`](Self::activate_quiet) does — one slot access for what
+    /// `set_pending_bit` plus an activation would do. False (nothing changed) if the slot
+    /// is not such a slot or `push` declined.
+    #[inline(always)]
+    pub(super) fn expire_quiet(
+        &mut self,
+        idx: usize,
+        push: impl FnOnce(usize) -> Option<ActLink>,
+    ) -> bool {
+        let s = &mut self.slots[idx];
+        if s.has(state::FINALIZING | state::ANY_ACTIVE | state::INTERNAL)
+            || s.events.contains(What::SIGNAL)
+        {
+            return false;
+        }
+        debug_assert!(s.has(state::TIMEOUT));
+        let Some(link) = push(s.pri as usize) else {
+            return false;
+        };
+        s.timer = NIL;
+        s.res = What::TIMEOUT;
+        s.act = link;
+        s.state = (s.state & !state::TIMEOUT) | state::ACTIVE;
+        self.n_added -= 1;
+        self.n_active += 1;
+        true
+    }
+
     /// After a batch of [`enqueue_unpeaked`](Self::enqueue_unpeaked) (which only added):
     /// the high-water mark of active events catches up.
     #[inline]

@@ -105,11 +105,28 @@ impl Reactor {
         self.wheel.poll(now, &mut expired);
         for e in expired.drain(..) {
             let idx = e.token as usize;
-            self.table.get_mut(idx).timer = super::NIL;
-            self.table.set_pending_bit(idx, state::TIMEOUT, false);
-            self.activate_idx(idx, What::TIMEOUT, 1);
+            // Outside any pass (no running priority to pre-empt): the common case in one
+            // slot access, the high-water mark after the batch.
+            let queues = &mut self.queues;
+            if !self
+                .table
+                .expire_quiet(idx, |pri| queues.try_push(pri, idx))
+            {
+                self.expire_slow(idx);
+            }
         }
+        self.table.note_active_peak();
         self.expired = expired;
+    }
+
+    /// Expiry of a timer whose event is active, finalizing, internal or a signal event, or
+    /// whose queue's array is full.
+    #[cold]
+    #[inline(never)]
+    fn expire_slow(&mut self, idx: usize) {
+        self.table.get_mut(idx).timer = super::NIL;
+        self.table.set_pending_bit(idx, state::TIMEOUT, false);
+        self.activate_idx(idx, What::TIMEOUT, 1);
     }
 
     /// Signals were delivered: activate each signal's events with `ncalls` = deliveries.
