@@ -264,6 +264,23 @@ impl<H: HandlerSlot> Handlers<H> {
         self.v[idx].replace(h)
     }
 
+    /// Stores `h` for a fresh slot `idx`, which has no callback (a new slot is the next
+    /// index; a reused one's callback was taken when it was freed).
+    #[inline]
+    pub(crate) fn put_new(&mut self, idx: usize, h: H) {
+        if idx == self.v.len() {
+            crate::reactor::reserve_quarter(&mut self.v);
+            self.v.push(Some(h));
+        } else if let Some(s @ None) = self.v.get_mut(idx) {
+            *s = Some(h);
+        } else {
+            // (Not reached: the table hands out the next index or a freed one.)
+            let old = self.put(idx, h);
+            debug_assert!(old.is_none());
+            drop(old);
+        }
+    }
+
     #[inline]
     pub(crate) fn take(&mut self, idx: usize) -> Option<H> {
         self.v.get_mut(idx).and_then(Option::take)

@@ -30,8 +30,8 @@ pub(crate) mod state {
     pub(crate) const INTERNAL: u8 = 0x20;
     /// Needs work before its callback, or is not a plain closure call: not persistent, a
     /// signal, a persistent timeout to re-arm, or not a user event (hooks, internal). Kept
-    /// by [`EventTable::refresh_special`](super::EventTable::refresh_special) whenever the
-    /// kind, interest or interval changes, so the loop's common case is one bit test.
+    /// by [`EventTable::alloc`](super::EventTable::alloc) and `Slot::set_interval` whenever
+    /// the kind, interest or interval changes, so the loop's common case is one bit test.
     pub(crate) const SPECIAL: u8 = 0x40;
     /// Either active bit.
     pub(crate) const ANY_ACTIVE: u8 = ACTIVE | ACTIVE_LATER;
@@ -151,9 +151,7 @@ impl Slot {
 
     /// Is it [`state::SPECIAL`], judged from its kind, interest and interval?
     fn is_special(&self) -> bool {
-        self.kind != Kind::Event
-            || self.events & (What::PERSIST | What::SIGNAL) != What::PERSIST
-            || self.interval != 0
+        is_special(self.kind, self.events, self.interval)
     }
 
     /// Sets [`state::SPECIAL`] from the kind, interest and interval.
@@ -183,6 +181,17 @@ impl Slot {
     pub(crate) fn res(&self) -> What {
         self.res
     }
+}
+
+/// Does a slot of this kind, interest and interval need [`state::SPECIAL`]?
+#[inline]
+fn is_special(kind: Kind, events: What, interval: u64) -> bool {
+    kind != Kind::Event || events & (What::PERSIST | What::SIGNAL) != What::PERSIST || interval != 0
+}
+
+#[cold]
+fn too_many_events() -> io::Error {
+    io::Error::new(io::ErrorKind::OutOfMemory, "too many events")
 }
 
 /// The slots plus the counts derived from their state bits.
@@ -313,26 +322,30 @@ impl EventTable {
         self.free.reserve_exact(all.saturating_sub(self.free.len()));
     }
 
-    /// A fresh slot for an event (state empty, links clear).
+    /// A fresh slot for an event (links clear, state empty but for INTERNAL and SPECIAL,
+    /// which follow from the kind and interest), with the cache hint `hint`; returns it
+    /// with its generation.
+    #[inline]
     pub(super) fn alloc(
         &mut self,
         kind: Kind,
         fd: RawFd,
         events: What,
         pri: u8,
-    ) -> io::Result<usize> {
-        let state = if matches!(kind, Kind::Internal(_)) {
+        hint: usize,
+    ) -> io::Result<(usize, u32)> {
+        let mut state = if matches!(kind, Kind::Internal(_)) {
             state::INTERNAL
         } else {
             0
         };
+        if is_special(kind, events, 0) {
+            state |= state::SPECIAL;
+        }
         let Some(i) = self.free.pop() else {
             // A new slot, written once.
             if self.slots.len() >= NIL as usize - 1 {
-                return Err(io::Error::new(
-                    io::ErrorKind::OutOfMemory,
-                    "too many events",
-                ));
+                return Err(too_many_events());
             }
             super::reserve_quarter(&mut self.slots);
             self.slots.push(Slot {
@@ -342,9 +355,10 @@ impl EventTable {
                 fd,
                 events,
                 pri,
+                hint,
                 ..Slot::vacant()
             });
-            return Ok(self.slots.len() - 1);
+            return Ok((self.slots.len() - 1, 0));
         };
         let idx = i as usize;
         let s = &mut self.slots[idx];
@@ -358,12 +372,13 @@ impl EventTable {
         s.ncalls = 0;
         s.interval = 0;
         s.deadline = 0;
-        s.hint = 0;
+        s.hint = hint;
+        let gen = s.gen;
         self.set_owner(idx, 0);
         if let Some(c) = self.completions.get_mut(idx) {
             *c = (0, 0);
         }
-        Ok(idx)
+        Ok((idx, gen))
     }
 
     /// Frees a slot whose memberships are all gone. The generation moves on, so every handle
@@ -389,13 +404,6 @@ impl EventTable {
         }
     }
 
-    /// Sets [`state::SPECIAL`] from the slot's kind, interest and interval: after each
-    /// change of any of them.
-    #[inline]
-    pub(super) fn refresh_special(&mut self, idx: usize) {
-        self.slots[idx].refresh_special();
-    }
-
     /// Sets or clears INSERTED or TIMEOUT, keeping the added-events counter right.
     #[inline]
     pub(super) fn set_pending_bit(&mut self, idx: usize, bit: u8, on: bool) {
@@ -412,6 +420,23 @@ impl EventTable {
             } else {
                 self.n_added -= 1;
             }
+        }
+    }
+
+    /// The slot's timer was (re)set to `at`, filed under wheel key `key`: the slot records
+    /// both and gains TIMEOUT (with the added-events counter), in one slot access.
+    #[inline]
+    pub(super) fn set_timer(&mut self, idx: usize, at: u64, key: u32) {
+        let s = &mut self.slots[idx];
+        s.deadline = at;
+        s.timer = key;
+        if s.has(state::TIMEOUT) {
+            return;
+        }
+        s.state |= state::TIMEOUT;
+        if !s.internal() {
+            self.n_added += 1;
+            self.max_added = self.max_added.max(self.n_added);
         }
     }
 

@@ -58,6 +58,20 @@ const _: () = assert!(WHEEL_LISTS as usize % 64 == 0 && L0_SLOTS == 1 << L0_BITS
 const DUE: Loc = WHEEL_LISTS;
 const OVERFLOW: Loc = WHEEL_LISTS + 1;
 const N_LISTS: usize = WHEEL_LISTS as usize + 2;
+/// Per bit of a tick from `L0_BITS` up: the shift of the level holding that bit, and the
+/// list of the level's slot 0 (`OVERFLOW` beyond the wheel).
+const LEVEL_OF_BIT: [(u32, Loc); 64] = {
+    let mut t = [(0, OVERFLOW); 64];
+    let mut bit = L0_BITS as usize;
+    while bit < 64 {
+        let level = (bit - L0_BITS as usize) / SLOT_BITS as usize + 1;
+        if level < LEVELS {
+            t[bit] = (shift(level), first_loc(level) as Loc);
+        }
+        bit += 1;
+    }
+    t
+};
 /// A node on the free list (its `next` links the free list).
 const FREE: Loc = Loc::MAX;
 
@@ -109,7 +123,9 @@ pub(crate) type TimerKey = u32;
 
 #[inline]
 fn tick_of(deadline: u64) -> u64 {
-    deadline.div_ceil(TICK_NS)
+    // `div_ceil` without its remainder test (a deadline this close to the end of the
+    // clock is refused long before: `MAX_TIMEOUT`).
+    deadline.saturating_add(TICK_NS - 1) / TICK_NS
 }
 
 impl<T: Copy> Wheel<T> {
@@ -197,7 +213,7 @@ impl<T: Copy> Wheel<T> {
     }
 
     /// The list a tick belongs on, relative to `elapsed`.
-    #[inline]
+    #[inline(always)]
     fn loc_of(&self, tick: u64) -> Loc {
         if tick <= self.elapsed {
             return DUE;
@@ -206,18 +222,16 @@ impl<T: Copy> Wheel<T> {
         if diff < L0_SLOTS as u64 {
             return (tick as usize & (L0_SLOTS - 1)) as Loc;
         }
-        let significant = 63 - diff.leading_zeros();
-        let level = ((significant - L0_BITS) / SLOT_BITS) as usize + 1;
-        if level >= LEVELS {
-            OVERFLOW
-        } else {
-            let slot = ((tick >> shift(level)) as usize) & (SLOTS - 1);
-            (first_loc(level) + slot) as Loc
+        // The level is that of the highest bit where the tick differs from the wheel's.
+        let (shift, first) = LEVEL_OF_BIT[63 - diff.leading_zeros() as usize];
+        if first == OVERFLOW {
+            return OVERFLOW;
         }
+        first + ((tick >> shift) as Loc & (SLOTS as Loc - 1))
     }
 
     /// Appends a node to the list its deadline belongs on.
-    #[inline]
+    #[inline(always)]
     fn file(&mut self, key: u32, deadline: u64) {
         let loc = self.loc_of(tick_of(deadline));
         let list = &mut self.lists[loc as usize];
@@ -238,7 +252,7 @@ impl<T: Copy> Wheel<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn unlink(&mut self, key: u32) {
         let n = &self.nodes[key as usize];
         let (prev, next, loc) = (n.prev, n.next, n.loc);
