@@ -203,6 +203,8 @@ pub(crate) struct EventTable {
     n_active: usize,
     /// User events' memberships: INSERTED and TIMEOUT count once each.
     n_added: usize,
+    /// Slots being finalized (so base teardown looks for them only if there are any).
+    n_finalizing: usize,
     max_active: usize,
     max_added: usize,
     /// Slots whose generation is exhausted: never handed out again.
@@ -225,6 +227,7 @@ impl EventTable {
             free: Vec::new(),
             n_active: 0,
             n_added: 0,
+            n_finalizing: 0,
             max_active: 0,
             max_added: 0,
             retired: 0,
@@ -392,6 +395,9 @@ impl EventTable {
             0,
             "released with memberships"
         );
+        if s.has(state::FINALIZING) {
+            self.n_finalizing -= 1;
+        }
         s.live = false;
         s.state = 0;
         s.hint = 0;
@@ -580,11 +586,21 @@ impl EventTable {
     /// Enters or leaves finalization.
     pub(super) fn set_finalizing(&mut self, idx: usize, on: bool) {
         let s = &mut self.slots[idx];
+        if s.has(state::FINALIZING) == on {
+            return;
+        }
         if on {
             s.state |= state::FINALIZING;
+            self.n_finalizing += 1;
         } else {
             s.state &= !state::FINALIZING;
+            self.n_finalizing -= 1;
         }
+    }
+
+    /// Events being finalized (the FINALIZING bits).
+    pub(crate) fn n_finalizing(&self) -> usize {
+        self.n_finalizing
     }
 
     /// Makes an internal event count like a user event (the loopexit timer).
@@ -625,6 +641,7 @@ impl EventTable {
     pub(super) fn check(&self) -> Result<(), String> {
         let mut active = 0;
         let mut added = 0;
+        let mut finalizing = 0;
         for (i, s) in self.slots.iter().enumerate() {
             if !s.live {
                 if s.state != 0 {
@@ -638,6 +655,7 @@ impl EventTable {
             if s.has(state::ANY_ACTIVE) {
                 active += 1;
             }
+            finalizing += usize::from(s.has(state::FINALIZING));
             if !s.internal() {
                 added += usize::from(s.has(state::INSERTED)) + usize::from(s.has(state::TIMEOUT));
             }
@@ -660,6 +678,12 @@ impl EventTable {
             return Err(format!(
                 "n_added is {} but the bits count {added}",
                 self.n_added
+            ));
+        }
+        if finalizing != self.n_finalizing {
+            return Err(format!(
+                "n_finalizing is {} but {finalizing} slots are finalizing",
+                self.n_finalizing
             ));
         }
         for &f in &self.free {

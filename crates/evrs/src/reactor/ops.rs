@@ -344,6 +344,9 @@ impl Reactor {
 
     /// Events being finalized (base teardown runs their finalizers).
     pub(crate) fn finalizing(&self) -> Vec<usize> {
+        if self.table.n_finalizing() == 0 {
+            return Vec::new();
+        }
         self.table
             .live()
             .filter(|(_, s)| s.has(state::FINALIZING))
