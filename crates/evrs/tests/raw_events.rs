@@ -57,6 +57,22 @@ fn frees_itself(base: &mut EventBase, ev: Event, what: What, arg: RawArg) {
     assert!(base.add(ev, None).is_err(), "stale after free");
 }
 
+/// Records, and re-adds its (one-shot) event for 1 ms until its 3rd call.
+fn readds_itself(base: &mut EventBase, ev: Event, what: What, arg: RawArg) {
+    record(arg, ev, what);
+    assert!(
+        base.pending(ev, What::TIMEOUT).unwrap().0.is_empty(),
+        "deleted before its call"
+    );
+    if calls(arg.as_usize()).len() < 3 {
+        base.add(ev, Some(Duration::from_millis(1))).unwrap();
+    }
+}
+
+fn panics(_: &mut EventBase, _: Event, _: What, _: RawArg) {
+    panic!("raw callback panics");
+}
+
 fn never(_: &mut EventBase, _: Event, _: What, _: RawArg) {
     panic!("a released owned event's callback ran");
 }
@@ -123,6 +139,48 @@ on_every_backend! {
         assert!(b.is_initialized(ev));
         b.verify().unwrap();
         b.free(ev).unwrap();
+        b.verify().unwrap();
+    }
+
+    fn one_shot_raw_timer_readds_itself(m) {
+        let _w = watchdog("one_shot_raw_timer_readds_itself", util::WATCHDOG_BOUND);
+        let mut b = base(m);
+        let arg = fresh_arg();
+        let ev = b.new_event_raw(-1, What::empty(), readds_itself, RawArg::from_usize(arg)).unwrap();
+        b.add(ev, Some(Duration::from_millis(1))).unwrap();
+        b.dispatch().unwrap();
+        assert_eq!(calls(arg), [(ev, What::TIMEOUT); 3]);
+        assert!(b.is_initialized(ev), "a one-shot event is deleted, not freed");
+        b.verify().unwrap();
+        // Its callback is still there: it runs again when re-added.
+        b.add(ev, Some(Duration::from_millis(1))).unwrap();
+        b.dispatch().unwrap();
+        assert_eq!(calls(arg).len(), 4);
+        b.verify().unwrap();
+    }
+
+    fn one_shot_raw_timer_that_panics_is_freed(m) {
+        let _w = watchdog("one_shot_raw_timer_that_panics_is_freed", util::WATCHDOG_BOUND);
+        let mut b = base(m);
+        let ev = b.new_event_raw(-1, What::empty(), panics, RawArg::from_usize(0)).unwrap();
+        b.add(ev, Some(Duration::from_millis(1))).unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.dispatch()));
+        assert!(r.is_err());
+        // The panic rule of closures holds for raw callbacks too.
+        assert!(!b.is_initialized(ev));
+        b.verify().unwrap();
+        assert_eq!(b.dispatch().unwrap(), evrs::RunOutcome::NoEvents);
+    }
+
+    fn one_shot_raw_timer_frees_itself(m) {
+        let _w = watchdog("one_shot_raw_timer_frees_itself", util::WATCHDOG_BOUND);
+        let mut b = base(m);
+        let arg = fresh_arg();
+        let ev = b.new_event_raw(-1, What::empty(), frees_itself, RawArg::from_usize(arg)).unwrap();
+        b.add(ev, Some(Duration::from_millis(1))).unwrap();
+        b.dispatch().unwrap();
+        assert_eq!(calls(arg).len(), 1);
+        assert!(!b.is_initialized(ev));
         b.verify().unwrap();
     }
 

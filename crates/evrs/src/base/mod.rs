@@ -178,6 +178,7 @@ impl<M: Model> EventBase<M> {
     }
 
     /// Creates an event slot holding `h`.
+    #[inline]
     pub(crate) fn alloc_with(
         &mut self,
         kind: Kind,
@@ -185,10 +186,12 @@ impl<M: Model> EventBase<M> {
         events: What,
         h: M::Handler,
     ) -> io::Result<Event> {
-        let idx = self.core.alloc(kind, fd, events)?;
-        let old = self.install(idx, h);
-        debug_assert!(old.is_none());
-        Ok(self.core.event_at(idx))
+        // The slot is made with its cache hint (what `install` would set).
+        let (idx, gen) = self
+            .core
+            .alloc_hinted(kind, fd, events, h.hint().unwrap_or(0))?;
+        self.handlers.put_new(idx, h);
+        Ok(self.core.event_with(idx, gen))
     }
 
     /// Stores `h` as the callback of slot `idx` (returning the old one), and tells the slot

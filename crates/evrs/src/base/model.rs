@@ -196,6 +196,31 @@ impl Handlers<LocalHandler> {
             _ => drop_replaced(f),
         }
     }
+
+    /// Copies the raw callback of `idx` out for a call (a function pointer and an argument:
+    /// nothing to move or drop), leaving the running marker in its place, as for a closure.
+    #[inline(always)]
+    pub(crate) fn start_raw(&mut self, idx: usize) -> Option<(RawCallback, RawArg)> {
+        let Some(Some(LocalHandler(k))) = self.v.get_mut(idx) else {
+            return None;
+        };
+        let LocalKind::Raw(cb, arg) = k else {
+            return None;
+        };
+        let (cb, arg) = (*cb, *arg);
+        // A raw callback owns nothing: no drop to run.
+        std::mem::forget(std::mem::replace(k, LocalKind::Running));
+        Some((cb, arg))
+    }
+
+    /// The call of `idx`'s raw callback returned: it goes back if the marker is still there
+    /// (see [`end_call`](Self::end_call)); otherwise there is nothing to drop.
+    #[inline(always)]
+    pub(crate) fn end_raw(&mut self, idx: usize, cb: RawCallback, arg: RawArg) {
+        if let Some(Some(LocalHandler(k @ LocalKind::Running))) = self.v.get_mut(idx) {
+            std::mem::forget(std::mem::replace(k, LocalKind::Raw(cb, arg)));
+        }
+    }
 }
 
 /// Drops a closure whose event was freed, re-assigned or finalized during its call (out of
@@ -237,6 +262,23 @@ impl<H: HandlerSlot> Handlers<H> {
             self.v.resize_with(idx + 1, || None);
         }
         self.v[idx].replace(h)
+    }
+
+    /// Stores `h` for a fresh slot `idx`, which has no callback (a new slot is the next
+    /// index; a reused one's callback was taken when it was freed).
+    #[inline]
+    pub(crate) fn put_new(&mut self, idx: usize, h: H) {
+        if idx == self.v.len() {
+            crate::reactor::reserve_quarter(&mut self.v);
+            self.v.push(Some(h));
+        } else if let Some(s @ None) = self.v.get_mut(idx) {
+            *s = Some(h);
+        } else {
+            // (Not reached: the table hands out the next index or a freed one.)
+            let old = self.put(idx, h);
+            debug_assert!(old.is_none());
+            drop(old);
+        }
     }
 
     #[inline]

@@ -4,7 +4,7 @@
 
 use super::model::{LocalHandler, LocalKind};
 use super::{EventBase, Local};
-use crate::event::Callback;
+use crate::event::{Callback, RawArg, RawCallback};
 use crate::flags::{LoopFlags, What};
 use crate::reactor::run_loop::{self, LoopCtx, RunOutcome};
 use crate::reactor::Reactor;
@@ -43,11 +43,25 @@ impl LoopCtx for EventBase<Local> {
         }
     }
 
+    /// A one-shot event (already deleted): a raw callback is tried first (a timer made
+    /// with `new_event_raw` is the common one-shot), then a closure.
+    #[inline(always)]
+    fn call_oneshot(&mut self, idx: usize, gen: u32, what: What) {
+        match self.handlers.start_raw(idx) {
+            Some((cb, arg)) => self.run_raw(idx, gen, cb, arg, what),
+            None => self.call_plain(idx, gen, what),
+        }
+    }
+
     #[inline(never)]
     fn call(&mut self, idx: usize, _events: What, what: What) {
         if let Some(f) = self.handlers.start_call(idx) {
             let gen = self.core.table().get(idx).gen();
             return self.run_fn(idx, gen, f, what);
+        }
+        if let Some((cb, arg)) = self.handlers.start_raw(idx) {
+            let gen = self.core.table().get(idx).gen();
+            return self.run_raw(idx, gen, cb, arg, what);
         }
         let Some(LocalHandler(h)) = self.take_handler(idx) else {
             return;
@@ -56,13 +70,10 @@ impl LoopCtx for EventBase<Local> {
         // Recorded for the panic rule: if the callback unwinds, `run` frees this event.
         self.core.set_running(idx, ev.gen);
         match h {
-            // (Closures are called above; a running one is never called again.)
-            k @ (LocalKind::Fn(_) | LocalKind::Running) => {
+            // (Closures and raw callbacks are called above; a running one is never called
+            // again.)
+            k @ (LocalKind::Fn(_) | LocalKind::Raw(..) | LocalKind::Running) => {
                 let _ = self.put_back_handler(idx, ev.gen, LocalHandler(k));
-            }
-            LocalKind::Raw(cb, arg) => {
-                cb(self, ev, what, arg);
-                let _ = self.put_back_handler(idx, ev.gen, LocalHandler(LocalKind::Raw(cb, arg)));
             }
             LocalKind::Once(f) => {
                 f(self, ev, what);
@@ -98,6 +109,20 @@ impl EventBase<Local> {
         f(self, ev, what);
         self.core.set_running_slot(None);
         self.handlers.end_call(idx, f);
+        self.take_local();
+    }
+
+    /// Calls the raw callback `cb(arg)` of event (`idx`, `gen`), copied out of its slot
+    /// (which holds the running marker meanwhile, as for a closure): it goes back unless the
+    /// callback freed, re-assigned or finalized its event.
+    #[inline(always)]
+    fn run_raw(&mut self, idx: usize, gen: u32, cb: RawCallback, arg: RawArg, what: What) {
+        let ev = self.core.event_with(idx, gen);
+        // Recorded for the panic rule: if the callback unwinds, `run` frees this event.
+        self.core.set_running(idx, gen);
+        cb(self, ev, what, arg);
+        self.core.set_running_slot(None);
+        self.handlers.end_raw(idx, cb, arg);
         self.take_local();
     }
 

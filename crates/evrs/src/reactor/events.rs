@@ -30,8 +30,8 @@ pub(crate) mod state {
     pub(crate) const INTERNAL: u8 = 0x20;
     /// Needs work before its callback, or is not a plain closure call: not persistent, a
     /// signal, a persistent timeout to re-arm, or not a user event (hooks, internal). Kept
-    /// by [`EventTable::refresh_special`](super::EventTable::refresh_special) whenever the
-    /// kind, interest or interval changes, so the loop's common case is one bit test.
+    /// by [`EventTable::alloc`](super::EventTable::alloc) and `Slot::set_interval` whenever
+    /// the kind, interest or interval changes, so the loop's common case is one bit test.
     pub(crate) const SPECIAL: u8 = 0x40;
     /// Either active bit.
     pub(crate) const ANY_ACTIVE: u8 = ACTIVE | ACTIVE_LATER;
@@ -151,9 +151,7 @@ impl Slot {
 
     /// Is it [`state::SPECIAL`], judged from its kind, interest and interval?
     fn is_special(&self) -> bool {
-        self.kind != Kind::Event
-            || self.events & (What::PERSIST | What::SIGNAL) != What::PERSIST
-            || self.interval != 0
+        is_special(self.kind, self.events, self.interval)
     }
 
     /// Sets [`state::SPECIAL`] from the kind, interest and interval.
@@ -185,6 +183,17 @@ impl Slot {
     }
 }
 
+/// Does a slot of this kind, interest and interval need [`state::SPECIAL`]?
+#[inline]
+fn is_special(kind: Kind, events: What, interval: u64) -> bool {
+    kind != Kind::Event || events & (What::PERSIST | What::SIGNAL) != What::PERSIST || interval != 0
+}
+
+#[cold]
+fn too_many_events() -> io::Error {
+    io::Error::new(io::ErrorKind::OutOfMemory, "too many events")
+}
+
 /// The slots plus the counts derived from their state bits.
 pub(crate) struct EventTable {
     base: u32,
@@ -194,6 +203,8 @@ pub(crate) struct EventTable {
     n_active: usize,
     /// User events' memberships: INSERTED and TIMEOUT count once each.
     n_added: usize,
+    /// Slots being finalized (so base teardown looks for them only if there are any).
+    n_finalizing: usize,
     max_active: usize,
     max_added: usize,
     /// Slots whose generation is exhausted: never handed out again.
@@ -216,6 +227,7 @@ impl EventTable {
             free: Vec::new(),
             n_active: 0,
             n_added: 0,
+            n_finalizing: 0,
             max_active: 0,
             max_added: 0,
             retired: 0,
@@ -313,26 +325,30 @@ impl EventTable {
         self.free.reserve_exact(all.saturating_sub(self.free.len()));
     }
 
-    /// A fresh slot for an event (state empty, links clear).
+    /// A fresh slot for an event (links clear, state empty but for INTERNAL and SPECIAL,
+    /// which follow from the kind and interest), with the cache hint `hint`; returns it
+    /// with its generation.
+    #[inline]
     pub(super) fn alloc(
         &mut self,
         kind: Kind,
         fd: RawFd,
         events: What,
         pri: u8,
-    ) -> io::Result<usize> {
-        let state = if matches!(kind, Kind::Internal(_)) {
+        hint: usize,
+    ) -> io::Result<(usize, u32)> {
+        let mut state = if matches!(kind, Kind::Internal(_)) {
             state::INTERNAL
         } else {
             0
         };
+        if is_special(kind, events, 0) {
+            state |= state::SPECIAL;
+        }
         let Some(i) = self.free.pop() else {
             // A new slot, written once.
             if self.slots.len() >= NIL as usize - 1 {
-                return Err(io::Error::new(
-                    io::ErrorKind::OutOfMemory,
-                    "too many events",
-                ));
+                return Err(too_many_events());
             }
             super::reserve_quarter(&mut self.slots);
             self.slots.push(Slot {
@@ -342,9 +358,10 @@ impl EventTable {
                 fd,
                 events,
                 pri,
+                hint,
                 ..Slot::vacant()
             });
-            return Ok(self.slots.len() - 1);
+            return Ok((self.slots.len() - 1, 0));
         };
         let idx = i as usize;
         let s = &mut self.slots[idx];
@@ -358,12 +375,13 @@ impl EventTable {
         s.ncalls = 0;
         s.interval = 0;
         s.deadline = 0;
-        s.hint = 0;
+        s.hint = hint;
+        let gen = s.gen;
         self.set_owner(idx, 0);
         if let Some(c) = self.completions.get_mut(idx) {
             *c = (0, 0);
         }
-        Ok(idx)
+        Ok((idx, gen))
     }
 
     /// Frees a slot whose memberships are all gone. The generation moves on, so every handle
@@ -377,6 +395,9 @@ impl EventTable {
             0,
             "released with memberships"
         );
+        if s.has(state::FINALIZING) {
+            self.n_finalizing -= 1;
+        }
         s.live = false;
         s.state = 0;
         s.hint = 0;
@@ -387,13 +408,6 @@ impl EventTable {
             }
             None => self.retired += 1,
         }
-    }
-
-    /// Sets [`state::SPECIAL`] from the slot's kind, interest and interval: after each
-    /// change of any of them.
-    #[inline]
-    pub(super) fn refresh_special(&mut self, idx: usize) {
-        self.slots[idx].refresh_special();
     }
 
     /// Sets or clears INSERTED or TIMEOUT, keeping the added-events counter right.
@@ -412,6 +426,23 @@ impl EventTable {
             } else {
                 self.n_added -= 1;
             }
+        }
+    }
+
+    /// The slot's timer was (re)set to `at`, filed under wheel key `key`: the slot records
+    /// both and gains TIMEOUT (with the added-events counter), in one slot access.
+    #[inline]
+    pub(super) fn set_timer(&mut self, idx: usize, at: u64, key: u32) {
+        let s = &mut self.slots[idx];
+        s.deadline = at;
+        s.timer = key;
+        if s.has(state::TIMEOUT) {
+            return;
+        }
+        s.state |= state::TIMEOUT;
+        if !s.internal() {
+            self.n_added += 1;
+            self.max_added = self.max_added.max(self.n_added);
         }
     }
 
@@ -470,6 +501,37 @@ impl EventTable {
         true
     }
 
+    /// Expiry of the timer of a quiet user slot (neither active, finalizing, internal nor a
+    /// signal event): its wheel key and TIMEOUT bit go (the timer already left the wheel)
+    /// and it joins its priority's queue through `push` with `TIMEOUT`, as
+    /// [`activate_quiet`](Self::activate_quiet) does — one slot access for what
+    /// `set_pending_bit` plus an activation would do. False (nothing changed) if the slot
+    /// is not such a slot or `push` declined.
+    #[inline(always)]
+    pub(super) fn expire_quiet(
+        &mut self,
+        idx: usize,
+        push: impl FnOnce(usize) -> Option<ActLink>,
+    ) -> bool {
+        let s = &mut self.slots[idx];
+        if s.has(state::FINALIZING | state::ANY_ACTIVE | state::INTERNAL)
+            || s.events.contains(What::SIGNAL)
+        {
+            return false;
+        }
+        debug_assert!(s.has(state::TIMEOUT));
+        let Some(link) = push(s.pri as usize) else {
+            return false;
+        };
+        s.timer = NIL;
+        s.res = What::TIMEOUT;
+        s.act = link;
+        s.state = (s.state & !state::TIMEOUT) | state::ACTIVE;
+        self.n_added -= 1;
+        self.n_active += 1;
+        true
+    }
+
     /// After a batch of [`enqueue_unpeaked`](Self::enqueue_unpeaked) (which only added):
     /// the high-water mark of active events catches up.
     #[inline]
@@ -524,11 +586,21 @@ impl EventTable {
     /// Enters or leaves finalization.
     pub(super) fn set_finalizing(&mut self, idx: usize, on: bool) {
         let s = &mut self.slots[idx];
+        if s.has(state::FINALIZING) == on {
+            return;
+        }
         if on {
             s.state |= state::FINALIZING;
+            self.n_finalizing += 1;
         } else {
             s.state &= !state::FINALIZING;
+            self.n_finalizing -= 1;
         }
+    }
+
+    /// Events being finalized (the FINALIZING bits).
+    pub(crate) fn n_finalizing(&self) -> usize {
+        self.n_finalizing
     }
 
     /// Makes an internal event count like a user event (the loopexit timer).
@@ -569,6 +641,7 @@ impl EventTable {
     pub(super) fn check(&self) -> Result<(), String> {
         let mut active = 0;
         let mut added = 0;
+        let mut finalizing = 0;
         for (i, s) in self.slots.iter().enumerate() {
             if !s.live {
                 if s.state != 0 {
@@ -582,6 +655,7 @@ impl EventTable {
             if s.has(state::ANY_ACTIVE) {
                 active += 1;
             }
+            finalizing += usize::from(s.has(state::FINALIZING));
             if !s.internal() {
                 added += usize::from(s.has(state::INSERTED)) + usize::from(s.has(state::TIMEOUT));
             }
@@ -604,6 +678,12 @@ impl EventTable {
             return Err(format!(
                 "n_added is {} but the bits count {added}",
                 self.n_added
+            ));
+        }
+        if finalizing != self.n_finalizing {
+            return Err(format!(
+                "n_finalizing is {} but {finalizing} slots are finalizing",
+                self.n_finalizing
             ));
         }
         for &f in &self.free {

@@ -3,7 +3,7 @@
 //!
 //! | part | file | owns | keeps |
 //! |---|---|---|---|
-//! | event table | `events.rs` | slots, free list, generations, state bits | active/added counts = the bits; stale handles refused; a slot is retired before its generation wraps |
+//! | event table | `events.rs` | slots, free list, generations, state bits | active/added/finalizing counts = the bits; stale handles refused; a slot is retired before its generation wraps |
 //! | active queues | `queue.rs` | per-priority FIFOs + active-later | queue membership ⇔ ACTIVE bit, priority of the queue = the slot's |
 //! | fd table | `io_table.rs` | per-fd event lists and interest counts | counts = the listed events' interest; the backend holds the combined mask |
 //! | signal table | `signals.rs` | per-signal lists, the self-pipe | listed ⇔ inserted signal event; handler installed while listed |

@@ -58,6 +58,7 @@ impl Reactor {
     }
 
     /// Checks an event's kind and interest before a slot is taken or re-assigned.
+    #[inline(never)]
     fn validate(kind: Kind, fd: RawFd, events: What) -> io::Result<()> {
         if events.contains(What::SIGNAL) {
             if events.intersects(What::READ | What::WRITE | What::CLOSED) {
@@ -82,7 +83,23 @@ impl Reactor {
     }
 
     pub(crate) fn alloc(&mut self, kind: Kind, fd: RawFd, events: What) -> io::Result<usize> {
-        Self::validate(kind, fd, events)?;
+        self.alloc_hinted(kind, fd, events, 0).map(|(idx, _)| idx)
+    }
+
+    /// [`alloc`](Self::alloc) with the address of the callback's state for the slot's
+    /// cache hint, returning the slot and its generation (what a handle needs).
+    #[inline]
+    pub(crate) fn alloc_hinted(
+        &mut self,
+        kind: Kind,
+        fd: RawFd,
+        events: What,
+        hint: usize,
+    ) -> io::Result<(usize, u32)> {
+        // Only a signal or a hook has anything to check.
+        if events.contains(What::SIGNAL) || matches!(kind, Kind::Hook(_)) {
+            Self::validate(kind, fd, events)?;
+        }
         let pri = match kind {
             Kind::Internal(_) => 0,
             _ => (self.queues.priorities() / 2) as u8,
@@ -92,9 +109,7 @@ impl Reactor {
             Kind::Hook(_) => What::PERSIST,
             _ => events,
         };
-        let idx = self.table.alloc(kind, fd, events, pri)?;
-        self.table.refresh_special(idx);
-        Ok(idx)
+        self.table.alloc(kind, fd, events, pri, hint)
     }
 
     /// Re-initializes a slot that is neither pending nor active (libevent's `event_assign`
@@ -124,6 +139,21 @@ impl Reactor {
     pub(crate) fn add(&mut self, ev: Event, timeout: Option<Duration>) -> io::Result<()> {
         let idx = self.index(ev)?;
         let s = self.table.get(idx);
+        if let Some(d) = timeout {
+            // The timers' path: a user event with no fd, signal or PERSIST interest (nothing
+            // to list, no interval to keep), neither active nor being finalized, only
+            // (re)sets its timer — all `add_idx` would do.
+            if !s.has(state::FINALIZING | state::ACTIVE)
+                && s.kind == Kind::Event
+                && !s.events.intersects(
+                    What::SIGNAL | What::READ | What::WRITE | What::CLOSED | What::PERSIST,
+                )
+            {
+                let at = self.deadline_after(d)?;
+                self.set_timer(idx, at);
+                return Ok(());
+            }
+        }
         let hook = matches!(s.kind, Kind::Hook(_));
         if s.has(state::FINALIZING) || (hook && timeout.is_some()) {
             return Err(Self::add_refused(hook));
@@ -216,13 +246,13 @@ impl Reactor {
     /// (Re)sets the timer of an event to absolute `at`.
     #[inline]
     pub(crate) fn set_timer(&mut self, idx: usize, at: u64) {
-        let s = self.table.get_mut(idx);
-        s.deadline = at;
-        if s.timer != super::NIL && self.wheel.reschedule(s.timer, at) {
-            return;
-        }
-        s.timer = self.wheel.insert(at, idx as u32);
-        self.table.set_pending_bit(idx, state::TIMEOUT, true);
+        let key = self.table.get(idx).timer;
+        let key = if key != super::NIL && self.wheel.reschedule(key, at) {
+            key
+        } else {
+            self.wheel.insert(at, idx as u32)
+        };
+        self.table.set_timer(idx, at, key);
     }
 
     #[inline]
@@ -241,6 +271,9 @@ impl Reactor {
     pub(crate) fn del_idx(&mut self, idx: usize) {
         let s = self.table.get_mut(idx);
         s.ncalls = 0;
+        if !s.has(state::TIMEOUT | state::ANY_ACTIVE | state::INSERTED) {
+            return;
+        }
         if s.has(state::TIMEOUT) {
             self.clear_timer(idx);
         }
@@ -311,6 +344,9 @@ impl Reactor {
 
     /// Events being finalized (base teardown runs their finalizers).
     pub(crate) fn finalizing(&self) -> Vec<usize> {
+        if self.table.n_finalizing() == 0 {
+            return Vec::new();
+        }
         self.table
             .live()
             .filter(|(_, s)| s.has(state::FINALIZING))

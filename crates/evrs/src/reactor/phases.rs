@@ -105,11 +105,28 @@ impl Reactor {
         self.wheel.poll(now, &mut expired);
         for e in expired.drain(..) {
             let idx = e.token as usize;
-            self.table.get_mut(idx).timer = super::NIL;
-            self.table.set_pending_bit(idx, state::TIMEOUT, false);
-            self.activate_idx(idx, What::TIMEOUT, 1);
+            // Outside any pass (no running priority to pre-empt): the common case in one
+            // slot access, the high-water mark after the batch.
+            let queues = &mut self.queues;
+            if !self
+                .table
+                .expire_quiet(idx, |pri| queues.try_push(pri, idx))
+            {
+                self.expire_slow(idx);
+            }
         }
+        self.table.note_active_peak();
         self.expired = expired;
+    }
+
+    /// Expiry of a timer whose event is active, finalizing, internal or a signal event, or
+    /// whose queue's array is full.
+    #[cold]
+    #[inline(never)]
+    fn expire_slow(&mut self, idx: usize) {
+        self.table.get_mut(idx).timer = super::NIL;
+        self.table.set_pending_bit(idx, state::TIMEOUT, false);
+        self.activate_idx(idx, What::TIMEOUT, 1);
     }
 
     /// Signals were delivered: activate each signal's events with `ncalls` = deliveries.
@@ -151,6 +168,22 @@ impl Reactor {
     #[cfg(test)]
     pub(crate) fn upcoming(&self, p: usize) -> (u32, u32) {
         self.queues.upcoming(p)
+    }
+
+    /// An event just popped off its active queue that is not plain: if it is a one-shot
+    /// user event (not persistent, not a signal, not finalizing or internal), it is deleted
+    /// and true is returned — all [`prepare_callback`](Self::prepare_callback) would do.
+    #[inline(always)]
+    pub(crate) fn take_oneshot(&mut self, idx: usize) -> bool {
+        let s = self.table.get(idx);
+        if s.state() & (state::FINALIZING | state::INTERNAL) != 0
+            || s.kind != Kind::Event
+            || s.events.intersects(What::PERSIST | What::SIGNAL)
+        {
+            return false;
+        }
+        self.del_idx(idx);
+        true
     }
 
     /// An event just popped off its active queue: delete it (not persistent) or re-arm its

@@ -59,6 +59,13 @@ pub(crate) trait LoopCtx {
         self.call(idx, What::empty(), what);
     }
 
+    /// Runs the callback of a one-shot user event, already deleted (see
+    /// [`Reactor::take_oneshot`]) whose slot has generation `gen`.
+    #[inline(always)]
+    fn call_oneshot(&mut self, idx: usize, gen: u32, what: What) {
+        self.call_plain(idx, gen, what);
+    }
+
     /// The notify fd fired: drain it and run what other threads queued.
     fn notified(&mut self);
 }
@@ -176,6 +183,10 @@ fn run_queue<C: LoopCtx, const LIMITED: bool>(ctx: &mut C, p: usize, end: Option
         if e.plain {
             count += 1;
             ctx.call_plain(e.idx, e.gen, e.res);
+        } else if ctx.reactor().take_oneshot(e.idx) {
+            // The next most common: a one-shot user event (a fired timer), deleted already.
+            count += 1;
+            ctx.call_oneshot(e.idx, e.gen, e.res);
         } else {
             count += run_special(ctx, e.idx);
         }

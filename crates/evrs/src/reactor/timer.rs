@@ -1,9 +1,11 @@
 //! Timers: a hierarchical timing wheel with O(1) insert and remove.
 //!
-//! Six levels of 64 slots; level `L` slots are `64^L` ticks wide and a tick is one millisecond,
-//! so the wheel spans 64^6 ms (about 2.2 years); anything further waits in an overflow list
-//! and is re-filed when the wheel gets there. Each level keeps a 64-bit occupancy mask, so the
-//! next expiry is found with a couple of `trailing_zeros`.
+//! A tick is one millisecond. The first level has 256 slots of one tick each (the classic
+//! Linux wheel's `tv1`: timeouts up to a quarter second, the common ones, are filed once and
+//! never cascade), the five above it 64 slots each, level `L` slots `256 * 64^(L-1)` ticks
+//! wide, so the wheel spans 2^38 ms (about 8.7 years); anything further waits in an overflow
+//! list and is re-filed when the wheel gets there. Each level keeps 64-bit occupancy words,
+//! so the next expiry is found with a couple of `trailing_zeros`.
 //!
 //! Deadlines are kept in nanoseconds. A timer is filed under the tick `ceil(deadline / 1 ms)`
 //! and the wheel only advances to `floor(now / 1 ms)`, so a timer can never fire before its
@@ -19,18 +21,57 @@
 //! have grown to their working size.
 
 const LEVELS: usize = 6;
+/// Slots of the first level, and their bits of a tick.
+const L0_SLOTS: usize = 256;
+const L0_BITS: u32 = 8;
+/// Slots of every level above the first, and their bits of a tick.
 const SLOTS: usize = 64;
 const SLOT_BITS: u32 = 6;
+/// The bits of a tick below level `level`'s digit.
+const fn shift(level: usize) -> u32 {
+    if level == 0 {
+        0
+    } else {
+        L0_BITS + SLOT_BITS * (level as u32 - 1)
+    }
+}
+/// Ticks the whole wheel spans, as bits.
+const SPAN_BITS: u32 = shift(LEVELS);
+/// The list of slot 0 of level `level`.
+const fn first_loc(level: usize) -> usize {
+    if level == 0 {
+        0
+    } else {
+        L0_SLOTS + SLOTS * (level - 1)
+    }
+}
 const TICK_NS: u64 = 1_000_000;
 const NIL: u32 = u32::MAX;
 
 /// Where a node is filed: `level * 64 + slot` for a wheel slot, or one of these. Every list
 /// is `lists[loc]`, so filing and unlinking index one array whatever the list.
 type Loc = u16;
-const WHEEL_LISTS: Loc = (LEVELS * SLOTS) as Loc;
+const WHEEL_LISTS: Loc = first_loc(LEVELS) as Loc;
+/// Occupancy words: list `loc`'s bit is `loc % 64` of word `loc / 64`, whatever its level.
+const WORDS: usize = WHEEL_LISTS as usize / 64;
+const _: () = assert!(WHEEL_LISTS as usize % 64 == 0 && L0_SLOTS == 1 << L0_BITS);
 const DUE: Loc = WHEEL_LISTS;
 const OVERFLOW: Loc = WHEEL_LISTS + 1;
 const N_LISTS: usize = WHEEL_LISTS as usize + 2;
+/// Per bit of a tick from `L0_BITS` up: the shift of the level holding that bit, and the
+/// list of the level's slot 0 (`OVERFLOW` beyond the wheel).
+const LEVEL_OF_BIT: [(u32, Loc); 64] = {
+    let mut t = [(0, OVERFLOW); 64];
+    let mut bit = L0_BITS as usize;
+    while bit < 64 {
+        let level = (bit - L0_BITS as usize) / SLOT_BITS as usize + 1;
+        if level < LEVELS {
+            t[bit] = (shift(level), first_loc(level) as Loc);
+        }
+        bit += 1;
+    }
+    t
+};
 /// A node on the free list (its `next` links the free list).
 const FREE: Loc = Loc::MAX;
 
@@ -69,7 +110,7 @@ pub(crate) struct Wheel<T> {
     /// Head of the free nodes, linked through `next`: freeing never allocates.
     free: u32,
     lists: [List; N_LISTS],
-    occupied: [u64; LEVELS],
+    occupied: [u64; WORDS],
     /// Ticks the wheel has advanced to.
     elapsed: u64,
     len: usize,
@@ -82,7 +123,9 @@ pub(crate) type TimerKey = u32;
 
 #[inline]
 fn tick_of(deadline: u64) -> u64 {
-    deadline.div_ceil(TICK_NS)
+    // `div_ceil` without its remainder test (a deadline this close to the end of the
+    // clock is refused long before: `MAX_TIMEOUT`).
+    deadline.saturating_add(TICK_NS - 1) / TICK_NS
 }
 
 impl<T: Copy> Wheel<T> {
@@ -91,7 +134,7 @@ impl<T: Copy> Wheel<T> {
             nodes: Vec::new(),
             free: NIL,
             lists: [EMPTY; N_LISTS],
-            occupied: [0; LEVELS],
+            occupied: [0; WORDS],
             elapsed: now_ns / TICK_NS,
             len: 0,
             scratch: Vec::new(),
@@ -170,24 +213,25 @@ impl<T: Copy> Wheel<T> {
     }
 
     /// The list a tick belongs on, relative to `elapsed`.
-    #[inline]
+    #[inline(always)]
     fn loc_of(&self, tick: u64) -> Loc {
         if tick <= self.elapsed {
             return DUE;
         }
-        let masked = (self.elapsed ^ tick) | (SLOTS as u64 - 1);
-        let significant = 63 - masked.leading_zeros();
-        let level = significant / SLOT_BITS;
-        if level as usize >= LEVELS {
-            OVERFLOW
-        } else {
-            let slot = ((tick >> (level * SLOT_BITS)) as usize) & (SLOTS - 1);
-            (level as usize * SLOTS + slot) as Loc
+        let diff = self.elapsed ^ tick;
+        if diff < L0_SLOTS as u64 {
+            return (tick as usize & (L0_SLOTS - 1)) as Loc;
         }
+        // The level is that of the highest bit where the tick differs from the wheel's.
+        let (shift, first) = LEVEL_OF_BIT[63 - diff.leading_zeros() as usize];
+        if first == OVERFLOW {
+            return OVERFLOW;
+        }
+        first + ((tick >> shift) as Loc & (SLOTS as Loc - 1))
     }
 
     /// Appends a node to the list its deadline belongs on.
-    #[inline]
+    #[inline(always)]
     fn file(&mut self, key: u32, deadline: u64) {
         let loc = self.loc_of(tick_of(deadline));
         let list = &mut self.lists[loc as usize];
@@ -197,7 +241,7 @@ impl<T: Copy> Wheel<T> {
             list.head = key;
         }
         if loc < WHEEL_LISTS {
-            self.occupied[loc as usize / SLOTS] |= 1 << (loc as usize % SLOTS);
+            self.occupied[loc as usize / 64] |= 1 << (loc as usize % 64);
         }
         let n = &mut self.nodes[key as usize];
         n.loc = loc;
@@ -208,7 +252,7 @@ impl<T: Copy> Wheel<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn unlink(&mut self, key: u32) {
         let n = &self.nodes[key as usize];
         let (prev, next, loc) = (n.prev, n.next, n.loc);
@@ -226,7 +270,7 @@ impl<T: Copy> Wheel<T> {
             list.tail = prev;
         }
         if list.head == NIL && loc < WHEEL_LISTS {
-            self.occupied[loc as usize / SLOTS] &= !(1 << (loc as usize % SLOTS));
+            self.occupied[loc as usize / 64] &= !(1 << (loc as usize % 64));
         }
     }
 
@@ -235,12 +279,23 @@ impl<T: Copy> Wheel<T> {
         if self.lists[DUE as usize].head != NIL {
             return Some((self.elapsed, DUE));
         }
-        for level in 0..LEVELS {
-            let occ = self.occupied[level];
+        // The first level: its first occupied slot. Every occupied slot of a level is after
+        // the wheel's own digit there (a slot the wheel reaches is fired or cascaded at
+        // once), so the lowest set bit is the next one.
+        for w in 0..L0_SLOTS / 64 {
+            let occ = self.occupied[w];
+            if occ != 0 {
+                let slot = w * 64 + occ.trailing_zeros() as usize;
+                let at = (self.elapsed & !(L0_SLOTS as u64 - 1)) + slot as u64;
+                return Some((at, slot as Loc));
+            }
+        }
+        for level in 1..LEVELS {
+            let occ = self.occupied[first_loc(level) / 64];
             if occ == 0 {
                 continue;
             }
-            let shift = level as u32 * SLOT_BITS;
+            let shift = shift(level);
             let slot_range = 1u64 << shift;
             let level_range = slot_range << SLOT_BITS;
             let now_slot = ((self.elapsed >> shift) as usize) & (SLOTS - 1);
@@ -251,11 +306,10 @@ impl<T: Copy> Wheel<T> {
             if slot < now_slot {
                 at += level_range;
             }
-            return Some((at, (level * SLOTS + slot) as Loc));
+            return Some((at, (first_loc(level) + slot) as Loc));
         }
         if self.lists[OVERFLOW as usize].head != NIL {
-            let span_bits = LEVELS as u32 * SLOT_BITS;
-            let at = ((self.elapsed >> span_bits) + 1) << span_bits;
+            let at = ((self.elapsed >> SPAN_BITS) + 1) << SPAN_BITS;
             return Some((at, OVERFLOW));
         }
         None
@@ -286,9 +340,9 @@ impl<T: Copy> Wheel<T> {
             self.elapsed = self.elapsed.max(at);
             let mut key = std::mem::replace(&mut self.lists[loc as usize], EMPTY).head;
             if loc < WHEEL_LISTS {
-                self.occupied[loc as usize / SLOTS] &= !(1 << (loc as usize % SLOTS));
+                self.occupied[loc as usize / 64] &= !(1 << (loc as usize % 64));
             }
-            let fire = loc == DUE || loc < SLOTS as Loc;
+            let fire = loc == DUE || loc < L0_SLOTS as Loc;
             let start = out.len();
             while key != NIL {
                 let n = &self.nodes[key as usize];
@@ -306,7 +360,7 @@ impl<T: Copy> Wheel<T> {
                 key = next;
             }
             if fire {
-                // A slot of level 0 is exactly one tick; the due list may span several.
+                // A slot of the first level is exactly one tick; the due list may span several.
                 let tick = (loc != DUE).then_some(at);
                 sort_run(&mut out[start..], tick, &mut self.scratch);
             }
@@ -347,7 +401,7 @@ impl<T: Copy> Wheel<T> {
                 return Err(format!("wheel list {loc}: tail is not the last node"));
             }
             if loc < WHEEL_LISTS as usize {
-                let bit = self.occupied[loc / SLOTS] >> (loc % SLOTS) & 1 == 1;
+                let bit = self.occupied[loc / 64] >> (loc % 64) & 1 == 1;
                 if bit != (n > 0) {
                     return Err(format!("wheel list {loc}: occupancy bit {bit}, {n} nodes"));
                 }
@@ -386,8 +440,12 @@ impl<T: Copy> Wheel<T> {
 /// clock resolution); deadlines in the same microsecond fire in add order.
 pub(crate) const SUB_NS: u64 = 1_000;
 const SUBS: usize = (TICK_NS / SUB_NS) as usize;
-/// Runs of expiries at least this long are counting sorted, shorter ones by comparison.
-const COUNTING_MIN: usize = 128;
+/// Runs of expiries at least this long are radix sorted, shorter ones by comparison.
+const RADIX_MIN: usize = 32;
+/// The radix sort's digits: two of 5 bits cover a microsecond of the tick (`SUBS` ≤ 1024).
+const DIGIT_BITS: u32 = 5;
+const DIGITS: usize = 1 << DIGIT_BITS;
+const _: () = assert!(SUBS <= DIGITS * DIGITS);
 
 /// The microsecond of its tick a deadline falls in (`0..SUBS`), ceil-aligned as ticks are:
 /// `base` is the start of the tick (`(tick - 1) * TICK_NS`), the deadline in `base + 1 ..=
@@ -399,20 +457,20 @@ fn sub_of(deadline: u64, base: u64) -> u32 {
 
 /// Positions within a short run, below the microsecond in a comparison sort's key.
 const POS_BITS: u32 = 22;
-const _: () = assert!(COUNTING_MIN <= 1 << POS_BITS && (SUBS as u64) << POS_BITS <= 1 << 32);
+const _: () = assert!(RADIX_MIN <= 1 << POS_BITS && (SUBS as u64) << POS_BITS <= 1 << 32);
 
 /// Puts one fired list in firing order (by the microsecond of the deadline, ties in add
 /// order): a list is in add order, so it is usually sorted already (timers with one
 /// timeout added over time) and costs one scan. `tick`: the one tick every deadline of the
 /// list falls in, or `None` (the due list, which may span ticks). Long one-tick lists are
-/// counting sorted, the rest compared on a key of (microsecond, position in the list).
+/// radix sorted, the rest compared on a key of (microsecond, position in the list).
 fn sort_run<T: Copy>(run: &mut [Expired<T>], tick: Option<u64>, scratch: &mut Vec<Expired<T>>) {
     if run.len() < 2 || run.is_sorted_by_key(|e| e.deadline) {
         return;
     }
     match tick {
-        Some(tick) if run.len() >= COUNTING_MIN => {
-            counting_sort(run, tick.saturating_sub(1) * TICK_NS, scratch)
+        Some(tick) if run.len() >= RADIX_MIN => {
+            radix_sort(run, tick.saturating_sub(1) * TICK_NS, scratch)
         }
         Some(tick) => {
             let base = tick.saturating_sub(1) * TICK_NS;
@@ -430,11 +488,14 @@ fn sort_run<T: Copy>(run: &mut [Expired<T>], tick: Option<u64>, scratch: &mut Ve
     }
 }
 
-/// Stable counting sort of one tick's run on the microsecond of each deadline: one pass
-/// that keys and counts, one scatter into `scratch`, one copy back; equal keys keep their
-/// order.
-fn counting_sort<T: Copy>(run: &mut [Expired<T>], base: u64, scratch: &mut Vec<Expired<T>>) {
-    let mut at = [0u32; SUBS];
+/// Stable LSD radix sort of one tick's run on the microsecond of each deadline, in two
+/// digits of 5 bits: one pass that keys and counts both digits, a scatter by the low digit
+/// into `scratch`, one by the high digit back; equal keys keep their order. Its fixed cost
+/// is two 32-entry tables, not one entry per microsecond of the tick (a list of a few
+/// hundred timers would pay more for a 1000-bucket table than for its own elements).
+fn radix_sort<T: Copy>(run: &mut [Expired<T>], base: u64, scratch: &mut Vec<Expired<T>>) {
+    let mut lo = [0u32; DIGITS];
+    let mut hi = [0u32; DIGITS];
     let mut sorted = true;
     let mut last = 0;
     for e in run.iter_mut() {
@@ -442,23 +503,34 @@ fn counting_sort<T: Copy>(run: &mut [Expired<T>], base: u64, scratch: &mut Vec<E
         e.pos = k;
         sorted &= k >= last;
         last = k;
-        at[k as usize] += 1;
+        lo[k as usize % DIGITS] += 1;
+        hi[(k >> DIGIT_BITS) as usize % DIGITS] += 1;
     }
     if sorted {
         return;
     }
-    let mut sum = 0;
-    for a in at.iter_mut() {
-        let n = *a;
-        *a = sum;
-        sum += n;
+    for counts in [&mut lo, &mut hi] {
+        let mut sum = 0;
+        for a in counts.iter_mut() {
+            let n = *a;
+            *a = sum;
+            sum += n;
+        }
     }
-    scratch.clear();
-    scratch.extend_from_slice(run);
-    for e in scratch.iter() {
-        let k = &mut at[e.pos as usize];
-        run[*k as usize] = *e;
-        *k += 1;
+    // Scratch holds the longest run there has been (grown only at a new high).
+    if scratch.len() < run.len() {
+        scratch.resize(run.len(), run[0]);
+    }
+    let tmp = &mut scratch[..run.len()];
+    for e in run.iter() {
+        let at = &mut lo[e.pos as usize % DIGITS];
+        tmp[*at as usize] = *e;
+        *at += 1;
+    }
+    for e in tmp.iter() {
+        let at = &mut hi[(e.pos >> DIGIT_BITS) as usize % DIGITS];
+        run[*at as usize] = *e;
+        *at += 1;
     }
 }
 

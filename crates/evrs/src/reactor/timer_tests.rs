@@ -50,20 +50,22 @@ fn tokens(out: &[Expired<char>]) -> String {
 
 /// Where the wheel's next work is, in ticks, for one timer at tick `t` filed when the
 /// wheel was at `e`: the start of the slot holding it at the lowest level whose block
-/// also holds `e`, or the next 64^6-tick boundary for the overflow list. Written
-/// independently of `file` and `next_expiration`.
+/// also holds `e`, or the next 2^38-tick boundary for the overflow list. Written
+/// independently of `file` and `next_expiration`: level 0 is 8 bits of the tick, each
+/// level above 6 more.
 fn expected_next(e: u64, t: u64) -> u64 {
     if t <= e {
         return e;
     }
+    let bits = |level: u32| if level == 0 { 0 } else { 8 + 6 * (level - 1) };
     let mut level = 0u32;
-    while level < 6 && (e >> (6 * (level + 1))) != (t >> (6 * (level + 1))) {
+    while level < 6 && (e >> bits(level + 1)) != (t >> bits(level + 1)) {
         level += 1;
     }
     if level == 6 {
-        ((e >> 36) + 1) << 36
+        ((e >> 38) + 1) << 38
     } else {
-        t & !((1u64 << (6 * level)) - 1)
+        t & !((1u64 << bits(level)) - 1)
     }
 }
 
@@ -71,21 +73,36 @@ fn expected_next(e: u64, t: u64) -> u64 {
 /// list, and after each cascade step; the timer fires at its own tick and not before.
 #[test]
 fn next_deadline_is_the_start_of_the_slot_holding_the_timer() {
-    let starts = [0u64, 7, 63, 64 * 64 + 5, (1 << 36) + 5, (1 << 40) + 123];
+    let starts = [
+        0u64,
+        7,
+        63,
+        255,
+        256 * 64 + 5,
+        (1 << 36) + 5,
+        (1 << 38) + 9,
+        (1 << 40) + 123,
+    ];
     let offsets = [
         1u64,
         2,
         63,
         64,
         65,
+        255,
+        256,
+        257,
         4095,
         4096,
+        (1 << 14) + 1,
         (1 << 20) + 3,
         (1 << 30) + 7,
         1 << 35,
         1 << 36,
         (1 << 36) + 64,
         5 << 36,
+        (1 << 38) + 3,
+        3 << 38,
     ];
     let mut out = Vec::new();
     for e in starts {
@@ -127,23 +144,23 @@ fn next_deadline_is_the_start_of_the_slot_holding_the_timer() {
 #[test]
 fn removal_clears_the_slot_once_it_is_empty() {
     let mut w = Wheel::new(0);
-    let a = w.insert(100 * MS, 'a'); // level 1, slot 1: work at tick 64
-    let b = w.insert(101 * MS, 'b'); // same slot
+    let a = w.insert(300 * MS, 'a'); // level 1, slot 1: work at tick 256
+    let b = w.insert(301 * MS, 'b'); // same slot
     let c = w.insert(5 * MS, 'c'); // level 0
     assert_eq!(w.next_deadline(), Some(5 * MS));
     assert_eq!(w.remove(c), Some('c'));
-    assert_eq!(w.next_deadline(), Some(64 * MS));
+    assert_eq!(w.next_deadline(), Some(256 * MS));
     assert_eq!(w.remove(a), Some('a'));
-    assert_eq!(w.next_deadline(), Some(64 * MS));
+    assert_eq!(w.next_deadline(), Some(256 * MS));
     assert_eq!(w.remove(b), Some('b'));
     assert_eq!(w.next_deadline(), None);
     assert_eq!(w.len(), 0);
     // A poll after all that finds nothing, and the wheel is reusable.
     let mut out = Vec::new();
-    w.poll(200 * MS, &mut out);
+    w.poll(400 * MS, &mut out);
     assert!(out.is_empty());
-    w.insert(201 * MS, 'd');
-    assert_eq!(w.next_deadline(), Some(201 * MS));
+    w.insert(401 * MS, 'd');
+    assert_eq!(w.next_deadline(), Some(401 * MS));
 }
 
 /// Unlinking the head, the middle or the tail of a slot's list keeps the others in
@@ -248,7 +265,7 @@ fn poll_hands_timers_out_in_firing_order() {
     }
 }
 
-/// A run long enough for the counting sort, with repeated deadlines and its neighbours in
+/// A run long enough for the radix sort, with repeated deadlines and its neighbours in
 /// other ticks, comes out in (tick, microsecond, add order) order.
 #[test]
 fn long_runs_sort_stably() {
@@ -297,9 +314,11 @@ fn check_catches_a_broken_wheel() {
 /// digit at that level (a slot the wheel reaches is cascaded or fired at once), so
 /// `slot < now_slot` never holds.
 fn occupied_slots_are_ahead_of_the_wheel<T: Copy>(w: &Wheel<T>) -> bool {
+    let bit = |loc: usize| w.occupied[loc / 64] >> (loc % 64) & 1 == 1;
     (0..LEVELS).all(|l| {
-        let digit = (w.elapsed >> (l as u32 * SLOT_BITS)) & (SLOTS as u64 - 1);
-        w.occupied[l] & (u64::MAX >> (63 - digit)) == 0
+        let slots = if l == 0 { L0_SLOTS } else { SLOTS };
+        let digit = (w.elapsed >> shift(l)) as usize & (slots - 1);
+        (0..=digit).all(|slot| !bit(first_loc(l) + slot))
     })
 }
 
