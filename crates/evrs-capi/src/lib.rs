@@ -21,6 +21,7 @@
 
 pub mod base;
 pub mod buffer;
+pub mod bufferevent;
 pub mod compat;
 pub mod debug;
 pub mod event;
