@@ -44,3 +44,19 @@ fn freeing_a_pair_half_tells_the_partner_eof() {
         "{text}"
     );
 }
+
+#[test]
+fn bad_calls_get_libevents_error_values() {
+    // NULL bufferevents would crash libevent; inverted watermarks stall it (evrs refuses
+    // them and keeps the old ones).
+    if !util::have_debian_libevent() {
+        return;
+    }
+    let text = evrs_only();
+    assert!(
+        text.contains("null: enable -1 write -1 read 0 getfd -1 input 1 flush -1\n"),
+        "{text}"
+    );
+    assert!(text.contains("inverted: 1 8\n"), "{text}");
+    assert!(text.contains("getwatermark both -1\n"), "{text}");
+}

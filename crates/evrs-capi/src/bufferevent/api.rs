@@ -332,9 +332,8 @@ capi! {
     /// Flushes: socket bufferevents do nothing and return 0, as libevent's (evrs shuts the
     /// write side down after draining for `BEV_FINISHED`); pairs move everything (0);
     /// filters run their filters in `mode` and return 1 if anything moved.
-    fn bufferevent_flush(p: *mut CBev, iotype: c_short, mode: c_int) -> c_int {
-        let _ = iotype;
-        let mode = match mode {
+    fn bufferevent_flush(p: *mut CBev, iotype: c_short, mode_: c_int) -> c_int {
+        let mode = match mode_ {
             0 => Flush::Normal,
             1 => Flush::Flush,
             2 => Flush::Finished,
@@ -349,8 +348,9 @@ capi! {
             if kind == Kind::Socket && mode != Flush::Finished {
                 return 0;
             }
+            let ran = kind == Kind::Filter && super::filter::flush_run(p, dirs(iotype), mode_);
             let r = with(p, "bufferevent_flush", -1, |b, h| match b.bev_flush(h, mode) {
-                Ok(moved) => c_int::from(moved && kind == Kind::Filter),
+                Ok(moved) => c_int::from((moved || ran) && kind == Kind::Filter),
                 Err(_) => -1,
             });
             done(p, r)

@@ -12,6 +12,7 @@ use crate::ffi::capi;
 use crate::log;
 use evrs::buffer::EvBuffer;
 use evrs::bufferevent::{FilterResult, Flush};
+use evrs::What;
 use std::cell::Cell;
 use std::os::raw::{c_int, c_void};
 use std::ptr;
@@ -103,6 +104,40 @@ fn closure(f: Option<FilterCb>, sh: Rc<Shared>) -> Closure {
     })
 }
 
+/// `bufferevent_flush`'s first step on a filter, as libevent runs it: each filter of the
+/// directions in `iotype` runs once on the real buffers (NULL: a copy); true if one of them
+/// returned `BEV_OK`.
+///
+/// # Safety
+/// `p` is a live filter.
+pub(crate) unsafe fn flush_run(p: *mut CBev, iotype: What, mode: c_int) -> bool {
+    // SAFETY: per the contract; the underlying is live while the filter is.
+    unsafe {
+        let v = pv(p);
+        let (Some((fi, fo, ctx)), under) = (v.filter_fns, v.under) else {
+            return false;
+        };
+        if under.is_null() {
+            return false;
+        }
+        let mut ok = false;
+        let steps = [
+            (What::READ, fi, (*under).head.input, (*p).head.input),
+            (What::WRITE, fo, (*p).head.output, (*under).head.output),
+        ];
+        for (dir, f, src, dst) in steps {
+            if !iotype.contains(dir) {
+                continue;
+            }
+            ok |= match f {
+                Some(f) => f(src, dst, -1, mode, ctx) == 0,
+                None => true,
+            };
+        }
+        ok
+    }
+}
+
 /// A filter `p` is going: its reference on the underlying goes, and with
 /// `BEV_OPT_CLOSE_ON_FREE` the underlying is freed too (evrs freed its half already).
 ///
@@ -127,8 +162,10 @@ pub(crate) unsafe fn release_under(p: *mut CBev, under: *mut CBev) {
 }
 
 capi! {
-    /// Two linked bufferevents: what one writes the other reads. 0, or -1.
+    /// Two linked bufferevents on `base` (NULL: the current base): what one writes the other
+    /// reads. 0, or -1.
     fn bufferevent_pair_new(base: *mut CBase, options_: c_int, pair: *mut *mut CBev) -> c_int {
+        let base = base::or_current(base);
         if !base::is_live(base) || pair.is_null() {
             return -1;
         }
@@ -202,6 +239,7 @@ capi! {
                 return p;
             }
             pv(p).under = under;
+            pv(p).filter_fns = Some((input, output, ctx));
             let u = pv(under);
             u.refcnt += 1;
             u.filtered_by = p;

@@ -143,6 +143,14 @@ pub(crate) struct Priv {
     pub(crate) partner: *mut CBev,
     /// A filter's underlying bufferevent.
     pub(crate) under: *mut CBev,
+    /// A filter's C functions and context (for `bufferevent_flush`).
+    pub(crate) filter_fns: Option<(
+        Option<filter::FilterCb>,
+        Option<filter::FilterCb>,
+        *mut c_void,
+    )>,
+    /// A connect is in progress: its failure is reported as `BEV_EVENT_ERROR` alone.
+    pub(crate) connecting: bool,
     /// The filter this bufferevent is the underlying of (its callbacks are the filter's).
     pub(crate) filtered_by: *mut CBev,
     /// `bufferevent_socket_get_dns_error`.
@@ -260,6 +268,17 @@ pub(crate) unsafe fn call_c(p: *mut CBev, b: &mut EventBase, which: Which) {
                 }
             }
         }
+        let mut which = which;
+        if let Which::Event(what) = which {
+            let conn = (BevEvents::CONNECTED | BevEvents::ERROR).bits() as c_short;
+            if v.connecting && what & conn != 0 {
+                // libevent reports a failed connect as ERROR alone, not WRITING|ERROR.
+                v.connecting = false;
+                if what & BevEvents::ERROR.bits() as c_short != 0 {
+                    which = Which::Event(what & !(BevEvents::WRITING.bits() as c_short));
+                }
+            }
+        }
         let cbase = v.base;
         let prev = (*cbase).enter(b);
         v.depth += 1;
@@ -318,6 +337,8 @@ pub(crate) unsafe fn wrap(cbase: *mut CBase, h: BufferEvent, kind: Kind, opts: c
         alive: alive.clone(),
         partner: ptr::null_mut(),
         under: ptr::null_mut(),
+        filter_fns: None,
+        connecting: false,
         filtered_by: ptr::null_mut(),
         dns_error: 0,
         max_read: DEFAULT_MAX_SINGLE,

@@ -85,6 +85,7 @@ unsafe fn connect(p: *mut CBev, addr: SocketAddr) -> c_int {
             }
         });
         if r == 0 {
+            pv(p).connecting = true;
             refresh(p);
         }
         r
@@ -94,10 +95,7 @@ unsafe fn connect(p: *mut CBev, addr: SocketAddr) -> c_int {
 capi! {
     /// A bufferevent on socket `fd` (-1: one `bufferevent_socket_connect` will make).
     fn bufferevent_socket_new(base: *mut CBase, fd: c_int, options: c_int) -> *mut CBev {
-        if base.is_null() {
-            return ptr::null_mut();
-        }
-        // SAFETY: a live base.
+        // SAFETY: null (the current base) or a live base.
         unsafe { socket_new(base, fd, options) }
     }
 
