@@ -5,13 +5,13 @@
 //!
 //! A [`CBev`]: libevent 2.1's public 392-byte layout ([`CBevHead`], which programs read:
 //! `bev->input`, `bev->output`, `ev_read`/`ev_write`, the watermarks, callbacks, timeouts
-//! and `enabled`) followed by a pointer to this layer's private state ([`Priv`]: the evrs
+//! and `enabled`) followed by a pointer to this layer's private state (`Priv`: the evrs
 //! [`BufferEvent`] handle, its base, reference count, links to a pair partner or a filter's
 //! underlying, rate-limit settings). Programs never allocate a `struct bufferevent`
 //! themselves, so the head can be the start of a larger allocation; it comes from
 //! [`mm::calloc`], the program's allocator hooks.
 //!
-//! Every call here writes what it changed into the head, and [`refresh`] copies the
+//! Every call here writes what it changed into the head, and `refresh` copies the
 //! bufferevent's view (enabled directions, the fd, whether the read and write events are
 //! pending — `EVLIST_INSERTED` in `ev_flags`) after each call and before each callback.
 //! `ev_read` and `ev_write` are mirrors, not events of the base: `event_*` functions
@@ -27,7 +27,7 @@
 //!
 //! # Callbacks and freeing
 //!
-//! One Rust handler ([`CHandler`]) is installed on the evrs bufferevent; it reads the C
+//! One Rust handler (`CHandler`) is installed on the evrs bufferevent; it reads the C
 //! callback pointers from the head at call time, so `bufferevent_setcb` takes effect at
 //! once. `bufferevent_free` clears the callbacks and drops a reference; at zero the evrs
 //! bufferevent is freed (its teardown waits for a running callback, as evrs does) and the C
