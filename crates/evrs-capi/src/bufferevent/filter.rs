@@ -2,8 +2,9 @@
 //!
 //! A C filter function gets `struct evbuffer *` source and destination; evrs hands its
 //! filter closures `&mut EvBuffer`s, so each C filter has two scratch hosted buffers that
-//! point at those for the length of one call. (A filter function should use only them:
-//! calling other bufferevent functions from inside it is not supported.)
+//! point at those for the length of one call. A filter function may use only those: while
+//! it runs, bufferevent calls that would enter the base (e.g. `bufferevent_write` from the
+//! filter, which the regress suite's `filters_disable` does) are refused with a warning.
 
 use super::{options, pv, wrap, CBev, Kind};
 use crate::base::{self, CBase};
@@ -23,6 +24,18 @@ pub type FilterCb =
     unsafe extern "C" fn(*mut CBuffer, *mut CBuffer, isize, c_int, *mut c_void) -> c_int;
 /// The filter context's destructor.
 pub type FreeCtx = unsafe extern "C" fn(*mut c_void);
+
+thread_local! {
+    /// C filter functions running now: while one runs, evrs holds the buffers it was given,
+    /// so the base must not be entered (see [`in_filter`]).
+    static IN_FILTER: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether a C filter function is running on this thread: bufferevent calls that would
+/// enter the base are refused meanwhile (they would alias the buffers evrs lent it).
+pub(crate) fn in_filter() -> bool {
+    IN_FILTER.with(|c| c.get() > 0)
+}
 
 /// A scratch buffer's host: the `EvBuffer` lent for one filter call.
 struct Lent(Rc<Cell<*mut EvBuffer>>);
@@ -92,8 +105,10 @@ fn closure(f: Option<FilterCb>, sh: Rc<Shared>) -> Closure {
             Flush::Flush => 1,
             Flush::Finished => 2,
         };
+        IN_FILTER.with(|c| c.set(c.get() + 1));
         // SAFETY: the program's filter function, with buffers valid for this call.
         let r = unsafe { f(sh.src.0, sh.dst.0, lim, mode, sh.ctx) };
+        IN_FILTER.with(|c| c.set(c.get() - 1));
         sh.src.1.set(ptr::null_mut());
         sh.dst.1.set(ptr::null_mut());
         match r {

@@ -186,7 +186,7 @@ struct BevHost {
 impl BufferHost for BevHost {
     fn with_buffer(&self, f: &mut dyn FnMut(&mut EvBuffer)) -> bool {
         let p = self.bev.get();
-        if p.is_null() {
+        if p.is_null() || filter::in_filter() {
             return false;
         }
         // SAFETY: non-null while the bufferevent is alive (destroy clears it).
@@ -447,6 +447,12 @@ pub(crate) unsafe fn with<R>(
     let v = unsafe { pv(p) };
     if v.dead || !base::is_live(v.base) {
         crate::log::warn(&format!("{name}: the bufferevent or its base was freed"));
+        return err;
+    }
+    if filter::in_filter() {
+        crate::log::warn(&format!(
+            "{name}: called from a filter function (not supported by evrs)"
+        ));
         return err;
     }
     let h = v.h;
