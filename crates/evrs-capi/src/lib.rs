@@ -9,7 +9,8 @@
 //! a program links or loads, in any combination, there is one copy of the library's state:
 //! one current base, one set of memory and log hooks, one signal registry.
 //!
-//! Module per header family: [`base`] (bases, configs, loops), [`buffer`] (`struct evbuffer`), [`event`] (`struct event`),
+//! Module per header family: [`base`] (bases, configs, loops), [`buffer`] (`struct evbuffer`),
+//! [`bufferevent`] (`struct bufferevent`), [`event`] (`struct event`),
 //! [`compat`] (the 1.x current-base API, versions, `event_base_once`), [`log`], [`mm`].
 //! The boundary itself is [`ffi`]: every function is declared through one macro that stops
 //! panics at the border.
@@ -21,6 +22,7 @@
 
 pub mod base;
 pub mod buffer;
+pub mod bufferevent;
 pub mod compat;
 pub mod debug;
 pub mod event;

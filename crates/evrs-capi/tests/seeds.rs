@@ -126,6 +126,22 @@ fn the_book_rot13_server_with_events_runs_on_evrs() {
 }
 
 #[test]
+fn the_book_rot13_server_with_bufferevents_runs_on_evrs() {
+    if !util::have_debian_libevent() {
+        return;
+    }
+    let Some(src) = seed("01_rot13_server_bufferevent.c") else {
+        return;
+    };
+    // Built against our headers and libraries...
+    let ours = compile_ours(&src, "seed_rot13_bufferevent");
+    rot13_round_trip(&ours, 40713);
+    // ...and built against Debian's, then run on ours.
+    let deb = util::compile_file(&src, "seed_rot13_bufferevent_debian", &["-levent"]);
+    rot13_round_trip(&deb, 40713);
+}
+
+#[test]
 fn every_seed_program_compiles_unchanged_against_our_headers() {
     let inc = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
     for name in [

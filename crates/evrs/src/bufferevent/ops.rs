@@ -367,6 +367,18 @@ impl EventBase {
         Ok(())
     }
 
+    /// Whether the socket bufferevent's read and write events are pending now (what
+    /// libevent shows as `EVLIST_INSERTED` on `bev->ev_read` / `bev->ev_write`); `None`
+    /// for a freed or foreign handle. A bufferevent without a socket has no such events.
+    pub fn bev_events_pending(&self, bev: BufferEvent) -> Option<(bool, bool)> {
+        self.bev_state(bev).map(|b| {
+            (
+                b.read_added && b.read_ev.is_some(),
+                b.write_added && b.write_ev.is_some(),
+            )
+        })
+    }
+
     /// Bufferevents of this base (for tests and leak checks).
     pub fn bev_count(&self) -> usize {
         self.ext_ref::<Bevs>(ExtKind::Bufferevents)

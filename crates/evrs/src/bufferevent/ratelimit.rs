@@ -256,6 +256,58 @@ impl EventBase {
         Ok(())
     }
 
+    /// Gives the group a new configuration (libevent's
+    /// `bufferevent_rate_limit_group_set_cfg`): the buckets keep their levels, capped at
+    /// the new bursts, and the minimum share is capped at the new rates.
+    pub fn rate_limit_group_set_cfg(
+        &mut self,
+        g: RateLimitGroup,
+        cfg: RateLimit,
+    ) -> io::Result<()> {
+        let grp = self.group_mut(g)?;
+        grp.buckets.refill();
+        grp.buckets.cfg = cfg;
+        grp.buckets.read = grp.buckets.read.min(cfg.read_burst as isize);
+        grp.buckets.write = grp.buckets.write.min(cfg.write_burst as isize);
+        grp.min_share = grp.min_share.min(cfg.read_rate).min(cfg.write_rate);
+        let members = grp.members.clone();
+        for m in members {
+            self.bev_sync(m);
+        }
+        Ok(())
+    }
+
+    /// The group's read and write bucket levels now (libevent's
+    /// `bufferevent_rate_limit_group_get_read_limit` / `_write_limit`).
+    pub fn rate_limit_group_limits(&mut self, g: RateLimitGroup) -> io::Result<(isize, isize)> {
+        let grp = self.group_mut(g)?;
+        grp.buckets.refill();
+        Ok((grp.buckets.read, grp.buckets.write))
+    }
+
+    /// Takes `n` tokens from the group's read or write bucket (libevent's
+    /// `bufferevent_rate_limit_group_decrement_read` / `_write`; negative `n` adds). The
+    /// members catch up (suspended or resumed).
+    pub fn rate_limit_group_decrement(
+        &mut self,
+        g: RateLimitGroup,
+        read: bool,
+        n: isize,
+    ) -> io::Result<()> {
+        let grp = self.group_mut(g)?;
+        grp.buckets.refill();
+        if read {
+            grp.buckets.read = grp.buckets.read.saturating_sub(n);
+        } else {
+            grp.buckets.write = grp.buckets.write.saturating_sub(n);
+        }
+        let members = grp.members.clone();
+        for m in members {
+            self.bev_sync(m);
+        }
+        Ok(())
+    }
+
     /// Puts the bufferevent in group `g` (leaving any other; libevent's
     /// `bufferevent_add_to_rate_limit_group`).
     pub fn bev_add_to_rate_limit_group(
