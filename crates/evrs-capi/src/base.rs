@@ -151,6 +151,20 @@ pub unsafe fn opt_duration(tv: *const libc::timeval) -> Option<Duration> {
     unsafe { tv.as_ref() }.map(duration)
 }
 
+/// Runs `f` on a base and returns 0, or -1 for a NULL base (libevent's rule for the
+/// calls that only do something to a base).
+///
+/// # Safety
+/// `base` is null or a live base.
+unsafe fn on_base(base: *mut CBase, f: impl FnOnce(&mut EventBase)) -> c_int {
+    if base.is_null() {
+        return -1;
+    }
+    // SAFETY: per the contract.
+    unsafe { CBase::with(base, f) };
+    0
+}
+
 fn loop_result(r: std::io::Result<RunOutcome>) -> c_int {
     match r {
         Ok(RunOutcome::Exited) => 0,
@@ -272,22 +286,14 @@ capi! {
 
     /// Stops the loop after the running callback.
     fn event_base_loopbreak(base: *mut CBase) -> c_int {
-        if base.is_null() {
-            return -1;
-        }
-        // SAFETY: a live base.
-        unsafe { CBase::with(base, |b| b.loopbreak()) };
-        0
+        // SAFETY: a live base or NULL.
+        unsafe { on_base(base, |b| b.loopbreak()) }
     }
 
     /// Ends the current pass and polls again at once.
     fn event_base_loopcontinue(base: *mut CBase) -> c_int {
-        if base.is_null() {
-            return -1;
-        }
-        // SAFETY: a live base.
-        unsafe { CBase::with(base, |b| b.loopcontinue()) };
-        0
+        // SAFETY: a live base or NULL.
+        unsafe { on_base(base, |b| b.loopcontinue()) }
     }
 
     /// Whether the last loop stopped through `loopexit`.
@@ -415,12 +421,8 @@ capi! {
 
     /// Refreshes the cached time.
     fn event_base_update_cache_time(base: *mut CBase) -> c_int {
-        if base.is_null() {
-            return -1;
-        }
-        // SAFETY: a live base.
-        unsafe { CBase::with(base, |b| b.update_cache_time()) };
-        0
+        // SAFETY: a live base or NULL.
+        unsafe { on_base(base, |b| b.update_cache_time()) }
     }
 
     /// Re-creates the backend after `fork` (in the child).

@@ -221,6 +221,22 @@ pub unsafe fn assign(
     0
 }
 
+/// An accessor's read of one field (`null` for a NULL event); in debug mode, memory that
+/// holds no event is fatal, as in libevent.
+///
+/// # Safety
+/// `ev` is null or points to readable `struct event` memory.
+unsafe fn field<T>(ev: *const CEvent, null: T, get: impl FnOnce(&CEvent) -> T) -> T {
+    if ev.is_null() {
+        return null;
+    }
+    // SAFETY: per the contract; nothing writes the memory during this read.
+    unsafe {
+        crate::debug::assert_setup(ev);
+        get(&*ev)
+    }
+}
+
 /// Debug mode's check (libevent refuses it only there): would adding this I/O event put
 /// edge- and level-triggered events on one fd?
 ///
@@ -490,62 +506,38 @@ capi! {
 
     /// The fd (or signal number).
     fn event_get_fd(ev: *const CEvent) -> c_int {
-        if !ev.is_null() {
-            // SAFETY: readable event memory (fatal in debug mode if it holds no event).
-            unsafe { crate::debug::assert_setup(ev) };
-        }
-        // SAFETY: readable event memory.
-        if ev.is_null() { -1 } else { unsafe { (*ev).fd } }
+        // SAFETY: event memory per the C contract.
+        unsafe { field(ev, -1, |e| e.fd) }
     }
 
     /// The base.
     fn event_get_base(ev: *const CEvent) -> *mut CBase {
-        if !ev.is_null() {
-            // SAFETY: readable event memory (fatal in debug mode if it holds no event).
-            unsafe { crate::debug::assert_setup(ev) };
-        }
-        // SAFETY: readable event memory.
-        if ev.is_null() { ptr::null_mut() } else { unsafe { (*ev).base } }
+        // SAFETY: event memory per the C contract.
+        unsafe { field(ev, ptr::null_mut(), |e| e.base) }
     }
 
     /// The `EV_*` interest.
     fn event_get_events(ev: *const CEvent) -> c_short {
-        if !ev.is_null() {
-            // SAFETY: readable event memory (fatal in debug mode if it holds no event).
-            unsafe { crate::debug::assert_setup(ev) };
-        }
-        // SAFETY: readable event memory.
-        if ev.is_null() { 0 } else { unsafe { (*ev).events } }
+        // SAFETY: event memory per the C contract.
+        unsafe { field(ev, 0, |e| e.events) }
     }
 
     /// The callback.
     fn event_get_callback(ev: *const CEvent) -> Option<EventCb> {
-        if !ev.is_null() {
-            // SAFETY: readable event memory (fatal in debug mode if it holds no event).
-            unsafe { crate::debug::assert_setup(ev) };
-        }
-        // SAFETY: readable event memory.
-        if ev.is_null() { None } else { unsafe { (*ev).cb } }
+        // SAFETY: event memory per the C contract.
+        unsafe { field(ev, None, |e| e.cb) }
     }
 
     /// The callback's argument.
     fn event_get_callback_arg(ev: *const CEvent) -> *mut c_void {
-        if !ev.is_null() {
-            // SAFETY: readable event memory (fatal in debug mode if it holds no event).
-            unsafe { crate::debug::assert_setup(ev) };
-        }
-        // SAFETY: readable event memory.
-        if ev.is_null() { ptr::null_mut() } else { unsafe { (*ev).arg } }
+        // SAFETY: event memory per the C contract.
+        unsafe { field(ev, ptr::null_mut(), |e| e.arg) }
     }
 
     /// The priority.
     fn event_get_priority(ev: *const CEvent) -> c_int {
-        if !ev.is_null() {
-            // SAFETY: readable event memory (fatal in debug mode if it holds no event).
-            unsafe { crate::debug::assert_setup(ev) };
-        }
-        // SAFETY: readable event memory.
-        if ev.is_null() { -1 } else { c_int::from(unsafe { (*ev).pri }) }
+        // SAFETY: event memory per the C contract.
+        unsafe { field(ev, -1, |e| c_int::from(e.pri)) }
     }
 
     /// All of the above at once (each out-pointer may be NULL).
