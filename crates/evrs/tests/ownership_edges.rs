@@ -171,6 +171,49 @@ on_every_backend! {
         b.free(stop).unwrap(); // still pending when the new event's callback broke the loop
     }
 
+    /// libevent's regress main/dup_fd, in Rust: an fd is closed while a `dup` of it keeps
+    /// the file (and so its epoll registration) alive, then deleted; the stale report that
+    /// follows makes epoll rebuild its set. The program then `dup2`s onto the number it
+    /// closed. The rebuilt set must not have taken that number (it keeps the old one), or
+    /// the `dup2` silently closes the base's epoll fd and every later call fails.
+    fn a_rebuilt_epoll_set_keeps_its_fd_number(m) {
+        let mut b = base(m);
+        let (x, y) = pair();
+        write(&x, b"Hello world");
+        let yfd = fd(&y);
+        // SAFETY: dup of a descriptor this test owns; the copy is closed below.
+        let dfd = unsafe { libc::dup(yfd) };
+        assert!(dfd >= 0);
+        let got = Rc::new(Cell::new((What::empty(), What::empty())));
+        let g = got.clone();
+        let ev1 = b.new_event(yfd, What::READ | What::PERSIST, move |_, _, w| g.set((w, g.get().1))).unwrap();
+        let g = got.clone();
+        let ev2 = b.new_event(dfd, What::READ | What::PERSIST, move |_, _, w| g.set((g.get().0, w))).unwrap();
+        b.add(ev1, None).unwrap();
+        b.add(ev2, None).unwrap();
+        b.run(LoopFlags::ONCE).unwrap();
+        assert_eq!(got.get(), (What::READ, What::READ));
+        // SAFETY: closes the dup made above.
+        unsafe { libc::close(dfd) };
+        b.del(ev2).unwrap();
+        got.set((What::empty(), What::empty()));
+        b.run(LoopFlags::ONCE).unwrap();
+        assert_eq!(got.get().1, What::empty(), "a deleted event fired");
+        // SAFETY: dup2 onto the number this test closed above.
+        assert_eq!(unsafe { libc::dup2(yfd, dfd) }, dfd);
+        b.free(ev2).unwrap();
+        let g = got.clone();
+        let ev2 = b.new_event(dfd, What::WRITE | What::PERSIST, move |_, _, w| g.set((g.get().0, w))).unwrap();
+        b.add(ev2, None).expect("the base's own fd survived the program's dup2");
+        got.set((What::empty(), What::empty()));
+        b.run(LoopFlags::ONCE).unwrap();
+        assert_eq!(got.get().1, What::WRITE);
+        b.free(ev1).unwrap();
+        b.free(ev2).unwrap();
+        // SAFETY: closes the second dup.
+        unsafe { libc::close(dfd) };
+    }
+
     /// A `Handle::run_in_loop` closure panics while an `ActivatePending` command is in the
     /// same batch: `run_commands` unwinds with the batch (dropped, uncounted) and the
     /// pending-activation word stays set, so every later `Handle::activate` of that event

@@ -465,8 +465,14 @@ impl Selector {
     fn rebuild(&mut self, strict: bool) -> io::Result<()> {
         // SAFETY: epoll_create1 takes no pointers.
         let epfd = syscall!(epoll_create1(libc::EPOLL_CLOEXEC))?;
-        super::close(self.epfd);
-        self.epfd = epfd;
+        // The new set takes the old one's fd number (dup3 closes the old set atomically),
+        // so the base never appears under a new number: the program may have closed a
+        // number this call would otherwise take for good, and `dup2` onto it later (libevent
+        // regress main/dup_fd does exactly that, after the stale-dup rebuild below).
+        // SAFETY: dup3 on two fds we own; no pointers.
+        let r = syscall!(dup3(epfd, self.epfd, libc::O_CLOEXEC));
+        super::close(epfd);
+        r?;
         self.changes.clear();
         self.n_del_failed = 0;
         for fd in 0..self.fds.len() {
