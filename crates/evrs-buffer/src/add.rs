@@ -245,7 +245,7 @@ impl EvBuffer {
         let orig = self.len;
         for c in src.chunks.iter() {
             let shared = match c {
-                Chunk::Shared(b) => Chunk::Shared(b.clone()),
+                Chunk::Shared(b) | Chunk::Multicast(b) => Chunk::Multicast(b.clone()),
                 Chunk::File {
                     data,
                     seg,
@@ -270,6 +270,27 @@ impl EvBuffer {
         self.len += n;
         self.changed(orig, n, 0);
         Ok(n)
+    }
+
+    /// True if some of the content came from another buffer through
+    /// [`add_buffer_reference`](Self::add_buffer_reference) (possibly moved
+    /// here since by `add_buffer` / `remove_buffer`). libevent refuses such a
+    /// buffer as the source of another `evbuffer_add_buffer_reference`
+    /// ("nested references are not allowed"); the C layer checks this.
+    ///
+    /// ```
+    /// use evrs_buffer::EvBuffer;
+    /// let (mut a, mut b) = (EvBuffer::new(), EvBuffer::new());
+    /// a.add(b"shared").unwrap();
+    /// b.add_buffer_reference(&mut a).unwrap();
+    /// assert!(b.has_buffer_references() && !a.has_buffer_references());
+    /// b.drain(6).unwrap();
+    /// assert!(!b.has_buffer_references());
+    /// ```
+    pub fn has_buffer_references(&self) -> bool {
+        self.chunks
+            .iter()
+            .any(|c| c.len() > 0 && matches!(c, Chunk::Multicast(_)))
     }
 
     /// Turns every `Mem` chunk's data into shared bytes in place; the tail

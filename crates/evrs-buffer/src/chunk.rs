@@ -19,6 +19,12 @@ pub(crate) enum Chunk {
     Mem(BytesMut),
     /// Immutable shared bytes: references, zero-copy adds, pulled lines.
     Shared(Bytes),
+    /// Immutable bytes shared with another buffer by `add_buffer_reference`
+    /// (libevent's multicast chains, which a later `add_buffer_reference`
+    /// refuses to share again: see [`EvBuffer::has_buffer_references`]).
+    ///
+    /// [`EvBuffer::has_buffer_references`]: crate::EvBuffer::has_buffer_references
+    Multicast(Bytes),
     /// Owned memory filled from the back by `prepend`: the data is
     /// `buf[start..]` and `buf[..start]` is free room for later prepends
     /// (libevent's misalign). `buf` is fully initialised.
@@ -46,7 +52,7 @@ impl Chunk {
     pub(crate) fn len(&self) -> usize {
         match self {
             Chunk::Mem(b) => b.len(),
-            Chunk::Shared(b) => b.len(),
+            Chunk::Shared(b) | Chunk::Multicast(b) => b.len(),
             Chunk::Front { buf, start } => buf.len().saturating_sub(*start),
             Chunk::File { data, .. } => data.len(),
             Chunk::Lazy { len, .. } => *len,
@@ -76,7 +82,7 @@ impl Chunk {
     pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
             Chunk::Mem(b) => b,
-            Chunk::Shared(b) => b,
+            Chunk::Shared(b) | Chunk::Multicast(b) => b,
             Chunk::Front { buf, start } => buf.get(*start..).unwrap_or(&[]),
             Chunk::File { data, .. } => data,
             Chunk::Lazy { .. } => &[],
@@ -89,7 +95,7 @@ impl Chunk {
         let n = n.min(self.len());
         match self {
             Chunk::Mem(b) => b.advance(n),
-            Chunk::Shared(b) => b.advance(n),
+            Chunk::Shared(b) | Chunk::Multicast(b) => b.advance(n),
             Chunk::Front { start, .. } => *start += n,
             Chunk::File { data, file_off, .. } => {
                 data.advance(n);
@@ -131,6 +137,8 @@ impl Chunk {
         match self {
             Chunk::Mem(b) => Chunk::Mem(b.split_to(n)),
             Chunk::Shared(b) => Chunk::Shared(b.split_to(n)),
+            // (Unmarked: libevent copies a part of a chain it moves.)
+            Chunk::Multicast(b) => Chunk::Shared(b.split_to(n)),
             Chunk::Front { buf, start } => {
                 // The front room goes with the split-off part's
                 // allocation; what stays keeps none.
@@ -171,7 +179,7 @@ impl Chunk {
     pub(crate) fn split_to_bytes(&mut self, n: usize) -> Bytes {
         match self.split_to(n) {
             Chunk::Mem(b) => b.freeze(),
-            Chunk::Shared(b) => b,
+            Chunk::Shared(b) | Chunk::Multicast(b) => b,
             Chunk::Front { mut buf, start } => {
                 buf.advance(start.min(buf.len()));
                 buf.freeze()

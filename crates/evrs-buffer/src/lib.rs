@@ -86,7 +86,7 @@
 //! | `evbuffer_get_length` | [`len`](EvBuffer::len) |
 //! | `evbuffer_get_contiguous_space` | [`contiguous_space`](EvBuffer::contiguous_space) |
 //! | `evbuffer_expand` | [`expand`](EvBuffer::expand) |
-//! | `evbuffer_reserve_space`, `evbuffer_commit_space` | [`reserve_space`](EvBuffer::reserve_space), [`commit_space`](EvBuffer::commit_space) |
+//! | `evbuffer_reserve_space`, `evbuffer_commit_space` | [`reserve_space`](EvBuffer::reserve_space) (exact sizes), [`reserve_extents`](EvBuffer::reserve_extents) (libevent's layout), [`commit_space`](EvBuffer::commit_space) |
 //! | `evbuffer_add` | [`add`](EvBuffer::add) (also `io::Write`) |
 //! | `evbuffer_add_iovec` | [`add_iovec`](EvBuffer::add_iovec) |
 //! | `evbuffer_remove` | [`remove`](EvBuffer::remove) (also `io::Read`); [`remove_bytes`](EvBuffer::remove_bytes) without a copy |

@@ -147,9 +147,37 @@ fetch_source() {
 regress_sources="regress regress_buffer regress_bufferevent regress_et regress_finalize
   regress_listener regress_main regress_minheap regress_testutils regress_util regress_thread tinytest"
 cflags="-O1 -g -w -pthread -DTINYTEST_LOCAL -D_GNU_SOURCE"
+# Bumped when the build-time transformation of the sources (below) changes.
+transform="validate-skip-2"
+
+# regress_buffer.c's static evbuffer_validate_() walks libevent's PRIVATE struct evbuffer
+# chain list (evbuffer-internal.h) after almost every step of the evbuffer tests; that layout
+# is not ABI. The copy compiled here gets a body that returns "valid" without reading any
+# field, so the tests run every public assertion and skip only the private-structure walk.
+# (evbuffer_get_waste, the other private walk, is left as it is: its only callers, the
+# expand and iterative tests, assert on its result and stay in excluded.txt.) The source
+# tree itself is not touched; the transformed copy lives in the build directory.
+transform_buffer_source() {
+  local in=$1 out=$2
+  # Line for line: the walk's lines become blank and "#line 1" names the original file, so
+  # a FAIL message gives the original's file and line.
+  awk -v file="$in" '
+    NR == 1 { printf "#line 1 \"%s\"\n", file }
+    /^evbuffer_validate_\(struct evbuffer \*buf\)$/ { print; skipping = 1; next }
+    skipping == 1 && /^{$/ {
+      print "{ (void)buf; return 1; /* evrs regress/run.sh: the private-structure walk is skipped */"
+      skipping = 2; next
+    }
+    skipping == 2 && /^}$/ { print; skipping = 0; done = 1; next }
+    skipping { print ""; next }
+    { print }
+    END { if (!done) exit 3 }' "$in" > "$out" \
+    || die "could not find evbuffer_validate_() in $in to skip its private-structure walk"
+}
+
 build_regress() {
   local b=$cache/build stamp
-  stamp="$(cat "$cache/src/.evrs-fetched") | $cflags | $regress_sources | $(gcc -dumpfullversion)"
+  stamp="$(cat "$cache/src/.evrs-fetched") | $cflags | $regress_sources | $transform | $(gcc -dumpfullversion)"
   if [ -x "$b/regress" ] && [ -f "$b/tests.txt" ] && [ "$(cat "$b/.evrs-built" 2>/dev/null)" = "$stamp" ]; then
     return
   fi
@@ -167,12 +195,15 @@ struct testcase_t dns_testcases[] = { END_OF_TESTCASES };
 struct testcase_t rpc_testcases[] = { END_OF_TESTCASES };
 struct testcase_t ssl_testcases[] = { END_OF_TESTCASES };
 EOF
-  local s=$cache/src objs=() f running=0 failed=0
+  local s=$cache/src objs=() f c running=0 failed=0
+  transform_buffer_source "$s/test/regress_buffer.c" "$b/regress_buffer.c"
   for f in $regress_sources; do objs+=("$b/$f.o"); done
   # Two compilers at a time (the objects are checked below, so a failure is not lost).
   for f in $regress_sources; do
+    c=$s/test/$f.c
+    [ ! -f "$b/$f.c" ] || c=$b/$f.c # the transformed copy
     # shellcheck disable=SC2086 # cflags is a list of words
-    gcc $cflags -I"$b" -I"$s/test" -I"$s" -I"$s/compat" -c "$s/test/$f.c" -o "$b/$f.o" &
+    gcc $cflags -I"$b" -I"$s/test" -I"$s" -I"$s/compat" -c "$c" -o "$b/$f.o" &
     running=$((running + 1))
     if [ "$running" -ge 2 ]; then wait -n || failed=1; running=$((running - 1)); fi
   done

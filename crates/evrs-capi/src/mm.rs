@@ -111,6 +111,40 @@ pub unsafe fn drop_free<T>(p: *mut T) {
     }
 }
 
+/// An owned `T` in memory from the hooks ([`boxed`]), freed when dropped: for objects
+/// libevent allocates with its `mm_` functions whose allocation the program can make fail
+/// (a callback entry from `evbuffer_add_cb` is NULL then, and `evbuffer_setcb` -1).
+pub struct MmBox<T>(std::ptr::NonNull<T>);
+
+impl<T> MmBox<T> {
+    /// `v` in memory from the hooks; `None` if the allocator fails.
+    pub fn new(v: T) -> Option<Self> {
+        std::ptr::NonNull::new(boxed(v)).map(MmBox)
+    }
+}
+
+impl<T> std::ops::Deref for MmBox<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: a live T from `boxed`, owned by this box.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl<T> std::ops::DerefMut for MmBox<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: a live T from `boxed`, owned (uniquely) by this box.
+        unsafe { self.0.as_mut() }
+    }
+}
+
+impl<T> Drop for MmBox<T> {
+    fn drop(&mut self) {
+        // SAFETY: from `boxed`, and this box is its only owner.
+        unsafe { drop_free(self.0.as_ptr()) }
+    }
+}
+
 /// A NUL-terminated copy of `s` through the hooks.
 pub fn strdup_bytes(s: &[u8]) -> *mut c_char {
     let p = malloc(s.len() + 1).cast::<u8>();

@@ -5,6 +5,7 @@ use super::{with_inner, CBuffer, Inner};
 use crate::base::{self, CBase};
 use crate::ffi::capi;
 use crate::log;
+use crate::mm::MmBox;
 use evrs::buffer::{CallbackInfo, EvBuffer};
 use evrs::What;
 use std::os::raw::{c_int, c_void};
@@ -73,12 +74,15 @@ fn add_entry(
     arg: *mut c_void,
 ) -> *mut CbEntry {
     inner.next_cb_id += 1;
-    let mut e = Box::new(CbEntry {
+    // In the program's allocator, as libevent's: NULL when it fails.
+    let Some(mut e) = MmBox::new(CbEntry {
         id: inner.next_cb_id,
         func,
         arg,
         flags: CB_ENABLED,
-    });
+    }) else {
+        return std::ptr::null_mut();
+    };
     let p: *mut CbEntry = &mut *e;
     inner.cbs.push(e);
     sync_recorder(b, inner, cb);
@@ -211,7 +215,8 @@ capi! {
     }
 
     /// 1.x: replaces every callback (also those of a bufferevent) by `cb`, called with the
-    /// lengths before and after each change; NULL only removes them. Returns 0.
+    /// lengths before and after each change; NULL only removes them. 0, or -1 if the new
+    /// entry cannot be allocated (the old ones are gone all the same, as in libevent).
     fn evbuffer_setcb(buffer: *mut CBuffer, cb: Option<ObsoleteCb>, cbarg: *mut c_void) -> c_int {
         let me = buffer;
         // SAFETY: null or a live buffer.
@@ -220,10 +225,10 @@ capi! {
                 b.clear_cbs();
                 inner.recorder = None;
                 inner.cbs.clear();
-                if let Some(f) = cb {
-                    add_entry(b, inner, &*me, Func::Obsolete(f), cbarg);
+                match cb {
+                    Some(f) if add_entry(b, inner, &*me, Func::Obsolete(f), cbarg).is_null() => -1,
+                    _ => 0,
                 }
-                0
             })
         }
     }

@@ -217,7 +217,8 @@ capi! {
     }
 
     /// Appends `inbuf`'s content to `outbuf` by reference, leaving `inbuf` as it is: 0, or
-    /// -1 (end frozen, the same buffer, or a source holding file data, as libevent).
+    /// -1 (end frozen, the same buffer, or a source holding file data or content it got by
+    /// reference from another buffer, as libevent).
     fn evbuffer_add_buffer_reference(outbuf: *mut CBuffer, inbuf: *mut CBuffer) -> c_int {
         if outbuf == inbuf {
             // SAFETY: null or a live buffer.
@@ -229,7 +230,7 @@ capi! {
                 if i.is_empty() {
                     return (0, First::A);
                 }
-                if i.has_file_data() {
+                if i.has_file_data() || i.has_buffer_references() {
                     return (-1, First::A);
                 }
                 (rc(o.add_buffer_reference(i)), First::A)
@@ -243,7 +244,9 @@ capi! {
         unsafe { with(buf, "evbuffer_expand", |b| rc(b.expand(datlen))) }
     }
 
-    /// Exposes `size` writable bytes in at most `n_vecs` extents; the number used, or -1.
+    /// Exposes at least `size` writable bytes in at most `n_vecs` extents, each the whole
+    /// free space of its chain as in libevent (see `EvBuffer::reserve_extents`); the number
+    /// used, or -1.
     fn evbuffer_reserve_space(buf: *mut CBuffer, size: isize, vec: *mut libc::iovec, n_vecs: c_int) -> c_int {
         if n_vecs < 1 || vec.is_null() {
             return -1;
@@ -256,7 +259,7 @@ capi! {
         unsafe {
             with_inner(buf, "evbuffer_reserve_space", |b, inner| {
                 inner.reserved.clear();
-                let Ok(parts) = b.reserve_space(size, n_vecs as usize) else { return -1 };
+                let Ok(parts) = b.reserve_extents(size, n_vecs as usize) else { return -1 };
                 for (i, p) in parts.into_iter().enumerate() {
                     let v = &mut *vec.add(i);
                     v.iov_base = p.as_mut_ptr().cast();
@@ -411,10 +414,30 @@ capi! {
         // SAFETY: the helper wrote `len` bytes; `buf` is live.
         let r = unsafe {
             let d = std::slice::from_raw_parts(s.cast::<u8>(), len);
-            with(buf, "evbuffer_add_vprintf", |b| if b.add(d).is_ok() { len as c_int } else { -1 })
+            with(buf, "evbuffer_add_vprintf", |b| if add_nul_terminated(b, d) { len as c_int } else { -1 })
         };
         // SAFETY: from the helper's malloc, not used after this.
         unsafe { libc::free(s.cast()) };
         r
     }
+}
+
+/// Appends `d` in one chunk with a NUL byte right after it in the chunk's free space, as
+/// libevent's vsnprintf into the chain leaves it: C code that prints into a buffer and
+/// then uses `evbuffer_pullup` as a C string relies on it (regress's evbuffer/callbacks).
+fn add_nul_terminated(b: &mut evrs::buffer::EvBuffer, d: &[u8]) -> bool {
+    let Some(n) = d.len().checked_add(1) else {
+        return false;
+    };
+    match b.reserve_space(n, 1) {
+        Ok(mut v) => match v.first_mut() {
+            Some(s) if s.len() >= n => {
+                s[..d.len()].copy_from_slice(d);
+                s[d.len()] = 0;
+            }
+            _ => return false,
+        },
+        Err(_) => return false,
+    }
+    b.commit_space(&[d.len()]).is_ok()
 }

@@ -80,7 +80,7 @@ pub enum Store {
 pub(crate) struct Inner {
     /// C callbacks, oldest first (they run newest first).
     #[allow(clippy::vec_box)] // C holds pointers to the entries
-    pub(crate) cbs: Vec<Box<CbEntry>>,
+    pub(crate) cbs: Vec<crate::mm::MmBox<CbEntry>>,
     pub(crate) next_cb_id: u64,
     /// The recording closure on the `EvBuffer`, while there are C callbacks.
     pub(crate) recorder: Option<CallbackId>,

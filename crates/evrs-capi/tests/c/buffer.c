@@ -533,6 +533,96 @@ static void deferred(void)
     event_base_free(base);
 }
 
+/* What libevent's own evbuffer tests rely on beyond the bytes: each reserved extent is its
+ * chain's whole free space, and chains a reservation added stay (a later reservation hands
+ * them out again) until running out of vectors replaces them; printf leaves a NUL after its
+ * text; content a buffer got by reference cannot be referenced again; a failing allocator
+ * fails evbuffer_add_cb and evbuffer_setcb. Only relations are printed, no sizes. */
+static void *failing_malloc(size_t n)
+{
+    (void)n;
+    errno = ENOMEM;
+    return NULL;
+}
+
+static void extents(void)
+{
+    struct evbuffer *b = evbuffer_new();
+    struct evbuffer_iovec v[3];
+    int n = evbuffer_reserve_space(b, 1024, v, 2);
+    char *cp = v[0].iov_base;
+    size_t room = v[0].iov_len - 512;
+    printf("reserve empty: %d len>=1024 %d\n", n, v[0].iov_len >= 1024);
+    memset(cp, 'X', 512);
+    v[0].iov_len = 512;
+    evbuffer_commit_space(b, v, 1);
+    n = evbuffer_reserve_space(b, 32, v, 2);
+    printf("reserve small: %d after the data %d all its room %d\n", n, (char *)v[0].iov_base == cp + 512,
+        v[0].iov_len == room);
+    n = evbuffer_reserve_space(b, room + 64, v, 2);
+    char *cp2 = v[1].iov_base;
+    printf("reserve split: %d the room first %d then >=64 %d\n", n,
+        (char *)v[0].iov_base == cp + 512 && v[0].iov_len == room, v[1].iov_len >= 64);
+    memset(v[0].iov_base, 'Z', 1);
+    v[0].iov_len = 1;
+    evbuffer_commit_space(b, v, 1);
+    n = evbuffer_reserve_space(b, room - 1 + 64, v, 2);
+    printf("reserve again: %d same second extent %d\n", n, n == 2 && v[1].iov_base == cp2);
+    v[0].iov_len = 0;
+    memset(v[1].iov_base, 'x', 3);
+    v[1].iov_len = 3;
+    int rc = evbuffer_commit_space(b, v, 2);
+    printf("commit to the second %d len %zu\n", rc, evbuffer_get_length(b));
+    show("b", b);
+    evbuffer_free(b);
+
+    b = evbuffer_new();
+    evbuffer_reserve_space(b, 128, v, 2);
+    char *c1 = v[0].iov_base;
+    size_t sz = v[0].iov_len;
+    n = evbuffer_reserve_space(b, sz + 128, v, 2);
+    printf("grow to 2: %d same first %d\n", n, v[0].iov_base == c1);
+    char *c2 = v[1].iov_base;
+    sz = v[0].iov_len + v[1].iov_len;
+    n = evbuffer_reserve_space(b, sz + 128, v, 3);
+    printf("grow to 3: %d same two %d\n", n, v[0].iov_base == c1 && v[1].iov_base == c2);
+    sz = v[0].iov_len + v[1].iov_len + v[2].iov_len;
+    n = evbuffer_reserve_space(b, sz + 128, v, 2);
+    printf("more in 2: %d one big %d\n", n, v[0].iov_len >= sz + 128);
+    evbuffer_free(b);
+
+    b = evbuffer_new();
+    evbuffer_add_printf(b, "%s", "text that gets drained again");
+    evbuffer_drain(b, evbuffer_get_length(b));
+    evbuffer_add_printf(b, "%d-%s", 42, "x");
+    const char *s = (const char *)evbuffer_pullup(b, -1);
+    printf("printf, pullup: '%s' NUL after %d\n", s, strlen(s) == evbuffer_get_length(b));
+    evbuffer_add_printf(b, "%s", "+more");
+    s = (const char *)evbuffer_pullup(b, -1);
+    printf("printf, pullup: '%s' NUL after %d\n", s, strlen(s) == evbuffer_get_length(b));
+
+    struct evbuffer *r = evbuffer_new(), *r2 = evbuffer_new();
+    printf("reference %d\n", evbuffer_add_buffer_reference(r, b));
+    int n1 = evbuffer_add_buffer_reference(r2, r);
+    printf("nested reference %d self %d\n", n1, evbuffer_add_buffer_reference(r, r));
+    evbuffer_add_buffer(r2, r);
+    printf("moved, nested %d\n", evbuffer_add_buffer_reference(r, r2));
+    evbuffer_drain(r2, evbuffer_get_length(r2));
+    evbuffer_add(r2, "own", 3);
+    printf("drained, own data %d\n", evbuffer_add_buffer_reference(r, r2));
+    show("r", r);
+
+    event_set_mem_functions(failing_malloc, realloc, free);
+    struct evbuffer_cb_entry *e = evbuffer_add_cb(b, cb_a, "never");
+    int rs = evbuffer_setcb(b, old_cb, "never");
+    event_set_mem_functions(malloc, realloc, free);
+    printf("failing malloc: add_cb NULL %d setcb %d\n", e == NULL, rs);
+    evbuffer_add(b, "!", 1);
+    evbuffer_free(b);
+    evbuffer_free(r);
+    evbuffer_free(r2);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -552,6 +642,8 @@ int main(void)
     callbacks();
     printf("== deferred\n");
     deferred();
+    printf("== extents\n");
+    extents();
     printf("done\n");
     return 0;
 }
