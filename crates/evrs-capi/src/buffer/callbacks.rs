@@ -54,6 +54,9 @@ fn sync_recorder(b: &mut EvBuffer, inner: &mut Inner, cb: &CBuffer) {
         (true, Some(id)) => {
             b.remove_cb(id);
             inner.recorder = None;
+            // No callbacks are left to tell: nothing waits for the queue (which lets
+            // `run_queue` skip a buffer without a recorder).
+            cb.pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
         (false, None) => {
             let q = Arc::clone(&cb.pending);
@@ -225,6 +228,7 @@ capi! {
                 b.clear_cbs();
                 inner.recorder = None;
                 inner.cbs.clear();
+                (*me).pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
                 match cb {
                     Some(f) if add_entry(b, inner, &*me, Func::Obsolete(f), cbarg).is_null() => -1,
                     _ => 0,

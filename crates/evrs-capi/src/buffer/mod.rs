@@ -65,6 +65,25 @@ pub trait BufferHost {
     /// Runs `f` on the buffer and returns true, or returns false without running it if the
     /// buffer cannot be reached now (freed, or in use).
     fn with_buffer(&self, f: &mut dyn FnMut(&mut EvBuffer)) -> bool;
+
+    /// Who lends the buffer, and which of its buffers it is (for
+    /// [`with_pair`](Self::with_pair)); `None` for a host with no sibling buffers.
+    fn sibling_key(&self) -> Option<(usize, bool)> {
+        None
+    }
+
+    /// Runs `f` on this buffer and `other`'s at once, if both belong to one owner that can
+    /// lend them together (a bufferevent's input and output: borrowed one inside the
+    /// other, the outer one would still be frozen while the owner catches up with the inner
+    /// one). `Some(reached)`, or `None` if they are not such a pair (borrow them one by one).
+    fn with_pair(
+        &self,
+        other: &dyn BufferHost,
+        f: &mut dyn FnMut(&mut EvBuffer, &mut EvBuffer),
+    ) -> Option<bool> {
+        let _ = (other, f);
+        None
+    }
 }
 
 /// Where a [`CBuffer`]'s bytes are.
@@ -153,6 +172,37 @@ impl CBuffer {
                 out
             }
         }
+    }
+
+    /// Runs `f` on this buffer and `other` (a different one); `None` if either is in use
+    /// or unreachable. Two buffers of one host are lent together.
+    fn access2<R>(
+        &self,
+        other: &CBuffer,
+        f: impl FnOnce(&mut EvBuffer, &mut EvBuffer) -> R,
+    ) -> Option<R> {
+        let mut f = Some(f);
+        if let (Store::Hosted(a), Store::Hosted(b)) = (&self.store, &other.store) {
+            let mut out = None;
+            let paired = a.with_pair(&**b, &mut |x, y| {
+                if let Some(f) = f.take() {
+                    out = Some(f(x, y));
+                }
+            });
+            if paired.is_some() {
+                return out;
+            }
+        }
+        let f = f.take()?;
+        self.access(|x| other.access(|y| f(x, y))).flatten()
+    }
+
+    /// Nothing for [`run_queue`] to do: no C callbacks (so no recorder, and nothing queued:
+    /// removing the last callback empties the queue) and no deferred run to schedule. The
+    /// common case, checked without the queue's mutex.
+    fn quiet(&self) -> bool {
+        !self.schedule.load(Ordering::Acquire)
+            && self.inner.try_borrow().is_ok_and(|i| i.recorder.is_none())
     }
 
     fn enter(&self) {
@@ -278,7 +328,7 @@ pub(crate) unsafe fn with2<R: Fallback>(
     };
     ca.enter();
     cb.enter();
-    let r = ca.access(|x| cb.access(|y| f(x, y))).flatten();
+    let r = ca.access2(cb, f);
     let (r, first) = r.unwrap_or_else(|| {
         log::warn(&format!(
             "{name}: a buffer is in use by the call that ran this one"
@@ -312,6 +362,10 @@ pub(crate) unsafe fn with2<R: Fallback>(
 pub unsafe fn run_callbacks(p: *mut CBuffer) {
     // SAFETY: live per the contract.
     let cb = unsafe { &*p };
+    // (Unlocked buffers only: a locked one's state is read under its lock.)
+    if cb.lock.get().is_none() && cb.quiet() {
+        return;
+    }
     cb.enter();
     // SAFETY: live; held by the frame.
     unsafe { run_queue(p) };
@@ -328,6 +382,9 @@ pub unsafe fn run_callbacks(p: *mut CBuffer) {
 unsafe fn run_queue(p: *mut CBuffer) {
     // SAFETY: live per the contract.
     let cb = unsafe { &*p };
+    if cb.quiet() {
+        return;
+    }
     if cb.schedule.swap(false, Ordering::AcqRel) {
         callbacks::activate_deferred(cb);
     }

@@ -23,7 +23,12 @@
 //! evbuffer call borrows the bufferevent's own buffer from the base for its length, so
 //! every `evbuffer_*` function works on them. As in libevent, a socket bufferevent's input
 //! is frozen at its end and its output at its start while the program uses them (only the
-//! bufferevent itself reads into the input and writes out of the output).
+//! bufferevent itself reads into the input and writes out of the output). Inside one of a
+//! socket bufferevent's own callbacks the buffers are lent straight from its state
+//! (`EventBase::bev_buffers_in_callback`) and it catches up once, when the callback
+//! returns, as after a Rust callback; elsewhere (and for pairs and filters, whose catching
+//! up moves data at once) a guard lets it catch up after each call. A call on both of one
+//! bufferevent's buffers (`evbuffer_add_buffer(output, input)`) borrows them together.
 //!
 //! # Callbacks and freeing
 //!
@@ -183,8 +188,15 @@ struct BevHost {
     input: bool,
 }
 
-impl BufferHost for BevHost {
-    fn with_buffer(&self, f: &mut dyn FnMut(&mut EvBuffer)) -> bool {
+impl BevHost {
+    /// Runs `f` on the bufferevent's (input, output) — a socket bufferevent's input frozen
+    /// at its end and output at its start, as libevent has them while the program uses them
+    /// (only the bufferevent itself reads into the input and writes out of the output).
+    /// Inside one of its callbacks a socket bufferevent lends them straight from its state
+    /// (it catches up when the callback returns, as after a Rust callback: no lookup per
+    /// guard access, no catch-up per call); otherwise they are borrowed under one guard,
+    /// after which it catches up at once. False if the bufferevent cannot be reached.
+    fn lend(&self, f: &mut dyn FnMut(&mut EvBuffer, &mut EvBuffer)) -> bool {
         let p = self.bev.get();
         if p.is_null() || filter::in_filter() {
             return false;
@@ -197,30 +209,67 @@ impl BufferHost for BevHost {
         if !base::is_live(cbase) {
             return false;
         }
-        let input = self.input;
+        let socket = kind == Kind::Socket;
+        let mut run = |i: &mut EvBuffer, o: &mut EvBuffer| {
+            let fi = socket && !i.is_frozen(End::End);
+            let fo = socket && !o.is_frozen(End::Start);
+            if fi {
+                i.freeze(End::End);
+            }
+            if fo {
+                o.freeze(End::Start);
+            }
+            f(i, o);
+            if fi {
+                i.unfreeze(End::End);
+            }
+            if fo {
+                o.unfreeze(End::Start);
+            }
+        };
         // SAFETY: a live base; nothing of it is borrowed while an evbuffer call runs.
         unsafe {
             CBase::with(cbase, |b| {
-                let g = if input {
-                    b.bev_input(h)
-                } else {
-                    b.bev_output(h)
+                if socket {
+                    if let Some((i, o)) = b.bev_buffers_in_callback(h) {
+                        run(i, o);
+                        return true;
+                    }
+                }
+                let Ok(mut g) = b.bev_output(h) else {
+                    return false;
                 };
-                let Ok(mut g) = g else { return false };
-                // libevent's socket bufferevents freeze the input's end and the output's
-                // start: the program may only take from the input and add to the output.
-                let end = if input { End::End } else { End::Start };
-                let freeze = kind == Kind::Socket && !g.is_frozen(end);
-                if freeze {
-                    g.freeze(end);
-                }
-                f(&mut g);
-                if freeze {
-                    g.unfreeze(end);
-                }
+                let Some((i, o)) = g.both() else {
+                    return false;
+                };
+                run(i, o);
                 true
             })
         }
+    }
+}
+
+impl BufferHost for BevHost {
+    fn with_buffer(&self, f: &mut dyn FnMut(&mut EvBuffer)) -> bool {
+        let input = self.input;
+        self.lend(&mut |i, o| f(if input { i } else { o }))
+    }
+
+    fn sibling_key(&self) -> Option<(usize, bool)> {
+        Some((Rc::as_ptr(&self.bev) as usize, self.input))
+    }
+
+    fn with_pair(
+        &self,
+        other: &dyn BufferHost,
+        f: &mut dyn FnMut(&mut EvBuffer, &mut EvBuffer),
+    ) -> Option<bool> {
+        let (key, input) = other.sibling_key()?;
+        if key != Rc::as_ptr(&self.bev) as usize || input == self.input {
+            return None;
+        }
+        let mine = self.input;
+        Some(self.lend(&mut |i, o| if mine { f(i, o) } else { f(o, i) }))
     }
 }
 
@@ -283,30 +332,20 @@ pub(crate) unsafe fn call_c(p: *mut CBev, b: &mut EventBase, which: Which) {
         let prev = (*cbase).enter(b);
         v.depth += 1;
         refresh(p);
+        // (Read after the refresh: an evbuffer callback it ran may have set them.)
         let (arg, head) = ((*p).head.cbarg, &(*p).head);
-        match which {
-            Which::Read => {
-                if let Some(f) = head.readcb {
-                    f(p, arg)
-                }
-            }
-            Which::Write => {
-                if let Some(f) = head.writecb {
-                    f(p, arg)
-                }
-            }
-            Which::Event(what) => {
-                if let Some(f) = head.errorcb {
-                    f(p, what, arg)
-                }
-            }
-        }
+        let ran = match which {
+            Which::Read => head.readcb.map(|f| f(p, arg)).is_some(),
+            Which::Write => head.writecb.map(|f| f(p, arg)).is_some(),
+            Which::Event(what) => head.errorcb.map(|f| f(p, what, arg)).is_some(),
+        };
         let v = pv(p);
         v.depth -= 1;
         (*cbase).leave(prev);
         if v.depth == 0 && v.dead {
             release(p);
-        } else if !v.dead {
+        } else if ran && !v.dead {
+            // (With no C callback nothing ran since the refresh above.)
             refresh(p);
         }
     }
@@ -401,18 +440,10 @@ pub(crate) unsafe fn refresh(p: *mut CBev) {
             return;
         }
         let (h, kind) = (v.h, v.kind);
-        let st = CBase::with(v.base, |b| {
-            let en = b.bev_get_enabled(h).ok()?;
-            let pend = b.bev_events_pending(h).unwrap_or((false, false));
-            let fd = if kind == Kind::Socket {
-                b.bev_fd(h).unwrap_or(-1)
-            } else {
-                -1
-            };
-            Some((en, pend, fd))
-        });
+        let st = CBase::with(v.base, |b| b.bev_status(h));
         let hd = &mut (*p).head;
         if let Some((en, (r, w), fd)) = st {
+            let fd = if kind == Kind::Socket { fd } else { -1 };
             hd.enabled = (en & (What::READ | What::WRITE)).bits() as c_short;
             hd.ev_read.flags = EVLIST_INIT | if r { EVLIST_INSERTED } else { 0 };
             hd.ev_write.flags = EVLIST_INIT | if w { EVLIST_INSERTED } else { 0 };

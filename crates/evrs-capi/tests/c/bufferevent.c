@@ -95,6 +95,67 @@ static void test_socket_echo(void)
     close(sv[1]);
 }
 
+/* The echo of bench/c/libevent_echo.c: the read callback moves the input to the output
+ * with evbuffer_add_buffer (both buffers of one bufferevent in one call), an evbuffer
+ * callback on the output seeing the add and, once written, the drain. Then the same move
+ * from outside the callbacks. */
+static void out_changed(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+    (void)b;
+    (void)arg;
+    if (info->n_added)
+        note("[out +%s%ld]", "", (long)info->n_added);
+    if (info->n_deleted)
+        note("[out -%s%ld]", "", (long)info->n_deleted);
+}
+
+static void move_read(struct bufferevent *bev, void *arg)
+{
+    (void)arg;
+    struct evbuffer *in = bufferevent_get_input(bev), *out = bufferevent_get_output(bev);
+    int rc = evbuffer_add_buffer(out, in);
+    note("[read rc %s%ld", "", (long)rc);
+    note(" in %s%ld", "", (long)evbuffer_get_length(in));
+    note(" out %s%ld]", "", (long)evbuffer_get_length(out));
+}
+
+static void test_add_buffer_echo(void)
+{
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    evutil_make_socket_nonblocking(sv[0]);
+    struct bufferevent *bev = bufferevent_socket_new(base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+    struct evbuffer_cb_entry *ent = evbuffer_add_cb(bufferevent_get_output(bev), out_changed, NULL);
+    bufferevent_setcb(bev, move_read, NULL, on_event, "m");
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    char buf[16] = {0};
+    for (int round = 0; round < 2; round++) {
+        log_[0] = 0;
+        write(sv[1], round ? "again" : "hello", 5);
+        event_base_loop(base, EVLOOP_ONCE);
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        ssize_t n = read(sv[1], buf, sizeof buf - 1);
+        buf[n > 0 ? n : 0] = 0;
+        printf("add_buffer echo %d: %s got %zd '%s'\n", round, log_, n, buf);
+    }
+    /* Outside the callbacks: no read callback, the data waits in the input. */
+    evbuffer_remove_cb_entry(bufferevent_get_output(bev), ent);
+    bufferevent_setcb(bev, NULL, NULL, on_event, "m");
+    write(sv[1], "later", 5);
+    event_base_loop(base, EVLOOP_ONCE);
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t before = evbuffer_get_length(in);
+    int rc = evbuffer_add_buffer(bufferevent_get_output(bev), in);
+    printf("outside: input %zu rc %d input %zu\n", before, rc, evbuffer_get_length(in));
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    ssize_t n = read(sv[1], buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    printf("outside echo: got %zd '%s'\n", n, buf);
+    bufferevent_free(bev);
+    close(sv[1]);
+}
+
 static void test_bufferevent_read_write(void)
 {
     int sv[2];
@@ -487,6 +548,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     base = event_base_new();
     test_socket_echo();
+    test_add_buffer_echo();
     test_bufferevent_read_write();
     test_pair();
     test_free_from_callback();

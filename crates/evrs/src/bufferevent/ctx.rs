@@ -160,6 +160,15 @@ impl<'a> BevOutput<'a> {
             spare: EvBuffer::new(),
         }
     }
+
+    /// Both buffers, (input, output), for one operation between them (moving the input to
+    /// the output, say) under this one guard: the bufferevent catches up once, when it is
+    /// dropped. `None` once the bufferevent is gone.
+    pub fn both(&mut self) -> Option<(&mut EvBuffer, &mut EvBuffer)> {
+        self.base
+            .bev_state_mut(self.bev)
+            .map(|b| (&mut b.input, &mut b.output))
+    }
 }
 
 impl Deref for BevOutput<'_> {

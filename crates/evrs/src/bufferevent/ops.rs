@@ -304,6 +304,23 @@ impl EventBase {
         Ok(BevOutput::new(self, bev, true))
     }
 
+    /// Both buffers, (input, output), of a bufferevent one of whose callbacks is running,
+    /// without a guard: as [`BevCtx::buffers`], for code inside that callback which reaches
+    /// the bufferevent through the base instead of its context (a C program's callbacks, in
+    /// evrs-capi). The bufferevent catches up with what is done to them when the callback
+    /// returns. `None` if no callback of it is running or it is being freed: then use
+    /// [`bev_input`](Self::bev_input) / [`bev_output`](Self::bev_output), whose guards
+    /// catch up when dropped.
+    pub fn bev_buffers_in_callback(
+        &mut self,
+        bev: BufferEvent,
+    ) -> Option<(&mut EvBuffer, &mut EvBuffer)> {
+        match self.bev_state_mut(bev) {
+            Some(b) if b.running > 0 && !b.free_requested => Some((&mut b.input, &mut b.output)),
+            _ => None,
+        }
+    }
+
     /// The socket (-1 if none yet) (libevent's `bufferevent_getfd`).
     pub fn bev_fd(&mut self, bev: BufferEvent) -> io::Result<RawFd> {
         Ok(self.bev_live(bev)?.fd)
@@ -377,6 +394,19 @@ impl EventBase {
                 b.write_added && b.write_ev.is_some(),
             )
         })
+    }
+
+    /// What a mirror of the bufferevent shows, in one lookup (evrs-capi's public
+    /// `struct bufferevent` fields): the enabled directions, whether the read and write
+    /// events are pending ([`bev_events_pending`](Self::bev_events_pending)), and the socket
+    /// (-1 if none). `None` for a stale handle or one being freed.
+    pub fn bev_status(&self, bev: BufferEvent) -> Option<(What, (bool, bool), RawFd)> {
+        let b = self.bev_state(bev).filter(|b| !b.free_requested)?;
+        let pending = (
+            b.read_added && b.read_ev.is_some(),
+            b.write_added && b.write_ev.is_some(),
+        );
+        Some((b.enabled, pending, b.fd))
     }
 
     /// Bufferevents of this base (for tests and leak checks).
