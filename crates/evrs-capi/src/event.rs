@@ -255,6 +255,23 @@ unsafe fn mixes_triggering(b: &EventBase, ev: *const CEvent, h: Event) -> bool {
         .any(|o| b.events(o).is_ok_and(|w| w.contains(What::ET) != et))
 }
 
+/// Releases the evrs event that this memory names, if its base is alive and still knows
+/// the event by this memory (`event_free`, `event_debug_unassign`).
+///
+/// # Safety
+/// `ev` points to readable `struct event` memory.
+unsafe fn release_memory(ev: *mut CEvent) {
+    // SAFETY: per the contract; the base pointer of assigned memory was made by this library.
+    unsafe {
+        if let Some(h) = handle(ev) {
+            let base = (*ev).base;
+            if !base.is_null() && !CBase::is_dead(base) {
+                CBase::with(base, |b| release(b, ev, h));
+            }
+        }
+    }
+}
+
 /// Frees the evrs event a C event names, if the base still knows it by this memory.
 fn release(b: &mut EventBase, ev: *mut CEvent, h: Event) {
     if b.owner_of(h) == Some(ev as usize) {
@@ -364,12 +381,7 @@ capi! {
         }
         // SAFETY: an event from `event_new`.
         unsafe {
-            if let Some(h) = handle(ev) {
-                let base = (*ev).base;
-                if !base.is_null() && !CBase::is_dead(base) {
-                    CBase::with(base, |b| release(b, ev, h));
-                }
-            }
+            release_memory(ev);
             (*ev).flags = 0;
             mm::free(ev.cast());
         }
@@ -588,12 +600,7 @@ capi! {
         }
         // SAFETY: event memory per the C contract.
         unsafe {
-            if let Some(h) = handle(ev) {
-                let base = (*ev).base;
-                if !base.is_null() && !CBase::is_dead(base) {
-                    CBase::with(base, |b| release(b, ev, h));
-                }
-            }
+            release_memory(ev);
             (*ev).flags &= !EVLIST_INIT;
         }
     }

@@ -17,19 +17,7 @@ fn bufferevents_behave_as_libevent() {
 /// Runs the program's `evrs-only` part on evrs; its standard output.
 fn evrs_only() -> String {
     let bin = util::compile("bufferevent", &["-levent_core"]);
-    let out = util::run(
-        &bin,
-        &["evrs-only"],
-        util::Lib::Evrs,
-        std::time::Duration::from_secs(30),
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
+    util::evrs_only(&bin, &["evrs-only"])
 }
 
 #[test]

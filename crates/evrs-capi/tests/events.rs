@@ -21,18 +21,7 @@ fn reassigning_a_pending_event_releases_the_old_one() {
         return;
     }
     let bin = util::compile("events", &["-levent_core"]);
-    let out = util::run(
-        &bin,
-        &["evrs-only"],
-        util::Lib::Evrs,
-        std::time::Duration::from_secs(30),
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = util::evrs_only(&bin, &["evrs-only"]);
     assert!(text.contains("reassigned: loop 1 trace ''\n"), "{text}");
     assert!(text.contains("reassigned fired: 'n'\n"), "{text}");
     assert!(text.contains("orphan: del -1 add -1 pending 0\n"), "{text}");

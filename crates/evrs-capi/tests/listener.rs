@@ -23,18 +23,7 @@ fn out_of_fds_pauses_the_listener_and_reports_once() {
         return;
     }
     let bin = util::compile("listener", &["-levent_core"]);
-    let out = util::run(
-        &bin,
-        &["emfile"],
-        util::Lib::Evrs,
-        std::time::Duration::from_secs(30),
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = util::evrs_only(&bin, &["emfile"]);
     assert!(
         text.contains("error cb: errno is EMFILE 1\nemfile: errors 1 accepted 2\n"),
         "{text}"
