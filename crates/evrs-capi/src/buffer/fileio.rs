@@ -203,15 +203,25 @@ capi! {
         }
     }
 
-    /// Appends `length` bytes (-1: the rest) of a segment from `offset`: 0, or -1.
+    /// Appends `length` bytes (-1: the rest) of a segment from `offset`: 0, or -1 (and
+    /// then the caller's reference is dropped, as in libevent).
     fn evbuffer_add_file_segment(buf: *mut CBuffer, seg: *mut CSegment, offset: i64, length: i64) -> c_int {
         // SAFETY: null or a live segment.
         let Some(s) = (unsafe { seg.as_ref() }) else {
             log::warn("evbuffer_add_file_segment: NULL segment");
             return -1;
         };
-        let Ok(off) = u64::try_from(offset) else { return -1 };
-        // SAFETY: null or a live buffer.
-        unsafe { with(buf, "evbuffer_add_file_segment", |b| rc(b.add_file_segment(&s.seg, off, u64::try_from(length).ok()))) }
+        let r = match u64::try_from(offset) {
+            // SAFETY: null or a live buffer.
+            Ok(off) => unsafe { with(buf, "evbuffer_add_file_segment", |b| rc(b.add_file_segment(&s.seg, off, u64::try_from(length).ok()))) },
+            Err(_) => -1,
+        };
+        if r != 0 {
+            // libevent's rule: a failed add drops the caller's reference too (programs
+            // written for it never free the segment after a failure).
+            // SAFETY: made by `evbuffer_file_segment_new`; C does not use it after this.
+            drop(unsafe { Box::from_raw(seg) });
+        }
+        r
     }
 }

@@ -351,8 +351,7 @@ static void references_and_files(void)
     struct evbuffer *d = evbuffer_new();
     printf("buffer_reference of file data %d\n", evbuffer_add_buffer_reference(d, b));
     evbuffer_free(d);
-    /* libevent: a failed add also drops the caller's reference, so this segment is not
-     * freed again (evrs keeps it: a leak here rather than a double free elsewhere). */
+    /* A failed add also drops the caller's reference (libevent's rule): not freed again. */
     struct evbuffer_file_segment *seg2 = evbuffer_file_segment_new(fd2, 0, 4, 0);
     printf("add seg past end %d\n", evbuffer_add_file_segment(c, seg2, 2, 3));
     evbuffer_free(b);
