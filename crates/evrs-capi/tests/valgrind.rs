@@ -1,0 +1,58 @@
+//! The C test programs under valgrind's memcheck on evrs: no invalid read or write, no use
+//! of uninitialised memory, no definitely lost block (issue 16: "valgrind clean on the C
+//! tests"). Skipped without valgrind unless `EVRS_REQUIRE_C_PEERS=1` (CI installs it).
+
+use std::process::{Command, Stdio};
+
+mod util;
+
+fn have_valgrind() -> bool {
+    let ok = Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("EVRS_REQUIRE_C_PEERS").as_deref() != Ok("1"),
+            "valgrind missing, and EVRS_REQUIRE_C_PEERS=1"
+        );
+        eprintln!("skipped: valgrind not installed");
+    }
+    ok
+}
+
+#[test]
+fn the_c_tests_are_memcheck_clean_on_evrs() {
+    if !util::have_debian_libevent() || !have_valgrind() {
+        return;
+    }
+    for name in [
+        "events",
+        "event_more",
+        "util",
+        "buffer",
+        "bufferevent",
+        "listener",
+    ] {
+        let bin = util::compile(name, &["-levent_core"]);
+        let out = Command::new("valgrind")
+            .args([
+                "--error-exitcode=99",
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite",
+                "-q",
+            ])
+            .arg(&bin)
+            .env("LD_LIBRARY_PATH", util::libs())
+            .stdout(Stdio::null())
+            .output()
+            .expect("run valgrind");
+        assert!(
+            out.status.success(),
+            "{name} under memcheck on evrs: {:?}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
