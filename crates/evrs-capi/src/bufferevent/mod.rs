@@ -612,32 +612,29 @@ pub(crate) unsafe fn run_cb(p: *mut CBev, which: Which, defer: bool) {
 }
 
 /// The deferred callbacks of [`run_cb`], in libevent's order (CONNECTED, read, write,
-/// the other events).
+/// the other events). Each step reads what is pending at that moment, as libevent does, so
+/// events a read callback triggers are delivered whole in the same pass (a triggered `~0`
+/// stays `~0`: the CONNECTED split happens only before the read callback).
 ///
 /// # Safety
 /// `p` is a live C bufferevent (its deferred event is freed with it).
 unsafe fn run_deferred(p: *mut CBev, b: &mut EventBase) {
     // SAFETY: per the contract; each step re-checks that the bufferevent is still there.
     unsafe {
-        let v = pv(p);
-        let (r, w, mut ev) = (
-            std::mem::take(&mut v.pending_read),
-            std::mem::take(&mut v.pending_write),
-            std::mem::take(&mut v.pending_events),
-        );
-        v.depth += 1;
+        pv(p).depth += 1;
         let conn = BevEvents::CONNECTED.bits() as c_short;
-        if ev & conn != 0 {
-            ev &= !conn;
+        if pv(p).pending_events & conn != 0 && !pv(p).dead {
+            pv(p).pending_events &= !conn;
             call_c(p, b, Which::Event(conn));
         }
-        if r {
+        if std::mem::take(&mut pv(p).pending_read) && !pv(p).dead {
             call_c(p, b, Which::Read);
         }
-        if w {
+        if std::mem::take(&mut pv(p).pending_write) && !pv(p).dead {
             call_c(p, b, Which::Write);
         }
-        if ev != 0 {
+        let ev = std::mem::take(&mut pv(p).pending_events);
+        if ev != 0 && !pv(p).dead {
             call_c(p, b, Which::Event(ev));
         }
         let v = pv(p);

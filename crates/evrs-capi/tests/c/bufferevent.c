@@ -521,6 +521,36 @@ static void test_filter_flush(void)
     bufferevent_free(p[1]);
 }
 
+/* Deferred triggers: an event triggered from a deferred read callback is delivered whole
+ * in the same pass (libevent splits CONNECTED out only before the read callback). */
+static void trig_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)arg;
+    printf("trigger event what %d\n", what);
+}
+
+static void trig_read(struct bufferevent *bev, void *arg)
+{
+    (void)arg;
+    printf("trigger read (deferred)\n");
+    bufferevent_trigger_event(bev, ~0, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void test_deferred_trigger(void)
+{
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    struct bufferevent *bev = bufferevent_socket_new(base, sv[0], BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    bufferevent_setcb(bev, trig_read, NULL, trig_event, NULL);
+    bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    printf("trigger: nothing ran yet\n");
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    bufferevent_free(bev);
+    close(sv[1]);
+}
+
 static void test_evrs_only(void)
 {
     /* NULL bufferevents: libevent's error values, no crash. */
@@ -559,6 +589,7 @@ int main(int argc, char **argv)
     test_rate_limit();
     test_filter_flush();
     test_compat();
+    test_deferred_trigger();
     if (evrs_only)
         test_evrs_only();
     event_base_free(base);
