@@ -27,32 +27,15 @@ fn compile_ours(src: &Path, name: &str) -> PathBuf {
     let libs = util::libs();
     let bin = libs.join(name);
     let inc = Path::new(env!("CARGO_MANIFEST_DIR")).join("include");
-    let out = Command::new("cc")
-        .args([
-            "-std=gnu11",
-            "-O1",
-            "-Wall",
-            "-Werror=implicit-function-declaration",
-            "-o",
-        ])
-        .arg(&bin)
-        .arg("-I")
-        .arg(&inc)
-        .arg(src)
-        .arg("-L")
-        .arg(libs)
-        // cargo's LD_LIBRARY_PATH may hold other builds of libevrs_capi.so: the linker
-        // must resolve the NEEDED one beside our libevent.
-        .arg(format!("-Wl,-rpath-link,{}", libs.display()))
-        .arg("-levent")
-        .output()
-        .expect("run cc");
-    assert!(
-        out.status.success(),
-        "cc {}: {}",
-        src.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // cargo's LD_LIBRARY_PATH may hold other builds of libevrs_capi.so: the linker must
+    // resolve the NEEDED one beside our libevent.
+    let args = [
+        format!("-I{}", inc.display()),
+        format!("-L{}", libs.display()),
+        format!("-Wl,-rpath-link,{}", libs.display()),
+        "-levent".to_string(),
+    ];
+    util::cc(&bin, src, &args);
     bin
 }
 

@@ -7,19 +7,7 @@ use std::process::{Command, Stdio};
 mod util;
 
 fn have_valgrind() -> bool {
-    let ok = Command::new("valgrind")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("EVRS_REQUIRE_C_PEERS").as_deref() != Ok("1"),
-            "valgrind missing, and EVRS_REQUIRE_C_PEERS=1"
-        );
-        eprintln!("skipped: valgrind not installed");
-    }
-    ok
+    util::present(util::runs("valgrind"), "valgrind")
 }
 
 #[test]

@@ -42,18 +42,28 @@ pub fn libs() -> &'static Path {
 /// Whether Debian's libevent (headers, libraries) and a compiler are here. When they are
 /// not, a test skips with a message, unless `EVRS_REQUIRE_C_PEERS=1` (CI) makes it fail.
 pub fn have_debian_libevent() -> bool {
-    let ok = Path::new("/usr/include/event2/event.h").exists()
-        && Command::new("cc")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+    let ok = Path::new("/usr/include/event2/event.h").exists() && runs("cc");
+    present(ok, "libevent-dev or cc")
+}
+
+/// Whether `tool --version` runs.
+pub fn runs(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `ok`, after the skip rule for a missing peer `what`: a message when absent, and a
+/// failure instead under `EVRS_REQUIRE_C_PEERS=1` (CI, which installs every peer).
+pub fn present(ok: bool, what: &str) -> bool {
     if !ok {
         assert!(
             std::env::var("EVRS_REQUIRE_C_PEERS").as_deref() != Ok("1"),
-            "libevent-dev or cc missing, and EVRS_REQUIRE_C_PEERS=1"
+            "{what} missing, and EVRS_REQUIRE_C_PEERS=1"
         );
-        eprintln!("skipped: libevent-dev or cc not installed");
+        eprintln!("skipped: {what} not installed");
     }
     ok
 }
@@ -78,6 +88,15 @@ pub fn compile_file(src: &Path, name: &str, libs: &[&str]) -> PathBuf {
     }
     built.push(name.to_string());
     std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    let mut args: Vec<String> = libs.iter().map(|l| l.to_string()).collect();
+    args.push("-lpthread".into());
+    cc(&bin, src, &args);
+    bin
+}
+
+/// Compiles `src` into `bin` with the tests' flags (warnings on, implicit declarations
+/// an error) and `extra` arguments; fails the test with the compiler's message.
+pub fn cc(bin: &Path, src: &Path, extra: &[String]) {
     let out = Command::new("cc")
         .args([
             "-std=gnu11",
@@ -87,10 +106,9 @@ pub fn compile_file(src: &Path, name: &str, libs: &[&str]) -> PathBuf {
             "-Werror=implicit-function-declaration",
             "-o",
         ])
-        .arg(&bin)
+        .arg(bin)
         .arg(src)
-        .args(libs)
-        .arg("-lpthread")
+        .args(extra)
         .output()
         .expect("run cc");
     assert!(
@@ -99,7 +117,6 @@ pub fn compile_file(src: &Path, name: &str, libs: &[&str]) -> PathBuf {
         src.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    bin
 }
 
 /// Which library a program runs on.
