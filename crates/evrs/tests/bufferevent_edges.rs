@@ -39,11 +39,6 @@ fn run_for(b: &mut EventBase, d: Duration) {
     b.free(t).unwrap();
 }
 
-fn fd_is_open(fd: i32) -> bool {
-    // SAFETY: F_GETFD takes no pointers.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
-}
-
 /// What a bufferevent's callbacks saw.
 #[derive(Default)]
 struct Seen {
@@ -325,6 +320,7 @@ on_every_backend! {
             let mut b = base(m);
             let (bev, mut peer) = bev_pair(&mut b, opts);
             let fdn = b.bev_fd(bev).unwrap();
+            let id = fd_identity(fdn);
             let calls = Rc::new(Cell::new(0));
             let c = calls.clone();
             let c2 = calls.clone();
@@ -340,7 +336,7 @@ on_every_backend! {
             run_until(&mut b, "write callback", |_| calls.get() > 0);
             assert_eq!(calls.get(), 1, "{opts:?}");
             assert_eq!(b.bev_count(), 0);
-            assert!(!fd_is_open(fdn), "CLOSE_ON_FREE did not close the socket");
+            assert!(!still_open(fdn, id), "CLOSE_ON_FREE did not close the socket");
             assert!(b.bev_write(bev, b"x").is_err(), "stale handle accepted");
             peer.write_all(b"late").ok();
             drop(peer);
@@ -355,6 +351,7 @@ on_every_backend! {
             let mut b = base(m);
             let (bev, peer) = bev_pair(&mut b, opts);
             let fdn = b.bev_fd(bev).unwrap();
+            let id = fd_identity(fdn);
             let events = Rc::new(RefCell::new(Vec::new()));
             let e = events.clone();
             b.bev_setcb(bev, None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>)>,
@@ -368,7 +365,7 @@ on_every_backend! {
             run_until(&mut b, "EOF", |_| !events.borrow().is_empty());
             assert_eq!(*events.borrow(), [BevEvents::READING | BevEvents::EOF], "{opts:?}");
             assert_eq!(b.bev_count(), 0);
-            assert!(!fd_is_open(fdn));
+            assert!(!still_open(fdn, id));
             assert!(b.bev_enable(bev, What::READ).is_err(), "stale handle accepted");
             run_for(&mut b, Duration::from_millis(20));
             assert_eq!(events.borrow().len(), 1, "a callback after free ({opts:?})");
@@ -435,7 +432,7 @@ on_every_backend! {
         let mut buf = [0u8; 8];
         assert!(p1.read(&mut buf).is_err(), "wrote to the old socket"); // WouldBlock
         b.bev_free(bev).unwrap();
-        assert!(fd_is_open(x1.as_raw_fd()) && fd_is_open(x2.as_raw_fd()));
+        assert!(fd_identity(x1.as_raw_fd()).is_some() && fd_identity(x2.as_raw_fd()).is_some());
         assert_eq!(read_all(&x1), b"old", "the old socket's data is left to its owner");
     }
 

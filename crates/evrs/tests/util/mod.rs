@@ -280,6 +280,24 @@ pub fn set_nonblocking(s: &UnixStream) {
     }
 }
 
+/// What an open descriptor refers to (device and inode), or `None` once it is closed.
+///
+/// Tests that check "this fd was closed" compare identities rather than asking whether the
+/// number is open: tests run in parallel threads, and another one may be handed the same
+/// number the moment it is freed.
+pub fn fd_identity(fd: RawFd) -> Option<(u64, u64)> {
+    // SAFETY: `st` is a properly sized out-parameter; fstat on a closed fd just fails.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        (libc::fstat(fd, &mut st) == 0).then_some((st.st_dev, st.st_ino))
+    }
+}
+
+/// Whether `fd` still refers to the file it did when `before` was taken.
+pub fn still_open(fd: RawFd, before: Option<(u64, u64)>) -> bool {
+    before.is_some() && fd_identity(fd) == before
+}
+
 pub fn fd(s: &UnixStream) -> RawFd {
     s.as_raw_fd()
 }
