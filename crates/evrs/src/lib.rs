@@ -132,6 +132,7 @@ mod wake_queue;
 pub use base::handle::Handle;
 pub use base::inspect::{Count, EventInfo};
 pub use base::local::LocalHandle;
+pub use base::wait_lock::WaitLock;
 pub use base::{EventBase, Local, Model, Shared, MAX_PRIORITIES};
 pub use config::EventConfig;
 pub use event::{

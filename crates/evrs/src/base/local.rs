@@ -31,6 +31,8 @@ pub struct LocalState {
     woken: bool,
     /// The state of the layers built on this base (bufferevents, listeners).
     pub(super) ext: super::ext::Extensions,
+    /// The caller's lock the loop releases around its wait, if one is installed.
+    pub(super) unlocking: Option<Box<super::wait_lock::Unlocking>>,
 }
 
 impl Drop for LocalState {

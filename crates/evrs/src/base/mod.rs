@@ -13,6 +13,7 @@ pub(crate) mod local;
 pub(crate) mod model;
 mod owned;
 mod run;
+pub(crate) mod wait_lock;
 
 use crate::config::EventConfig;
 use crate::event::{Event, RawArg, RawCallback};

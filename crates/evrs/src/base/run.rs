@@ -29,6 +29,9 @@ impl LoopCtx for EventBase<Local> {
 
     #[inline]
     fn wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        if self.local.unlocking.is_some() {
+            return self.wait_unlocked(timeout);
+        }
         let res = self.core.poll_backend(timeout);
         self.woke_up();
         res
