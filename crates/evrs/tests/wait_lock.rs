@@ -4,7 +4,7 @@
 
 #[macro_use]
 mod util;
-use evrs::{LoopFlags, WaitLock, What};
+use evrs::{EventBase, LoopFlags, WaitLock, What};
 use std::cell::Cell;
 use std::io::Write;
 use std::rc::Rc;
@@ -45,13 +45,13 @@ struct Counting {
 }
 
 impl WaitLock for Counting {
-    fn release(&self) {
+    fn release(&self, _base: &mut EventBase) {
         assert!(self.sem.is_held(), "released a lock the loop did not hold");
         self.releases.set(self.releases.get() + 1);
         self.sem.unlock();
     }
 
-    fn acquire(&self) {
+    fn acquire(&self, _base: &mut EventBase) {
         self.sem.lock();
         self.acquires.set(self.acquires.get() + 1);
     }

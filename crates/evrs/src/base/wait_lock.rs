@@ -24,12 +24,17 @@ use std::time::Duration;
 /// Installing one is safe in itself: the base stays `!Send`, and on one thread the hooks are
 /// just two calls around the wait. Sharing the base across threads is the caller's
 /// (`unsafe`) business; this only makes the wait compatible with it.
+///
+/// Both hooks are given the loop's own `&mut EventBase`: a caller whose other threads use
+/// the base during the wait should have them use this one (a pointer taken from it in
+/// `release`, given up in `acquire`), not another path to the same memory, which the
+/// loop's exclusive borrow would forbid.
 pub trait WaitLock {
-    /// Called on the loop's thread right before it blocks; the base is not touched again
-    /// until [`acquire`](WaitLock::acquire) returns.
-    fn release(&self);
+    /// Called on the loop's thread right before it blocks; the loop does not touch `base`
+    /// again until [`acquire`](WaitLock::acquire) returns.
+    fn release(&self, base: &mut EventBase);
     /// Called on the loop's thread right after the wait.
-    fn acquire(&self);
+    fn acquire(&self, base: &mut EventBase);
 }
 
 /// The installed lock and the detached wait's state (reused from one wait to the next).
@@ -67,11 +72,11 @@ impl EventBase<Local> {
         let mut waiter = std::mem::replace(&mut u.waiter, Waiter::None);
         let mut polled = std::mem::take(&mut u.polled);
         self.core.backend_mut().detach(&mut waiter);
-        lock.release();
+        lock.release(self);
         // Nothing of `self` is touched until the lock is back: other threads may be using
         // the base meanwhile, under it.
         let res = waiter.wait(timeout, &mut polled);
-        lock.acquire();
+        lock.acquire(self);
         self.woke_up();
         self.core.absorb(&mut polled);
         // The buffers go back for the next wait (to a lock installed meanwhile, if any).
