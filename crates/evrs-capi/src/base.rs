@@ -8,6 +8,7 @@
 //! callback of this base runs (the trampoline records it) and the cell's otherwise.
 
 use crate::ffi::capi;
+use crate::locking::BaseLock;
 use crate::log;
 use evrs::{BaseFlags, Count, EventBase, EventConfig, Features, LoopFlags, Method, RunOutcome};
 use std::cell::{Cell, UnsafeCell};
@@ -15,6 +16,7 @@ use std::ffi::CStr;
 use std::mem::ManuallyDrop;
 use std::os::raw::{c_char, c_int};
 use std::ptr;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::time::Duration;
 
@@ -33,18 +35,48 @@ pub struct CBase {
     /// because C keeps pointers to them.
     #[allow(clippy::vec_box)]
     common: UnsafeCell<Vec<Box<libc::timeval>>>,
+    /// The lock of a threaded base (see [`crate::locking`]); replaced only by
+    /// `event_base_free`.
+    lock: UnsafeCell<Option<Rc<BaseLock>>>,
+}
+
+/// Holds a threaded base's lock for one call (released on the way out, panics included).
+struct Held<'a>(&'a BaseLock);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.unlock();
+    }
 }
 
 impl CBase {
     /// The base's memory comes from the program's allocator hooks, as libevent's does
     /// (and, like every `CBase`, is never released: see the type's docs).
-    fn boxed(base: EventBase) -> *mut CBase {
+    ///
+    /// A base made while lock callbacks are installed (and not `EVENT_BASE_FLAG_NOLOCK`)
+    /// is threaded: it gets its [`BaseLock`], which its loop releases while it waits.
+    fn boxed(mut base: EventBase) -> *mut CBase {
+        let lock = if base.flags().contains(BaseFlags::NOLOCK) {
+            None
+        } else {
+            BaseLock::new(&mut base)
+        };
+        if let Some(l) = &lock {
+            base.set_wait_lock(Some(l.clone() as Rc<dyn evrs::WaitLock>));
+        }
         crate::mm::boxed(CBase {
             base: UnsafeCell::new(ManuallyDrop::new(base)),
             dead: Cell::new(false),
             running: Cell::new(ptr::null_mut()),
             common: UnsafeCell::new(Vec::new()),
+            lock: UnsafeCell::new(lock),
         })
+    }
+
+    /// The lock of a threaded base.
+    pub fn lock(&self) -> Option<&BaseLock> {
+        // SAFETY: only `event_base_free` replaces it, when nothing else uses the base.
+        unsafe { (*self.lock.get()).as_deref() }
     }
 
     /// Whether `event_base_free` has freed this base.
@@ -61,21 +93,65 @@ impl CBase {
     /// # Safety
     /// `p` is a live base made by this library, used on the thread that runs it.
     pub unsafe fn with<R>(p: *mut CBase, f: impl FnOnce(&mut EventBase) -> R) -> R {
+        // SAFETY: forwarded contract.
+        unsafe { Self::with_then_wait(p, ptr::null(), f) }
+    }
+
+    /// As [`with`](CBase::with), and then, on a threaded base, waits (lock held) for the
+    /// call of the C event `ev`'s callback running on another thread, if one is, to return
+    /// (`event_del`'s blocking modes, which delete first, as libevent: a persistent event
+    /// still ready would otherwise run again). `ev` null: no wait.
+    ///
+    /// # Safety
+    /// As for `with`.
+    pub unsafe fn with_then_wait<R>(
+        p: *mut CBase,
+        ev: *const std::os::raw::c_void,
+        f: impl FnOnce(&mut EventBase) -> R,
+    ) -> R {
         // SAFETY: the caller guarantees `p` is live. A shared reference only: callbacks
         // re-enter with the same pointer.
         let cb = unsafe { &*p };
-        let running = cb.running.get();
+        let lock = cb.lock();
+        let _held = lock.map(|l| {
+            l.lock();
+            Held(l)
+        });
         debug_assert!(!cb.dead.get(), "a freed event_base was used");
-        let b = if running.is_null() {
+        let mut b = cb.running.get();
+        if b.is_null() {
+            b = lock.map_or(ptr::null_mut(), BaseLock::waiting_base);
+        }
+        if b.is_null() {
             // SAFETY: the ManuallyDrop is live (not dead).
-            unsafe { &mut **cb.base.get() as *mut EventBase }
-        } else {
-            running
-        };
-        // SAFETY: either the cell's base, which no other reference reaches (no loop of this
-        // base runs, or it would have set `running`), or the loop's own `&mut`, handed over
-        // by the trampoline, which does not use it until the callback returns.
-        f(unsafe { &mut *b })
+            b = unsafe { &mut **cb.base.get() as *mut EventBase };
+        }
+        // SAFETY: the cell's base, which no other reference reaches (no loop of this base
+        // runs: it would have set `running` or, waiting, `waiting_base`), or the loop's own
+        // `&mut`, handed over by the trampoline or the wait, which does not use it until
+        // the callback or the wait returns. On a threaded base the lock orders all of it.
+        let r = f(unsafe { &mut *b });
+        if let (Some(l), false) = (lock, ev.is_null()) {
+            l.wait_for_callback(ev);
+        }
+        r
+    }
+
+    /// Calls the program's callback `f` from the loop (`b` is the loop's base): the base is
+    /// recorded for the calls `f` makes, and a threaded base's lock is released meanwhile
+    /// (libevent runs event callbacks unlocked). `ev` names the C event whose callback this
+    /// is (null if none), for `event_del` on other threads to wait for.
+    pub fn call_out(&self, b: &mut EventBase, ev: *const std::os::raw::c_void, f: impl FnOnce()) {
+        let prev = self.enter(b);
+        match self.lock() {
+            None => f(),
+            Some(l) => {
+                l.callback_begins(ev);
+                f();
+                l.callback_ends();
+            }
+        }
+        self.leave(prev);
     }
 
     /// Records the loop's base while a callback runs; returns what to restore.
@@ -245,6 +321,7 @@ capi! {
             }
             ManuallyDrop::drop(&mut *(*base).base.get());
             (*(*base).common.get()).clear();
+            *(*base).lock.get() = None;
         }
         HUSKS.lock().unwrap_or_else(|e| e.into_inner()).push(base as usize);
     }
@@ -269,7 +346,20 @@ capi! {
         }
         let flags = LoopFlags::from_bits_truncate(flags as u8);
         // SAFETY: a live base.
-        unsafe { CBase::with(base, |b| loop_result(b.run(flags))) }
+        unsafe {
+            CBase::with(base, |b| {
+                // (Not if a loop already runs: `run` refuses this one.)
+                let lock = (*base).lock().filter(|_| !b.is_running());
+                if let Some(l) = lock {
+                    l.loop_begins();
+                }
+                let r = b.run(flags);
+                if let Some(l) = lock {
+                    l.loop_ends();
+                }
+                loop_result(r)
+            })
+        }
     }
 
     /// Stops the loop after `tv` (NULL: after the current pass).

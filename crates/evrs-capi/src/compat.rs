@@ -55,9 +55,9 @@ unsafe fn once(
                 move |b, what| {
                     let cbase = owner.as_ptr().cast::<CBase>();
                     // SAFETY: the base runs this callback, so it is live.
-                    let prev = (*cbase).enter(b);
-                    cb(fd, what.bits() as c_short, arg.as_ptr());
-                    (*cbase).leave(prev);
+                    (*cbase).call_out(b, std::ptr::null(), || {
+                        cb(fd, what.bits() as c_short, arg.as_ptr())
+                    });
                 },
             );
             match r {

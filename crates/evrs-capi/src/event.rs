@@ -115,9 +115,9 @@ fn trampoline(b: &mut EventBase, _h: Event, what: What, arg: RawArg) {
         let (cb, fd, a, cbase) = ((*ev).cb, (*ev).fd, (*ev).arg, (*ev).base);
         let Some(cb) = cb else { return };
         // Nothing below touches `ev`: the callback may free or re-assign it.
-        let prev = (*cbase).enter(b);
-        cb(fd, what.bits() as c_short, a);
-        (*cbase).leave(prev);
+        // A threaded base runs the callback with its lock released (other threads may
+        // use the base meanwhile; `event_del` from them waits for this to return).
+        (*cbase).call_out(b, ev.cast(), || cb(fd, what.bits() as c_short, a));
     }
 }
 
@@ -260,13 +260,22 @@ unsafe fn mixes_triggering(b: &EventBase, ev: *const CEvent, h: Event) -> bool {
 ///
 /// # Safety
 /// `ev` points to readable `struct event` memory.
+///
+/// On a threaded base, waits first for the event's callback if another thread runs it
+/// (`event_free` deletes as `event_del` does), unless it is an `EV_FINALIZE` event.
 unsafe fn release_memory(ev: *mut CEvent) {
     // SAFETY: per the contract; the base pointer of assigned memory was made by this library.
     unsafe {
         if let Some(h) = handle(ev) {
             let base = (*ev).base;
             if !base.is_null() && !CBase::is_dead(base) {
-                CBase::with(base, |b| release(b, ev, h));
+                let finalize = (*ev).events & What::FINALIZE.bits() as c_short != 0;
+                let after = if finalize {
+                    std::ptr::null()
+                } else {
+                    ev.cast_const().cast()
+                };
+                CBase::with_then_wait(base, after, |b| release(b, ev, h));
             }
         }
     }
@@ -318,6 +327,57 @@ pub unsafe fn with_event<R>(
     err: R,
     f: impl FnOnce(&mut EventBase, Event) -> R,
 ) -> R {
+    // SAFETY: forwarded contract.
+    unsafe { with_event_after(ev, false, what, err, f) }
+}
+
+/// The ways `event_del` may wait for the event's callback running on another thread
+/// (`EVENT_DEL_*` of libevent).
+#[derive(Clone, Copy)]
+enum DelWait {
+    /// Unless the event is an `EV_FINALIZE` one (`event_del`, `event_free`).
+    Auto,
+    Block,
+    NoBlock,
+}
+
+/// `event_del` in mode `mode`.
+///
+/// # Safety
+/// As for [`with_event`].
+unsafe fn del(ev: *mut CEvent, mode: DelWait) -> c_int {
+    let wait = match mode {
+        DelWait::Block => true,
+        DelWait::NoBlock => false,
+        DelWait::Auto => {
+            // SAFETY: null or readable event memory (checked for null first).
+            !ev.is_null() && unsafe { (*ev).events } & What::FINALIZE.bits() as c_short == 0
+        }
+    };
+    // SAFETY: forwarded contract.
+    unsafe {
+        with_event_after(ev, wait, "event_del_", -1, |b, h| match b.del(h) {
+            Ok(()) => {
+                sync(b, ev, h);
+                0
+            }
+            Err(_) => -1,
+        })
+    }
+}
+
+/// As [`with_event`]; with `wait`, on a threaded base, then waits for the event's callback
+/// to return if another thread runs it.
+///
+/// # Safety
+/// As for [`with_event`].
+unsafe fn with_event_after<R>(
+    ev: *const CEvent,
+    wait: bool,
+    what: &str,
+    err: R,
+    f: impl FnOnce(&mut EventBase, Event) -> R,
+) -> R {
     // SAFETY: per the contract.
     let Some((base, h)) = (unsafe { resolve(ev, what) }) else {
         return err;
@@ -327,9 +387,10 @@ pub unsafe fn with_event<R>(
         log::warn(&format!("{what}: the event's base has been freed"));
         return err;
     }
+    let after = if wait { ev.cast() } else { std::ptr::null() };
     // SAFETY: a live base.
     unsafe {
-        CBase::with(base, |b| {
+        CBase::with_then_wait(base, after, |b| {
             if b.owner_of(h) != Some(ev as usize) {
                 log::warn(&format!("{what}: this memory does not hold an event (was it copied, or its base freed?)"));
                 return err;
@@ -418,27 +479,20 @@ capi! {
     /// Makes an event non-pending and non-active.
     fn event_del(ev: *mut CEvent) -> c_int {
         // SAFETY: an assigned event.
-        unsafe {
-            with_event(ev, "event_del_", -1, |b, h| match b.del(h) {
-                Ok(()) => {
-                    sync(b, ev, h);
-                    0
-                }
-                Err(_) => -1,
-            })
-        }
+        unsafe { del(ev, DelWait::Auto) }
     }
 
-    /// As `event_del` (evrs bases run callbacks on one thread: nothing to wait for).
+    /// As `event_del`, and on a threaded base always waits for the event's callback
+    /// running on another thread to return.
     fn event_del_block(ev: *mut CEvent) -> c_int {
         // SAFETY: forwarded contract.
-        unsafe { event_del(ev) }
+        unsafe { del(ev, DelWait::Block) }
     }
 
-    /// As `event_del`, never waiting.
+    /// As `event_del`, never waiting for a running callback.
     fn event_del_noblock(ev: *mut CEvent) -> c_int {
         // SAFETY: forwarded contract.
-        unsafe { event_del(ev) }
+        unsafe { del(ev, DelWait::NoBlock) }
     }
 
     /// Removes only the timeout.

@@ -29,6 +29,7 @@ pub mod event;
 pub mod ffi;
 pub mod inspect;
 pub mod listener;
+pub mod locking;
 pub mod log;
 pub mod mm;
 pub mod thread;

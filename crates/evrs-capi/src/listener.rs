@@ -75,15 +75,16 @@ fn accept_cb(me: RawArg) -> impl FnMut(&mut EventBase, Listener, OwnedFd, PeerAd
         unsafe {
             let (cb, arg, cbase) = ((*cl).cb, (*cl).arg, (*cl).base);
             let Some(cb) = cb else { return };
-            let prev = (*cbase).enter(b);
-            cb(
-                cl,
-                fd.into_raw_fd(),
-                ptr::addr_of_mut!(ss).cast(),
-                len as c_int,
-                arg,
-            );
-            (*cbase).leave(prev);
+            // As libevent, the callback runs without the base's lock.
+            (*cbase).call_out(b, ptr::null(), || {
+                cb(
+                    cl,
+                    fd.into_raw_fd(),
+                    ptr::addr_of_mut!(ss).cast(),
+                    len as c_int,
+                    arg,
+                )
+            });
         }
     }
 }
@@ -99,9 +100,7 @@ fn error_cb(me: RawArg) -> impl FnMut(&mut EventBase, Listener, std::io::Error) 
                 return;
             };
             *libc::__errno_location() = err.raw_os_error().unwrap_or(libc::EIO);
-            let prev = (*cbase).enter(b);
-            cb(cl, arg);
-            (*cbase).leave(prev);
+            (*cbase).call_out(b, ptr::null(), || cb(cl, arg));
         }
     }
 }

@@ -5,9 +5,8 @@
 //! programs and libevent's tests read), with libevent's rules for replacing them;
 //! `evthread_use_pthreads` installs pthread-based ones (recursive mutexes, condition
 //! variables, `pthread_self`); `evthread_make_base_notifiable` gives a base its cross-thread
-//! wake-up. What is not here yet: bases created after `evthread_use_pthreads` are still
-//! single-owner `EventBase`s, not the locked `SharedBase` model, so a base must be used by
-//! the thread that runs it (cross-thread calls are the next step of issue 16).
+//! wake-up. Bases made while lock callbacks are installed are threaded: see
+//! [`crate::locking`].
 
 use crate::base::CBase;
 use crate::ffi::capi;
@@ -69,6 +68,67 @@ const _: () = assert!(std::mem::size_of::<Installed<4>>() == std::mem::size_of::
 /// Whether lock callbacks are installed (`evthread_use_pthreads` or custom ones).
 pub fn locking_enabled() -> bool {
     LOCK_FNS.fns[0].load(Ordering::Acquire) != 0
+}
+
+/// The installed lock callbacks, as functions.
+#[derive(Clone, Copy)]
+pub struct LockFns {
+    pub alloc: unsafe extern "C" fn(c_uint) -> *mut c_void,
+    pub free: unsafe extern "C" fn(*mut c_void, c_uint),
+    pub lock: unsafe extern "C" fn(c_uint, *mut c_void) -> c_int,
+    pub unlock: unsafe extern "C" fn(c_uint, *mut c_void) -> c_int,
+}
+
+/// The installed condition callbacks, as functions.
+#[derive(Clone, Copy)]
+pub struct CondFns {
+    pub alloc: unsafe extern "C" fn(c_uint) -> *mut c_void,
+    pub free: unsafe extern "C" fn(*mut c_void),
+    pub signal: unsafe extern "C" fn(*mut c_void, c_int) -> c_int,
+    pub wait: unsafe extern "C" fn(*mut c_void, *mut c_void, *const libc::timeval) -> c_int,
+}
+
+/// The lock callbacks, if a complete set is installed.
+pub fn lock_fns() -> Option<LockFns> {
+    let w = current(&LOCK_FNS);
+    if w[1..].contains(&0) {
+        return None;
+    }
+    // SAFETY: non-null words stored from a `struct evthread_lock_callbacks`' function
+    // pointers, of these types.
+    unsafe {
+        Some(LockFns {
+            alloc: std::mem::transmute::<usize, unsafe extern "C" fn(c_uint) -> *mut c_void>(w[1]),
+            free: std::mem::transmute::<usize, unsafe extern "C" fn(*mut c_void, c_uint)>(w[2]),
+            lock: std::mem::transmute::<usize, unsafe extern "C" fn(c_uint, *mut c_void) -> c_int>(
+                w[3],
+            ),
+            unlock: std::mem::transmute::<usize, unsafe extern "C" fn(c_uint, *mut c_void) -> c_int>(
+                w[4],
+            ),
+        })
+    }
+}
+
+/// The condition callbacks, if a complete set is installed.
+pub fn cond_fns() -> Option<CondFns> {
+    let w = current(&COND_FNS);
+    if w[1..].contains(&0) {
+        return None;
+    }
+    type Wait = unsafe extern "C" fn(*mut c_void, *mut c_void, *const libc::timeval) -> c_int;
+    // SAFETY: non-null words stored from a `struct evthread_condition_callbacks`' function
+    // pointers, of these types.
+    unsafe {
+        Some(CondFns {
+            alloc: std::mem::transmute::<usize, unsafe extern "C" fn(c_uint) -> *mut c_void>(w[1]),
+            free: std::mem::transmute::<usize, unsafe extern "C" fn(*mut c_void)>(w[2]),
+            signal: std::mem::transmute::<usize, unsafe extern "C" fn(*mut c_void, c_int) -> c_int>(
+                w[3],
+            ),
+            wait: std::mem::transmute::<usize, Wait>(w[4]),
+        })
+    }
 }
 
 fn words<T>(v: &T) -> [usize; 5] {

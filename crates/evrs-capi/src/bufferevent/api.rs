@@ -289,12 +289,20 @@ capi! {
         unsafe { set_timeouts(p, timeout(tr), timeout(tw)) }
     }
 
-    /// No-op: evrs bufferevents are used on their loop's thread (other threads use a
-    /// `BevRemote` in Rust).
-    fn bufferevent_lock(_p: *mut CBev) {}
+    /// Takes the bufferevent's lock: on a threaded base, the base's (every bufferevent of a
+    /// base shares it, and its callbacks run holding it); otherwise nothing.
+    fn bufferevent_lock(p: *mut CBev) {
+        if let Some(l) = base_lock(p) {
+            l.lock();
+        }
+    }
 
-    /// No-op (see `bufferevent_lock`).
-    fn bufferevent_unlock(_p: *mut CBev) {}
+    /// Releases what `bufferevent_lock` took.
+    fn bufferevent_unlock(p: *mut CBev) {
+        if let Some(l) = base_lock(p) {
+            l.unlock_checked("bufferevent_unlock");
+        }
+    }
 
     /// Takes a reference: the bufferevent outlives `bufferevent_free` until `decref`.
     fn bufferevent_incref(p: *mut CBev) {
@@ -426,5 +434,22 @@ capi! {
     fn bufferevent_get_priority(p: *const CBev) -> c_int {
         // SAFETY: a live bufferevent.
         if p.is_null() { -1 } else { unsafe { pv(p.cast_mut()).priority } }
+    }
+}
+
+/// The lock of a bufferevent's threaded base, if it is on one.
+fn base_lock<'a>(p: *mut CBev) -> Option<&'a crate::locking::BaseLock> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a live bufferevent names a base made by this library (whose memory is never
+    // released, and whose lock lives as long as the base).
+    unsafe {
+        let base = (*p).head.ev_base;
+        if crate::base::is_live(base) {
+            (*base).lock()
+        } else {
+            None
+        }
     }
 }
