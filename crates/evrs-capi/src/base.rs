@@ -10,7 +10,7 @@
 use crate::ffi::capi;
 use crate::locking::BaseLock;
 use crate::log;
-use evrs::{BaseFlags, Count, EventBase, EventConfig, Features, LoopFlags, Method, RunOutcome};
+use evrs::{BaseFlags, EventBase, EventConfig, Features, LoopFlags, Method, RunOutcome};
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::CStr;
 use std::mem::ManuallyDrop;
@@ -56,6 +56,8 @@ impl CBase {
     /// A base made while lock callbacks are installed (and not `EVENT_BASE_FLAG_NOLOCK`)
     /// is threaded: it gets its [`BaseLock`], which its loop releases while it waits.
     fn boxed(mut base: EventBase) -> *mut CBase {
+        // libevent adds I/O events on fd -1 (and never polls them).
+        base.allow_unpolled_negative_fds(true);
         let lock = if base.flags().contains(BaseFlags::NOLOCK) {
             None
         } else {
@@ -177,12 +179,20 @@ static HUSKS: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
 
 /// The process-wide current base of the 1.x API (`event_init`, `event_set`,
 /// `event_dispatch`…), exported under libevent's internal name.
+/// (Read through [`current_base_data`] only: see `ffi::data`.)
 #[export_name = "event_global_current_base_"]
-pub static CURRENT_BASE: AtomicPtr<CBase> = AtomicPtr::new(ptr::null_mut());
+static CURRENT_BASE: AtomicPtr<CBase> = AtomicPtr::new(ptr::null_mut());
+
+/// `event_global_current_base_`, the copy the process uses.
+pub fn current_base_data() -> &'static AtomicPtr<CBase> {
+    let _ = &CURRENT_BASE;
+    // SAFETY: `event_global_current_base_` is `CURRENT_BASE`, an `AtomicPtr<CBase>`.
+    unsafe { crate::ffi::data(crate::ffi::Data::CurrentBase) }
+}
 
 /// The current base (null if none).
 pub fn current() -> *mut CBase {
-    CURRENT_BASE.load(Ordering::Acquire)
+    current_base_data().load(Ordering::Acquire)
 }
 
 /// `base`, or the current base when `base` is null.
@@ -311,7 +321,7 @@ capi! {
             log::warn("event_base_free: refused while the base runs a callback");
             return;
         }
-        let _ = CURRENT_BASE.compare_exchange(base, ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+        let _ = current_base_data().compare_exchange(base, ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
         // SAFETY: a live base with no loop on the stack: nothing else reaches its
         // EventBase; it is marked dead first, so nothing will again.
         unsafe {
@@ -438,54 +448,6 @@ capi! {
         }
         // SAFETY: a live base.
         unsafe { CBase::with(base, |b| b.priorities() as c_int) }
-    }
-
-    /// Counts events: `EVENT_BASE_COUNT_ACTIVE` 1, `_VIRTUAL` 2 (evrs has no virtual
-    /// events: always 0), `_ADDED` 4, summed.
-    fn event_base_get_num_events(base: *mut CBase, flags: c_int) -> c_int {
-        if base.is_null() {
-            return 0;
-        }
-        // SAFETY: a live base.
-        unsafe {
-            CBase::with(base, |b| {
-                let mut n = 0;
-                if flags & 1 != 0 {
-                    n += b.num_events(Count::Active);
-                }
-                if flags & 4 != 0 {
-                    // libevent counts queue memberships: registered, timed and active
-                    // each count once for an event, the base's own events not at all.
-                    let _ = b.foreach_event(|i| {
-                        if !i.internal && !i.hook {
-                            n += usize::from(i.inserted) + usize::from(i.timeout.is_some()) + usize::from(i.active);
-                        }
-                        std::ops::ControlFlow::Continue(())
-                    });
-                }
-                n as c_int
-            })
-        }
-    }
-
-    /// High-water marks of the counts, optionally reset.
-    fn event_base_get_max_events(base: *mut CBase, flags: c_int, clear: c_int) -> c_int {
-        if base.is_null() {
-            return 0;
-        }
-        // SAFETY: a live base.
-        unsafe {
-            CBase::with(base, |b| {
-                let mut n = 0;
-                if flags & 1 != 0 {
-                    n += b.max_events(Count::Active, clear != 0);
-                }
-                if flags & 4 != 0 {
-                    n += b.max_events(Count::Added, clear != 0);
-                }
-                n as c_int
-            })
-        }
     }
 
     /// The loop's cached wall-clock time (the real time outside the loop).

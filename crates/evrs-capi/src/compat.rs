@@ -1,7 +1,7 @@
 //! The process-wide-base API of libevent 1.x (event_compat.h, and the parts of event.h that
 //! act on the current base), the version functions, and `event_base_once`.
 
-use crate::base::{self, CBase, CURRENT_BASE};
+use crate::base::{self, current_base_data, CBase};
 use crate::event::{self, CEvent, EventCb};
 use crate::ffi::capi;
 use crate::log;
@@ -79,7 +79,7 @@ capi! {
         if b.is_null() {
             log::fatal(1, "event_init: no event mechanism available");
         }
-        CURRENT_BASE.store(b, Ordering::Release);
+        current_base_data().store(b, Ordering::Release);
         b
     }
 

@@ -64,6 +64,9 @@ const EVLIST_ACTIVE: c_short = 0x08;
 /// `EVLIST_ACTIVE_LATER`.
 const EVLIST_ACTIVE_LATER: c_short = 0x20;
 const MARK: u32 = 0x4556_5253; // "EVRS"
+/// The mark, in the unused `ev_io_timeout` word of an event's memory, of a signal event with
+/// a bad number (refused at `event_add`).
+const MARK_BAD_SIGNAL: u64 = 1;
 /// Signal numbers are 1..NSIG on Linux.
 const NSIG: c_int = 65;
 
@@ -208,7 +211,7 @@ pub unsafe fn assign(
                 fd,
                 base,
                 next: [ptr::null_mut(); 2],
-                io_timeout: [0, u64::from(bad_signal)],
+                io_timeout: [0, if bad_signal { MARK_BAD_SIGNAL } else { 0 }],
                 events,
                 res: 0,
                 timeout: libc::timeval {
@@ -453,7 +456,7 @@ capi! {
         // SAFETY: an assigned event; `tv` null or readable.
         unsafe {
             let timeout = base::opt_duration(tv);
-            if !ev.is_null() && (*ev).io_timeout[1] == 1 && handle(ev).is_some() {
+            if !ev.is_null() && (*ev).io_timeout[1] == MARK_BAD_SIGNAL && handle(ev).is_some() {
                 log::warn(&format!("event_add: invalid signal number {}", (*ev).fd));
                 return -1;
             }

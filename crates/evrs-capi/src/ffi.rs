@@ -72,3 +72,32 @@ macro_rules! capi {
     )*};
 }
 pub(crate) use capi;
+
+/// libevent's exported data symbols, as `csrc/globals.c` numbers them.
+#[derive(Clone, Copy)]
+pub(crate) enum Data {
+    LockFns = 0,
+    CondFns = 1,
+    IdFn = 2,
+    LockDebugging = 3,
+    CurrentBase = 4,
+    DebugMask = 5,
+}
+
+extern "C" {
+    fn evrs_c_data(which: c_int) -> *mut std::os::raw::c_void;
+}
+
+/// The exported data symbol `which`, defined in this library as a `T`, reached through
+/// its GOT entry: the copy the process uses (a program that reads it directly has its
+/// own, made by a copy relocation, which every library must then use; see
+/// `csrc/globals.c`). Each module keeps its definition private and reads it only so.
+///
+/// # Safety
+/// `T` is the type of the definition of `which`.
+pub(crate) unsafe fn data<T: Sync>(which: Data) -> &'static T {
+    // SAFETY: the address of a static of type `T` (per the contract) or of the program's
+    // copy of it, which the loader made with the same size and initial bytes; statics
+    // live for ever.
+    unsafe { &*evrs_c_data(which as c_int).cast::<T>() }
+}

@@ -24,6 +24,7 @@ pub mod base;
 pub mod buffer;
 pub mod bufferevent;
 pub mod compat;
+pub mod counts;
 pub mod debug;
 pub mod event;
 pub mod ffi;

@@ -24,13 +24,20 @@ pub type FatalCb = unsafe extern "C" fn(c_int);
 static LOG_CB: AtomicUsize = AtomicUsize::new(0);
 static FATAL_CB: AtomicUsize = AtomicUsize::new(0);
 /// `event_debug_logging_mask_`: debug messages are shown only when non-zero.
+/// (Read through [`debug_mask`] only: see `ffi::data`.)
 #[export_name = "event_debug_logging_mask_"]
-pub static DEBUG_MASK: AtomicU32 = AtomicU32::new(0);
+static DEBUG_MASK: AtomicU32 = AtomicU32::new(0);
+
+fn debug_mask() -> &'static AtomicU32 {
+    let _ = &DEBUG_MASK;
+    // SAFETY: `event_debug_logging_mask_` is `DEBUG_MASK`, an `AtomicU32`.
+    unsafe { crate::ffi::data(crate::ffi::Data::DebugMask) }
+}
 
 /// Sends one message at `severity` to the log callback or stderr. Messages are cut at 1023
 /// bytes, as libevent's buffer, and interior NULs are dropped.
 pub fn log(severity: c_int, msg: &str) {
-    if severity == DEBUG && DEBUG_MASK.load(Ordering::Relaxed) == 0 {
+    if severity == DEBUG && debug_mask().load(Ordering::Relaxed) == 0 {
         return;
     }
     let mut bytes: Vec<u8> = msg.bytes().filter(|&b| b != 0).take(1023).collect();
@@ -139,7 +146,7 @@ capi! {
     /// Internal: logs a `printf`-style message at `severity`, with `": errstr"` appended
     /// when `errstr` is not NULL (the target of `event_warn` and the rest of that family).
     fn event_logv_(severity: c_int, errstr: *const c_char, fmt: *const c_char, ap: *mut c_void) {
-        if severity == DEBUG && DEBUG_MASK.load(Ordering::Relaxed) == 0 {
+        if severity == DEBUG && debug_mask().load(Ordering::Relaxed) == 0 {
             return;
         }
         // SAFETY: `fmt`/`ap` match and `errstr` is null or a C string, per the contract.
@@ -160,6 +167,6 @@ capi! {
 
     /// Turns debug messages on (`which` non-zero) or off.
     fn event_enable_debug_logging(which: u32) {
-        DEBUG_MASK.store(which, Ordering::Relaxed);
+        debug_mask().store(which, Ordering::Relaxed);
     }
 }

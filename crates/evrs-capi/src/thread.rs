@@ -9,7 +9,7 @@
 //! [`crate::locking`].
 
 use crate::base::CBase;
-use crate::ffi::capi;
+use crate::ffi::{capi, data, Data};
 use crate::log;
 use std::os::raw::{c_int, c_uint, c_ulong, c_void};
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicUsize, Ordering};
@@ -43,31 +43,56 @@ pub struct Installed<const N: usize> {
     fns: [AtomicUsize; N],
 }
 
+// The definitions; read through `lock_fns_data()` etc. only (see `ffi::data`).
 /// `evthread_lock_fns_`.
 #[export_name = "evthread_lock_fns_"]
-pub static LOCK_FNS: Installed<4> = Installed {
+static LOCK_FNS: Installed<4> = Installed {
     head: [AtomicU32::new(0), AtomicU32::new(0)],
     fns: [const { AtomicUsize::new(0) }; 4],
 };
 /// `evthread_cond_fns_` (its first word is the version; the second is padding in C).
 #[export_name = "evthread_cond_fns_"]
-pub static COND_FNS: Installed<4> = Installed {
+static COND_FNS: Installed<4> = Installed {
     head: [AtomicU32::new(0), AtomicU32::new(0)],
     fns: [const { AtomicUsize::new(0) }; 4],
 };
 /// `evthread_id_fn_`.
 #[export_name = "evthread_id_fn_"]
-pub static ID_FN: AtomicUsize = AtomicUsize::new(0);
+static ID_FN: AtomicUsize = AtomicUsize::new(0);
 /// `evthread_lock_debugging_enabled_`.
 #[export_name = "evthread_lock_debugging_enabled_"]
-pub static LOCK_DEBUGGING: AtomicI32 = AtomicI32::new(0);
+static LOCK_DEBUGGING: AtomicI32 = AtomicI32::new(0);
+
+fn lock_fns_data() -> &'static Installed<4> {
+    let _ = &LOCK_FNS;
+    // SAFETY: `evthread_lock_fns_` is `LOCK_FNS`, an `Installed<4>`.
+    unsafe { data(Data::LockFns) }
+}
+
+fn cond_fns_data() -> &'static Installed<4> {
+    let _ = &COND_FNS;
+    // SAFETY: `evthread_cond_fns_` is `COND_FNS`, an `Installed<4>`.
+    unsafe { data(Data::CondFns) }
+}
+
+fn id_fn_data() -> &'static AtomicUsize {
+    let _ = &ID_FN;
+    // SAFETY: `evthread_id_fn_` is `ID_FN`, an `AtomicUsize`.
+    unsafe { data(Data::IdFn) }
+}
+
+fn lock_debugging_data() -> &'static AtomicI32 {
+    let _ = &LOCK_DEBUGGING;
+    // SAFETY: `evthread_lock_debugging_enabled_` is `LOCK_DEBUGGING`, an `AtomicI32`.
+    unsafe { data(Data::LockDebugging) }
+}
 
 const _: () = assert!(std::mem::size_of::<Installed<4>>() == std::mem::size_of::<LockCallbacks>());
 const _: () = assert!(std::mem::size_of::<Installed<4>>() == std::mem::size_of::<CondCallbacks>());
 
 /// Whether lock callbacks are installed (`evthread_use_pthreads` or custom ones).
 pub fn locking_enabled() -> bool {
-    LOCK_FNS.fns[0].load(Ordering::Acquire) != 0
+    lock_fns_data().fns[0].load(Ordering::Acquire) != 0
 }
 
 /// The installed lock callbacks, as functions.
@@ -90,7 +115,7 @@ pub struct CondFns {
 
 /// The lock callbacks, if a complete set is installed.
 pub fn lock_fns() -> Option<LockFns> {
-    let w = current(&LOCK_FNS);
+    let w = current(lock_fns_data());
     if w[1..].contains(&0) {
         return None;
     }
@@ -112,7 +137,7 @@ pub fn lock_fns() -> Option<LockFns> {
 
 /// The condition callbacks, if a complete set is installed.
 pub fn cond_fns() -> Option<CondFns> {
-    let w = current(&COND_FNS);
+    let w = current(cond_fns_data());
     if w[1..].contains(&0) {
         return None;
     }
@@ -297,18 +322,18 @@ capi! {
     /// Installs lock callbacks (NULL clears them); they cannot be changed once set.
     fn evthread_set_lock_callbacks(cbs: *const LockCallbacks) -> c_int {
         // SAFETY: null or a readable struct.
-        install(&LOCK_FNS, unsafe { cbs.as_ref() }.map(words), "lock")
+        install(lock_fns_data(), unsafe { cbs.as_ref() }.map(words), "lock")
     }
 
     /// Installs condition-variable callbacks (NULL clears them).
     fn evthread_set_condition_callbacks(cbs: *const CondCallbacks) -> c_int {
         // SAFETY: null or a readable struct.
-        install(&COND_FNS, unsafe { cbs.as_ref() }.map(words), "condition")
+        install(cond_fns_data(), unsafe { cbs.as_ref() }.map(words), "condition")
     }
 
     /// Installs the function that names the calling thread.
     fn evthread_set_id_callback(id_fn: Option<unsafe extern "C" fn() -> c_ulong>) {
-        ID_FN.store(id_fn.map_or(0, |f| f as usize), Ordering::Release);
+        id_fn_data().store(id_fn.map_or(0, |f| f as usize), Ordering::Release);
     }
 
     /// pthread-based locks, conditions and thread ids.
@@ -328,21 +353,32 @@ capi! {
             signal: Some(p_cond_signal),
             wait: Some(p_cond_wait),
         };
-        if install(&LOCK_FNS, Some(words(&locks)), "lock") != 0 || install(&COND_FNS, Some(words(&conds)), "condition") != 0 {
+        if install(lock_fns_data(), Some(words(&locks)), "lock") != 0 || install(cond_fns_data(), Some(words(&conds)), "condition") != 0 {
             return -1;
         }
-        ID_FN.store(p_id as unsafe extern "C" fn() -> c_ulong as usize, Ordering::Release);
+        id_fn_data().store(p_id as unsafe extern "C" fn() -> c_ulong as usize, Ordering::Release);
         0
+    }
+
+    /// The installed lock callbacks, as the struct libevent's internal header declares
+    /// (libevent's own tests read and copy it).
+    fn evthread_get_lock_callbacks() -> *mut LockCallbacks {
+        (lock_fns_data() as *const Installed<4>).cast_mut().cast()
+    }
+
+    /// The installed condition callbacks (see `evthread_get_lock_callbacks`).
+    fn evthread_get_condition_callbacks() -> *mut CondCallbacks {
+        (cond_fns_data() as *const Installed<4>).cast_mut().cast()
     }
 
     /// Turns on lock-misuse checks (recorded; evrs's own locking is checked by its types).
     fn evthread_enable_lock_debugging() {
-        LOCK_DEBUGGING.store(1, Ordering::Release);
+        lock_debugging_data().store(1, Ordering::Release);
     }
 
     /// The old, misspelt name of `evthread_enable_lock_debugging`.
     fn evthread_enable_lock_debuging() {
-        LOCK_DEBUGGING.store(1, Ordering::Release);
+        lock_debugging_data().store(1, Ordering::Release);
     }
 
     /// Gives a base its cross-thread wake-up (0 also if it has one).

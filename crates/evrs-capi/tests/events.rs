@@ -12,6 +12,15 @@ fn events_timers_signals_and_loops_behave_as_libevent() {
     let bin = util::compile("events", &["-levent_core"]);
     let out = util::same_on_both(&bin, &[]);
     assert!(out.ends_with("done\n"), "{out}");
+    // (Lines checked here as well as against libevent, so a change of both shows.)
+    for want in [
+        "fd -1: add 0 pending 0x3 added 2\n",
+        "fd -1 event: fd -1 what 0x1\n",
+        "virtual: count 1, nonblocking loop 0\n",
+        "virtual: count 0 max 1, nonblocking loop 1\n",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
 }
 
 #[test]

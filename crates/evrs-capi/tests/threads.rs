@@ -11,6 +11,8 @@ fn another_thread_adds_activates_deletes_and_stops_as_with_libevent() {
     let bin = util::compile("threads", &["-levent_core", "-levent_pthreads"]);
     let out = util::same_on_both(&bin, &[]);
     for want in [
+        "the program's evthread_lock_fns_ is current: 1\n",
+        "the program's event_global_current_base_ is current: 1\n",
         "timer ran: 1\n",
         "activations 10\n",
         "event_del: returned 0, after the callback 1\n",

@@ -70,6 +70,12 @@ on_every_backend! {
         b.free(io).unwrap();
         b.free(t).unwrap();
         b.free(a).unwrap();
+        // Clearing one kind's high-water mark leaves the other's (libevent clears only the
+        // kinds asked for).
+        assert!(b.max_events(Count::Added, false) >= 3);
+        assert_eq!(b.max_events(Count::Active, true), 1);
+        assert!(b.max_events(Count::Added, false) >= 3, "clearing Active cleared Added");
+        assert_eq!(b.max_events(Count::Active, false), 0);
         assert_eq!(b.num_events(Count::Added), 0);
         assert_eq!(b.num_events(Count::Active), 0);
         assert_eq!(b.run(LoopFlags::NONBLOCK).unwrap(), RunOutcome::NoEvents);

@@ -3,6 +3,7 @@ mod util;
 use evrs::{LoopFlags, Method, RunOutcome, What};
 use std::cell::Cell;
 use std::rc::Rc;
+use std::time::Duration;
 use util::*;
 
 on_every_backend! {
@@ -111,6 +112,39 @@ on_every_backend! {
         write(&x, b"q");
         b.dispatch().unwrap();
         assert_eq!(hits.get(), 2);
+    }
+
+    /// libevent's rule, opted into: an I/O event on fd -1 is added and never polled; its
+    /// timeout, activations and deletion work, and `verify` holds throughout.
+    fn unpolled_negative_fd_events_are_added_and_time_out(m) {
+        let mut b = base(m);
+        b.allow_unpolled_negative_fds(true);
+        let fired = Rc::new(Cell::new(What::empty()));
+        let f = fired.clone();
+        let ev = b.new_event(-1, What::READ | What::PERSIST, move |base, _, what| {
+            f.set(f.get() | what);
+            if what.contains(What::TIMEOUT) {
+                base.loopbreak();
+            }
+        }).unwrap();
+        b.add(ev, Some(Duration::from_millis(20))).unwrap();
+        assert_eq!(b.pending(ev, What::READ | What::TIMEOUT).unwrap().0, What::READ | What::TIMEOUT);
+        // Counted once as inserted and once as timed, as libevent counts it.
+        assert_eq!(b.num_events(evrs::Count::Added), 2);
+        b.verify().unwrap();
+        b.activate(ev, What::READ, 1).unwrap();
+        b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        assert_eq!(fired.get(), What::READ);
+        b.run(LoopFlags::empty()).unwrap();
+        assert!(fired.get().contains(What::TIMEOUT));
+        b.verify().unwrap();
+        b.del(ev).unwrap();
+        assert_eq!(b.num_events(evrs::Count::Added), 0);
+        b.verify().unwrap();
+        // Off again: refused, as by default.
+        b.allow_unpolled_negative_fds(false);
+        assert!(b.add(ev, None).is_err());
+        b.free(ev).unwrap();
     }
 
     fn invalid_and_closed_fds_are_refused_and_base_stays_usable(m) {

@@ -19,6 +19,30 @@ fn prio_base(m: evrs::Method, n: usize) -> Checked {
 }
 
 on_every_backend! {
+    /// A hold keeps the loop running after its last event; releasing it (here from
+    /// another thread, through the handle) lets it run out.
+    fn a_hold_keeps_the_loop_from_running_out(m) {
+        let mut b = base(m);
+        assert_eq!(b.run(LoopFlags::NONBLOCK).unwrap(), RunOutcome::NoEvents);
+        assert!(b.release_hold().is_err(), "released a hold never taken");
+        b.hold_open();
+        assert_eq!(b.holds(), 1);
+        assert_eq!(b.run(LoopFlags::NONBLOCK).unwrap(), RunOutcome::Exited);
+        let t = b.new_timer(|_, _, _| {}).unwrap();
+        b.add(t, Some(Duration::from_millis(5))).unwrap();
+        let h = b.handle().unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(60));
+            h.run_in_loop(|b| b.release_hold().unwrap()).unwrap();
+        });
+        let t0 = std::time::Instant::now();
+        assert_eq!(b.run(LoopFlags::empty()).unwrap(), RunOutcome::NoEvents);
+        assert!(t0.elapsed() >= Duration::from_millis(50), "ran out with the hold taken");
+        assert_eq!(b.holds(), 0);
+        releaser.join().unwrap();
+        b.free(t).unwrap();
+    }
+
     fn empty_base_returns_no_events(m) {
         let mut b = base(m);
         assert_eq!(b.dispatch().unwrap(), RunOutcome::NoEvents);

@@ -251,6 +251,34 @@ static void test_compat(void)
     event_base_free(b);
 }
 
+/* An I/O event on fd -1 is added but never polled; its timeout works. Virtual events (the
+ * exported internals libevent's tests use) keep the loop from running out. */
+void event_base_add_virtual_(struct event_base *);
+void event_base_del_virtual_(struct event_base *);
+static void on_fd_minus_one(evutil_socket_t fd, short what, void *arg)
+{
+    (void)arg;
+    printf("fd -1 event: fd %d what 0x%x\n", (int)fd, what);
+}
+static void test_fd_minus_one_and_virtual(void)
+{
+    struct event *ev = event_new(base, -1, EV_READ, on_fd_minus_one, NULL);
+    struct timeval t = {0, 20 * 1000};
+    int added = event_add(ev, &t);
+    int pending = event_pending(ev, EV_READ | EV_WRITE | EV_TIMEOUT, NULL);
+    printf("fd -1: add %d pending 0x%x added %d\n", added, pending,
+           event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED));
+    printf("fd -1: loop %d\n", event_base_loop(base, 0));
+    event_free(ev);
+    event_base_add_virtual_(base);
+    int n = event_base_get_num_events(base, EVENT_BASE_COUNT_VIRTUAL);
+    printf("virtual: count %d, nonblocking loop %d\n", n, event_base_loop(base, EVLOOP_NONBLOCK));
+    event_base_del_virtual_(base);
+    n = event_base_get_num_events(base, EVENT_BASE_COUNT_VIRTUAL);
+    int max = event_base_get_max_events(base, EVENT_BASE_COUNT_VIRTUAL, 1);
+    printf("virtual: count %d max %d, nonblocking loop %d\n", n, max, event_base_loop(base, EVLOOP_NONBLOCK));
+}
+
 int main(int argc, char **argv)
 {
     printf("version %s %x size %zu\n", event_get_version(), event_get_version_number(),
@@ -265,6 +293,7 @@ int main(int argc, char **argv)
     test_break();
     test_free_in_callback();
     test_caller_owned();
+    test_fd_minus_one_and_virtual();
     if (argc > 1 && !strcmp(argv[1], "evrs-only")) {
         test_reassign_pending();
         /* Events outliving their base: libevent follows the dangling pointer. */

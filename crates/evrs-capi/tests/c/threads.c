@@ -2,6 +2,7 @@
  * both libraries. One thread runs the loop; the main thread changes the base meanwhile.
  * Every wait is bounded: alarm() kills a run that hangs. */
 #include <event2/event.h>
+#include <event2/event_compat.h>
 #include <event2/thread.h>
 #include <event2/bufferevent.h>
 #include <event2/buffer.h>
@@ -15,6 +16,11 @@
 #include <unistd.h>
 
 static struct event_base *base;
+
+/* libevent's exported data, which libevent's own tests read directly: the program gets a
+ * copy (a copy relocation) that the library must keep current. */
+extern struct evthread_lock_callbacks evthread_lock_fns_;
+extern struct event_base *event_global_current_base_;
 static pthread_t loop_thread;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -286,6 +292,7 @@ int main(int argc, char **argv)
         return 0;
     }
     printf("use_pthreads %d\n", evthread_use_pthreads());
+    printf("the program's evthread_lock_fns_ is current: %d\n", evthread_lock_fns_.lock != NULL && evthread_lock_fns_.alloc != NULL);
     base = event_base_new();
     printf("notifiable %d\n", evthread_make_base_notifiable(base));
 
@@ -321,6 +328,9 @@ int main(int argc, char **argv)
     event_free(t);
     event_free(a);
     event_base_free(base);
+    struct event_base *b = event_init();
+    printf("the program's event_global_current_base_ is current: %d\n", b != NULL && event_global_current_base_ == b);
+    event_base_free(b);
     printf("done\n");
     return 0;
 }

@@ -78,10 +78,14 @@ impl<M: Model> EventBase<M> {
         }
     }
 
-    /// High-water mark of [`num_events`](Self::num_events); `clear` resets it to the current
-    /// value (libevent's `event_base_get_max_events`).
+    /// High-water mark of [`num_events`](Self::num_events); `clear` resets it (that kind's
+    /// only) to the current value (libevent's `event_base_get_max_events`).
     pub fn max_events(&mut self, what: Count, clear: bool) -> usize {
-        let (active, added) = self.core.max_counts(clear);
+        let which = match what {
+            Count::Active => (clear, false),
+            Count::Added => (false, clear),
+        };
+        let (active, added) = self.core.max_counts(which);
         match what {
             Count::Active => active,
             Count::Added => added,

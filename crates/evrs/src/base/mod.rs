@@ -154,6 +154,37 @@ impl<M: Model> EventBase<M> {
         self.core.flags()
     }
 
+    /// libevent compatibility (off by default): `add` then accepts an I/O event on a
+    /// negative fd instead of refusing it. Such an event is added — counted, pending for
+    /// [`pending`](Self::pending), its timeout and activations work — and never polled,
+    /// as libevent treats it (C programs use fd -1 events as timers that also take
+    /// `event_active`). The C ABI turns this on for its bases.
+    pub fn allow_unpolled_negative_fds(&mut self, on: bool) {
+        self.core.set_unpolled_negative_fds(on);
+    }
+
+    /// Takes a hold on the loop: while any is taken, `run` does not stop for lack of events
+    /// (it waits, as with `NO_EXIT_ON_EMPTY`, for timers, fds, activations or a wake-up).
+    /// For work the base does not see as an event (libevent's "virtual events", libuv's
+    /// referenced handles). Each hold is given back with [`release_hold`](Self::release_hold).
+    pub fn hold_open(&mut self) {
+        self.core.hold(true);
+    }
+
+    /// Gives back a hold taken with [`hold_open`](Self::hold_open); an error if none is.
+    pub fn release_hold(&mut self) -> io::Result<()> {
+        if self.core.hold(false) {
+            Ok(())
+        } else {
+            Err(crate::reactor::invalid("release_hold: no hold is taken"))
+        }
+    }
+
+    /// How many holds are taken.
+    pub fn holds(&self) -> usize {
+        self.core.holds()
+    }
+
     /// Number of priority queues.
     pub fn priorities(&self) -> usize {
         self.core.priorities()

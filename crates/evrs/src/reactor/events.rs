@@ -619,10 +619,14 @@ impl EventTable {
     }
 
     /// High-water marks (active, added); `clear` resets them to the current values.
-    pub(super) fn max_counts(&mut self, clear: bool) -> (usize, usize) {
+    /// The high-water marks (active, added); `clear` resets each one it names (active,
+    /// added) to the current count.
+    pub(super) fn max_counts(&mut self, clear: (bool, bool)) -> (usize, usize) {
         let m = (self.max_active, self.max_added);
-        if clear {
+        if clear.0 {
             self.max_active = self.n_active;
+        }
+        if clear.1 {
             self.max_added = self.n_added;
         }
         m

@@ -129,6 +129,10 @@ pub(crate) struct Reactor {
     clock: Clock,
     limits: Limits,
     flags: BaseFlags,
+    /// `add` accepts I/O events on negative fds and never polls them (libevent's rule).
+    unpolled_negative_fds: bool,
+    /// Holds taken with `EventBase::hold_open`: the loop does not run out while any is.
+    holds: usize,
 }
 
 impl Reactor {
@@ -161,6 +165,8 @@ impl Reactor {
                 from_priority: setup.limit_from_priority,
             },
             flags: setup.flags,
+            unpolled_negative_fds: false,
+            holds: 0,
         })
     }
 

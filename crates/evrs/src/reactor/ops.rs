@@ -211,6 +211,8 @@ impl Reactor {
         match s.kind {
             Kind::Hook(k) => self.hooks.insert(&self.table, k, idx),
             _ if s.events.contains(What::SIGNAL) => self.signal_insert(idx)?,
+            // Added, never polled (only when allowed: the io table refuses a negative fd).
+            _ if s.fd < 0 && self.unpolled_negative_fds => {}
             _ => self.io.insert(&mut self.table, &mut self.backend, idx)?,
         }
         self.table.set_pending_bit(idx, state::INSERTED, true);
@@ -291,6 +293,7 @@ impl Reactor {
         match s.kind {
             Kind::Hook(k) => self.hooks.remove(k, idx),
             _ if s.events.contains(What::SIGNAL) => self.signals.remove(&mut self.table, idx),
+            _ if s.fd < 0 => {} // an unpolled one (see `insert_listed`)
             _ => self.io.remove(&mut self.table, &mut self.backend, idx),
         }
         self.table.set_pending_bit(idx, state::INSERTED, false);
@@ -560,11 +563,16 @@ impl Reactor {
     }
 
     /// Counts of (active, added) and their high-water marks.
+    /// See [`EventBase::allow_unpolled_negative_fds`](crate::EventBase::allow_unpolled_negative_fds).
+    pub(crate) fn set_unpolled_negative_fds(&mut self, on: bool) {
+        self.unpolled_negative_fds = on;
+    }
+
     pub(crate) fn counts(&self) -> (usize, usize) {
         (self.table.n_active(), self.table.n_added())
     }
 
-    pub(crate) fn max_counts(&mut self, clear: bool) -> (usize, usize) {
+    pub(crate) fn max_counts(&mut self, clear: (bool, bool)) -> (usize, usize) {
         self.table.max_counts(clear)
     }
 

@@ -28,9 +28,26 @@ pub(crate) struct Popped {
 }
 
 impl Reactor {
-    /// Anything to keep the loop alive? (User events, started hooks, active callbacks.)
+    /// Anything to keep the loop alive? (User events, started hooks, active callbacks,
+    /// holds.)
     pub(crate) fn has_events(&self) -> bool {
-        self.table.n_added() > 0 || self.table.n_active() > 0
+        self.table.n_added() > 0 || self.table.n_active() > 0 || self.holds > 0
+    }
+
+    /// Takes (`true`) or releases a hold; `false` if there was none to release.
+    pub(crate) fn hold(&mut self, take: bool) -> bool {
+        if take {
+            self.holds += 1;
+        } else if self.holds == 0 {
+            return false;
+        } else {
+            self.holds -= 1;
+        }
+        true
+    }
+
+    pub(crate) fn holds(&self) -> usize {
+        self.holds
     }
 
     /// How long the backend may wait for the next timer (`None`: no timer).

@@ -29,7 +29,10 @@ impl Reactor {
                 match s.kind {
                     Kind::Hook(_) => hooks += 1,
                     _ if s.events.contains(What::SIGNAL) => sig += 1,
-                    _ if s.events.intersects(What::READ | What::WRITE | What::CLOSED) => io += 1,
+                    // (An unpolled event on a negative fd is on no fd list.)
+                    _ if s.events.intersects(What::READ | What::WRITE | What::CLOSED) => {
+                        io += usize::from(s.fd >= 0)
+                    }
                     _ => return Err(format!("slot {i} is INSERTED with nothing to insert into")),
                 }
             }
