@@ -527,6 +527,23 @@ capi! {
         }
     }
 
+    /// As `event_active`, but the callback runs in the loop's next iteration, after the
+    /// backend is polled (libevent's internal "active later" queue, exported for its
+    /// tests).
+    fn event_active_later_(ev: *mut CEvent, res: c_int) {
+        // SAFETY: an assigned event.
+        unsafe {
+            with_event(ev, "event_active_later_", (), |b, h| {
+                let what = What::from_bits_truncate(res as u16);
+                if b.activate_later(h, what).is_ok() {
+                    sync(b, ev, h);
+                    let r = (*ev).res as u16 | what.bits();
+                    (*ev).res = r as c_short;
+                }
+            })
+        }
+    }
+
     /// Which of `events` the event is pending or active for; the expiry of a pending
     /// timeout (wall clock) in `tv`.
     fn event_pending(ev: *const CEvent, events: c_short, tv: *mut libc::timeval) -> c_int {

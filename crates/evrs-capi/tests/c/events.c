@@ -260,6 +260,36 @@ static void on_fd_minus_one(evutil_socket_t fd, short what, void *arg)
     (void)arg;
     printf("fd -1 event: fd %d what 0x%x\n", (int)fd, what);
 }
+void event_active_later_(struct event *, int);
+static void say(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    printf("  %s ran (what 0x%x)\n", (const char *)arg, what);
+}
+static struct event *later_a, *later_b;
+static void first(evutil_socket_t fd, short what, void *arg)
+{
+    say(fd, what, arg);
+    event_active_later_(later_a, EV_READ);
+    event_active(later_b, EV_WRITE, 1);
+}
+static void test_active_later(void)
+{
+    /* From a callback: an event_active one runs in the same pass, an active-later one
+     * only after the next poll (though in the same loop: it is active work). */
+    later_a = event_new(base, -1, 0, say, "later");
+    later_b = event_new(base, -1, 0, say, "now");
+    struct event *f = event_new(base, -1, 0, first, "first");
+    event_active(f, EV_TIMEOUT, 1);
+    printf("active_later: first pass:\n");
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    printf("active_later: pending 0x%x; second pass:\n", event_pending(later_a, EV_READ | EV_WRITE | EV_TIMEOUT, NULL));
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    event_free(later_a);
+    event_free(later_b);
+    event_free(f);
+}
+
 static void test_fd_minus_one_and_virtual(void)
 {
     struct event *ev = event_new(base, -1, EV_READ, on_fd_minus_one, NULL);
@@ -294,6 +324,7 @@ int main(int argc, char **argv)
     test_free_in_callback();
     test_caller_owned();
     test_fd_minus_one_and_virtual();
+    test_active_later();
     if (argc > 1 && !strcmp(argv[1], "evrs-only")) {
         test_reassign_pending();
         /* Events outliving their base: libevent follows the dangling pointer. */
