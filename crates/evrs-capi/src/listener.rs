@@ -125,7 +125,10 @@ unsafe fn wrap(
         arg,
     }));
     let me = RawArg::from_ptr(cl.cast());
-    let flags = ListenerFlags::from_bits_truncate(flags as u16);
+    // libevent watches whatever socket it is given with backlog 0 (and reports the failed
+    // accepts); the program's bits are LEV_OPT_* ones only.
+    let flags =
+        ListenerFlags::from_bits_truncate(flags as u16) | ListenerFlags::UNCHECKED_BACKLOG_0;
     // SAFETY: the caller gives `fd` to the listener; the base is live.
     let r = unsafe {
         CBase::with(base, |b| {

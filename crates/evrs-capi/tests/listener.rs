@@ -13,6 +13,11 @@ fn listeners_accept_enable_disable_and_free_as_libevent() {
         out.contains("accepted 1\n") && out.ends_with("done\n"),
         "{out}"
     );
+    assert!(
+        out.contains("new on a socket that does not listen: ok\n")
+            && out.contains("its accept failed: error callbacks 1\n"),
+        "{out}"
+    );
 }
 
 #[test]

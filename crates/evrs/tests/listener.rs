@@ -455,6 +455,20 @@ on_every_backend! {
                 |_, _, _, _| {})
             .unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{e}");
+        // Unless told to take it as it is (libevent's way): the failed accept then reaches
+        // the error callback.
+        let (x, y) = std::os::unix::net::UnixStream::pair().unwrap();
+        (&y).write_all(b"x").unwrap();
+        let l = b
+            .listener_from_fd(OwnedFd::from(x), ListenerFlags::UNCHECKED_BACKLOG_0, 0,
+                |_, _, _, _| {})
+            .unwrap();
+        let errs = Rc::new(Cell::new(0));
+        let e2 = errs.clone();
+        b.listener_set_error_cb(l, move |_, _, _| e2.set(e2.get() + 1)).unwrap();
+        let e3 = errs.clone();
+        assert!(run_until(&mut b, Duration::from_secs(10), move || e3.get() > 0));
+        b.listener_free(l).unwrap();
         let s = bound();
         let acc: Accepted = Rc::default();
         let flags = ListenerFlags::CLOSE_ON_FREE | ListenerFlags::CLOSE_ON_EXEC;

@@ -120,6 +120,24 @@ int main(int argc, char **argv)
     evconnlistener_free(l2);
     printf("socket still open without CLOSE_ON_FREE: %d\n", fcntl_ok(s));
     close(s);
+
+    /* A socket that does not listen, with backlog 0: libevent watches it as it is; the
+     * failed accept reaches the error callback. */
+    int sp[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sp);
+    send(sp[1], "hello", 5, 0);
+    errors = 0;
+    struct evconnlistener *l3 = evconnlistener_new(base, on_accept, "bogus", LEV_OPT_CLOSE_ON_FREE, 0, sp[0]);
+    printf("new on a socket that does not listen: %s\n", l3 ? "ok" : "failed");
+    if (l3) {
+        evconnlistener_set_error_cb(l3, on_error);
+        struct timeval t = {2, 0};
+        event_base_loopexit(base, &t);
+        event_base_dispatch(base);
+        printf("its accept failed: error callbacks %d\n", errors);
+        evconnlistener_free(l3);
+    }
+    close(sp[1]);
     close(c1);
     close(c2);
     close(c4);

@@ -61,6 +61,11 @@ bitflags! {
         /// `IPV6_V6ONLY` before binding an IPv6 address (`LEV_OPT_BIND_IPV6ONLY`): IPv4
         /// clients are not accepted through it.
         const BIND_IPV6ONLY = 0x100;
+        /// With backlog 0, take the socket as it is, without checking that it listens
+        /// (libevent's way: accepting on a socket that does not listen then fails, and
+        /// the error callback is told). Without it such a socket is refused at once. The C
+        /// ABI sets it.
+        const UNCHECKED_BACKLOG_0 = 0x8000;
     }
 }
 
@@ -254,7 +259,10 @@ impl EventBase<Local> {
         if flags.contains(ListenerFlags::CLOSE_ON_EXEC) {
             sock.set_cloexec(true)?;
         }
-        if backlog == 0 && !sock.is_listener()? {
+        if backlog == 0
+            && !flags.contains(ListenerFlags::UNCHECKED_BACKLOG_0)
+            && !sock.is_listener()?
+        {
             return Err(invalid(
                 "backlog 0 means \"already listening\", but the socket is not listening",
             ));
