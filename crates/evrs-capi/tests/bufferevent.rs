@@ -11,6 +11,10 @@ fn bufferevents_behave_as_libevent() {
     }
     let bin = util::compile("bufferevent", &["-levent_core"]);
     let out = util::same_on_both(&bin, &[]);
+    assert!(
+        out.contains("timeout without a socket: [event n 0x42][event n 0x41] enabled after 0x0\n"),
+        "{out}"
+    );
     assert!(out.ends_with("done\n"), "{out}");
 }
 

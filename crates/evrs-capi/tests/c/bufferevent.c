@@ -240,6 +240,18 @@ static void test_timeout(void)
     printf("timeout: %s enabled after 0x%x\n", log_, bufferevent_get_enabled(bev));
     bufferevent_free(bev);
     close(sv[1]);
+
+    /* Without a socket (fd -1) both timeouts expire, the write one with empty output. */
+    bev = bufferevent_socket_new(base, -1, 0);
+    bufferevent_setcb(bev, NULL, NULL, on_event, "n");
+    struct timeval r = {0, 60000}, w = {0, 30000}, stop = {0, 150000};
+    bufferevent_set_timeouts(bev, &r, &w);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    log_[0] = 0;
+    event_base_loopexit(base, &stop);
+    event_base_dispatch(base);
+    printf("timeout without a socket: %s enabled after 0x%x\n", log_, bufferevent_get_enabled(bev));
+    bufferevent_free(bev);
 }
 
 static enum bufferevent_filter_result upper(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,

@@ -214,7 +214,8 @@ impl EventBase {
         let r = b.rare_mut();
         r.timeout_read = read;
         r.timeout_write = write;
-        if b.pair().is_some() || b.filter.is_some() {
+        // Pairs, filters and a socket bufferevent without its socket yet time out on timers.
+        if b.pair().is_some() || b.filter.is_some() || b.fd < 0 {
             return self.bev_generic_set_timeouts(bev);
         }
         // Re-arm whatever is pending with the new timeouts.

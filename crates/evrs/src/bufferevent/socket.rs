@@ -149,6 +149,9 @@ impl EventBase {
             let ty = socket2::Type::STREAM.nonblocking().cloexec();
             let s = socket2::Socket::new(domain, ty, None)?;
             let fd = s.into_raw_fd();
+            // (The timers of timeouts set before there was a socket go: the socket's
+            // events carry the timeouts from now on.)
+            self.bev_drop_events(bev)?;
             let b = self.bev_live(bev)?;
             b.fd = fd;
             b.owns_fd = true;

@@ -55,7 +55,12 @@ pub(super) fn sync_local(b: &mut Bev) -> SyncLeft {
         }
     }
     if b.fd < 0 {
-        return SyncLeft::Nothing;
+        // No socket (yet): only the timeouts run, on timers (see `timeouts.rs`).
+        return if b.read_ev.is_some() || b.write_ev.is_some() {
+            SyncLeft::General
+        } else {
+            SyncLeft::Nothing
+        };
     }
     if inline_wanted(b, None) {
         // (An error is met again, and reported, by the write event.)
@@ -221,7 +226,7 @@ impl EventBase {
             return self.filter_pump(bev);
         }
         if b.fd < 0 {
-            return;
+            return self.bev_generic_sync(bev, false, false);
         }
         if inline_wanted(b, wb) {
             let res = write_out(b, wb);

@@ -1,12 +1,13 @@
-//! Read and write timeouts of bufferevents without a socket — pairs and filters (libevent's
-//! "generic" timeouts). A socket bufferevent puts its timeouts on its read and write events;
-//! these have no fd, so their `read_ev` / `write_ev` slots hold two timers instead, made when
-//! a timeout is first set:
+//! Read and write timeouts of bufferevents without a socket — pairs, filters, and socket
+//! bufferevents whose socket is not set yet (libevent's "generic" timeouts; libevent times
+//! out a socket bufferevent on fd -1 too). A socket bufferevent puts its timeouts on its
+//! read and write events; these have no fd, so their `read_ev` / `write_ev` slots hold two
+//! timers instead, made when a timeout is first set (and freed when a socket arrives):
 //!
 //! - the read timer runs while reading is enabled, and restarts whenever data arrives in the
 //!   input;
-//! - the write timer runs while writing is enabled and output waits, and restarts whenever
-//!   some of the output moves on.
+//! - the write timer runs while writing is enabled (on a pair half: and output waits), and
+//!   restarts whenever some of the output moves on.
 //!
 //! On expiry that direction is disabled and the event callback gets `READING|TIMEOUT` or
 //! `WRITING|TIMEOUT`, as on a socket.
@@ -66,9 +67,12 @@ impl EventBase {
             return;
         }
         let want_r = b.rare().timeout_read.is_some() && b.enabled.contains(What::READ);
+        // A pair half's write timer runs only while output waits; a filter's, and that of a
+        // socket bufferevent without its socket, while writing is enabled (libevent's rules:
+        // enabling writing on those arms the write timeout whatever the output holds).
         let want_w = b.rare().timeout_write.is_some()
             && b.enabled.contains(What::WRITE)
-            && !b.output.is_empty();
+            && (b.pair().is_none() || !b.output.is_empty());
         let plan = [
             (
                 b.read_ev,
