@@ -165,6 +165,26 @@ on_every_backend! {
         b.bev_free(f).unwrap();
     }
 
+    /// An output filter that keeps failing is reported once and stops writing (it used to
+    /// run again from the event callback's own sync, and again, until the stack overflowed).
+    fn a_failing_output_filter_reports_once_and_stops_writing(m) {
+        let mut b = base(m);
+        let (x, _peer) = pair();
+        let under = b.bufferevent_socket(x.into_raw_fd(), BevOptions::CLOSE_ON_FREE).unwrap();
+        let f = b.bufferevent_filter(under, None::<fn(&mut EvBuffer, &mut EvBuffer, Option<usize>, Flush) -> FilterResult>, Some(|_: &mut EvBuffer, _: &mut EvBuffer, _: Option<usize>, _: Flush| FilterResult::Error), BevOptions::CLOSE_ON_FREE).unwrap();
+        let events = Rc::new(RefCell::new(Vec::new()));
+        let e = events.clone();
+        b.bev_setcb(f, None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>)>, Some(move |_: &mut BevCtx<'_>, what| e.borrow_mut().push(what))).unwrap();
+        b.bev_write(f, b"never encoded").unwrap();
+        for _ in 0..10 {
+            b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+        }
+        assert_eq!(*events.borrow(), [BevEvents::WRITING | BevEvents::ERROR]);
+        assert!(!b.bev_get_enabled(f).unwrap().contains(What::WRITE));
+        assert_eq!(b.bev_output(f).unwrap().len(), 13, "the output is kept");
+        b.bev_free(f).unwrap();
+    }
+
     fn the_underlying_eof_is_forwarded(m) {
         let mut b = base(m);
         let (f, _under, peer) = filtered(&mut b, BevOptions::CLOSE_ON_FREE);

@@ -163,6 +163,9 @@ capi! {
             // SAFETY: the caller's `size` readable bytes.
             unsafe { std::slice::from_raw_parts(data.cast::<u8>(), size) }
         };
+        if let Some(r) = super::filter::write_to_own_output(p, bytes) {
+            return r;
+        }
         // SAFETY: null or live.
         unsafe {
             let r = with(p, "bufferevent_write", -1, |b, h| if b.bev_write(h, bytes).is_ok() { 0 } else { -1 });

@@ -2,9 +2,11 @@
 //!
 //! A C filter function gets `struct evbuffer *` source and destination; evrs hands its
 //! filter closures `&mut EvBuffer`s, so each C filter has two scratch hosted buffers that
-//! point at those for the length of one call. A filter function may use only those: while
-//! it runs, bufferevent calls that would enter the base (e.g. `bufferevent_write` from the
-//! filter, which the regress suite's `filters_disable` does) are refused with a warning.
+//! point at those for the length of one call. A filter function may use only those, with
+//! one exception libevent's users rely on: an output filter may `bufferevent_write` to its
+//! own filter, whose output is the source it was lent (the bytes join it, after what the
+//! filter left, and are filtered next). Other bufferevent calls that would enter the base
+//! while a filter runs are refused with a warning.
 
 use super::{options, pv, wrap, CBev, Kind};
 use crate::base::{self, CBase};
@@ -29,6 +31,24 @@ thread_local! {
     /// C filter functions running now: while one runs, evrs holds the buffers it was given,
     /// so the base must not be entered (see [`in_filter`]).
     static IN_FILTER: Cell<u32> = const { Cell::new(0) };
+    /// The output filter running now: its C bufferevent and the output it was lent.
+    static OUTPUT_FILTER: Cell<(*mut CBev, *mut EvBuffer)> = const { Cell::new((ptr::null_mut(), ptr::null_mut())) };
+}
+
+/// `bufferevent_write` from inside `p`'s own output filter: appends to the output the
+/// filter was lent (its source). `None` if `p`'s output filter is not what runs.
+pub(crate) fn write_to_own_output(p: *mut CBev, data: &[u8]) -> Option<c_int> {
+    let (running, out) = OUTPUT_FILTER.with(Cell::get);
+    if p.is_null() || running != p || out.is_null() {
+        return None;
+    }
+    // SAFETY: `out` is the `&mut EvBuffer` the running filter call was lent; the filter
+    // function holds no Rust reference to it (C code works through the scratch buffer).
+    Some(if unsafe { (*out).add(data) }.is_ok() {
+        0
+    } else {
+        -1
+    })
 }
 
 /// Whether a C filter function is running on this thread: bufferevent calls that would
@@ -56,6 +76,8 @@ impl BufferHost for Lent {
 /// What a C filter's closures share: the scratch buffers, the context and its destructor
 /// (run when evrs drops the filter).
 struct Shared {
+    /// The filter's C bufferevent (set once it is made).
+    me: Cell<*mut CBev>,
     src: (*mut CBuffer, Rc<Cell<*mut EvBuffer>>),
     dst: (*mut CBuffer, Rc<Cell<*mut EvBuffer>>),
     ctx: *mut c_void,
@@ -83,8 +105,9 @@ fn scratch() -> (*mut CBuffer, Rc<Cell<*mut EvBuffer>>) {
 
 type Closure = Box<dyn FnMut(&mut EvBuffer, &mut EvBuffer, Option<usize>, Flush) -> FilterResult>;
 
-/// A Rust filter closure calling C filter `f` (NULL: copy, at most `limit`).
-fn closure(f: Option<FilterCb>, sh: Rc<Shared>) -> Closure {
+/// A Rust filter closure calling C filter `f` (NULL: copy, at most `limit`); `output`: the
+/// output direction's.
+fn closure(f: Option<FilterCb>, sh: Rc<Shared>, output: bool) -> Closure {
     Box::new(move |src, dst, limit, mode| {
         let Some(f) = f else {
             let r = match limit {
@@ -106,15 +129,21 @@ fn closure(f: Option<FilterCb>, sh: Rc<Shared>) -> Closure {
             Flush::Finished => 2,
         };
         IN_FILTER.with(|c| c.set(c.get() + 1));
+        let prev = output.then(|| OUTPUT_FILTER.with(|c| c.replace((sh.me.get(), src))));
         // SAFETY: the program's filter function, with buffers valid for this call.
         let r = unsafe { f(sh.src.0, sh.dst.0, lim, mode, sh.ctx) };
+        if let Some(prev) = prev {
+            OUTPUT_FILTER.with(|c| c.set(prev));
+        }
         IN_FILTER.with(|c| c.set(c.get() - 1));
         sh.src.1.set(ptr::null_mut());
         sh.dst.1.set(ptr::null_mut());
+        // libevent treats BEV_ERROR as "stop here": nothing is reported and the data
+        // waits, to be filtered again when more arrives — which is evrs's NeedMore (its
+        // Error would report WRITING|ERROR / READING|ERROR and stop the direction).
         match r {
             0 => FilterResult::Ok,
-            1 => FilterResult::NeedMore,
-            _ => FilterResult::Error,
+            _ => FilterResult::NeedMore,
         }
     })
 }
@@ -238,8 +267,8 @@ capi! {
                 return ptr::null_mut();
             }
             let cbase = u.base;
-            let sh = Rc::new(Shared { src: scratch(), dst: scratch(), ctx, free_ctx: free_context });
-            let (fi, fo) = (closure(input, sh.clone()), closure(output, sh));
+            let sh = Rc::new(Shared { me: Cell::new(ptr::null_mut()), src: scratch(), dst: scratch(), ctx, free_ctx: free_context });
+            let (fi, fo) = (closure(input, sh.clone(), false), closure(output, sh.clone(), true));
             let uh = u.h;
             let made = CBase::with(cbase, |b| b.bufferevent_filter(uh, Some(fi), Some(fo), options(options_)));
             let h = match made {
@@ -253,6 +282,7 @@ capi! {
             if p.is_null() {
                 return p;
             }
+            sh.me.set(p);
             pv(p).under = under;
             pv(p).filter_fns = Some((input, output, ctx));
             let u = pv(under);

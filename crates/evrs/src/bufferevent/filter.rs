@@ -349,6 +349,11 @@ impl EventBase {
             self.bev_callback(fb, Cb::Event(events));
         }
         if res == FilterResult::Error {
+            // The direction stops (the callback may enable it again): a filter that keeps
+            // failing would otherwise run again from the callback's own sync, and again.
+            if let Some(b) = self.bev_state_mut(fb) {
+                b.enabled.remove(What::READ);
+            }
             self.bev_callback(fb, Cb::Event(BevEvents::READING | BevEvents::ERROR));
         } else if ready {
             self.bev_callback(fb, Cb::Read);
@@ -440,6 +445,11 @@ impl EventBase {
             self.bev_callback(fb, Cb::Event(events));
         }
         if res == FilterResult::Error {
+            // As for input: writing stops, or a failing filter recurses through the
+            // callback's sync.
+            if let Some(b) = self.bev_state_mut(fb) {
+                b.enabled.remove(What::WRITE);
+            }
             self.bev_callback(fb, Cb::Event(BevEvents::WRITING | BevEvents::ERROR));
         } else if had_output && drained {
             self.bev_callback(fb, Cb::Write);
