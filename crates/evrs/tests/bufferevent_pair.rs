@@ -64,6 +64,29 @@ impl BevHandler for PingPong {
 }
 
 on_every_backend! {
+    /// When data moves, the reader's callback comes before the writer's (libevent's order;
+    /// with deferred callbacks, the order their runs are queued in).
+    fn the_reader_hears_before_the_writer(m) {
+        for opts in [BevOptions::empty(), BevOptions::DEFER_CALLBACKS] {
+            let mut b = base(m);
+            let (x, y) = b.bufferevent_pair(opts).unwrap();
+            let log = Rc::new(RefCell::new(Vec::new()));
+            let (l1, l2) = (log.clone(), log.clone());
+            b.bev_setcb(x, None::<fn(&mut BevCtx<'_>)>, Some(move |_: &mut BevCtx<'_>| l1.borrow_mut().push("write x")), None::<fn(&mut BevCtx<'_>, BevEvents)>).unwrap();
+            b.bev_setcb(y, Some(move |c: &mut BevCtx<'_>| {
+                let n = c.input().len();
+                c.input().drain(n).unwrap();
+                l2.borrow_mut().push("read y");
+            }), None::<fn(&mut BevCtx<'_>)>, None::<fn(&mut BevCtx<'_>, BevEvents)>).unwrap();
+            b.bev_enable(y, What::READ).unwrap();
+            b.bev_write(x, b"data").unwrap();
+            run_until(&mut b, "both callbacks", |_| log.borrow().len() == 2);
+            assert_eq!(*log.borrow(), ["read y", "write x"], "{opts:?}");
+            b.bev_free(x).unwrap();
+            b.bev_free(y).unwrap();
+        }
+    }
+
     fn a_pair_read_timeout_fires_when_nothing_arrives_and_traffic_restarts_it(m) {
         let mut b = base(m);
         let (x, y) = b.bufferevent_pair(BevOptions::empty()).unwrap();

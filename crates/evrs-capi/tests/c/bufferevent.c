@@ -288,6 +288,34 @@ static void test_filter(void)
     close(sv[1]);
 }
 
+/* A pair flushed with BEV_FINISHED: the reader's callbacks (read, then the EOF event)
+ * come before the writer's, in the order libevent queues the deferred runs. */
+static void order_read(struct bufferevent *bev, void *arg)
+{
+    note("[read %s %ld]", (const char *)arg, (long)evbuffer_get_length(bufferevent_get_input(bev)));
+    evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+}
+static void order_write(struct bufferevent *bev, void *arg)
+{
+    note("[write %s %ld]", (const char *)arg, (long)evbuffer_get_length(bufferevent_get_output(bev)));
+}
+static void test_pair_flush_finished_order(void)
+{
+    struct bufferevent *p[2];
+    bufferevent_pair_new(base, 0, p);
+    bufferevent_setcb(p[0], order_read, order_write, on_event, "a");
+    bufferevent_setcb(p[1], order_read, order_write, on_event, "b");
+    bufferevent_disable(p[0], EV_READ);
+    bufferevent_enable(p[1], EV_READ);
+    log_[0] = 0;
+    bufferevent_write(p[0], "0123456789", 10);
+    int r = bufferevent_flush(p[0], EV_WRITE, BEV_FINISHED);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    printf("pair flush finished: %d %s\n", r, log_);
+    bufferevent_free(p[1]);
+    bufferevent_free(p[0]);
+}
+
 /* An output filter that writes to its own filter (the bytes are filtered next), then
  * fails: libevent stops there and reports nothing. */
 static struct bufferevent *self_writer;
@@ -637,6 +665,7 @@ int main(int argc, char **argv)
     test_timeout();
     test_filter();
     test_filter_writes_to_itself();
+    test_pair_flush_finished_order();
     test_connect();
     test_write_side();
     test_rate_limit();

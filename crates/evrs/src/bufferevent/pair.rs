@@ -76,18 +76,21 @@ impl EventBase {
         };
         let moved = data.remove_buffer(&mut t.input, room).unwrap_or(0);
         let to_ready = t.input.len() >= t.read_wm.0;
-        if let Some(f) = self.bev_state_mut(from) {
-            // Put the rest back in front of anything written meanwhile (nothing can be:
-            // no user code ran), keeping order.
-            let _ = data.add_buffer(&mut f.output);
-            f.output = data;
-            let from_drained = f.output.len() <= f.write_wm().0;
-            if moved > 0 && from_drained {
-                self.bev_callback(from, Cb::Write);
-            }
-        }
+        let Some(f) = self.bev_state_mut(from) else {
+            return moved;
+        };
+        // Put the rest back in front of anything written meanwhile (nothing can be: no
+        // user code ran), keeping order.
+        let _ = data.add_buffer(&mut f.output);
+        f.output = data;
+        let from_drained = f.output.len() <= f.write_wm().0;
+        // The reader first, then the writer, as libevent (with deferred callbacks this is
+        // the order their runs are queued in, which programs observe).
         if moved > 0 && to_ready {
             self.bev_callback(to, Cb::Read);
+        }
+        if moved > 0 && from_drained {
+            self.bev_callback(from, Cb::Write);
         }
         moved
     }
