@@ -56,10 +56,10 @@ fn sync_recorder(b: &mut EvBuffer, inner: &mut Inner, cb: &CBuffer) {
             inner.recorder = None;
             // No callbacks are left to tell: nothing waits for the queue (which lets
             // `run_queue` skip a buffer without a recorder).
-            cb.pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            cb.clear_pending();
         }
         (false, None) => {
-            let q = Arc::clone(&cb.pending);
+            let q = Arc::clone(cb.pending());
             inner.recorder = Some(b.add_cb(move |_, info| {
                 let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
                 q.push_back(*info);
@@ -101,9 +101,8 @@ fn add_entry(
 pub(super) unsafe fn run_for(p: *mut CBuffer, info: &CallbackInfo) {
     // SAFETY: live per the contract.
     let cb = unsafe { &*p };
-    let ids: Vec<u64> = match cb.inner.try_borrow() {
-        Ok(i) => i.cbs.iter().rev().map(|e| e.id).collect(),
-        Err(_) => return,
+    let Some(ids) = cb.inner_ref(|i| i.cbs.iter().rev().map(|e| e.id).collect::<Vec<u64>>()) else {
+        return;
     };
     let c_info = CallbackInfoC {
         orig_size: info.orig_size,
@@ -115,12 +114,14 @@ pub(super) unsafe fn run_for(p: *mut CBuffer, info: &CallbackInfo) {
         if cb.free_requested.get() {
             return;
         }
-        let found = cb.inner.try_borrow().ok().and_then(|i| {
-            i.cbs
-                .iter()
-                .find(|e| e.id == id && e.flags & CB_ENABLED != 0)
-                .map(|e| (e.func, e.arg))
-        });
+        let found = cb
+            .inner_ref(|i| {
+                i.cbs
+                    .iter()
+                    .find(|e| e.id == id && e.flags & CB_ENABLED != 0)
+                    .map(|e| (e.func, e.arg))
+            })
+            .flatten();
         // SAFETY: the program's callback with its own argument; no borrow is held.
         unsafe {
             match found {
@@ -134,7 +135,7 @@ pub(super) unsafe fn run_for(p: *mut CBuffer, info: &CallbackInfo) {
 
 /// Activates the deferred-callback event (the scheduler asked for it).
 pub(super) fn activate_deferred(cb: &CBuffer) {
-    let Some((base, ev)) = cb.inner.try_borrow().ok().and_then(|i| i.deferred) else {
+    let Some((base, ev)) = cb.inner_ref(|i| i.deferred).flatten() else {
         return;
     };
     if crate::base::is_live(base) {
@@ -228,7 +229,7 @@ capi! {
                 b.clear_cbs();
                 inner.recorder = None;
                 inner.cbs.clear();
-                (*me).pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                (*me).clear_pending();
                 match cb {
                     Some(f) if add_entry(b, inner, &*me, Func::Obsolete(f), cbarg).is_null() => -1,
                     _ => 0,
@@ -280,7 +281,7 @@ capi! {
         };
         // SAFETY: a live buffer.
         let cb = unsafe { &*buffer };
-        let flag = Arc::clone(&cb.schedule);
+        let flag = Arc::clone(cb.schedule_flag());
         // SAFETY: a live buffer.
         let old = unsafe {
             with_inner(buffer, "evbuffer_defer_callbacks", |b, inner| {

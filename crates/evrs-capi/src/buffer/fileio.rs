@@ -41,7 +41,10 @@ fn io_fail(e: &Error) -> c_int {
 /// Merges the changes queued from position `from` on into one: evrs may read in two
 /// steps where libevent's callbacks see one read.
 fn merge_from(cb: &CBuffer, from: usize) {
-    let mut q = cb.pending.lock().unwrap_or_else(|e| e.into_inner());
+    if cb.pending_len() <= from + 1 {
+        return;
+    }
+    let mut q = cb.pending().lock().unwrap_or_else(|e| e.into_inner());
     if q.len() <= from + 1 {
         return;
     }
@@ -115,7 +118,7 @@ capi! {
         unsafe {
             with(buffer, "evbuffer_read", |b| {
                 let cb = &*me;
-                let from = cb.pending.lock().map_or(0, |q| q.len());
+                let from = cb.pending_len();
                 let r = b.read_from(fd, usize::try_from(howmuch).ok());
                 merge_from(cb, from);
                 match r {

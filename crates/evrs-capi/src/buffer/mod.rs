@@ -55,7 +55,7 @@ use crate::ffi::Fallback;
 use crate::log;
 use evrs::buffer::{BufferPtr, CallbackId, CallbackInfo, EvBuffer};
 use evrs::Event;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -113,32 +113,73 @@ pub(crate) struct Inner {
 }
 
 /// What a C `struct evbuffer *` points to.
+///
+/// What only some programs use is made on first use (most bufferevent programs touch none
+/// of it, and each connection has two of these): the C-side state, the change queue, the
+/// deferred-run flag, the lock.
 pub struct CBuffer {
     store: Store,
-    pub(crate) inner: RefCell<Inner>,
+    inner: RefCell<Option<Box<Inner>>>,
     /// Changes waiting for the C callbacks (filled by the recording closure).
-    pub(crate) pending: Arc<Mutex<VecDeque<CallbackInfo>>>,
+    pending: OnceCell<Arc<Mutex<VecDeque<CallbackInfo>>>>,
     /// Set by the deferred-mode scheduler: the deferred event must be activated.
-    pub(crate) schedule: Arc<AtomicBool>,
+    schedule: OnceCell<Arc<AtomicBool>>,
     /// Calls of this library using the buffer right now (they nest through callbacks).
     frames: Cell<u32>,
     /// `evbuffer_free` came while `frames > 0`: the last frame frees.
     free_requested: Cell<bool>,
     /// Set by `evbuffer_enable_locking`.
-    pub(crate) lock: OnceLock<lock::RLock>,
+    pub(crate) lock: OnceLock<Box<lock::RLock>>,
 }
 
 impl CBuffer {
     fn new(store: Store) -> Self {
         CBuffer {
             store,
-            inner: RefCell::new(Inner::default()),
-            pending: Arc::new(Mutex::new(VecDeque::new())),
-            schedule: Arc::new(AtomicBool::new(false)),
+            inner: RefCell::new(None),
+            pending: OnceCell::new(),
+            schedule: OnceCell::new(),
             frames: Cell::new(0),
             free_requested: Cell::new(false),
             lock: OnceLock::new(),
         }
+    }
+
+    /// The change queue (made now if it was not).
+    pub(crate) fn pending(&self) -> &Arc<Mutex<VecDeque<CallbackInfo>>> {
+        self.pending.get_or_init(Arc::default)
+    }
+
+    /// Takes the next queued change, if any (without making the queue).
+    fn pop_pending(&self) -> Option<CallbackInfo> {
+        let q = self.pending.get()?;
+        let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
+        q.pop_front()
+    }
+
+    /// How many changes are queued.
+    pub(crate) fn pending_len(&self) -> usize {
+        self.pending
+            .get()
+            .map_or(0, |q| q.lock().map_or(0, |q| q.len()))
+    }
+
+    /// Drops the queued changes.
+    pub(crate) fn clear_pending(&self) {
+        if let Some(q) = self.pending.get() {
+            q.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+    }
+
+    /// The deferred-run flag (made now if it was not).
+    pub(crate) fn schedule_flag(&self) -> &Arc<AtomicBool> {
+        self.schedule.get_or_init(Arc::default)
+    }
+
+    /// Reads the C-side state, if it was made (`None` also while it is borrowed).
+    pub(crate) fn inner_ref<R>(&self, f: impl FnOnce(&Inner) -> R) -> Option<R> {
+        let i = self.inner.try_borrow().ok()?;
+        i.as_deref().map(f)
     }
 
     /// A new C buffer owning an empty `EvBuffer`, as a raw pointer for C.
@@ -201,8 +242,14 @@ impl CBuffer {
     /// removing the last callback empties the queue) and no deferred run to schedule. The
     /// common case, checked without the queue's mutex.
     fn quiet(&self) -> bool {
-        !self.schedule.load(Ordering::Acquire)
-            && self.inner.try_borrow().is_ok_and(|i| i.recorder.is_none())
+        !self
+            .schedule
+            .get()
+            .is_some_and(|f| f.load(Ordering::Acquire))
+            && self
+                .inner
+                .try_borrow()
+                .is_ok_and(|i| i.as_ref().is_none_or(|i| i.recorder.is_none()))
     }
 
     fn enter(&self) {
@@ -244,7 +291,12 @@ pub(crate) unsafe fn free(p: *mut CBuffer) {
 unsafe fn destroy(p: *mut CBuffer) {
     // SAFETY: per the contract.
     let b = unsafe { Box::from_raw(p) };
-    if let Some((base, ev)) = b.inner.borrow_mut().deferred.take() {
+    let deferred = b
+        .inner
+        .borrow_mut()
+        .as_mut()
+        .and_then(|i| i.deferred.take());
+    if let Some((base, ev)) = deferred {
         if crate::base::is_live(base) {
             // SAFETY: a live base of this library.
             unsafe { CBase::with(base, |eb| eb.free(ev)).ok() };
@@ -264,8 +316,37 @@ pub(crate) unsafe fn with<R: Fallback>(
     name: &str,
     f: impl FnOnce(&mut EvBuffer) -> R,
 ) -> R {
-    // SAFETY: forwarded.
-    unsafe { with_inner(p, name, |b, _| f(b)) }
+    // SAFETY: null or live per the contract.
+    let Some(cb) = (unsafe { p.as_ref() }) else {
+        log::warn(&format!("{name}: NULL buffer"));
+        return R::fallback();
+    };
+    cb.enter();
+    // (The C-side state is not needed: not made, not borrowed.)
+    let r = cb.access(f);
+    // SAFETY: `p` is live (this frame keeps it so).
+    unsafe { finish(p, cb, name, r) }
+}
+
+/// The end of a one-buffer call: the error value if the buffer was in use, the queued C
+/// callbacks, the free C asked for meanwhile.
+///
+/// # Safety
+/// `p` is live and `cb` is it, held by the frame this ends.
+unsafe fn finish<R: Fallback>(p: *mut CBuffer, cb: &CBuffer, name: &str, r: Option<R>) -> R {
+    let r = r.unwrap_or_else(|| {
+        log::warn(&format!(
+            "{name}: the buffer is in use by the call that ran this one"
+        ));
+        R::fallback()
+    });
+    // SAFETY: per the contract.
+    unsafe { run_queue(p) };
+    if cb.leave() {
+        // SAFETY: the last frame; C asked for the free.
+        unsafe { destroy(p) };
+    }
+    r
 }
 
 /// [`with`], also lending the C-side state.
@@ -284,22 +365,14 @@ pub(crate) unsafe fn with_inner<R: Fallback>(
     };
     cb.enter();
     let r = match cb.inner.try_borrow_mut() {
-        Ok(mut inner) => cb.access(|b| f(b, &mut inner)),
+        Ok(mut inner) => {
+            let inner = inner.get_or_insert_with(Box::default);
+            cb.access(|b| f(b, inner))
+        }
         Err(_) => None,
     };
-    let r = r.unwrap_or_else(|| {
-        log::warn(&format!(
-            "{name}: the buffer is in use by the call that ran this one"
-        ));
-        R::fallback()
-    });
     // SAFETY: `p` is live (this frame keeps it so).
-    unsafe { run_queue(p) };
-    if cb.leave() {
-        // SAFETY: the last frame; C asked for the free.
-        unsafe { destroy(p) };
-    }
-    r
+    unsafe { finish(p, cb, name, r) }
 }
 
 /// Which buffer's callbacks run first after a two-buffer operation.
@@ -385,18 +458,18 @@ unsafe fn run_queue(p: *mut CBuffer) {
     if cb.quiet() {
         return;
     }
-    if cb.schedule.swap(false, Ordering::AcqRel) {
+    if cb
+        .schedule
+        .get()
+        .is_some_and(|f| f.swap(false, Ordering::AcqRel))
+    {
         callbacks::activate_deferred(cb);
     }
     loop {
         if cb.free_requested.get() {
             return;
         }
-        let info = match cb.pending.lock() {
-            Ok(mut q) => q.pop_front(),
-            Err(e) => e.into_inner().pop_front(),
-        };
-        let Some(info) = info else { return };
+        let Some(info) = cb.pop_pending() else { return };
         // SAFETY: forwarded.
         unsafe { callbacks::run_for(p, &info) };
     }
