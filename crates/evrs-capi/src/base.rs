@@ -56,8 +56,10 @@ impl CBase {
     /// A base made while lock callbacks are installed (and not `EVENT_BASE_FLAG_NOLOCK`)
     /// is threaded: it gets its [`BaseLock`], which its loop releases while it waits.
     fn boxed(mut base: EventBase) -> *mut CBase {
-        // libevent adds I/O events on fd -1 (and never polls them).
+        // libevent adds I/O events on fd -1 (and never polls them), and gives signals to
+        // one base only.
         base.allow_unpolled_negative_fds(true);
+        base.exclusive_signals(true);
         let lock = if base.flags().contains(BaseFlags::NOLOCK) {
             None
         } else {

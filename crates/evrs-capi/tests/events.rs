@@ -18,6 +18,7 @@ fn events_timers_signals_and_loops_behave_as_libevent() {
         "fd -1 event: fd -1 what 0x1\n",
         "virtual: count 1, nonblocking loop 0\n",
         "virtual: count 0 max 1, nonblocking loop 1\n",
+        "switchbase: first to base1 0, to base2 1\nswitchbase: second delivered 0, still alive\n",
         // (Activated first, the active-later event runs after the poll that follows.)
         "first pass:\n  first ran (what 0x1)\n  now ran (what 0x4)\n  later ran (what 0x2)\n",
     ] {

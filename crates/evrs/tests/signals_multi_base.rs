@@ -120,6 +120,38 @@ extern "C" fn custom_handler(_: libc::c_int) {
 }
 
 on_every_backend! {
+    /// libevent's rule, opted into: of the exclusive bases only the latest to add a signal
+    /// event or start its loop receives signals; a base that did not opt in gets them all.
+    fn exclusive_bases_take_turns_and_the_others_get_every_signal(m) {
+        let _g = start("exclusive_bases_take_turns_and_the_others_get_every_signal", m);
+        let sig = libc::SIGUSR2;
+        let make = |exclusive: bool| {
+            let mut b = base(m);
+            b.exclusive_signals(exclusive);
+            let n = Rc::new(Cell::new(0));
+            let c = n.clone();
+            let ev = b.new_signal(sig, move |_, _, _| c.set(c.get() + 1)).unwrap();
+            b.add(ev, None).unwrap();
+            (b, n, ev)
+        };
+        let (mut b1, n1, e1) = make(true);
+        let (mut b2, n2, e2) = make(true); // the latest to add: it receives
+        let (mut b3, n3, e3) = make(false);
+        raise(sig);
+        pump(&mut b2, || n2.get() == 1);
+        settle(&mut b1); // (running claims the signals for b1, after this delivery)
+        pump(&mut b3, || n3.get() == 1);
+        assert_eq!((n1.get(), n2.get(), n3.get()), (0, 1, 1));
+        raise(sig);
+        pump(&mut b1, || n1.get() == 1);
+        settle(&mut b2);
+        pump(&mut b3, || n3.get() == 2);
+        assert_eq!((n1.get(), n2.get(), n3.get()), (1, 1, 2));
+        b1.free(e1).unwrap();
+        b2.free(e2).unwrap();
+        b3.free(e3).unwrap();
+    }
+
     fn deleting_one_bases_event_keeps_the_handler_for_the_other(m) {
         let _g = start("deleting_one_bases_event_keeps_the_handler_for_the_other", m);
         // Both orders: the deleting base installed first, or second.

@@ -309,6 +309,41 @@ static void test_fd_minus_one_and_virtual(void)
     printf("virtual: count %d max %d, nonblocking loop %d\n", n, max, event_base_loop(base, EVLOOP_NONBLOCK));
 }
 
+/* Signals go to one base: the latest to add a signal event or start its loop (libevent's
+ * rule on Linux). */
+static int switch_hits;
+static void switch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    evsignal_del((struct event *)arg);
+    switch_hits++;
+}
+static void test_signal_switchbase(void)
+{
+    struct event ev1, ev2;
+    struct event_base *b1 = event_base_new(), *b2 = event_base_new();
+    evsignal_assign(&ev1, b1, SIGUSR2, switch_cb, &ev1);
+    evsignal_assign(&ev2, b2, SIGUSR2, switch_cb, &ev2);
+    evsignal_add(&ev1, NULL);
+    evsignal_add(&ev2, NULL);
+    raise(SIGUSR2);
+    event_base_loop(b1, EVLOOP_NONBLOCK);
+    int on1 = switch_hits;
+    event_base_loop(b2, EVLOOP_NONBLOCK);
+    printf("switchbase: first to base1 %d, to base2 %d\n", on1, switch_hits - on1);
+    /* base2's loop (the last to start) kept the signals; its event is gone, so the
+     * delivery is lost, and the process survives: base1 still watches. */
+    switch_hits = 0;
+    raise(SIGUSR2);
+    event_base_loop(b1, EVLOOP_NONBLOCK);
+    event_base_loop(b2, EVLOOP_NONBLOCK);
+    printf("switchbase: second delivered %d, still alive\n", switch_hits);
+    event_del(&ev1);
+    event_base_free(b1);
+    event_base_free(b2);
+}
+
 int main(int argc, char **argv)
 {
     printf("version %s %x size %zu\n", event_get_version(), event_get_version_number(),
@@ -325,6 +360,7 @@ int main(int argc, char **argv)
     test_caller_owned();
     test_fd_minus_one_and_virtual();
     test_active_later();
+    test_signal_switchbase();
     if (argc > 1 && !strcmp(argv[1], "evrs-only")) {
         test_reassign_pending();
         /* Events outliving their base: libevent follows the dangling pointer. */

@@ -163,6 +163,15 @@ impl<M: Model> EventBase<M> {
         self.core.set_unpolled_negative_fds(on);
     }
 
+    /// libevent compatibility (off by default): of the bases that turn this on, only one
+    /// receives signals — the one that most recently added a signal event or started its
+    /// loop (libevent's rule on Linux; its docs say not to rely on it). Other bases, and
+    /// by default every base, receive every signal they watch. Set it before adding signal
+    /// events. The C ABI turns it on for its bases.
+    pub fn exclusive_signals(&mut self, on: bool) {
+        self.core.set_exclusive_signals(on);
+    }
+
     /// Takes a hold on the loop: while any is taken, `run` does not stop for lack of events
     /// (it waits, as with `NO_EXIT_ON_EMPTY`, for timers, fds, activations or a wake-up).
     /// For work the base does not see as an event (libevent's "virtual events", libuv's

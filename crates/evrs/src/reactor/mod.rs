@@ -260,6 +260,12 @@ impl Reactor {
         self.lp.interrupt &= !BREAK;
         self.clock.cache = None;
         self.backend.set_batching(true);
+        self.signals.claim();
+    }
+
+    /// See [`EventBase::exclusive_signals`](crate::EventBase::exclusive_signals).
+    pub(crate) fn set_exclusive_signals(&mut self, on: bool) {
+        self.signals.set_exclusive(on);
     }
 
     /// The loop ended (normally, by error or by a panic).

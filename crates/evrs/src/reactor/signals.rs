@@ -18,6 +18,9 @@ pub(crate) struct SignalTable {
     /// The self-pipe (read, write) and the slot of its internal event.
     pipe: Option<(RawFd, RawFd, usize)>,
     counts: [u32; sys::signal::NSIG],
+    /// libevent's rule: of the bases that choose it, only the latest to add a signal event
+    /// or start its loop receives signals.
+    exclusive: bool,
 }
 
 impl SignalTable {
@@ -28,6 +31,7 @@ impl SignalTable {
                 .collect(),
             pipe: None,
             counts: [0; sys::signal::NSIG],
+            exclusive: false,
         }
     }
 
@@ -50,7 +54,9 @@ impl SignalTable {
         if entry.count == 0 {
             // The process-wide registry installs the handler for the first watcher of any
             // base and delivers to every watching base's pipe.
-            sys::signal::watch(w, signo)?;
+            sys::signal::watch(w, signo, self.exclusive)?;
+        } else if self.exclusive {
+            sys::signal::claim(w);
         }
         entry.count += 1;
         entry.list.link(t, idx);
@@ -65,6 +71,21 @@ impl SignalTable {
         if entry.count == 0 {
             if let Some((_, w, _)) = self.pipe {
                 sys::signal::unwatch(w, signo as i32);
+            }
+        }
+    }
+
+    /// See [`EventBase::exclusive_signals`](crate::EventBase::exclusive_signals) (before
+    /// any signal event is added).
+    pub(crate) fn set_exclusive(&mut self, on: bool) {
+        self.exclusive = on;
+    }
+
+    /// The loop starts: an exclusive base watching signals takes them over.
+    pub(crate) fn claim(&self) {
+        if let (true, Some((_, w, _))) = (self.exclusive, self.pipe) {
+            if self.sigs.iter().any(|e| e.count > 0) {
+                sys::signal::claim(w);
             }
         }
     }

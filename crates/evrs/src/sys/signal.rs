@@ -2,6 +2,10 @@
 //! as a single byte into the pipe of **every** base that watches that signal; each base
 //! watches its pipe's read end like any other fd and turns each byte into a callback.
 //!
+//! A base may instead watch **exclusively** (libevent's rule, for the C ABI): of the
+//! exclusive watchers only one receives signals — the one whose base most recently added a
+//! signal event or started its loop ([`claim`]); non-exclusive watchers are unaffected.
+//!
 //! # The process-wide registry
 //!
 //! Bases register their pipe's write end per signal with [`watch`] / [`unwatch`] (and
@@ -50,7 +54,7 @@ use super::syscall;
 use std::io;
 use std::os::unix::io::RawFd;
 use std::sync::atomic::{
-    AtomicI32, AtomicU32, AtomicU64, AtomicUsize,
+    AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize,
     Ordering::{Relaxed, SeqCst},
 };
 use std::sync::{Mutex, MutexGuard};
@@ -74,6 +78,8 @@ struct Watcher {
     mask: AtomicU64,
     /// Handlers between loading `fd` and finishing their write.
     busy: AtomicU32,
+    /// An exclusive watcher: delivered to only while it is [`EXCLUSIVE_OWNER`].
+    exclusive: AtomicBool,
 }
 
 static WATCHERS: [Watcher; MAX_WATCHERS] = [const {
@@ -81,8 +87,12 @@ static WATCHERS: [Watcher; MAX_WATCHERS] = [const {
         fd: AtomicI32::new(-1),
         mask: AtomicU64::new(0),
         busy: AtomicU32::new(0),
+        exclusive: AtomicBool::new(false),
     }
 }; MAX_WATCHERS];
+
+/// The pipe of the exclusive watcher that receives signals now, or -1.
+static EXCLUSIVE_OWNER: AtomicI32 = AtomicI32::new(-1);
 
 /// Slots `0..IN_USE` have ever been allocated: the handler scans only those.
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
@@ -140,8 +150,10 @@ extern "C" fn handler(signo: libc::c_int) {
             w.busy.fetch_add(1, SeqCst);
             let fd = w.fd.load(SeqCst);
             // Re-check after announcing ourselves: a slot released (or re-assigned to a base
-            // not watching this signal) in between is skipped.
-            if fd >= 0 && w.mask.load(SeqCst) & bit != 0 {
+            // not watching this signal) in between is skipped; so is an exclusive watcher
+            // that is not the owner.
+            let excluded = w.exclusive.load(SeqCst) && EXCLUSIVE_OWNER.load(SeqCst) != fd;
+            if fd >= 0 && w.mask.load(SeqCst) & bit != 0 && !excluded {
                 // SAFETY: write(2) is async-signal-safe; the buffer is a live local byte. `fd`
                 // stays open while `busy` is raised (see the module docs); a full pipe fails
                 // with EAGAIN, which is fine: it is readable, so its base wakes anyway.
@@ -216,8 +228,19 @@ fn quiesce(w: &Watcher) {
 
 /// Frees a slot whose mask is already empty (registry lock held).
 fn release(_reg: &mut Registry, w: &Watcher) {
-    w.fd.store(-1, SeqCst);
+    let fd = w.fd.swap(-1, SeqCst);
+    let _ = EXCLUSIVE_OWNER.compare_exchange(fd, -1, SeqCst, SeqCst);
+    w.exclusive.store(false, SeqCst);
     quiesce(w);
+}
+
+/// Makes the exclusive watcher `write_fd` the one that receives signals (no effect for a
+/// pipe that does not watch exclusively).
+pub(crate) fn claim(write_fd: RawFd) {
+    let _reg = registry();
+    if find(write_fd).is_some_and(|w| w.exclusive.load(SeqCst)) {
+        EXCLUSIVE_OWNER.store(write_fd, SeqCst);
+    }
 }
 
 /// One slot stopped watching `signo`: the last one out restores the original action.
@@ -232,8 +255,9 @@ fn forget(reg: &mut Registry, signo: usize) {
 
 /// Delivers `signo` to the pipe `write_fd` from now on (idempotent). The first watcher of a
 /// signal, process-wide, installs the handler and saves the action it replaces. Fails if
-/// [`MAX_WATCHERS`] other pipes already watch signals.
-pub(crate) fn watch(write_fd: RawFd, signo: i32) -> io::Result<()> {
+/// [`MAX_WATCHERS`] other pipes already watch signals. An `exclusive` watcher becomes the
+/// one exclusive watcher that receives signals (see the module docs).
+pub(crate) fn watch(write_fd: RawFd, signo: i32, exclusive: bool) -> io::Result<()> {
     validate(signo)?;
     if write_fd < 0 {
         return Err(io::Error::new(
@@ -244,10 +268,19 @@ pub(crate) fn watch(write_fd: RawFd, signo: i32) -> io::Result<()> {
     let mut reg = registry();
     let bit = bit(signo);
     let (w, fresh) = match find(write_fd) {
-        Some(w) if w.mask.load(SeqCst) & bit != 0 => return Ok(()),
+        Some(w) if w.mask.load(SeqCst) & bit != 0 => {
+            if exclusive {
+                EXCLUSIVE_OWNER.store(write_fd, SeqCst);
+            }
+            return Ok(());
+        }
         Some(w) => (w, false),
         None => (allocate(&mut reg, write_fd)?, true),
     };
+    if exclusive {
+        w.exclusive.store(true, SeqCst);
+        EXCLUSIVE_OWNER.store(write_fd, SeqCst);
+    }
     // Mark the slot first: a signal arriving right after the handler is installed is counted.
     let old_mask = w.mask.fetch_or(bit, SeqCst);
     let s = signo as usize;
@@ -315,6 +348,7 @@ pub(crate) fn move_watcher(old_fd: RawFd, new_fd: RawFd) {
             "fd {new_fd} already watches signals"
         );
         w.fd.store(new_fd, SeqCst);
+        let _ = EXCLUSIVE_OWNER.compare_exchange(old_fd, new_fd, SeqCst, SeqCst);
         quiesce(w);
     }
 }
