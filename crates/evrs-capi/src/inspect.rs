@@ -36,7 +36,11 @@ struct Seen {
 fn collect(b: &mut EventBase) -> Vec<Seen> {
     let mut all = Vec::new();
     let _ = b.foreach_event(|i| {
-        if let Some(owner) = b.owner_of(i.event) {
+        // (A `struct event_callback`'s event is not a `struct event`: not listed.)
+        let owned = b
+            .owner_of(i.event)
+            .filter(|_| !crate::callback::is_callback_slot(i.events));
+        if let Some(owner) = owned {
             all.push(Seen {
                 ev: owner as *mut CEvent,
                 h: i.event,

@@ -10,7 +10,8 @@
 //! one current base, one set of memory and log hooks, one signal registry.
 //!
 //! Module per header family: [`base`] (bases, configs, loops), [`buffer`] (`struct evbuffer`),
-//! [`bufferevent`] (`struct bufferevent`), [`event`] (`struct event`),
+//! [`bufferevent`] (`struct bufferevent`), [`event`] (`struct event`), [`callback`]
+//! (`struct event_callback`, libevent's exported internal deferred callbacks),
 //! [`compat`] (the 1.x current-base API, versions, `event_base_once`), [`log`], [`mm`].
 //! The boundary itself is [`ffi`]: every function is declared through one macro that stops
 //! panics at the border.
@@ -23,6 +24,7 @@
 pub mod base;
 pub mod buffer;
 pub mod bufferevent;
+pub mod callback;
 pub mod compat;
 pub mod counts;
 pub mod debug;

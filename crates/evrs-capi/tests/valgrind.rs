@@ -22,6 +22,7 @@ fn the_c_tests_are_memcheck_clean_on_evrs() {
         "buffer",
         "bufferevent",
         "listener",
+        "deferred",
     ] {
         let bin = util::compile(name, &["-levent_core"]);
         let out = Command::new("valgrind")

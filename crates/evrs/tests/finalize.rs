@@ -93,4 +93,15 @@ on_every_backend! {
         b.verify().unwrap();
         b.free(ev).unwrap();
     }
+
+    fn freeing_an_event_that_is_finalizing_drops_its_finalizer(m) {
+        let mut b = base(m);
+        let ev = b.new_timer(|_, _, _| panic!("the callback ran")).unwrap();
+        b.activate(ev, What::TIMEOUT, 1).unwrap();
+        b.finalize(ev, |_, _| panic!("the finalizer ran")).unwrap();
+        b.free(ev).unwrap();
+        b.verify().unwrap();
+        b.run(LoopFlags::NONBLOCK).unwrap();
+        b.verify().unwrap();
+    }
 }
