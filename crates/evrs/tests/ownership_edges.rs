@@ -181,9 +181,15 @@ on_every_backend! {
         let (x, y) = pair();
         write(&x, b"Hello world");
         let yfd = fd(&y);
-        // SAFETY: dup of a descriptor this test owns; the copy is closed below.
-        let dfd = unsafe { libc::dup(yfd) };
-        assert!(dfd >= 0);
+        // The copy gets a number far above what other tests hold (the kernel hands out the
+        // lowest free one), distinct per backend, so no parallel test is given it between
+        // the close and the dup2 below (below 1024 for select).
+        let dfd = 1010 + m as i32;
+        // SAFETY: fcntl/dup2 take no pointers; `dfd` is unused by this process (checked).
+        unsafe {
+            assert_eq!(libc::fcntl(dfd, libc::F_GETFD), -1, "fd {dfd} in use");
+            assert_eq!(libc::dup2(yfd, dfd), dfd);
+        }
         let got = Rc::new(Cell::new((What::empty(), What::empty())));
         let g = got.clone();
         let ev1 = b.new_event(yfd, What::READ | What::PERSIST, move |_, _, w| g.set((w, g.get().1))).unwrap();
