@@ -176,6 +176,41 @@ pub(crate) fn is_live(p: *mut CBase) -> bool {
     !p.is_null() && !unsafe { CBase::is_dead(p) }
 }
 
+/// Where each piece of event memory was last assigned (its address → its base), so that
+/// `event_assign` finds an earlier assignment without reading the memory, which a program
+/// may hand over uninitialised. An entry outlives memory the program dropped without
+/// `event_free` (harmless: the base it names is only asked to release what that address
+/// owns there, which is then right).
+static ASSIGNED: std::sync::Mutex<Option<std::collections::HashMap<usize, usize>>> =
+    std::sync::Mutex::new(None);
+
+pub(crate) fn note_assigned(ev: *const std::os::raw::c_void, base: *mut CBase) {
+    let mut m = ASSIGNED.lock().unwrap_or_else(|e| e.into_inner());
+    m.get_or_insert_with(Default::default)
+        .insert(ev as usize, base as usize);
+}
+
+pub(crate) fn forget_assigned(ev: *const std::os::raw::c_void) {
+    let mut m = ASSIGNED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(m) = m.as_mut() {
+        m.remove(&(ev as usize));
+    }
+}
+
+/// The base `ev`'s memory was last assigned to, if any.
+pub(crate) fn assigned_base(ev: *const std::os::raw::c_void) -> Option<*mut CBase> {
+    let m = ASSIGNED.lock().unwrap_or_else(|e| e.into_inner());
+    m.as_ref()?.get(&(ev as usize)).map(|&b| b as *mut CBase)
+}
+
+/// A base is freed: its entries go.
+fn forget_base(base: *mut CBase) {
+    let mut m = ASSIGNED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(m) = m.as_mut() {
+        m.retain(|_, b| *b != base as usize);
+    }
+}
+
 /// Freed bases' memory (see [`CBase`]), kept reachable.
 static HUSKS: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
 
@@ -336,6 +371,7 @@ capi! {
             *(*base).lock.get() = None;
         }
         HUSKS.lock().unwrap_or_else(|e| e.into_inner()).push(base as usize);
+        forget_base(base);
     }
 
     /// As `event_base_free`: evrs runs no finalizers at free that C code could observe.

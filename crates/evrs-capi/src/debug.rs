@@ -69,12 +69,12 @@ pub unsafe fn check_assign(ev: *const CEvent, fd: c_int, signal: bool) {
     }
     // SAFETY: per the contract; the base an assigned event names is checked for life.
     unsafe {
-        if let Some(h) = event::handle(ev) {
-            let base = (*ev).base;
-            let pending = !base.is_null()
-                && crate::base::is_live(base)
+        // (By address: the memory may be uninitialised.)
+        if let Some(base) = crate::base::assigned_base(ev.cast()) {
+            let pending = crate::base::is_live(base)
                 && CBase::with(base, |b| {
-                    b.owner_of(h) == Some(ev as usize) && b.list_flags(h) & 0x03 != 0
+                    b.owned_event(ev as usize)
+                        .is_some_and(|h| b.list_flags(h) & 0x03 != 0)
                 });
             if pending {
                 log::err(&format!(

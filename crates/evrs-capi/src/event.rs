@@ -158,11 +158,11 @@ pub unsafe fn assign(
     // SAFETY: `base` is live; `ev` writable.
     unsafe {
         crate::debug::check_assign(ev, fd, what.contains(What::SIGNAL));
-        // Memory that named an event of another live base releases it there first.
-        if let Some(old) = handle(ev) {
-            let ob = (*ev).base;
-            if !ob.is_null() && ob != base && !CBase::is_dead(ob) {
-                CBase::with(ob, |b| release(b, ev, old));
+        // Memory that named an event of another live base releases it there first. (Found
+        // by address, not by reading the memory: programs assign uninitialised memory.)
+        if let Some(ob) = base::assigned_base(ev.cast()) {
+            if ob != base && base::is_live(ob) {
+                CBase::with(ob, |b| b.release_owned(ev as usize));
             }
         }
         // libevent makes an event for any signal number and refuses it only at
@@ -191,6 +191,7 @@ pub unsafe fn assign(
                 return -1;
             }
         };
+        base::note_assigned(ev.cast(), base);
         let raw = h.into_raw();
         ptr::write(
             ev,
@@ -267,6 +268,7 @@ unsafe fn mixes_triggering(b: &EventBase, ev: *const CEvent, h: Event) -> bool {
 /// On a threaded base, waits first for the event's callback if another thread runs it
 /// (`event_free` deletes as `event_del` does), unless it is an `EV_FINALIZE` event.
 unsafe fn release_memory(ev: *mut CEvent) {
+    base::forget_assigned(ev.cast());
     // SAFETY: per the contract; the base pointer of assigned memory was made by this library.
     unsafe {
         if let Some(h) = handle(ev) {
