@@ -22,6 +22,7 @@ fn another_thread_adds_activates_deletes_and_stops_as_with_libevent() {
         "ready event: event_del waited for one call only 1\n",
         "ready event: calls after event_del returned 0\n",
         "bufferevent: peer read 13 bytes: hello threads\n",
+        "evbuffer_lock on a bufferevent's output held off its writer: 1, then it wrote: 1\n",
         "loop returned 0, got_break 1\n",
     ] {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
@@ -38,6 +39,10 @@ fn a_programs_own_lock_callbacks_are_the_ones_used() {
     let out = util::same_on_both(&bin, &["custom"]);
     assert!(
         out.contains("custom locks: allocated 1, used 1, balanced 1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("enable_locking with the program's lock 0\nthe buffer holds the program's lock: busy while locked 1, free after 1\n"),
         "{out}"
     );
 }

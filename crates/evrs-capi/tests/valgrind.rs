@@ -15,16 +15,18 @@ fn the_c_tests_are_memcheck_clean_on_evrs() {
     if !util::have_debian_libevent() || !have_valgrind() {
         return;
     }
-    for name in [
-        "events",
-        "event_more",
-        "util",
-        "buffer",
-        "bufferevent",
-        "listener",
-        "deferred",
+    let core: &[&str] = &["-levent_core"];
+    for (name, libs) in [
+        ("events", core),
+        ("event_more", core),
+        ("util", core),
+        ("buffer", core),
+        ("bufferevent", core),
+        ("listener", core),
+        ("deferred", core),
+        ("threads", &["-levent_core", "-levent_pthreads"][..]),
     ] {
-        let bin = util::compile(name, &["-levent_core"]);
+        let bin = util::compile(name, libs);
         let out = Command::new("valgrind")
             .args([
                 "--error-exitcode=99",

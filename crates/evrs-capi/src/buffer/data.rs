@@ -360,36 +360,52 @@ capi! {
         }
     }
 
-    /// Gives the buffer a recursive lock, taken by every call and by `evbuffer_lock`
-    /// (evrs has no thread-lock hooks, so a lock the caller passes stands for "lock it"
-    /// and evrs's own lock is used). -1 if it already has one.
+    /// Gives the buffer a recursive lock, taken by every call and by `evbuffer_lock`: `lock`
+    /// (one of the program's, made through the installed lock callbacks, which take it), or
+    /// NULL for one of evrs's own. -1 if it already has one, or if `lock` is given while no
+    /// lock callbacks are installed.
     fn evbuffer_enable_locking(buf: *mut CBuffer, lock: *mut c_void) -> c_int {
-        let _ = lock;
         // SAFETY: null or a live buffer.
-        match unsafe { buf.as_ref() } {
-            Some(b) => if b.lock.set(Default::default()).is_ok() { 0 } else { -1 },
-            None => {
-                log::warn("evbuffer_enable_locking: NULL buffer");
-                -1
+        let Some(b) = (unsafe { buf.as_ref() }) else {
+            log::warn("evbuffer_enable_locking: NULL buffer");
+            return -1;
+        };
+        let l = if lock.is_null() {
+            super::lock::RLock::default()
+        } else {
+            match crate::thread::lock_fns() {
+                Some(fns) => super::lock::RLock::program(lock, fns),
+                None => {
+                    log::warn("evbuffer_enable_locking: a lock was given, but no lock callbacks are installed");
+                    return -1;
+                }
             }
-        }
+        };
+        if b.lock.set(Box::new(l)).is_ok() { 0 } else { -1 }
     }
 
-    /// Takes the buffer's lock (nothing without `evbuffer_enable_locking`).
+    /// Takes the buffer's lock: its own (`evbuffer_enable_locking`), or for a bufferevent's
+    /// buffer on a threaded base, the base's (the bufferevent's lock); else nothing.
     fn evbuffer_lock(buf: *mut CBuffer) {
         // SAFETY: null or a live buffer.
-        if let Some(l) = unsafe { buf.as_ref() }.and_then(|b| b.lock.get()) {
+        let Some(b) = (unsafe { buf.as_ref() }) else { return };
+        if let Some(l) = b.lock.get() {
+            l.lock();
+        } else if let Some(l) = b.host_lock() {
             l.lock();
         }
     }
 
-    /// Releases the buffer's lock.
+    /// Releases what `evbuffer_lock` took.
     fn evbuffer_unlock(buf: *mut CBuffer) {
         // SAFETY: null or a live buffer.
-        if let Some(l) = unsafe { buf.as_ref() }.and_then(|b| b.lock.get()) {
+        let Some(b) = (unsafe { buf.as_ref() }) else { return };
+        if let Some(l) = b.lock.get() {
             if !l.unlock() {
                 log::warn("evbuffer_unlock: this thread does not hold the lock");
             }
+        } else if let Some(l) = b.host_lock() {
+            l.unlock_checked("evbuffer_unlock");
         }
     }
 

@@ -84,6 +84,12 @@ pub trait BufferHost {
         let _ = (other, f);
         None
     }
+
+    /// The lock that guards the buffer where it lives (a bufferevent's on a threaded base:
+    /// the base's), if any.
+    fn lock(&self) -> Option<&crate::locking::BaseLock> {
+        None
+    }
 }
 
 /// Where a [`CBuffer`]'s bytes are.
@@ -174,6 +180,14 @@ impl CBuffer {
     /// The deferred-run flag (made now if it was not).
     pub(crate) fn schedule_flag(&self) -> &Arc<AtomicBool> {
         self.schedule.get_or_init(Arc::default)
+    }
+
+    /// The lock of where a hosted buffer lives (see [`BufferHost::lock`]).
+    pub(crate) fn host_lock(&self) -> Option<&crate::locking::BaseLock> {
+        match &self.store {
+            Store::Hosted(h) => h.lock(),
+            Store::Owned(_) => None,
+        }
     }
 
     /// Reads the C-side state, if it was made (`None` also while it is borrowed).

@@ -259,6 +259,23 @@ impl BufferHost for BevHost {
         Some((Rc::as_ptr(&self.bev) as usize, self.input))
     }
 
+    fn lock(&self) -> Option<&crate::locking::BaseLock> {
+        let p = self.bev.get();
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: a live bufferevent (the host's pointer is nulled when it goes) names a base
+        // of this library, whose lock lives as long as the base.
+        unsafe {
+            let base = pv(p).base;
+            if base::is_live(base) {
+                (*base).lock()
+            } else {
+                None
+            }
+        }
+    }
+
     fn with_pair(
         &self,
         other: &dyn BufferHost,

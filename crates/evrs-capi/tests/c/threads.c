@@ -175,6 +175,34 @@ static void bufferevent_from_another_thread(void)
     close(sv[1]);
 }
 
+/* ---- a bufferevent's output locked by evbuffer_lock: its bufferevent's lock ------------- */
+static struct bufferevent *locked_bev;
+static volatile int writer_done;
+static void *late_writer(void *arg)
+{
+    (void)arg;
+    bufferevent_write(locked_bev, "x", 1); /* takes the bufferevent's lock */
+    writer_done = 1;
+    return NULL;
+}
+static void evbuffer_lock_of_a_bufferevent(void)
+{
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+    locked_bev = bufferevent_socket_new(base, sv[0], BEV_OPT_CLOSE_ON_FREE | BEV_OPT_THREADSAFE);
+    evbuffer_lock(bufferevent_get_output(locked_bev));
+    pthread_t th;
+    writer_done = 0;
+    pthread_create(&th, NULL, late_writer, NULL);
+    usleep(100 * 1000);
+    int blocked = !writer_done;
+    evbuffer_unlock(bufferevent_get_output(locked_bev));
+    pthread_join(th, NULL);
+    printf("evbuffer_lock on a bufferevent's output held off its writer: %d, then it wrote: %d\n", blocked, writer_done);
+    bufferevent_free(locked_bev);
+    close(sv[1]);
+}
+
 /* ---- custom lock callbacks ------------------------------------------------------------- */
 static int allocs, locks, unlocks;
 static void *c_alloc(unsigned t)
@@ -206,6 +234,15 @@ static int c_unlock(unsigned mode, void *l)
     return pthread_mutex_unlock(l);
 }
 
+/* From another thread: 1 if `lock` is held, 0 if it could be taken (and is given back). */
+static void *try_other(void *lock)
+{
+    if (pthread_mutex_trylock(lock) != 0)
+        return (void *)1;
+    pthread_mutex_unlock(lock);
+    return (void *)0;
+}
+
 static unsigned long c_id(void) { return (unsigned long)pthread_self(); }
 
 static void custom_locks(void)
@@ -227,6 +264,25 @@ static void custom_locks(void)
     stop_loop();
     int l = __atomic_load_n(&locks, __ATOMIC_SEQ_CST), u = __atomic_load_n(&unlocks, __ATOMIC_SEQ_CST);
     printf("custom locks: allocated %d, used %d, balanced %d\n", allocs > 0, l > before, l == u);
+
+    /* A buffer given one of the program's locks uses it: held through evbuffer_lock, it
+     * cannot be taken elsewhere. */
+    void *mine = c_alloc(EVTHREAD_LOCKTYPE_RECURSIVE);
+    struct evbuffer *buf = evbuffer_new();
+    printf("enable_locking with the program's lock %d\n", evbuffer_enable_locking(buf, mine));
+    evbuffer_lock(buf);
+    evbuffer_add(buf, "abc", 3);
+    pthread_t th;
+    void *busy = NULL, *free_after = NULL;
+    pthread_create(&th, NULL, try_other, mine);
+    pthread_join(th, &busy);
+    evbuffer_unlock(buf);
+    pthread_create(&th, NULL, try_other, mine);
+    pthread_join(th, &free_after);
+    printf("the buffer holds the program's lock: busy while locked %d, free after %d\n", busy == (void *)1,
+           free_after == (void *)0);
+    evbuffer_free(buf);
+    c_free(mine, EVTHREAD_LOCKTYPE_RECURSIVE);
     event_free(t);
     event_base_free(base);
 }
@@ -321,6 +377,7 @@ int main(int argc, char **argv)
     del_while_running("event_del of EV_FINALIZE", EV_FINALIZE, event_del);
 
     del_of_a_ready_event();
+    evbuffer_lock_of_a_bufferevent();
     bufferevent_from_another_thread();
 
     /* loopbreak from another thread stops a loop blocked with no timeout. */
