@@ -521,7 +521,13 @@ capi! {
             with_event(ev, "event_active", (), |b, h| {
                 let what = What::from_bits_truncate(res as u16);
                 if b.activate(h, what, ncalls.max(0) as u16).is_ok() {
-                    sync(b, ev, h);
+                    // Now active (the common case needs no lookup of the base's view).
+                    let f = (*ev).flags;
+                    if f & EVLIST_ACTIVE_LATER == 0 {
+                        (*ev).flags = f | EVLIST_ACTIVE;
+                    } else {
+                        sync(b, ev, h);
+                    }
                     let r = (*ev).res as u16 | what.bits();
                     (*ev).res = r as c_short;
                 }

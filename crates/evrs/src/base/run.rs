@@ -39,10 +39,14 @@ impl LoopCtx for EventBase<Local> {
 
     #[inline(always)]
     fn call_plain(&mut self, idx: usize, gen: u32, what: What) {
-        // The common closure, with no detour through the other kinds.
+        // The common closure, with no detour through the other kinds; then a raw callback
+        // (every C ABI event), before the general path.
         match self.handlers.start_call(idx) {
             Some(f) => self.run_fn(idx, gen, f, what),
-            None => self.call(idx, What::empty(), what),
+            None => match self.handlers.start_raw(idx) {
+                Some((cb, arg)) => self.run_raw(idx, gen, cb, arg, what),
+                None => self.call(idx, What::empty(), what),
+            },
         }
     }
 
