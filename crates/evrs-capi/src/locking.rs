@@ -45,6 +45,8 @@ pub struct BaseLock {
     /// Callbacks started so far: tells the callback a waiter waits for from a later call of
     /// the same event (a persistent event that is ready again).
     calls: Cell<u64>,
+    /// Threads waiting for a callback to return (the condition is signalled only then).
+    waiters: Cell<u32>,
     /// The loop's base while it waits (see [`WaitLock`]), for the other threads to use.
     waiting_base: Cell<*mut EventBase>,
     /// The thread holding the lock (see [`this_thread`]; 0: none), and how many times.
@@ -102,6 +104,7 @@ impl BaseLock {
             loop_thread: Cell::new(None),
             running: Cell::new(ptr::null()),
             calls: Cell::new(0),
+            waiters: Cell::new(0),
             waiting_base: Cell::new(ptr::null_mut()),
             owner: AtomicUsize::new(0),
             depth: Cell::new(0),
@@ -196,9 +199,11 @@ impl BaseLock {
     pub fn callback_ends(&self) {
         self.lock();
         self.running.set(ptr::null());
-        if let Some(c) = &self.cond_fns {
-            // SAFETY: the program's condition function on its condition.
-            unsafe { (c.signal)(self.cond, 1) };
+        if self.waiters.get() > 0 {
+            if let Some(c) = &self.cond_fns {
+                // SAFETY: the program's condition function on its condition.
+                unsafe { (c.signal)(self.cond, 1) };
+            }
         }
     }
 
@@ -225,8 +230,10 @@ impl BaseLock {
                 Some(c) => unsafe {
                     self.owner.store(0, Ordering::Relaxed);
                     self.depth.set(0);
+                    self.waiters.set(self.waiters.get() + 1);
                     (c.wait)(self.cond, self.lock, ptr::null());
                     self.took();
+                    self.waiters.set(self.waiters.get() - 1);
                 },
                 None => {
                     self.raw_unlock();
