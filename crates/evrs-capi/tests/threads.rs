@@ -21,6 +21,7 @@ fn another_thread_adds_activates_deletes_and_stops_as_with_libevent() {
         "event_del of EV_FINALIZE: returned 0, after the callback 0\n",
         "ready event: event_del waited for one call only 1\n",
         "ready event: calls after event_del returned 0\n",
+        "event_free_finalize while running: returned 0 at once 1; finalizer ran 1 after the callback 1 on the loop thread 1\n",
         "bufferevent: peer read 13 bytes: hello threads\n",
         "evbuffer_lock on a bufferevent's output held off its writer: 1, then it wrote: 1\n",
         "loop returned 0, got_break 1\n",

@@ -118,6 +118,33 @@ static void del_while_running(const char *name, short extra, int (*del)(struct e
     event_free(ev);
 }
 
+/* event_free_finalize from another thread while the callback runs: it returns at once;
+ * the finalizer runs on the loop thread once the callback has returned. */
+static volatile int fin_saw_done = -1, fin_on_loop = -1;
+static void finalizer(struct event *ev, void *arg)
+{
+    (void)ev;
+    (void)arg;
+    fin_saw_done = cb_done;
+    fin_on_loop = pthread_equal(pthread_self(), loop_thread) != 0;
+    set_flag(200);
+}
+static void finalize_while_running(void)
+{
+    struct event *ev = event_new(base, -1, EV_PERSIST | EV_FINALIZE, slow, NULL);
+    set_flag(0);
+    event_active(ev, EV_TIMEOUT, 1);
+    if (!wait_flag(100)) {
+        printf("finalize: the callback never ran\n");
+        return;
+    }
+    int r = event_free_finalize(0, ev, finalizer);
+    int returned_before = cb_done == 0;
+    int ran = wait_flag(200);
+    printf("event_free_finalize while running: returned %d at once %d; finalizer ran %d after the callback %d on the loop thread %d\n",
+           r, returned_before, ran, fin_saw_done, fin_on_loop);
+}
+
 /* event_del of a persistent event that stays ready: it waits for the call running when it
  * was made, not for the next ones (which start at once). */
 static double now_ms(void)
@@ -377,6 +404,7 @@ int main(int argc, char **argv)
     del_while_running("event_del of EV_FINALIZE", EV_FINALIZE, event_del);
 
     del_of_a_ready_event();
+    finalize_while_running();
     evbuffer_lock_of_a_bufferevent();
     bufferevent_from_another_thread();
 
