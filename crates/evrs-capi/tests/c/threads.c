@@ -79,6 +79,17 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     set_flag(1);
 }
 
+/* Adds a 10 ms timer from this (not the loop's) thread and waits for it to run there. */
+static struct event *timer_from_this_thread(void)
+{
+    struct event *t = evtimer_new(base, on_timer, NULL);
+    struct timeval tv = {0, 10 * 1000};
+    set_flag(0);
+    evtimer_add(t, &tv);
+    printf("timer ran: %d\n", wait_flag(1));
+    return t;
+}
+
 static int activations;
 static void on_active(evutil_socket_t fd, short what, void *arg)
 {
@@ -283,11 +294,7 @@ static void custom_locks(void)
     base = event_base_new();
     int before = __atomic_load_n(&locks, __ATOMIC_SEQ_CST);
     start_loop();
-    struct event *t = evtimer_new(base, on_timer, NULL);
-    struct timeval tv = {0, 10 * 1000};
-    set_flag(0);
-    evtimer_add(t, &tv);
-    printf("timer ran: %d\n", wait_flag(1));
+    struct event *t = timer_from_this_thread();
     stop_loop();
     int l = __atomic_load_n(&locks, __ATOMIC_SEQ_CST), u = __atomic_load_n(&unlocks, __ATOMIC_SEQ_CST);
     printf("custom locks: allocated %d, used %d, balanced %d\n", allocs > 0, l > before, l == u);
@@ -381,11 +388,7 @@ int main(int argc, char **argv)
 
     /* An event added from another thread wakes a loop asleep with nothing to wait for. */
     start_loop();
-    struct event *t = evtimer_new(base, on_timer, NULL);
-    struct timeval tv = {0, 10 * 1000};
-    set_flag(0);
-    evtimer_add(t, &tv);
-    printf("timer ran: %d\n", wait_flag(1));
+    struct event *t = timer_from_this_thread();
 
     /* Activations from another thread, one at a time. */
     struct event *a = event_new(base, -1, EV_PERSIST, on_active, NULL);
