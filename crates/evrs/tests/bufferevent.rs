@@ -204,6 +204,38 @@ on_every_backend! {
         b.bev_free(bev).unwrap();
     }
 
+    /// A handler that says it has no write callback is not called for drained output (the
+    /// call is skipped, not made and ignored: this `write` would panic).
+    fn a_handler_without_a_write_callback_is_not_called_for_it(m) {
+        struct NoWrite(Rc<Cell<usize>>);
+        impl BevHandler for NoWrite {
+            fn read(&mut self, bev: &mut BevCtx<'_>) {
+                self.0.set(self.0.get() + 1);
+                let (input, output) = bev.buffers();
+                let _ = output.add_buffer(input);
+            }
+            fn write(&mut self, _bev: &mut BevCtx<'_>) {
+                panic!("write called although wants_write is false");
+            }
+            fn wants_write(&self) -> bool {
+                false
+            }
+        }
+        let mut b = base(m);
+        let (bev, mut peer) = bev_pair(&mut b, BevOptions::empty());
+        let reads = Rc::new(Cell::new(0));
+        b.bev_set_handler(bev, NoWrite(reads.clone())).unwrap();
+        b.bev_enable(bev, What::READ | What::WRITE).unwrap();
+        for msg in [&b"one"[..], b"two", b"three"] {
+            peer.write_all(msg).unwrap();
+            assert_eq!(read_exactly(&mut peer, msg.len(), &mut b), msg);
+        }
+        b.bev_write(bev, b"direct").unwrap();
+        assert_eq!(read_exactly(&mut peer, 6, &mut b), b"direct");
+        assert_eq!(reads.get(), 3);
+        b.bev_free(bev).unwrap();
+    }
+
     fn output_added_through_the_guard_is_sent(m) {
         let mut b = base(m);
         let (bev, mut peer) = bev_pair(&mut b, BevOptions::empty());

@@ -32,6 +32,9 @@ impl BevHandler for Echo {
             bev.free();
         }
     }
+    fn wants_write(&self) -> bool {
+        false
+    }
 }
 
 impl EvrsEcho {

@@ -255,6 +255,12 @@ impl CBuffer {
     /// Nothing for [`run_queue`] to do: no C callbacks (so no recorder, and nothing queued:
     /// removing the last callback empties the queue) and no deferred run to schedule. The
     /// common case, checked without the queue's mutex.
+    /// Whether the buffer has C callbacks or a deferred run to schedule (the opposite of
+    /// [`quiet`](Self::quiet)): a bufferevent must then catch the C side up after changes.
+    pub(crate) fn has_c_callbacks(&self) -> bool {
+        !self.quiet()
+    }
+
     fn quiet(&self) -> bool {
         !self
             .schedule

@@ -306,6 +306,17 @@ impl BevHandler for CHandler {
         // SAFETY: as in `read`.
         unsafe { call_c(self.0, bev.base(), Which::Event(what.bits() as c_short)) }
     }
+    fn wants_write(&self) -> bool {
+        // SAFETY: as in `read`; the callback is read from the struct at each ask (a program
+        // may set one at any time). A buffer with C callbacks needs the catch-up the call
+        // makes (its change callbacks run then) even without a write callback.
+        unsafe {
+            let p = self.0;
+            let has = |b: *mut crate::buffer::CBuffer| !b.is_null() && (*b).has_c_callbacks();
+            !pv(p).dead
+                && ((*p).head.writecb.is_some() || has((*p).head.output) || has((*p).head.input))
+        }
+    }
 }
 
 /// Which C callback to run.

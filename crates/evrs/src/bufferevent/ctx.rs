@@ -30,6 +30,12 @@ pub trait BevHandler: 'static {
     fn event(&mut self, bev: &mut BevCtx<'_>, what: BevEvents) {
         let _ = (bev, what);
     }
+    /// Whether [`write`](Self::write) does anything. A handler that returns `false` (asked
+    /// each time output drains) is not called for drained output at all, which saves the
+    /// call — an echo server pays it once per message otherwise. `true` by default.
+    fn wants_write(&self) -> bool {
+        true
+    }
 }
 
 type ReadCb = Box<dyn FnMut(&mut BevCtx<'_>)>;
@@ -57,6 +63,9 @@ impl BevHandler for Closures {
         if let Some(f) = &mut self.event {
             f(bev, what)
         }
+    }
+    fn wants_write(&self) -> bool {
+        self.write.is_some()
     }
 }
 
@@ -230,6 +239,9 @@ pub(super) enum Call {
 /// inline, or (DEFER_CALLBACKS) records what the deferred callback will report.
 #[inline]
 pub(super) fn prepare_call(state: &mut Bev, cb: Cb) -> Call {
+    if matches!(cb, Cb::Write) && state.handler.as_deref().is_some_and(|h| !h.wants_write()) {
+        return Call::Skip;
+    }
     let Some(deferred) = state.deferred() else {
         return lease_handler(state).map_or(Call::Skip, Call::Inline);
     };
