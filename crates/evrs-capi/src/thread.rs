@@ -371,7 +371,10 @@ capi! {
         (cond_fns_data() as *const Installed<4>).cast_mut().cast()
     }
 
-    /// Turns on lock-misuse checks (recorded; evrs's own locking is checked by its types).
+    /// Turns on lock-misuse checks. Recorded (`evthread_lock_debugging_enabled_`); evrs
+    /// checks always: a base's lock knows its holder, so an unlock by a thread that does
+    /// not hold it, or a wait that would deadlock, is refused with a warning (libevent's
+    /// debug locks abort there) — with or without this call.
     fn evthread_enable_lock_debugging() {
         lock_debugging_data().store(1, Ordering::Release);
     }
