@@ -25,6 +25,12 @@ fn echo_ab_quick_runs() {
             "no row for {server}:\n{stdout}"
         );
     }
+    if stdout.contains("| 10 | libevent |") {
+        assert!(
+            stdout.contains("| 10 | libevent-events |"),
+            "no row for the plain-events C server:\n{stdout}"
+        );
+    }
     assert!(
         t0.elapsed() < Duration::from_secs(30),
         "quick mode too slow"

@@ -141,7 +141,7 @@ fn main() -> io::Result<()> {
         return client_main();
     }
     let all: &[&'static str] = if cfg!(have_libevent) {
-        &["evrs", "libevent", "raw-epoll", "tokio"]
+        &["evrs", "libevent", "libevent-events", "raw-epoll", "tokio"]
     } else {
         &["evrs", "raw-epoll", "tokio"]
     };
@@ -324,7 +324,7 @@ fn report(o: &Options, results: &mut [(usize, String, Vec<Stats>)]) {
                 let mut v: Vec<f64> = mem.iter().map(f).collect();
                 median(&mut v)
             };
-            let rust = if *name == "libevent" {
+            let rust = if name.starts_with("libevent") {
                 ("-".to_string(), "-".to_string())
             } else {
                 (

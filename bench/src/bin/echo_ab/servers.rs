@@ -276,21 +276,30 @@ pub(crate) mod libevent {
     #[link(name = "evrs_libevent_chain", kind = "static")]
     #[link(name = "event_core")]
     extern "C" {
-        fn evrs_echo_libevent_new(listen_fd: c_int, stop_fd: c_int, cap: usize) -> c_int;
-        fn evrs_echo_libevent_accept_until(total: usize) -> c_int;
-        fn evrs_echo_libevent_serve() -> c_int;
-        fn evrs_echo_libevent_free();
+        fn evrs_echo_libevent_new(
+            listen_fd: c_int,
+            stop_fd: c_int,
+            cap: usize,
+            plain: c_int,
+        ) -> c_int;
+        fn evrs_echo_libevent_accept_until(plain: c_int, total: usize) -> c_int;
+        fn evrs_echo_libevent_serve(plain: c_int) -> c_int;
+        fn evrs_echo_libevent_free(plain: c_int);
     }
 
-    /// The C server (one at a time: it lives in C globals).
-    pub struct Echo;
+    /// A C server: on bufferevents, or (`plain`) on plain events that read and write the
+    /// socket. One of each kind at a time (each lives in C globals).
+    pub struct Echo {
+        plain: c_int,
+    }
 
     impl Echo {
-        pub fn new(l: TcpListener, stop_fd: RawFd, cap: usize) -> io::Result<Echo> {
-            // SAFETY: one server at a time (the previous one was dropped); the C side takes
-            // the listening fd.
-            match unsafe { evrs_echo_libevent_new(l.into_raw_fd(), stop_fd, cap) } {
-                0 => Ok(Echo),
+        pub fn new(l: TcpListener, stop_fd: RawFd, cap: usize, plain: bool) -> io::Result<Echo> {
+            let plain = c_int::from(plain);
+            // SAFETY: one server of this kind at a time (the previous one was dropped); the
+            // C side takes the listening fd.
+            match unsafe { evrs_echo_libevent_new(l.into_raw_fd(), stop_fd, cap, plain) } {
+                0 => Ok(Echo { plain }),
                 _ => Err(io::Error::other("libevent echo setup failed")),
             }
         }
@@ -299,21 +308,21 @@ pub(crate) mod libevent {
     impl Drop for Echo {
         fn drop(&mut self) {
             // SAFETY: frees what `new` built.
-            unsafe { evrs_echo_libevent_free() }
+            unsafe { evrs_echo_libevent_free(self.plain) }
         }
     }
 
     impl super::Server for Echo {
         fn accept_until(&mut self, total: usize) -> io::Result<()> {
             // SAFETY: the server was built by `new`.
-            match unsafe { evrs_echo_libevent_accept_until(total) } {
+            match unsafe { evrs_echo_libevent_accept_until(self.plain, total) } {
                 0 => Ok(()),
                 _ => Err(io::Error::other("libevent accept loop failed")),
             }
         }
         fn serve(&mut self) -> io::Result<()> {
             // SAFETY: the server was built by `new`.
-            match unsafe { evrs_echo_libevent_serve() } {
+            match unsafe { evrs_echo_libevent_serve(self.plain) } {
                 0 => Ok(()),
                 _ => Err(io::Error::other("libevent loop failed")),
             }
@@ -333,7 +342,9 @@ pub(crate) fn build(
         "raw-epoll" => Box::new(RawEcho::new(l, stop_fd)?),
         "tokio" => Box::new(TokioEcho::new(l, stop_fd)?),
         #[cfg(have_libevent)]
-        "libevent" => Box::new(libevent::Echo::new(l, stop_fd, cap)?),
+        "libevent" => Box::new(libevent::Echo::new(l, stop_fd, cap, false)?),
+        #[cfg(have_libevent)]
+        "libevent-events" => Box::new(libevent::Echo::new(l, stop_fd, cap, true)?),
         other => return Err(io::Error::other(format!("unknown server {other}"))),
     })
 }
