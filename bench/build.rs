@@ -114,13 +114,47 @@ fn link_libevent_tls() {
     println!("cargo:rustc-cfg=have_libevent_openssl");
 }
 
+/// Builds `c/libev_timers.c` (libev's side of `timers_ab`) into a static library and sets
+/// `cfg(have_libev)`; the binary names `-lev` in a `#[link]` attribute. Skips with a
+/// warning on failure: `timers_ab` then runs the evrs peers alone.
+fn link_libev_timers() {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let cc = env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let obj = out.join("libev_timers.o");
+    let lib = out.join("libevrs_libev_timers.a");
+    let ok = Command::new(&cc)
+        .args(["-O2", "-Wall", "-Wextra", "-fPIC", "-c", "-o"])
+        .arg(&obj)
+        .arg("c/libev_timers.c")
+        .status()
+        .is_ok_and(|s| s.success())
+        && Command::new("ar")
+            .arg("rcs")
+            .arg(&lib)
+            .arg(&obj)
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        println!("cargo:warning=libev timers A/B skipped: building c/libev_timers.c failed");
+        return;
+    }
+    println!("cargo:rustc-link-search=native={}", out.display());
+    println!("cargo:rustc-cfg=have_libev");
+}
+
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(have_libevent)");
+    println!("cargo:rustc-check-cfg=cfg(have_libev)");
     println!("cargo:rustc-check-cfg=cfg(have_libevent_openssl)");
     println!("cargo:rerun-if-changed=c");
     if header_exists("event2/buffer.h") && header_exists("event2/listener.h") {
         // The in-process A/B binaries (src/bin/*_ab.rs) call libevent directly.
         link_libevent_chain();
+    }
+    if header_exists("ev.h") {
+        link_libev_timers();
+    } else {
+        println!("cargo:warning=libev timers A/B skipped: <ev.h> not found (install libev-dev)");
     }
     let tls_headers = [
         "openssl/ssl.h",

@@ -98,7 +98,7 @@ impl<M: Model> EventBase<M> {
     where
         F: FnMut(&EventInfo) -> ControlFlow<()>,
     {
-        let now = sys::clock::deadline_now_ns();
+        let now = sys::clock::precise_now_ns();
         let t = self.core.table();
         for (idx, s) in t.live() {
             if !s.has(state::INSERTED | state::TIMEOUT | state::ANY_ACTIVE) {

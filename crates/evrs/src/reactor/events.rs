@@ -73,8 +73,6 @@ pub(crate) struct Slot {
     pub(super) ncalls: u16,
     pub(super) io: IoLink,
     pub(super) act: ActLink,
-    /// Timer wheel key, or NIL.
-    pub(super) timer: u32,
     /// Last deadline set (ns, base clock); kept after expiry for persistent re-arming.
     pub(super) deadline: u64,
     /// Persistent timeout interval (ns); 0 for none.
@@ -98,7 +96,6 @@ impl Slot {
             ncalls: 0,
             io: IoLink::default(),
             act: ActLink::default(),
-            timer: NIL,
             deadline: 0,
             interval: 0,
             hint: 0,
@@ -430,13 +427,12 @@ impl EventTable {
         }
     }
 
-    /// The slot's timer was (re)set to `at`, filed under wheel key `key`: the slot records
+    /// The slot's timer was (re)set to `at` (filed under the slot's index): the slot records
     /// both and gains TIMEOUT (with the added-events counter), in one slot access.
     #[inline]
-    pub(super) fn set_timer(&mut self, idx: usize, at: u64, key: u32) {
+    pub(super) fn set_timer(&mut self, idx: usize, at: u64) {
         let s = &mut self.slots[idx];
         s.deadline = at;
-        s.timer = key;
         if s.has(state::TIMEOUT) {
             return;
         }
@@ -503,7 +499,7 @@ impl EventTable {
     }
 
     /// Expiry of the timer of a quiet user slot (neither active, finalizing, internal nor a
-    /// signal event): its wheel key and TIMEOUT bit go (the timer already left the wheel)
+    /// signal event): its TIMEOUT bit goes (the timer already left the wheel)
     /// and it joins its priority's queue through `push` with `TIMEOUT`, as
     /// [`activate_quiet`](Self::activate_quiet) does — one slot access for what
     /// `set_pending_bit` plus an activation would do. False (nothing changed) if the slot
@@ -524,7 +520,6 @@ impl EventTable {
         let Some(link) = push(s.pri as usize) else {
             return false;
         };
-        s.timer = NIL;
         s.res = What::TIMEOUT;
         s.act = link;
         s.state = (s.state & !state::TIMEOUT) | state::ACTIVE;
@@ -663,9 +658,6 @@ impl EventTable {
             finalizing += usize::from(s.has(state::FINALIZING));
             if !s.internal() {
                 added += usize::from(s.has(state::INSERTED)) + usize::from(s.has(state::TIMEOUT));
-            }
-            if s.has(state::TIMEOUT) != (s.timer != NIL) {
-                return Err(format!("slot {i}: TIMEOUT bit and timer key disagree"));
             }
             if s.has(state::SPECIAL) != s.is_special() {
                 return Err(format!(

@@ -248,24 +248,16 @@ impl Reactor {
     /// (Re)sets the timer of an event to absolute `at`.
     #[inline]
     pub(crate) fn set_timer(&mut self, idx: usize, at: u64) {
-        let key = self.table.get(idx).timer;
-        let key = if key != super::NIL && self.wheel.reschedule(key, at) {
-            key
-        } else {
-            self.wheel.insert(at, idx as u32)
-        };
-        self.table.set_timer(idx, at, key);
+        self.wheel.set(idx as u32, at);
+        self.table.set_timer(idx, at);
     }
 
     #[inline]
     pub(crate) fn clear_timer(&mut self, idx: usize) {
-        let s = self.table.get_mut(idx);
-        let key = s.timer;
-        if key != super::NIL {
-            s.timer = super::NIL;
-            self.wheel.remove(key);
+        if self.table.get(idx).has(state::TIMEOUT) {
+            self.wheel.remove(idx as u32);
+            self.table.set_pending_bit(idx, state::TIMEOUT, false);
         }
-        self.table.set_pending_bit(idx, state::TIMEOUT, false);
     }
 
     /// Makes an event non-pending and non-active.
@@ -484,7 +476,7 @@ impl Reactor {
             flags |= What::TIMEOUT;
         }
         let when = if what.contains(What::TIMEOUT) && s.has(state::TIMEOUT) {
-            let now = sys::clock::deadline_now_ns();
+            let now = sys::clock::precise_now_ns();
             let wall = SystemTime::now();
             Some(if s.deadline >= now {
                 wall + Duration::from_nanos(s.deadline - now)

@@ -121,7 +121,7 @@ impl Reactor {
         // allocating).
         self.wheel.poll(now, &mut expired);
         for e in expired.drain(..) {
-            let idx = e.token as usize;
+            let idx = e.key as usize;
             // Outside any pass (no running priority to pre-empt): the common case in one
             // slot access, the high-water mark after the batch.
             let queues = &mut self.queues;
@@ -141,7 +141,6 @@ impl Reactor {
     #[cold]
     #[inline(never)]
     fn expire_slow(&mut self, idx: usize) {
-        self.table.get_mut(idx).timer = super::NIL;
         self.table.set_pending_bit(idx, state::TIMEOUT, false);
         self.activate_idx(idx, What::TIMEOUT, 1);
     }

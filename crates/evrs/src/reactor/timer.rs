@@ -16,9 +16,10 @@
 //! when it cascaded). Each list handed out is then sorted on its own by the microsecond of
 //! the deadline, stably, so timers fire earliest first and equal deadlines in add order.
 //!
-//! Nodes live in a slab and link into per-slot doubly linked lists (free nodes into a free
-//! list through the same links), so nothing allocates once the slab and the expiry buffer
-//! have grown to their working size.
+//! A timer is keyed by its event's slot index, chosen by the caller: node `key` of one array
+//! is that event's, so there is no free list, no token and no key to keep in the slot.
+//! Nodes link into per-list doubly linked lists; nothing allocates once the node array and
+//! the expiry buffer have grown to their working size (the highest key, the most timers).
 
 const LEVELS: usize = 6;
 /// Slots of the first level, and their bits of a tick.
@@ -72,7 +73,7 @@ const LEVEL_OF_BIT: [(u32, Loc); 64] = {
     }
     t
 };
-/// A node on the free list (its `next` links the free list).
+/// A node with no timer.
 const FREE: Loc = Loc::MAX;
 
 #[derive(Clone, Copy)]
@@ -86,39 +87,45 @@ const EMPTY: List = List {
     tail: NIL,
 };
 
-/// 24 bytes for a `u32` token: the tick is recomputed from the deadline when filing, and a
-/// free node is marked by its `loc` rather than wrapped in an `Option`.
-struct Node<T> {
+/// 24 bytes: the tick is recomputed from the deadline when filing, and a node without a
+/// timer is marked by its `loc` rather than wrapped in an `Option`.
+#[derive(Clone, Copy)]
+struct Node {
     deadline: u64,
     prev: u32,
     next: u32,
-    token: T,
     loc: Loc,
 }
 
-/// A timer that has expired: its deadline (ns) and the token it was inserted with (`pos` is
-/// the sort's scratch key).
+const UNUSED: Node = Node {
+    deadline: 0,
+    prev: NIL,
+    next: NIL,
+    loc: FREE,
+};
+
+/// A timer that has expired: its deadline (ns) and its key (`pos` is the sort's scratch
+/// key).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Expired<T> {
+pub(crate) struct Expired {
     pub(crate) deadline: u64,
-    pub(crate) token: T,
+    pub(crate) key: TimerKey,
     pos: u32,
 }
 
-pub(crate) struct Wheel<T> {
-    nodes: Vec<Node<T>>,
-    /// Head of the free nodes, linked through `next`: freeing never allocates.
-    free: u32,
+pub(crate) struct Wheel {
+    /// Indexed by key; grown to the highest key inserted.
+    nodes: Vec<Node>,
     lists: [List; N_LISTS],
     occupied: [u64; WORDS],
     /// Ticks the wheel has advanced to.
     elapsed: u64,
     len: usize,
     /// Scratch space for sorting long runs of expiries (grows to the longest run).
-    scratch: Vec<Expired<T>>,
+    scratch: Vec<Expired>,
 }
 
-/// Key of an inserted timer.
+/// Key of a timer: the caller's (the event's slot index), below `u32::MAX`.
 pub(crate) type TimerKey = u32;
 
 #[inline]
@@ -128,11 +135,10 @@ fn tick_of(deadline: u64) -> u64 {
     deadline.saturating_add(TICK_NS - 1) / TICK_NS
 }
 
-impl<T: Copy> Wheel<T> {
-    pub(crate) fn new(now_ns: u64) -> Wheel<T> {
+impl Wheel {
+    pub(crate) fn new(now_ns: u64) -> Wheel {
         Wheel {
             nodes: Vec::new(),
-            free: NIL,
             lists: [EMPTY; N_LISTS],
             occupied: [0; WORDS],
             elapsed: now_ns / TICK_NS,
@@ -145,58 +151,43 @@ impl<T: Copy> Wheel<T> {
         self.len
     }
 
-    /// Files a timer for `deadline` (ns on the base's clock).
+    /// Files timer `key` for `deadline` (ns on the base's clock), moving it if it is filed
+    /// already (a re-add).
     #[inline]
-    pub(crate) fn insert(&mut self, deadline: u64, token: T) -> TimerKey {
-        let key = if self.free != NIL {
-            let key = self.free;
-            let n = &mut self.nodes[key as usize];
-            self.free = n.next;
-            n.deadline = deadline;
-            n.token = token;
-            key
-        } else {
-            self.nodes.push(Node {
-                deadline,
-                prev: NIL,
-                next: NIL,
-                token,
-                loc: FREE,
-            });
-            (self.nodes.len() - 1) as u32
-        };
-        self.len += 1;
-        self.file(key, deadline);
-        key
-    }
-
-    /// The deadline and token of a live timer (for `verify`).
-    pub(crate) fn get(&self, key: TimerKey) -> Option<(u64, T)> {
-        let n = self.nodes.get(key as usize)?;
-        (n.loc != FREE).then_some((n.deadline, n.token))
-    }
-
-    /// Removes a timer, returning its token (None if the key is not live).
-    #[inline]
-    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
-        let n = self.nodes.get(key as usize)?;
-        if n.loc == FREE {
-            return None;
+    pub(crate) fn set(&mut self, key: TimerKey, deadline: u64) {
+        let i = key as usize;
+        if i >= self.nodes.len() {
+            self.grow(i);
         }
-        let token = n.token;
-        self.unlink(key);
-        self.release(key);
-        Some(token)
+        if self.nodes[i].loc == FREE {
+            self.len += 1;
+        } else {
+            self.unlink(key);
+        }
+        self.nodes[i].deadline = deadline;
+        self.file(key, deadline);
     }
 
-    /// Moves a live timer to a new deadline (a re-add): no trip through the free list.
+    /// Room for key `i` (and, growing by at least a quarter, for the keys after it).
+    #[cold]
+    fn grow(&mut self, i: usize) {
+        let want = (i + 1).max(self.nodes.len() + self.nodes.len() / 4);
+        self.nodes.resize(want, UNUSED);
+    }
+
+    /// The deadline of a filed timer (for `verify`).
+    pub(crate) fn get(&self, key: TimerKey) -> Option<u64> {
+        let n = self.nodes.get(key as usize)?;
+        (n.loc != FREE).then_some(n.deadline)
+    }
+
+    /// Removes a timer; false if `key` has none.
     #[inline]
-    pub(crate) fn reschedule(&mut self, key: TimerKey, deadline: u64) -> bool {
+    pub(crate) fn remove(&mut self, key: TimerKey) -> bool {
         match self.nodes.get(key as usize) {
             Some(n) if n.loc != FREE => {
                 self.unlink(key);
-                self.nodes[key as usize].deadline = deadline;
-                self.file(key, deadline);
+                self.release(key);
                 true
             }
             _ => false,
@@ -205,10 +196,7 @@ impl<T: Copy> Wheel<T> {
 
     #[inline]
     fn release(&mut self, key: u32) {
-        let n = &mut self.nodes[key as usize];
-        n.loc = FREE;
-        n.next = self.free;
-        self.free = key;
+        self.nodes[key as usize].loc = FREE;
         self.len -= 1;
     }
 
@@ -325,7 +313,7 @@ impl<T: Copy> Wheel<T> {
     /// appending it to `out` in firing order: by deadline to the microsecond, timers in the
     /// same microsecond in add order. Lists come out tick by tick, each in add order, so
     /// each is sorted on its own as it is handed out.
-    pub(crate) fn poll(&mut self, now_ns: u64, out: &mut Vec<Expired<T>>) {
+    pub(crate) fn poll(&mut self, now_ns: u64, out: &mut Vec<Expired>) {
         // Room in the sort's scratch buffer for the longest run there can be (every timer at
         // once), before the first sort needs it: it grows only when the timer count reaches
         // a new high, never because of a luckier batch.
@@ -346,12 +334,12 @@ impl<T: Copy> Wheel<T> {
             let start = out.len();
             while key != NIL {
                 let n = &self.nodes[key as usize];
-                let (next, deadline, token) = (n.next, n.deadline, n.token);
+                let (next, deadline) = (n.next, n.deadline);
                 if fire {
                     self.release(key);
                     out.push(Expired {
                         deadline,
-                        token,
+                        key,
                         pos: 0,
                     });
                 } else {
@@ -368,9 +356,9 @@ impl<T: Copy> Wheel<T> {
         self.elapsed = self.elapsed.max(now_tick);
     }
 
-    /// The wheel's own invariants (for `verify`): every live node is on the list its tick
-    /// belongs on now, linked both ways, each occupancy bit set exactly for a non-empty slot, the free list holds exactly the free nodes, and `len`
-    /// counts the live ones.
+    /// The wheel's own invariants (for `verify`): every filed node is on the list its tick
+    /// belongs on now, linked both ways, each occupancy bit set exactly for a non-empty slot,
+    /// no node is marked filed without being on a list, and `len` counts the filed ones.
     pub(crate) fn check(&self) -> Result<(), String> {
         let mut live = 0usize;
         for (loc, list) in self.lists.iter().enumerate() {
@@ -411,25 +399,10 @@ impl<T: Copy> Wheel<T> {
         if live != self.len {
             return Err(format!("wheel: {live} linked timers, len {}", self.len));
         }
-        let (mut cur, mut free) = (self.free, 0usize);
-        while cur != NIL {
-            let node = self
-                .nodes
-                .get(cur as usize)
-                .ok_or_else(|| format!("wheel free list: key {cur} out of range"))?;
-            if node.loc != FREE {
-                return Err(format!("wheel free list: key {cur} is live"));
-            }
-            free += 1;
-            if free > self.nodes.len() {
-                return Err("wheel free list: a cycle".into());
-            }
-            cur = node.next;
-        }
-        if live + free != self.nodes.len() {
+        let marked = self.nodes.iter().filter(|n| n.loc != FREE).count();
+        if live != marked {
             return Err(format!(
-                "wheel: {live} live + {free} free of {} nodes",
-                self.nodes.len()
+                "wheel: {live} linked timers, {marked} nodes marked filed"
             ));
         }
         Ok(())
@@ -464,7 +437,7 @@ const _: () = assert!(RADIX_MIN <= 1 << POS_BITS && (SUBS as u64) << POS_BITS <=
 /// timeout added over time) and costs one scan. `tick`: the one tick every deadline of the
 /// list falls in, or `None` (the due list, which may span ticks). Long one-tick lists are
 /// radix sorted, the rest compared on a key of (microsecond, position in the list).
-fn sort_run<T: Copy>(run: &mut [Expired<T>], tick: Option<u64>, scratch: &mut Vec<Expired<T>>) {
+fn sort_run(run: &mut [Expired], tick: Option<u64>, scratch: &mut Vec<Expired>) {
     if run.len() < 2 || run.is_sorted_by_key(|e| e.deadline) {
         return;
     }
@@ -493,7 +466,7 @@ fn sort_run<T: Copy>(run: &mut [Expired<T>], tick: Option<u64>, scratch: &mut Ve
 /// into `scratch`, one by the high digit back; equal keys keep their order. Its fixed cost
 /// is two 32-entry tables, not one entry per microsecond of the tick (a list of a few
 /// hundred timers would pay more for a 1000-bucket table than for its own elements).
-fn radix_sort<T: Copy>(run: &mut [Expired<T>], base: u64, scratch: &mut Vec<Expired<T>>) {
+fn radix_sort(run: &mut [Expired], base: u64, scratch: &mut Vec<Expired>) {
     let mut lo = [0u32; DIGITS];
     let mut hi = [0u32; DIGITS];
     let mut sorted = true;

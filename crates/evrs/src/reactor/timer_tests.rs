@@ -9,21 +9,21 @@ const MS: u64 = 1_000_000;
 #[test]
 fn fires_in_deadline_then_insert_order_and_never_early() {
     let mut w = Wheel::new(0);
-    w.insert(5 * MS, 'a');
-    w.insert(3 * MS, 'b');
-    w.insert(5 * MS, 'c');
-    w.insert(3 * MS + 1, 'd');
+    ins(&mut w, 5 * MS, 'a');
+    ins(&mut w, 3 * MS, 'b');
+    ins(&mut w, 5 * MS, 'c');
+    ins(&mut w, 3 * MS + 1, 'd');
     let mut out = Vec::new();
     w.poll(3 * MS, &mut out);
-    assert_eq!(out.iter().map(|e| e.token).collect::<String>(), "b");
+    assert_eq!(tokens(&out), "b");
     out.clear();
     w.poll(4 * MS - 1, &mut out);
     assert!(out.is_empty(), "3ms+1ns must not fire before 4ms tick");
     w.poll(4 * MS, &mut out);
-    assert_eq!(out.iter().map(|e| e.token).collect::<String>(), "d");
+    assert_eq!(tokens(&out), "d");
     out.clear();
     w.poll(10 * MS, &mut out);
-    assert_eq!(out.iter().map(|e| e.token).collect::<String>(), "ac");
+    assert_eq!(tokens(&out), "ac");
     assert_eq!(w.len(), 0);
 }
 
@@ -31,21 +31,29 @@ fn fires_in_deadline_then_insert_order_and_never_early() {
 fn far_timers_cascade_and_overflow() {
     let mut w = Wheel::new(7 * MS);
     let year = 365 * 24 * 3600 * 1000 * MS;
-    let k = w.insert(5 * year, 1u32);
-    w.insert(70_000 * MS, 2);
+    let k = 1;
+    w.set(k, 5 * year);
+    w.set(2, 70_000 * MS);
     assert_eq!(w.next_deadline().map(|d| d <= 70_000 * MS), Some(true));
     let mut out = Vec::new();
     w.poll(69_999 * MS, &mut out);
     assert!(out.is_empty());
     w.poll(70_000 * MS, &mut out);
     assert_eq!(out.len(), 1);
-    assert_eq!(w.remove(k), Some(1));
-    assert_eq!(w.remove(k), None);
+    assert!(w.remove(k));
+    assert!(!w.remove(k));
     assert!(w.next_deadline().is_none());
 }
 
-fn tokens(out: &[Expired<char>]) -> String {
-    out.iter().map(|e| e.token).collect()
+/// Files a timer keyed by a letter (its code point), returning the key.
+fn ins(w: &mut Wheel, deadline: u64, c: char) -> TimerKey {
+    w.set(c as u32, deadline);
+    c as u32
+}
+
+/// The letters of the keys `poll` handed out.
+fn tokens(out: &[Expired]) -> String {
+    out.iter().map(|e| char::from_u32(e.key).unwrap()).collect()
 }
 
 /// Where the wheel's next work is, in ticks, for one timer at tick `t` filed when the
@@ -109,7 +117,7 @@ fn next_deadline_is_the_start_of_the_slot_holding_the_timer() {
         for off in offsets {
             let t = e + off;
             let mut w = Wheel::new(e * MS);
-            w.insert(t * MS, 'x');
+            ins(&mut w, t * MS, 'x');
             let mut now = e;
             let mut steps = 0;
             loop {
@@ -144,22 +152,22 @@ fn next_deadline_is_the_start_of_the_slot_holding_the_timer() {
 #[test]
 fn removal_clears_the_slot_once_it_is_empty() {
     let mut w = Wheel::new(0);
-    let a = w.insert(300 * MS, 'a'); // level 1, slot 1: work at tick 256
-    let b = w.insert(301 * MS, 'b'); // same slot
-    let c = w.insert(5 * MS, 'c'); // level 0
+    let a = ins(&mut w, 300 * MS, 'a'); // level 1, slot 1: work at tick 256
+    let b = ins(&mut w, 301 * MS, 'b'); // same slot
+    let c = ins(&mut w, 5 * MS, 'c'); // level 0
     assert_eq!(w.next_deadline(), Some(5 * MS));
-    assert_eq!(w.remove(c), Some('c'));
+    assert!(w.remove(c));
     assert_eq!(w.next_deadline(), Some(256 * MS));
-    assert_eq!(w.remove(a), Some('a'));
+    assert!(w.remove(a));
     assert_eq!(w.next_deadline(), Some(256 * MS));
-    assert_eq!(w.remove(b), Some('b'));
+    assert!(w.remove(b));
     assert_eq!(w.next_deadline(), None);
     assert_eq!(w.len(), 0);
     // A poll after all that finds nothing, and the wheel is reusable.
     let mut out = Vec::new();
     w.poll(400 * MS, &mut out);
     assert!(out.is_empty());
-    w.insert(401 * MS, 'd');
+    ins(&mut w, 401 * MS, 'd');
     assert_eq!(w.next_deadline(), Some(401 * MS));
 }
 
@@ -169,7 +177,7 @@ fn removal_clears_the_slot_once_it_is_empty() {
 fn removal_from_any_position_keeps_the_list_in_order() {
     for victim in 0..4 {
         let mut w = Wheel::new(0);
-        let keys: Vec<_> = "abcd".chars().map(|c| w.insert(9 * MS, c)).collect();
+        let keys: Vec<_> = "abcd".chars().map(|c| ins(&mut w, 9 * MS, c)).collect();
         w.remove(keys[victim]);
         let mut out = Vec::new();
         w.poll(9 * MS, &mut out);
@@ -189,10 +197,10 @@ fn removal_from_any_position_keeps_the_list_in_order() {
 #[test]
 fn timers_added_in_the_past_fire_earliest_first() {
     let mut w = Wheel::new(10 * MS);
-    w.insert(5 * MS, 'a');
-    w.insert(10 * MS, 'b');
-    w.insert(3 * MS, 'c');
-    w.insert(11 * MS, 'd');
+    ins(&mut w, 5 * MS, 'a');
+    ins(&mut w, 10 * MS, 'b');
+    ins(&mut w, 3 * MS, 'c');
+    ins(&mut w, 11 * MS, 'd');
     assert_eq!(w.next_deadline(), Some(10 * MS));
     let mut out = Vec::new();
     w.poll(10 * MS, &mut out);
@@ -202,19 +210,41 @@ fn timers_added_in_the_past_fire_earliest_first() {
     assert_eq!(tokens(&out), "d");
 }
 
-/// `get` (used by `verify`) reports a live timer's deadline and token, nothing else.
+/// `get` (used by `verify`) reports a filed timer's deadline, nothing else.
 #[test]
 fn get_reports_live_timers_only() {
     let mut w = Wheel::new(0);
-    let k = w.insert(42 * MS + 7, 'x');
-    let j = w.insert(3, 'y');
-    assert_eq!(w.get(k), Some((42 * MS + 7, 'x')));
-    assert_eq!(w.get(j), Some((3, 'y')));
-    assert_eq!(w.remove(k), Some('x'));
+    let k = ins(&mut w, 42 * MS + 7, 'x');
+    let j = ins(&mut w, 3, 'y');
+    assert_eq!(w.get(k), Some(42 * MS + 7));
+    assert_eq!(w.get(j), Some(3));
+    assert!(w.remove(k));
     assert_eq!(w.get(k), None);
     assert_eq!(w.get(j + k + 100), None);
-    assert_eq!(w.remove(k), None);
+    assert!(!w.remove(k));
+    assert!(!w.remove(j + k + 100));
     assert_eq!(w.len(), 1);
+}
+
+/// `set` on a filed key moves the timer (one timer, at its new deadline, at the end of
+/// its new list); keys far apart grow the node array, the keys between stay unfiled.
+#[test]
+fn set_moves_a_filed_timer_and_keys_grow_the_array() {
+    let mut w = Wheel::new(0);
+    ins(&mut w, 5 * MS, 'a');
+    ins(&mut w, 5 * MS, 'b');
+    ins(&mut w, 9 * MS, 'a');
+    assert_eq!(w.len(), 2);
+    assert_eq!(w.get('a' as u32), Some(9 * MS));
+    w.set(100_000, 5 * MS);
+    assert_eq!(w.get(99_999), None);
+    assert_eq!(w.len(), 3);
+    assert_eq!(w.check(), Ok(()));
+    let mut out = Vec::new();
+    w.poll(10 * MS, &mut out);
+    let keys: Vec<u32> = out.iter().map(|e| e.key).collect();
+    assert_eq!(keys, ['b' as u32, 100_000, 'a' as u32]);
+    assert_eq!(w.len(), 0);
 }
 
 /// The order timers fire in: by tick, then by the microsecond within the tick.
@@ -224,10 +254,10 @@ fn fire_key(deadline: u64) -> (u64, u32) {
 }
 
 /// Everything `poll` hands out of one wheel, as (deadline, token).
-fn drain(w: &mut Wheel<usize>, now: u64) -> Vec<(u64, usize)> {
+fn drain(w: &mut Wheel, now: u64) -> Vec<(u64, usize)> {
     let mut out = Vec::new();
     w.poll(now, &mut out);
-    out.iter().map(|e| (e.deadline, e.token)).collect()
+    out.iter().map(|e| (e.deadline, e.key as usize)).collect()
 }
 
 /// `poll` hands timers out earliest first to the microsecond, timers in one microsecond in
@@ -250,7 +280,7 @@ fn poll_hands_timers_out_in_firing_order() {
     ] {
         let mut w = Wheel::new(0);
         for (i, &d) in ds.iter().enumerate() {
-            w.insert(d, i);
+            w.set(i as u32, d);
         }
         let mut expect: Vec<(u64, usize)> = ds.iter().copied().zip(0..).collect();
         expect.sort_by_key(|&(d, i)| (fire_key(d), i));
@@ -259,7 +289,7 @@ fn poll_hands_timers_out_in_firing_order() {
         let mut w = Wheel::new(0);
         w.poll(10 * MS, &mut Vec::new());
         for (i, &d) in ds.iter().enumerate() {
-            w.insert(d, i);
+            w.set(i as u32, d);
         }
         assert_eq!(drain(&mut w, 10 * MS), expect);
     }
@@ -284,19 +314,20 @@ fn long_runs_sort_stably() {
     ds.push(5 * MS);
     let mut w = Wheel::new(0);
     for (i, &d) in ds.iter().enumerate() {
-        w.insert(d, i);
+        w.set(i as u32, d);
     }
     let mut expect: Vec<(u64, usize)> = ds.iter().copied().zip(0..).collect();
     expect.sort_by_key(|&(d, i)| (fire_key(d), i));
     assert_eq!(drain(&mut w, 10 * MS), expect);
 }
 
-/// `check` notices a stale occupancy bit, a node on the wrong list and a lost free node.
+/// `check` notices a stale occupancy bit, a node on the wrong list and a node marked filed
+/// that is on no list.
 #[test]
 fn check_catches_a_broken_wheel() {
     let mut w = Wheel::new(0);
-    let a = w.insert(100 * MS, 'a');
-    let b = w.insert(5 * MS, 'b');
+    let a = ins(&mut w, 100 * MS, 'a');
+    let b = ins(&mut w, 5 * MS, 'b');
     w.remove(b);
     assert_eq!(w.check(), Ok(()));
     w.occupied[0] |= 1 << 9;
@@ -305,7 +336,8 @@ fn check_catches_a_broken_wheel() {
     w.nodes[a as usize].deadline = 3 * MS;
     assert!(w.check().is_err());
     w.nodes[a as usize].deadline = 100 * MS;
-    w.free = NIL;
+    assert_eq!(w.check(), Ok(()));
+    w.nodes[b as usize].loc = 5;
     assert!(w.check().is_err());
 }
 
@@ -313,7 +345,7 @@ fn check_catches_a_broken_wheel() {
 /// docs/MUTANTS.md): every occupied slot of a level is strictly after the wheel's own
 /// digit at that level (a slot the wheel reaches is cascaded or fired at once), so
 /// `slot < now_slot` never holds.
-fn occupied_slots_are_ahead_of_the_wheel<T: Copy>(w: &Wheel<T>) -> bool {
+fn occupied_slots_are_ahead_of_the_wheel(w: &Wheel) -> bool {
     let bit = |loc: usize| w.occupied[loc / 64] >> (loc % 64) & 1 == 1;
     (0..LEVELS).all(|l| {
         let slots = if l == 0 { L0_SLOTS } else { SLOTS };
@@ -337,13 +369,14 @@ proptest! {
                 0 | 1 => {
                     let deadline = now + v / (1 + op as u64 * 1000);
                     seq += 1;
-                    let k = w.insert(deadline, i as u32);
+                    let k = i as u32;
+                    w.set(k, deadline);
                     model.insert((deadline.div_ceil(MS), seq), (deadline, i as u32));
                     keys.push((k, (deadline.div_ceil(MS), seq)));
                 }
                 2 => if !keys.is_empty() {
                     let (k, mk) = keys.swap_remove(v as usize % keys.len());
-                    prop_assert_eq!(w.remove(k), model.remove(&mk).map(|(_, t)| t));
+                    prop_assert_eq!(w.remove(k), model.remove(&mk).is_some());
                 },
                 _ => {
                     now += v / 1000;
@@ -358,7 +391,7 @@ proptest! {
                     let mut by_deadline: Vec<((u64, u32), u64, u32)> =
                         due.iter().map(|k| (fire_key(model[k].0), k.1, model[k].1)).collect();
                     by_deadline.sort_unstable();
-                    let got: Vec<u32> = out.iter().map(|e| e.token).collect();
+                    let got: Vec<u32> = out.iter().map(|e| e.key).collect();
                     let expect: Vec<u32> = by_deadline.iter().map(|e| e.2).collect();
                     prop_assert_eq!(got, expect);
                     for mk in &due {

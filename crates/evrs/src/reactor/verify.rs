@@ -38,10 +38,13 @@ impl Reactor {
             }
             if s.has(state::TIMEOUT) {
                 timers += 1;
-                match self.wheel.get(s.timer) {
-                    Some((d, tok)) if tok as usize == i && d == s.deadline => {}
-                    _ => return Err(format!("slot {i}: its wheel key names another timer")),
+                if self.wheel.get(i as u32) != Some(s.deadline) {
+                    return Err(format!(
+                        "slot {i}: TIMEOUT without its deadline on the wheel"
+                    ));
                 }
+            } else if self.wheel.get(i as u32).is_some() {
+                return Err(format!("slot {i}: on the wheel without TIMEOUT"));
             }
         }
         if io != on_fds {

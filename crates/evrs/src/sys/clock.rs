@@ -17,11 +17,11 @@
 //! So the rule is by what a lag would do:
 //!
 //! * **Deadlines** ("now + timeout": `add`, persistent re-arm) read [`deadline_now_ns`], the
-//!   precise clock, fresh at every call — never the iteration's cached time either, which a
+//!   precise clock (or an estimate never behind it, `tsc.rs`), fresh at every call — never the iteration's cached time either, which a
 //!   long callback, a `SharedBase` callback running unlocked or a command queued from
 //!   another thread leaves behind the real time of the `add` (a 5 ms callback adding a 1 ms
 //!   timer would otherwise find it already due). A lagging reading makes a deadline early.
-//! * **Expiry and the wait timeout** read the precise clock too: a lagging reading only makes
+//! * **Expiry and the wait timeout** read the precise clock too ([`precise_now_ns`]): a lagging reading only makes
 //!   timers late, but by up to a coarse tick (and a wait computed from it would spin).
 //! * **The iteration's cached time** (what callbacks see through `gettimeofday_cached`) is the
 //!   one reading a lag cannot make wrong in the dangerous direction; it is where the base's
@@ -52,11 +52,19 @@ pub(crate) fn now_ns(precise: bool) -> u64 {
     })
 }
 
-/// "Now" for anything that decides when a timer fires: a fresh `CLOCK_MONOTONIC` reading
-/// (one vDSO call), whatever the base's clock setting and whether or not a loop runs.
+/// A fresh `CLOCK_MONOTONIC` reading (one vDSO call), whatever the base's clock setting and
+/// whether or not a loop runs: "now" for expiry and the wait's timeout, where a reading must
+/// not be ahead of the real time.
+#[inline]
+pub(crate) fn precise_now_ns() -> u64 {
+    read(libc::CLOCK_MONOTONIC)
+}
+
+/// "Now" for a deadline ("now + timeout"): never behind a fresh `CLOCK_MONOTONIC` reading,
+/// at most a few µs ahead of it, from the TSC where the kernel vouches for it (`tsc.rs`).
 #[inline]
 pub(crate) fn deadline_now_ns() -> u64 {
-    read(libc::CLOCK_MONOTONIC)
+    super::tsc::now_at_least(precise_now_ns)
 }
 
 #[cfg(all(test, not(miri)))]
@@ -85,7 +93,7 @@ mod tests {
         let end = Instant::now() + Duration::from_millis(300);
         while Instant::now() < end {
             let c = now_ns(false);
-            let p = deadline_now_ns();
+            let p = precise_now_ns();
             assert!(c <= p, "coarse {c} ahead of a later precise reading {p}");
             max_lag = max_lag.max(p - c);
             over_res += u64::from(p - c > res);

@@ -1,0 +1,79 @@
+/* libev 4 timers for the in-process timer A/B (src/bin/timers_ab.rs): the same two
+ * measures as libev_bench.c's timers_adddel and timers_fire, called from Rust with the
+ * deadlines the Rust peers use, so every peer runs in one process, turn by turn. */
+#include <ev.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+static void noop_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+    (void)l;
+    (void)w;
+    (void)revents;
+}
+
+static size_t fired;
+
+static void count_cb(struct ev_loop *l, ev_timer *w, int revents)
+{
+    (void)l;
+    (void)w;
+    (void)revents;
+    fired++;
+}
+
+/* State of the add+del measure: a loop and n caller-owned watchers, made once. */
+static struct ev_loop *adddel_loop;
+static ev_timer *adddel_timers;
+static size_t adddel_n;
+
+int evrs_ab_libev_adddel_new(size_t n)
+{
+    adddel_loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+    adddel_timers = calloc(n, sizeof *adddel_timers);
+    if (!adddel_loop || !adddel_timers)
+        return -1;
+    adddel_n = n;
+    for (size_t i = 0; i < n; i++)
+        ev_timer_init(&adddel_timers[i], noop_cb, 0., 0.);
+    return 0;
+}
+
+/* One round: every watcher started with its timeout (µs), then every one stopped. */
+void evrs_ab_libev_adddel_run(const uint64_t *d_us)
+{
+    for (size_t i = 0; i < adddel_n; i++) {
+        ev_timer_set(&adddel_timers[i], (double)d_us[i] * 1e-6, 0.);
+        ev_timer_start(adddel_loop, &adddel_timers[i]);
+    }
+    for (size_t i = 0; i < adddel_n; i++)
+        ev_timer_stop(adddel_loop, &adddel_timers[i]);
+}
+
+void evrs_ab_libev_adddel_free(void)
+{
+    ev_loop_destroy(adddel_loop);
+    free(adddel_timers);
+    adddel_loop = NULL;
+    adddel_timers = NULL;
+}
+
+/* n one-shot timers (µs) on a fresh loop: watchers allocated, started, run until the last
+ * fired, loop destroyed. Returns the number that fired. */
+size_t evrs_ab_libev_fire(size_t n, const uint64_t *d_us)
+{
+    struct ev_loop *l = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+    ev_timer *t = malloc(n * sizeof *t);
+    if (!l || !t)
+        return 0;
+    fired = 0;
+    ev_now_update(l);
+    for (size_t i = 0; i < n; i++) {
+        ev_timer_init(&t[i], count_cb, (double)d_us[i] * 1e-6, 0.);
+        ev_timer_start(l, &t[i]);
+    }
+    ev_run(l, 0);
+    free(t);
+    ev_loop_destroy(l);
+    return fired;
+}

@@ -1,0 +1,256 @@
+//! In-process A/B of timers: evrs (owned closures), evrs-raw (function-pointer events with
+//! the table reserved, libev's counterpart) and libev (caller-owned `ev_timer`s, linked in
+//! through `c/libev_timers.c`) take turns round by round in one process, the order rotating,
+//! each turn timed by this thread's CPU clock. Separate processes on this VM differ by more
+//! than the gaps being measured; turns in one process see the same machine.
+//!
+//! * **add+del** at each size: `n` timers created once (untimed), then per turn every one
+//!   added with its timeout (random 1–1000 ms) and every one deleted, repeated so a turn
+//!   covers at least 200,000 pairs; ns per add+del.
+//! * **fire**: `n` one-shot timers (random 1–100 ms) created, added and dispatched on a fresh
+//!   base until the last fired; CPU ms per run (wall time is ~100 ms whatever the peer).
+//!
+//! `cargo run --release -p evrs-bench --bin timers_ab [ROUNDS] [adddel sizes] [fire n]`
+//! (defaults: 15 rounds, sizes 1000,10000,100000,1000000, fire 100000).
+
+use evrs::{EventBase, EventConfig, Method, RawArg, What};
+use evrs_bench::common::{adddel_deadlines, fire_deadlines};
+use std::cell::Cell;
+use std::io;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(have_libev)]
+mod libev {
+    #[link(name = "evrs_libev_timers", kind = "static")]
+    #[link(name = "ev")]
+    extern "C" {
+        fn evrs_ab_libev_adddel_new(n: usize) -> std::ffi::c_int;
+        fn evrs_ab_libev_adddel_run(d_us: *const u64);
+        fn evrs_ab_libev_adddel_free();
+        fn evrs_ab_libev_fire(n: usize, d_us: *const u64) -> usize;
+    }
+
+    /// The add+del state (one at a time: it lives in C globals).
+    pub struct AddDel(Vec<u64>);
+    impl AddDel {
+        pub fn new(d_us: Vec<u64>) -> std::io::Result<AddDel> {
+            // SAFETY: one at a time (the previous one was dropped); C owns what it makes.
+            match unsafe { evrs_ab_libev_adddel_new(d_us.len()) } {
+                0 => Ok(AddDel(d_us)),
+                _ => Err(std::io::Error::other("libev setup failed")),
+            }
+        }
+        pub fn run(&mut self) {
+            // SAFETY: `new` made exactly `self.0.len()` watchers; the slice outlives the call.
+            unsafe { evrs_ab_libev_adddel_run(self.0.as_ptr()) }
+        }
+    }
+    impl Drop for AddDel {
+        fn drop(&mut self) {
+            // SAFETY: frees what `new` made.
+            unsafe { evrs_ab_libev_adddel_free() }
+        }
+    }
+
+    pub fn fire(d_us: &[u64]) -> usize {
+        // SAFETY: `d_us` holds `len` deadlines and outlives the call.
+        unsafe { evrs_ab_libev_fire(d_us.len(), d_us.as_ptr()) }
+    }
+}
+
+const PEERS: &[&str] = &[
+    "evrs",
+    "evrs-raw",
+    #[cfg(have_libev)]
+    "libev",
+];
+
+type Turn = Box<dyn FnMut() -> io::Result<()>>;
+
+fn micros(d: &[Duration]) -> Vec<u64> {
+    d.iter().map(|d| d.as_micros() as u64).collect()
+}
+
+fn noop_raw(_: &mut EventBase, _: evrs::Event, _: What, _: RawArg) {}
+
+/// Peer `name`'s add+del turn over `d` (repeated `reps` times per turn).
+fn adddel(name: &str, d: &[Duration], reps: usize) -> io::Result<Turn> {
+    let d = d.to_vec();
+    Ok(match name {
+        "evrs" | "evrs-raw" => {
+            let mut base = EventConfig::new().method(Method::Epoll).build()?;
+            let mut evs = Vec::with_capacity(d.len());
+            for _ in 0..d.len() {
+                evs.push(if name == "evrs" {
+                    base.new_timer(|_, _, _| {})?
+                } else {
+                    base.new_event_raw(-1, What::empty(), noop_raw, RawArg::from_usize(0))?
+                });
+            }
+            Box::new(move || {
+                for _ in 0..reps {
+                    for (&ev, &d) in evs.iter().zip(&d) {
+                        base.add(ev, Some(d))?;
+                    }
+                    for &ev in &evs {
+                        base.del(ev)?;
+                    }
+                }
+                Ok(())
+            })
+        }
+        #[cfg(have_libev)]
+        "libev" => {
+            let mut t = libev::AddDel::new(micros(&d))?;
+            Box::new(move || {
+                for _ in 0..reps {
+                    t.run();
+                }
+                Ok(())
+            })
+        }
+        _ => return Err(io::Error::other(format!("unknown peer {name}"))),
+    })
+}
+
+static RAW_FIRED: AtomicUsize = AtomicUsize::new(0);
+
+fn raw_count(_: &mut EventBase, _: evrs::Event, _: What, _: RawArg) {
+    RAW_FIRED.store(RAW_FIRED.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// One firing run of peer `name`; the number of timers that fired.
+fn fire(name: &str, d: &[Duration]) -> io::Result<usize> {
+    match name {
+        "evrs" => {
+            let mut base = EventConfig::new().method(Method::Epoll).build()?;
+            let fired = Rc::new(Cell::new(0usize));
+            for &d in d {
+                let fired = fired.clone();
+                let ev = base.new_timer(move |_, _, _| fired.set(fired.get() + 1))?;
+                base.add(ev, Some(d))?;
+            }
+            base.dispatch()?;
+            Ok(fired.get())
+        }
+        "evrs-raw" => {
+            let mut base = EventConfig::new().method(Method::Epoll).build()?;
+            RAW_FIRED.store(0, Ordering::Relaxed);
+            base.reserve_events(d.len());
+            for &d in d {
+                let ev = base.new_event_raw(-1, What::empty(), raw_count, RawArg::from_usize(0))?;
+                base.add(ev, Some(d))?;
+            }
+            base.dispatch()?;
+            Ok(RAW_FIRED.load(Ordering::Relaxed))
+        }
+        #[cfg(have_libev)]
+        "libev" => Ok(libev::fire(&micros(d))),
+        _ => Err(io::Error::other(format!("unknown peer {name}"))),
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn report(title: &str, unit: &str, samples: &mut [(String, Vec<f64>)]) {
+    println!("\n### {title}\n");
+    println!("| peer | {unit} (median) | best | vs libev |");
+    println!("|---|---:|---:|---:|");
+    let mut rows: Vec<(String, f64, f64)> = samples
+        .iter_mut()
+        .map(|(p, v)| {
+            let best = v.iter().copied().fold(f64::INFINITY, f64::min);
+            (p.clone(), median(v), best)
+        })
+        .collect();
+    let libev = rows.iter().find(|r| r.0 == "libev").map(|r| r.1);
+    for (p, med, best) in rows.drain(..) {
+        let ratio = libev.map_or("-".to_string(), |l| format!("{:.2}x", med / l));
+        println!("| {p} | {med:.1} | {best:.1} | {ratio} |");
+    }
+}
+
+fn main() -> io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rounds: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(15);
+    let sizes: Vec<usize> = args
+        .get(1)
+        .map_or(vec![1000, 10_000, 100_000, 1_000_000], |a| {
+            a.split(',').filter_map(|s| s.parse().ok()).collect()
+        });
+    let fire_n: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    if !cfg!(have_libev) {
+        eprintln!("timers_ab: libev not built (libev-dev missing): evrs peers only");
+    }
+    println!("timers_ab: {rounds} rounds, turns alternate in one process (thread CPU time)");
+    for &n in &sizes {
+        let d = adddel_deadlines(n);
+        let reps = (200_000 / n).max(1);
+        let mut turns: Vec<(String, Turn)> = Vec::new();
+        for p in PEERS {
+            turns.push((p.to_string(), adddel(p, &d, reps)?));
+        }
+        let mut samples: Vec<(String, Vec<f64>)> =
+            PEERS.iter().map(|p| (p.to_string(), Vec::new())).collect();
+        for round in 0..rounds + 1 {
+            for k in 0..turns.len() {
+                let i = (k + round) % turns.len();
+                let t0 = thread_cpu_ns();
+                (turns[i].1)()?;
+                let ns = thread_cpu_ns() - t0;
+                if round > 0 {
+                    samples[i].1.push(ns as f64 / (n * reps) as f64);
+                }
+            }
+        }
+        drop(turns);
+        report(
+            &format!("add+del, {n} timers (random 1-1000 ms), {reps} pass(es) per turn"),
+            "ns per add+del",
+            &mut samples,
+        );
+    }
+    if fire_n > 0 {
+        let d = fire_deadlines(fire_n);
+        let mut samples: Vec<(String, Vec<f64>)> =
+            PEERS.iter().map(|p| (p.to_string(), Vec::new())).collect();
+        for round in 0..rounds + 1 {
+            for k in 0..PEERS.len() {
+                let i = (k + round) % PEERS.len();
+                let t0 = thread_cpu_ns();
+                let fired = fire(PEERS[i], &d)?;
+                let ns = thread_cpu_ns() - t0;
+                if fired != fire_n {
+                    return Err(io::Error::other(format!(
+                        "{}: fired {fired} of {fire_n}",
+                        PEERS[i]
+                    )));
+                }
+                if round > 0 {
+                    samples[i].1.push(ns as f64 / 1e6);
+                }
+            }
+        }
+        report(
+            &format!("fire, {fire_n} one-shot timers (random 1-100 ms), create + add + run"),
+            "CPU ms",
+            &mut samples,
+        );
+    }
+    Ok(())
+}
