@@ -50,6 +50,30 @@ void evrs_ab_libev_adddel_run(const uint64_t *d_us)
         ev_timer_stop(adddel_loop, &adddel_timers[i]);
 }
 
+/* Re-arming: every watcher started once (untimed), then per round each one, in the order
+ * given, stopped and started again with a new timeout (µs): a timeout pushed back on
+ * activity, in no particular order. */
+int evrs_ab_libev_rearm_new(size_t n, const uint64_t *d_us)
+{
+    if (evrs_ab_libev_adddel_new(n) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        ev_timer_set(&adddel_timers[i], (double)d_us[i] * 1e-6, 0.);
+        ev_timer_start(adddel_loop, &adddel_timers[i]);
+    }
+    return 0;
+}
+
+void evrs_ab_libev_rearm_run(const uint32_t *order, const uint64_t *d_us)
+{
+    for (size_t i = 0; i < adddel_n; i++) {
+        ev_timer *t = &adddel_timers[order[i]];
+        ev_timer_stop(adddel_loop, t);
+        ev_timer_set(t, (double)d_us[i] * 1e-6, 0.);
+        ev_timer_start(adddel_loop, t);
+    }
+}
+
 void evrs_ab_libev_adddel_free(void)
 {
     ev_loop_destroy(adddel_loop);

@@ -7,6 +7,8 @@
 //! * **add+del** at each size: `n` timers created once (untimed), then per turn every one
 //!   added with its timeout (random 1–1000 ms) and every one deleted, repeated so a turn
 //!   covers at least 200,000 pairs; ns per add+del.
+//! * **re-arm** at each size: `n` pending timers, each added again with a new timeout in a
+//!   fixed random order (a timeout pushed back on activity); ns per re-add.
 //! * **fire**: `n` one-shot timers (random 1–100 ms) created, added and dispatched on a fresh
 //!   base until the last fired; CPU ms per run (wall time is ~100 ms whatever the peer).
 //!
@@ -39,6 +41,8 @@ mod libev {
         fn evrs_ab_libev_adddel_new(n: usize) -> std::ffi::c_int;
         fn evrs_ab_libev_adddel_run(d_us: *const u64);
         fn evrs_ab_libev_adddel_free();
+        fn evrs_ab_libev_rearm_new(n: usize, d_us: *const u64) -> std::ffi::c_int;
+        fn evrs_ab_libev_rearm_run(order: *const u32, d_us: *const u64);
         fn evrs_ab_libev_fire(n: usize, d_us: *const u64) -> usize;
     }
 
@@ -55,6 +59,21 @@ mod libev {
         pub fn run(&mut self) {
             // SAFETY: `new` made exactly `self.0.len()` watchers; the slice outlives the call.
             unsafe { evrs_ab_libev_adddel_run(self.0.as_ptr()) }
+        }
+        /// The same watchers, every one started (for `rearm`).
+        pub fn new_started(d_us: Vec<u64>) -> std::io::Result<AddDel> {
+            // SAFETY: as `new`; `d_us` holds one timeout per watcher.
+            match unsafe { evrs_ab_libev_rearm_new(d_us.len(), d_us.as_ptr()) } {
+                0 => Ok(AddDel(d_us)),
+                _ => Err(std::io::Error::other("libev setup failed")),
+            }
+        }
+        /// Every watcher, in `order`, stopped and started with the next timeout.
+        pub fn rearm(&mut self, order: &[u32]) {
+            assert_eq!(order.len(), self.0.len());
+            // SAFETY: `order` indexes the `len` watchers `new_started` made; both slices
+            // hold `len` items and outlive the call.
+            unsafe { evrs_ab_libev_rearm_run(order.as_ptr(), self.0.as_ptr()) }
         }
     }
     impl Drop for AddDel {
@@ -125,6 +144,60 @@ fn adddel(name: &str, d: &[Duration], reps: usize) -> io::Result<Turn> {
     })
 }
 
+/// A fixed random permutation of `0..n` (the re-arm order).
+fn shuffled(n: usize) -> Vec<u32> {
+    let mut v: Vec<u32> = (0..n as u32).collect();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
+/// Peer `name`'s re-arm turn: `n` pending timers, each added again (a new timeout) in a
+/// random order, `reps` times per turn.
+fn rearm(name: &str, d: &[Duration], reps: usize) -> io::Result<Turn> {
+    let d = d.to_vec();
+    let order = shuffled(d.len());
+    Ok(match name {
+        "evrs" | "evrs-raw" => {
+            let mut base = EventConfig::new().method(Method::Epoll).build()?;
+            let mut evs = Vec::with_capacity(d.len());
+            for &t in &d {
+                let ev = if name == "evrs" {
+                    base.new_timer(|_, _, _| {})?
+                } else {
+                    base.new_event_raw(-1, What::empty(), noop_raw, RawArg::from_usize(0))?
+                };
+                base.add(ev, Some(t))?;
+                evs.push(ev);
+            }
+            Box::new(move || {
+                for _ in 0..reps {
+                    for (&i, &t) in order.iter().zip(&d) {
+                        base.add(evs[i as usize], Some(t))?;
+                    }
+                }
+                Ok(())
+            })
+        }
+        #[cfg(have_libev)]
+        "libev" => {
+            let mut t = libev::AddDel::new_started(micros(&d))?;
+            Box::new(move || {
+                for _ in 0..reps {
+                    t.rearm(&order);
+                }
+                Ok(())
+            })
+        }
+        _ => return Err(io::Error::other(format!("unknown peer {name}"))),
+    })
+}
+
 static RAW_FIRED: AtomicUsize = AtomicUsize::new(0);
 
 fn raw_count(_: &mut EventBase, _: evrs::Event, _: What, _: RawArg) {
@@ -185,6 +258,29 @@ fn report(title: &str, unit: &str, samples: &mut [(String, Vec<f64>)]) {
     }
 }
 
+/// Runs the turns round by round (the order rotating; round 0 untimed), each timed by the
+/// thread's CPU clock and divided by `per`.
+fn alternate(
+    turns: &mut [(String, Turn)],
+    rounds: usize,
+    per: f64,
+) -> io::Result<Vec<(String, Vec<f64>)>> {
+    let mut samples: Vec<(String, Vec<f64>)> =
+        turns.iter().map(|(p, _)| (p.clone(), Vec::new())).collect();
+    for round in 0..rounds + 1 {
+        for k in 0..turns.len() {
+            let i = (k + round) % turns.len();
+            let t0 = thread_cpu_ns();
+            (turns[i].1)()?;
+            let ns = thread_cpu_ns() - t0;
+            if round > 0 {
+                samples[i].1.push(ns as f64 / per);
+            }
+        }
+    }
+    Ok(samples)
+}
+
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rounds: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(15);
@@ -205,24 +301,25 @@ fn main() -> io::Result<()> {
         for p in PEERS {
             turns.push((p.to_string(), adddel(p, &d, reps)?));
         }
-        let mut samples: Vec<(String, Vec<f64>)> =
-            PEERS.iter().map(|p| (p.to_string(), Vec::new())).collect();
-        for round in 0..rounds + 1 {
-            for k in 0..turns.len() {
-                let i = (k + round) % turns.len();
-                let t0 = thread_cpu_ns();
-                (turns[i].1)()?;
-                let ns = thread_cpu_ns() - t0;
-                if round > 0 {
-                    samples[i].1.push(ns as f64 / (n * reps) as f64);
-                }
-            }
-        }
+        let mut samples = alternate(&mut turns, rounds, (n * reps) as f64)?;
         drop(turns);
         report(
             &format!("add+del, {n} timers (random 1-1000 ms), {reps} pass(es) per turn"),
             "ns per add+del",
             &mut samples,
+        );
+        let mut turns: Vec<(String, Turn)> = Vec::new();
+        for p in PEERS {
+            turns.push((p.to_string(), rearm(p, &d, reps)?));
+        }
+        let samples = alternate(&mut turns, rounds, (n * reps) as f64)?;
+        drop(turns);
+        report(
+            &format!(
+                "re-arm, {n} pending timers each added again in random order, {reps} pass(es) per turn"
+            ),
+            "ns per re-add",
+            &mut { samples },
         );
     }
     if fire_n > 0 {

@@ -247,6 +247,97 @@ fn set_moves_a_filed_timer_and_keys_grow_the_array() {
     assert_eq!(w.len(), 0);
 }
 
+/// A list longer than a block, thinned by removals until it is compacted (and the blocks
+/// it no longer needs go back to the pool), keeps its timers in add order; a list emptied
+/// by removals gives every block back. Re-adding the same timers over and over (a timeout
+/// pushed back on every read) does not grow the pool.
+#[test]
+fn long_lists_compact_in_order_and_blocks_are_reused() {
+    let mut w = Wheel::new(0);
+    let n = 10 * BLOCK as u32;
+    for k in 0..n {
+        w.set(k, 7 * MS);
+    }
+    assert_eq!(w.check(), Ok(()));
+    let blocks = w.next_block.len();
+    // Remove all but every fifth: enough tombstones to compact, more than once.
+    for k in (0..n).filter(|k| k % 5 != 0) {
+        assert!(w.remove(k));
+        assert_eq!(w.check(), Ok(()));
+    }
+    let list = w.lists[7];
+    assert!(
+        list.dead <= list.live + COMPACT_SLACK,
+        "never compacted: {}",
+        list.dead
+    );
+    let mut out = Vec::new();
+    w.poll(7 * MS, &mut out);
+    let keys: Vec<u32> = out.iter().map(|e| e.key).collect();
+    assert_eq!(keys, (0..n).filter(|k| k % 5 == 0).collect::<Vec<_>>());
+    assert_eq!(w.check(), Ok(()));
+    // Every block is free again; pushing timers back and forth reuses them.
+    for round in 0..50u64 {
+        for k in 0..n {
+            w.set(k, (20 + round % 7) * MS + u64::from(k));
+        }
+        assert_eq!(w.check(), Ok(()));
+    }
+    assert!(
+        w.next_block.len() <= 2 * blocks + 8,
+        "{} blocks",
+        w.next_block.len()
+    );
+    for k in 0..n {
+        assert!(w.remove(k));
+    }
+    assert_eq!(w.check(), Ok(()));
+    assert!(w.lists.iter().all(|l| l.head == NIL));
+}
+
+/// Timers removed in the order they were added leave no tombstones: each removal of a
+/// list's first timer moves its start, and emptied head blocks go straight back to the
+/// pool, so a rolling window of timers reuses a few blocks for ever.
+#[test]
+fn removals_in_add_order_leave_nothing_behind() {
+    let mut w = Wheel::new(0);
+    let window = 3 * BLOCK as u32;
+    for k in 0..10_000u32 {
+        w.set(k, 50 * MS);
+        if k >= window {
+            assert!(w.remove(k - window));
+            let list = w.lists[50];
+            assert_eq!((list.live, list.dead), (window, 0));
+        }
+    }
+    assert_eq!(w.check(), Ok(()));
+    assert!(w.next_block.len() <= 5, "{} blocks", w.next_block.len());
+}
+
+/// A cascade moves a multi-block list down in order while the lists it fills take blocks
+/// from the pool (the walked list's own blocks return only after the walk).
+#[test]
+fn cascades_of_long_lists_keep_order() {
+    let mut w = Wheel::new(0);
+    let n = 5 * BLOCK as u32 + 3;
+    for k in 0..n {
+        // Level 1 (ticks 256..511), a few distinct ticks.
+        w.set(k, (300 + u64::from(k % 3)) * MS);
+    }
+    w.remove(4);
+    assert_eq!(w.check(), Ok(()));
+    let mut out = Vec::new();
+    w.poll(256 * MS, &mut out);
+    assert!(out.is_empty());
+    assert_eq!(w.check(), Ok(()));
+    w.poll(302 * MS, &mut out);
+    let mut expect: Vec<u32> = (0..n).filter(|&k| k != 4).collect();
+    expect.sort_by_key(|k| k % 3);
+    assert_eq!(out.iter().map(|e| e.key).collect::<Vec<_>>(), expect);
+    assert_eq!(w.len(), 0);
+    assert_eq!(w.check(), Ok(()));
+}
+
 /// The order timers fire in: by tick, then by the microsecond within the tick.
 fn fire_key(deadline: u64) -> (u64, u32) {
     let tick = tick_of(deadline);
@@ -339,6 +430,9 @@ fn check_catches_a_broken_wheel() {
     assert_eq!(w.check(), Ok(()));
     w.nodes[b as usize].loc = 5;
     assert!(w.check().is_err());
+    w.nodes[b as usize].loc = FREE;
+    w.lists[w.nodes[a as usize].loc as usize].dead += 1;
+    assert!(w.check().is_err());
 }
 
 /// The invariant that makes `next_expiration`'s wrap-around unreachable (see
@@ -356,7 +450,7 @@ fn occupied_slots_are_ahead_of_the_wheel(w: &Wheel) -> bool {
 
 proptest! {
     #[test]
-    fn matches_a_sorted_model(ops in proptest::collection::vec((0u8..4, 0u64..5_000_000_000u64), 1..200)) {
+    fn matches_a_sorted_model(ops in proptest::collection::vec((0u8..5, 0u64..5_000_000_000u64), 1..300)) {
         let mut w = Wheel::new(0);
         // Keyed (tick, seq): the order timers come out in.
         let mut model: BTreeMap<(u64, u64), (u64, u32)> = BTreeMap::new();
@@ -377,6 +471,18 @@ proptest! {
                 2 => if !keys.is_empty() {
                     let (k, mk) = keys.swap_remove(v as usize % keys.len());
                     prop_assert_eq!(w.remove(k), model.remove(&mk).is_some());
+                },
+                // A re-add: the timer moves to a new deadline, behind everything added before.
+                3 => if !keys.is_empty() {
+                    let at = v as usize % keys.len();
+                    let (k, mk) = keys[at];
+                    let (_, tok) = model.remove(&mk).expect("a filed timer");
+                    let deadline = now + v % 300_000_000;
+                    seq += 1;
+                    w.set(k, deadline);
+                    let nk = (deadline.div_ceil(MS), seq);
+                    model.insert(nk, (deadline, tok));
+                    keys[at] = (k, nk);
                 },
                 _ => {
                     now += v / 1000;
