@@ -288,8 +288,19 @@ impl Wheel {
         self.new_block()
     }
 
+    /// The pool is out of blocks: one more, with room reserved for as many as the current
+    /// timers can ever need, so the pool grows only when the timer count reaches a new
+    /// high. A list holds at most `live + dead` entries with `dead <= live + COMPACT_SLACK`,
+    /// in full blocks plus a partial head and tail; a cascade holds the walked list's
+    /// blocks while it files their timers again: at most `len / 4 + 4` blocks per list.
     #[cold]
     fn new_block(&mut self) -> u32 {
+        if self.blocks.len() == self.blocks.capacity() {
+            let bound = self.len / 4 + 4 * self.len.min(N_LISTS) + 4;
+            let want = bound.max(self.blocks.len() + 1);
+            self.blocks.reserve_exact(want - self.blocks.len());
+            self.next_block.reserve_exact(want - self.next_block.len());
+        }
         let b = self.next_block.len() as u32;
         self.next_block.push(NIL);
         self.blocks.push(Block([NIL; BLOCK]));
