@@ -8,7 +8,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::error::{Error, Result};
 use crate::file::SegmentInner;
 
-/// Smallest chunk the buffer allocates on its own (libevent: 1024 bytes).
+/// Smallest allocation a chunk stands for, header included (libevent's `MIN_BUFFER_SIZE`):
+/// the room of the smallest chunk is this less `LIBEVENT_CHAIN_HEADER`.
 pub(crate) const MIN_CHUNK: usize = 1024;
 /// Chunk sizes double while the tail fills up, but never past this.
 pub(crate) const MAX_AUTO_CHUNK: usize = 64 * 1024;
@@ -283,14 +284,28 @@ pub(crate) fn try_alloc(cap: usize) -> Result<BytesMut> {
     Ok(b)
 }
 
-/// Capacity for a new chunk that must hold at least `need` bytes, given the
-/// capacity of the chunk it follows (libevent-style doubling, capped).
+/// libevent's chain header on x86_64 (`sizeof(struct evbuffer_chain)`): a chain is one
+/// allocation of a power of two (at least [`MIN_CHUNK`]) with the header inside, so the
+/// room it offers is `2^k - 48` — 976 bytes for the first. Programs see it: how many
+/// iovecs `reserve_space` needs, where `add` starts a new chunk.
+const LIBEVENT_CHAIN_HEADER: usize = 48;
+
+/// Capacity for a new chunk that must hold at least `need` bytes, given the capacity of
+/// the chunk it follows: libevent's sizes (double the last, at least what is needed, in a
+/// power-of-two allocation less its header) up to [`MAX_AUTO_CHUNK`], exactly `need`
+/// beyond it (libevent would round a large add up to the next power of two).
 #[inline]
 pub(crate) fn next_chunk_size(need: usize, last_cap: usize) -> usize {
     let grown = if last_cap == 0 {
-        MIN_CHUNK
+        0
     } else {
-        last_cap.saturating_mul(2).clamp(MIN_CHUNK, MAX_AUTO_CHUNK)
+        last_cap.saturating_mul(2).min(MAX_AUTO_CHUNK)
     };
-    need.max(grown)
+    let want = need.max(grown);
+    match want.checked_add(LIBEVENT_CHAIN_HEADER) {
+        Some(alloc) if alloc <= MAX_AUTO_CHUNK => {
+            alloc.next_power_of_two().max(MIN_CHUNK) - LIBEVENT_CHAIN_HEADER
+        }
+        _ => want,
+    }
 }
