@@ -31,13 +31,17 @@ impl Default for ActLink {
 }
 
 /// One FIFO: `items[head..]` are queued slots in order, NIL where one was removed.
+/// 32 bytes (the counters are `u32`, as slot indices are), so indexing the array of FIFOs
+/// by priority is a shift.
 #[derive(Default)]
 struct Fifo {
     items: Vec<u32>,
-    head: usize,
+    head: u32,
     /// Queued slots (entries of `items[head..]` that are not NIL).
-    live: usize,
+    live: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<Fifo>() == 32);
 
 impl Fifo {
     #[inline]
@@ -66,13 +70,13 @@ impl Fifo {
     #[cold]
     #[inline(never)]
     fn make_room(&mut self, t: &mut EventTable) {
-        if self.items.is_empty() || self.live > self.items.len() / 2 {
+        if self.items.is_empty() || self.live as usize > self.items.len() / 2 {
             let want = (2 * t.len()).max(16).max(self.items.len() + 1);
             self.items.reserve(want - self.items.len());
             return;
         }
         let mut pos = 0;
-        for k in self.head..self.items.len() {
+        for k in self.head as usize..self.items.len() {
             let i = self.items[k];
             if i != NIL {
                 self.items[pos] = i;
@@ -87,7 +91,7 @@ impl Fifo {
     /// Takes the first queued slot.
     #[inline]
     fn pop(&mut self) -> Option<usize> {
-        while let Some(&i) = self.items.get(self.head) {
+        while let Some(&i) = self.items.get(self.head as usize) {
             self.head += 1;
             if i != NIL {
                 self.live -= 1;
@@ -120,7 +124,7 @@ impl Fifo {
     /// no slot, and every lookup of it misses.
     #[cfg(test)]
     fn first_two(&self) -> (u32, u32) {
-        match self.items.get(self.head..) {
+        match self.items.get(self.head as usize..) {
             Some([a, b, ..]) => (*a, *b),
             Some([a]) => (*a, NIL),
             _ => (NIL, NIL),
@@ -267,7 +271,7 @@ impl ActiveQueues {
         let idx = q.pop()?;
         // The next entry's slot and its callback's state are the next misses: reading the
         // slot's hint address brings the slot in, and the hint starts on the state.
-        if let Some(&n) = q.items.get(q.head) {
+        if let Some(&n) = q.items.get(q.head as usize) {
             if let Some(s) = t.try_get(n as usize) {
                 crate::sys::prefetch::prefetch_addr(s.hint);
             }
@@ -313,7 +317,7 @@ impl ActiveQueues {
     #[cfg(test)]
     pub(super) fn shape(&self, p: usize) -> (usize, usize, usize) {
         let q = &self.in_use()[p];
-        (q.head, q.items.len(), q.items.capacity())
+        (q.head as usize, q.items.len(), q.items.capacity())
     }
 
     /// Every queue's live entries carry the matching bit, priority and position, its count
@@ -333,11 +337,11 @@ impl ActiveQueues {
             .map(|(p, q)| (Some(p), q))
             .chain(std::iter::once((None, &self.later)));
         for (p, q) in lists {
-            if q.head > q.items.len() {
+            if q.head as usize > q.items.len() {
                 return Err("an active queue's cursor is past its end".into());
             }
-            let mut live = 0;
-            for (pos, &cur) in q.items.iter().enumerate().skip(q.head) {
+            let mut live = 0u32;
+            for (pos, &cur) in q.items.iter().enumerate().skip(q.head as usize) {
                 if cur == NIL {
                     continue;
                 }
@@ -372,7 +376,7 @@ impl ActiveQueues {
                     q.live
                 ));
             }
-            total += live;
+            total += live as usize;
         }
         if total != t.n_active() {
             return Err(format!(
