@@ -49,16 +49,11 @@ fn header_exists(header: &str) -> bool {
         .any(|d| d.join(header).exists())
 }
 
-/// Builds `c/libevent_chain.c` and `c/libevent_echo.c` into a static library for
-/// `pipechain_ab` and `echo_ab` and links it, with
-/// libevent_core, into this package; sets `cfg(have_libevent)`. Skips (with a warning) on
-/// failure.
-fn link_libevent_chain() {
+/// Compiles `c/<source>.c` for each source and archives them into `lib<lib>.a` in OUT_DIR,
+/// which becomes a link search path; false (nothing linked) if a step fails.
+fn static_lib(sources: &[&str], lib: &str) -> bool {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let cc = env::var("CC").unwrap_or_else(|_| "cc".to_string());
-    let lib = out.join("libevrs_libevent_chain.a");
-    // The pipechain ring and the bufferevent echo server (src/bin/echo_ab/).
-    let sources = ["libevent_chain", "libevent_echo"];
     let objs: Vec<PathBuf> = sources.iter().map(|s| out.join(format!("{s}.o"))).collect();
     let ok = sources.iter().zip(&objs).all(|(s, obj)| {
         Command::new(&cc)
@@ -69,77 +64,50 @@ fn link_libevent_chain() {
             .is_ok_and(|s| s.success())
     }) && Command::new("ar")
         .arg("rcs")
-        .arg(&lib)
+        .arg(out.join(format!("lib{lib}.a")))
         .args(&objs)
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
+    if ok {
+        // The binaries name the libraries in `#[link]` attributes; this is where ours are.
+        println!("cargo:rustc-link-search=native={}", out.display());
+    }
+    ok
+}
+
+/// `c/libevent_chain.c` and `c/libevent_echo.c` (the pipechain ring and the bufferevent
+/// echo server of `pipechain_ab` and `echo_ab`), linked with libevent_core: sets
+/// `cfg(have_libevent)`, or warns and skips.
+fn link_libevent_chain() {
+    if static_lib(&["libevent_chain", "libevent_echo"], "evrs_libevent_chain") {
+        println!("cargo:rustc-cfg=have_libevent");
+    } else {
         println!(
             "cargo:warning=in-process libevent A/B skipped: building c/libevent_chain.c or \
              c/libevent_echo.c failed"
         );
-        return;
     }
-    // The binaries name the libraries in `#[link]` attributes; this is where to find ours.
-    println!("cargo:rustc-link-search=native={}", out.display());
-    println!("cargo:rustc-cfg=have_libevent");
 }
 
-/// Builds `c/libevent_tls_echo.c` (libevent's bufferevent_openssl echo server, for
-/// `tls_echo_ab`) into its own static library and sets `cfg(have_libevent_openssl)`; the
-/// binary names the libraries (`-levent_openssl -levent_core -lssl -lcrypto`) in `#[link]`
-/// attributes. Skips with a warning on failure: `tls_echo_ab` then runs evrs alone.
+/// `c/libevent_tls_echo.c` (libevent's bufferevent_openssl echo server, for
+/// `tls_echo_ab`; the binary names `-levent_openssl -levent_core -lssl -lcrypto`): sets
+/// `cfg(have_libevent_openssl)`, or warns and skips (`tls_echo_ab` then runs evrs alone).
 fn link_libevent_tls() {
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let cc = env::var("CC").unwrap_or_else(|_| "cc".to_string());
-    let obj = out.join("libevent_tls_echo.o");
-    let lib = out.join("libevrs_libevent_tls.a");
-    let ok = Command::new(&cc)
-        .args(["-O2", "-Wall", "-Wextra", "-fPIC", "-c", "-o"])
-        .arg(&obj)
-        .arg("c/libevent_tls_echo.c")
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new("ar")
-            .arg("rcs")
-            .arg(&lib)
-            .arg(&obj)
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
+    if static_lib(&["libevent_tls_echo"], "evrs_libevent_tls") {
+        println!("cargo:rustc-cfg=have_libevent_openssl");
+    } else {
         println!("cargo:warning=libevent TLS echo skipped: building c/libevent_tls_echo.c failed");
-        return;
     }
-    println!("cargo:rustc-link-search=native={}", out.display());
-    println!("cargo:rustc-cfg=have_libevent_openssl");
 }
 
-/// Builds `c/libev_timers.c` (libev's side of `timers_ab`) into a static library and sets
-/// `cfg(have_libev)`; the binary names `-lev` in a `#[link]` attribute. Skips with a
-/// warning on failure: `timers_ab` then runs the evrs peers alone.
+/// `c/libev_timers.c` (libev's side of `timers_ab`; the binary names `-lev`): sets
+/// `cfg(have_libev)`, or warns and skips (`timers_ab` then runs the evrs peers alone).
 fn link_libev_timers() {
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let cc = env::var("CC").unwrap_or_else(|_| "cc".to_string());
-    let obj = out.join("libev_timers.o");
-    let lib = out.join("libevrs_libev_timers.a");
-    let ok = Command::new(&cc)
-        .args(["-O2", "-Wall", "-Wextra", "-fPIC", "-c", "-o"])
-        .arg(&obj)
-        .arg("c/libev_timers.c")
-        .status()
-        .is_ok_and(|s| s.success())
-        && Command::new("ar")
-            .arg("rcs")
-            .arg(&lib)
-            .arg(&obj)
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
+    if static_lib(&["libev_timers"], "evrs_libev_timers") {
+        println!("cargo:rustc-cfg=have_libev");
+    } else {
         println!("cargo:warning=libev timers A/B skipped: building c/libev_timers.c failed");
-        return;
     }
-    println!("cargo:rustc-link-search=native={}", out.display());
-    println!("cargo:rustc-cfg=have_libev");
 }
 
 fn main() {

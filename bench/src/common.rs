@@ -136,15 +136,26 @@ pub fn fire_deadlines(n: usize) -> Vec<Duration> {
     deadlines(n, 1, 100)
 }
 
-/// Monotonic clock in nanoseconds (`CLOCK_MONOTONIC`, as the C peers use).
-pub fn now_ns() -> u64 {
+/// Clock `clock` in nanoseconds.
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    // SAFETY: `ts` is a valid, writable timespec; both clocks used here exist on Linux.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// This thread's CPU time (user + kernel, `CLOCK_THREAD_CPUTIME_ID`) in nanoseconds: the
+/// in-process A/B binaries time each turn by it (being descheduled does not count).
+pub fn thread_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// Monotonic clock in nanoseconds (`CLOCK_MONOTONIC`, as the C peers use).
+pub fn now_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
 }
 
 /// User plus system CPU time of this process so far, in nanoseconds (`getrusage`).

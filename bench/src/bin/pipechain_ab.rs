@@ -14,22 +14,12 @@
 //! use the pairs layout (2n fds) when every peer's fits under RLIMIT_NOFILE, else the duplex
 //! layout (n fds); for n near 10,000 name two peers (e.g. `evrs,libevent`) so both fit.
 
-use evrs_bench::common::{fds_needed, raise_nofile};
+use evrs_bench::common::{fds_needed, raise_nofile, thread_cpu_ns};
 use evrs_bench::peers::{epoll_raw::EpollChain, evrs::EvrsChain, mio::MioChain};
 use std::io;
 
 const ACTIVE: usize = 100;
 const WRITES: usize = 1000;
-
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 #[cfg(have_libevent)]
 mod libevent {

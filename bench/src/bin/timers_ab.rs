@@ -16,22 +16,12 @@
 //! (defaults: 15 rounds, sizes 1000,10000,100000,1000000, fire 100000).
 
 use evrs::{EventBase, EventConfig, Method, RawArg, What};
-use evrs_bench::common::{adddel_deadlines, fire_deadlines};
+use evrs_bench::common::{adddel_deadlines, fire_deadlines, thread_cpu_ns};
 use std::cell::Cell;
 use std::io;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
 
 #[cfg(have_libev)]
 mod libev {
