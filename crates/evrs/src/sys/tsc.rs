@@ -187,7 +187,7 @@ fn disable(why: &str) {
     if let Ok(mut state) = CALIBRATION.lock() {
         *state = State::Disabled;
     }
-    eprintln!("evrs: the TSC deadline clock is switched off ({why}); reading CLOCK_MONOTONIC");
+    log::warn!("evrs: the TSC deadline clock is switched off ({why}); reading CLOCK_MONOTONIC");
 }
 
 /// Whether this process may use the TSC: x86_64, the kernel's clocksource is `tsc`, and
@@ -246,5 +246,42 @@ mod tests {
             max_ahead <= MARGIN_NS + SPAN_NS / 256,
             "{max_ahead} ns ahead"
         );
+    }
+
+    /// An estimate found behind the clock (here: a rate far too slow, as a TSC whose
+    /// frequency changed would give) switches the fast path off for the process, and the
+    /// reading returned is the clock's. Runs in a child process: the switch is global.
+    #[test]
+    fn an_estimate_behind_the_clock_switches_the_fast_path_off() {
+        const NAME: &str =
+            "sys::tsc::tests::an_estimate_behind_the_clock_switches_the_fast_path_off";
+        if std::env::var_os("EVRS_TSC_DISABLE_CHILD").is_none() {
+            let out = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", NAME, "--nocapture", "--test-threads", "1"])
+                .env("EVRS_TSC_DISABLE_CHILD", "1")
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success() && text.contains("1 passed"), "{text}");
+            return;
+        }
+        let t = rdtsc();
+        ANCHOR.with(|a| {
+            a.set(Pair {
+                tsc: t,
+                mono: mono(),
+            })
+        });
+        MULT.store(1, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(2));
+        let before = mono();
+        let got = reanchor(mono, 1);
+        assert!(got >= before, "the reading after the switch is the clock's");
+        assert!(!calibrated(), "the fast path is still on");
+        assert!(matches!(*CALIBRATION.lock().unwrap(), State::Disabled));
+        // And it stays off: later readings are plain clock readings.
+        let a = mono();
+        let b = now_at_least(mono);
+        assert!(b >= a && !calibrated());
     }
 }
