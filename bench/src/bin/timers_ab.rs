@@ -94,6 +94,16 @@ fn micros(d: &[Duration]) -> Vec<u64> {
 
 fn noop_raw(_: &mut EventBase, _: evrs::Event, _: What, _: RawArg) {}
 
+/// A timer that does nothing: an owned closure for `evrs`, a function pointer for
+/// `evrs-raw`.
+fn noop_timer(base: &mut EventBase, name: &str) -> io::Result<evrs::Event> {
+    if name == "evrs" {
+        base.new_timer(|_, _, _| {})
+    } else {
+        base.new_event_raw(-1, What::empty(), noop_raw, RawArg::from_usize(0))
+    }
+}
+
 /// Peer `name`'s add+del turn over `d` (repeated `reps` times per turn).
 fn adddel(name: &str, d: &[Duration], reps: usize) -> io::Result<Turn> {
     let d = d.to_vec();
@@ -102,11 +112,7 @@ fn adddel(name: &str, d: &[Duration], reps: usize) -> io::Result<Turn> {
             let mut base = EventConfig::new().method(Method::Epoll).build()?;
             let mut evs = Vec::with_capacity(d.len());
             for _ in 0..d.len() {
-                evs.push(if name == "evrs" {
-                    base.new_timer(|_, _, _| {})?
-                } else {
-                    base.new_event_raw(-1, What::empty(), noop_raw, RawArg::from_usize(0))?
-                });
+                evs.push(noop_timer(&mut base, name)?);
             }
             Box::new(move || {
                 for _ in 0..reps {
@@ -157,11 +163,7 @@ fn rearm(name: &str, d: &[Duration], reps: usize) -> io::Result<Turn> {
             let mut base = EventConfig::new().method(Method::Epoll).build()?;
             let mut evs = Vec::with_capacity(d.len());
             for &t in &d {
-                let ev = if name == "evrs" {
-                    base.new_timer(|_, _, _| {})?
-                } else {
-                    base.new_event_raw(-1, What::empty(), noop_raw, RawArg::from_usize(0))?
-                };
+                let ev = noop_timer(&mut base, name)?;
                 base.add(ev, Some(t))?;
                 evs.push(ev);
             }
