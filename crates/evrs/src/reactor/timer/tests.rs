@@ -1,5 +1,6 @@
 //! Tests of the timer wheel (`timer.rs`).
 
+use super::sort::sub_of;
 use super::*;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
