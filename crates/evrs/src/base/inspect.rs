@@ -99,6 +99,7 @@ impl<M: Model> EventBase<M> {
         F: FnMut(&EventInfo) -> ControlFlow<()>,
     {
         let now = sys::clock::precise_now_ns();
+        let r = &self.core;
         let t = self.core.table();
         for (idx, s) in t.live() {
             if !s.has(state::INSERTED | state::TIMEOUT | state::ANY_ACTIVE) {
@@ -111,9 +112,9 @@ impl<M: Model> EventBase<M> {
                 priority: s.priority(),
                 inserted: s.has(state::INSERTED),
                 active: s.has(state::ANY_ACTIVE),
-                timeout: s
-                    .has(state::TIMEOUT)
-                    .then(|| Duration::from_nanos(s.deadline().saturating_sub(now))),
+                timeout: r
+                    .timer_deadline(idx, now)
+                    .map(|at| Duration::from_nanos(at.saturating_sub(now))),
                 internal: s.internal(),
                 hook: matches!(s.kind(), Kind::Hook(_)),
             };

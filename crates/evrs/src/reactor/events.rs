@@ -136,10 +136,6 @@ impl Slot {
         self.kind
     }
 
-    pub(crate) fn deadline(&self) -> u64 {
-        self.deadline
-    }
-
     /// Where the callback keeps its state (0: unknown), for tests.
     #[cfg(test)]
     pub(crate) fn hint(&self) -> usize {
@@ -427,8 +423,15 @@ impl EventTable {
         }
     }
 
-    /// The slot's timer was (re)set to `at` (filed under the slot's index): the slot records
-    /// both and gains TIMEOUT (with the added-events counter), in one slot access.
+    /// A staged timer of `idx` settled on deadline `at`.
+    #[inline]
+    pub(super) fn set_deadline(&mut self, idx: usize, at: u64) {
+        self.slots[idx].deadline = at;
+    }
+
+    /// The slot's timer was (re)set to `at` (filed under the slot's index; 0 while staged):
+    /// the slot records both and gains TIMEOUT (with the added-events counter), in one slot
+    /// access.
     #[inline]
     pub(super) fn set_timer(&mut self, idx: usize, at: u64) {
         let s = &mut self.slots[idx];

@@ -92,6 +92,9 @@ struct Clock {
     wall_offset: Option<(u64, i128)>,
     precise: bool,
     no_cache: bool,
+    /// The loop is awake (running hooks and callbacks) and settles staged timers before it
+    /// next sleeps: timeouts added meanwhile are staged (see [`Reactor::arm_timer`]).
+    staging: bool,
 }
 
 /// The dispatch caps (libevent's `max_dispatch_interval`).
@@ -158,6 +161,7 @@ impl Reactor {
                 wall_offset: None,
                 precise,
                 no_cache: setup.flags.contains(BaseFlags::NO_CACHE_TIME),
+                staging: false,
             },
             limits: Limits {
                 max_interval: setup.max_interval,
@@ -259,6 +263,7 @@ impl Reactor {
         self.lp.got_exit = false;
         self.lp.interrupt &= !BREAK;
         self.clock.cache = None;
+        self.clock.staging = true;
         self.backend.set_batching(true);
         self.signals.claim();
     }
@@ -270,6 +275,7 @@ impl Reactor {
 
     /// The loop ended (normally, by error or by a panic).
     pub(crate) fn end_run(&mut self) {
+        self.settle_timers();
         self.backend.set_batching(false);
         self.lp.running = false;
         self.lp.running_priority = None;
@@ -333,14 +339,78 @@ impl Reactor {
     /// Deadline `d` from now; `None` if it overflows the clock.
     #[inline]
     pub(crate) fn deadline_after(&self, d: Duration) -> io::Result<u64> {
+        check_timeout(d)?;
+        Ok(self.deadline_in(d))
+    }
+
+    /// Deadline `d` (checked: at most [`MAX_TIMEOUT`]) from now.
+    #[inline]
+    fn deadline_in(&self, d: Duration) -> u64 {
         let now = self.now();
         if d.is_zero() {
             // "Next iteration": a deadline at the start of the current wheel tick is due at
             // the very next timer check, whatever the clock reads then.
-            return Ok(now - now % 1_000_000);
+            return now - now % 1_000_000;
         }
-        check_timeout(d)?;
-        Ok(now + d.as_nanos() as u64)
+        now + d.as_nanos() as u64
+    }
+
+    /// Arms event `idx`'s timer to fire `d` (checked: at most [`MAX_TIMEOUT`]) from now.
+    ///
+    /// While the loop is awake the timer is *staged*: it waits, timeout in hand, until the
+    /// loop settles every staged timer on one clock reading right before it next sleeps (or
+    /// ends). Each deadline then counts from a moment no earlier than its `add`, so a timer
+    /// never fires early, and hooks and callbacks that add or re-arm timeouts pay no clock
+    /// reading each. A timer added from a callback counts from the end of that pass rather
+    /// than from the `add`: it may fire later by what the rest of the pass took (libevent
+    /// counts from the time cached before the pass, so its timers fire early by as much).
+    /// Outside the loop (and on other threads while it sleeps) the deadline is counted from
+    /// a fresh reading at once.
+    #[inline]
+    pub(crate) fn arm_timer(&mut self, idx: usize, d: Duration) {
+        if self.clock.staging {
+            self.wheel.stage(idx as u32, d.as_nanos() as u64);
+            self.table.set_timer(idx, 0);
+        } else {
+            let at = self.deadline_in(d);
+            self.set_timer(idx, at);
+        }
+    }
+
+    /// Files every staged timer on one fresh clock reading; the loop is about to sleep (or
+    /// end), so until it wakes timeouts are counted at once (see [`Reactor::arm_timer`]).
+    #[inline]
+    pub(crate) fn settle_timers(&mut self) {
+        self.clock.staging = false;
+        if self.wheel.has_staged() {
+            self.settle_staged();
+        }
+    }
+
+    #[cold]
+    fn settle_staged(&mut self) {
+        let now = self.now();
+        let table = &mut self.table;
+        self.wheel
+            .settle(now, |key, at| table.set_deadline(key as usize, at));
+    }
+
+    /// The loop woke from its wait: timeouts added from now on are staged.
+    #[inline]
+    pub(crate) fn woke(&mut self) {
+        self.clock.staging = true;
+    }
+
+    /// When the timer of event `idx` fires, as ns on the base's clock (a staged one: its
+    /// timeout from `now`, which it is no earlier than).
+    pub(crate) fn timer_deadline(&self, idx: usize, now: u64) -> Option<u64> {
+        if !self.table.get(idx).has(state::TIMEOUT) {
+            return None;
+        }
+        match self.wheel.staged(idx as u32) {
+            Some(timeout) => Some(now.saturating_add(timeout)),
+            None => Some(self.table.get(idx).deadline),
+        }
     }
 }
 

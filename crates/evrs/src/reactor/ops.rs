@@ -10,6 +10,16 @@ use std::io;
 use std::os::unix::io::RawFd;
 use std::time::{Duration, SystemTime};
 
+/// When an `add` arms a timer.
+#[derive(Clone, Copy)]
+pub(crate) enum Arm {
+    /// A timeout from now (checked: at most `MAX_TIMEOUT`), kept as a `PERSIST` event's
+    /// interval.
+    After(Duration),
+    /// A deadline (ns on the base's clock): a persistent event re-armed.
+    At(u64),
+}
+
 impl Reactor {
     /// Validates a handle, returning its slot index.
     #[inline]
@@ -140,6 +150,7 @@ impl Reactor {
         let idx = self.index(ev)?;
         let s = self.table.get(idx);
         if let Some(d) = timeout {
+            check_timeout(d)?;
             // The timers' path: a user event with no fd, signal or PERSIST interest (nothing
             // to list, no interval to keep), neither active nor being finalized, only
             // (re)sets its timer — all `add_idx` would do.
@@ -149,8 +160,7 @@ impl Reactor {
                     What::SIGNAL | What::READ | What::WRITE | What::CLOSED | What::PERSIST,
                 )
             {
-                let at = self.deadline_after(d)?;
-                self.set_timer(idx, at);
+                self.arm_timer(idx, d);
                 return Ok(());
             }
         }
@@ -158,11 +168,7 @@ impl Reactor {
         if s.has(state::FINALIZING) || (hook && timeout.is_some()) {
             return Err(Self::add_refused(hook));
         }
-        let deadline = match timeout {
-            Some(d) => Some((self.deadline_after(d)?, Some(d))),
-            None => None,
-        };
-        self.add_idx(idx, deadline)
+        self.add_idx(idx, timeout.map(Arm::After))
     }
 
     #[cold]
@@ -174,14 +180,10 @@ impl Reactor {
         })
     }
 
-    /// `deadline`: absolute ns plus the relative interval to remember for PERSIST (None when
-    /// re-arming).
+    /// Makes event `idx` pending, with a timer if `arm` says when (a timeout for `PERSIST`
+    /// to keep as its interval, or a deadline when re-arming).
     #[inline]
-    pub(crate) fn add_idx(
-        &mut self,
-        idx: usize,
-        deadline: Option<(u64, Option<Duration>)>,
-    ) -> io::Result<()> {
+    pub(crate) fn add_idx(&mut self, idx: usize, arm: Option<Arm>) -> io::Result<()> {
         let s = self.table.get(idx);
         let listed = matches!(s.kind, Kind::Hook(_))
             || s.events
@@ -189,9 +191,9 @@ impl Reactor {
         if listed && !s.has(state::INSERTED) {
             self.insert_listed(idx)?;
         }
-        if let Some((at, rel)) = deadline {
+        if let Some(arm) = arm {
             let s = self.table.get_mut(idx);
-            if let Some(d) = rel {
+            if let Arm::After(d) = arm {
                 if s.events.contains(What::PERSIST) {
                     s.set_interval(d.as_nanos() as u64);
                 }
@@ -200,7 +202,10 @@ impl Reactor {
                 s.ncalls = 0;
                 self.queues.remove(&mut self.table, idx);
             }
-            self.set_timer(idx, at);
+            match arm {
+                Arm::At(at) => self.set_timer(idx, at),
+                Arm::After(d) => self.arm_timer(idx, d),
+            }
         }
         Ok(())
     }
@@ -478,10 +483,11 @@ impl Reactor {
         let when = if what.contains(What::TIMEOUT) && s.has(state::TIMEOUT) {
             let now = sys::clock::precise_now_ns();
             let wall = SystemTime::now();
-            Some(if s.deadline >= now {
-                wall + Duration::from_nanos(s.deadline - now)
+            let at = self.timer_deadline(idx, now).unwrap_or(now);
+            Some(if at >= now {
+                wall + Duration::from_nanos(at - now)
             } else {
-                wall - Duration::from_nanos(now - s.deadline)
+                wall - Duration::from_nanos(now - at)
             })
         } else {
             None

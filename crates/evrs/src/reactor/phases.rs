@@ -6,6 +6,7 @@ use super::absorb::Absorb;
 use super::events::{state, Kind};
 use super::hooks::Started;
 use super::io_table::List;
+use super::ops::Arm;
 use super::Reactor;
 use crate::backend::Polled;
 use crate::backend::Sink;
@@ -231,17 +232,18 @@ impl Reactor {
         if iv == 0 {
             return;
         }
-        let now = self.now();
-        let after_now = now.saturating_add(iv);
-        let mut next = if res.contains(What::TIMEOUT) {
-            self.table.get(idx).deadline.saturating_add(iv)
-        } else {
-            after_now
-        };
-        if next < now {
-            next = after_now;
+        if !res.contains(What::TIMEOUT) {
+            // Activity: the interval from now (staged while the loop is awake).
+            let _ = self.add_idx(idx, Some(Arm::After(Duration::from_nanos(iv))));
+            return;
         }
-        let _ = self.add_idx(idx, Some((next, None)));
+        // A timeout: the previous deadline + the interval, unless that has passed too.
+        let now = self.now();
+        let mut next = self.table.get(idx).deadline.saturating_add(iv);
+        if next < now {
+            next = now.saturating_add(iv);
+        }
+        let _ = self.add_idx(idx, Some(Arm::At(next)));
     }
 
     /// One more delivery of a signal event to run? (Stops on del, free, re-add, break.)

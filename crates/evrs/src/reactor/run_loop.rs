@@ -3,9 +3,10 @@
 //!
 //! 1. **stop?** — `loopexit`/`loopbreak` end the run; `loopcontinue` is cleared.
 //! 2. **prepare** hooks run.
-//! 3. **decide the wait** — zero if callbacks are active, an idle hook is started or
-//!    `NONBLOCK`; else until the next timer. With nothing left (and no `NO_EXIT_ON_EMPTY`)
-//!    the run ends.
+//! 3. **decide the wait** — timeouts added since the last wait are settled on one clock
+//!    reading (see `Reactor::arm_timer`); the wait is zero if callbacks are active, an idle
+//!    hook is started or `NONBLOCK`; else until the next timer. With nothing left (and no
+//!    `NO_EXIT_ON_EMPTY`) the run ends.
 //! 4. **take commands** — cross-thread commands and same-thread (`LocalHandle`) requests;
 //!    if any arrived the wait becomes zero.
 //! 5. **poll** the backend; readiness and completions are absorbed into the active queues,
@@ -83,6 +84,8 @@ pub(crate) fn run<C: LoopCtx>(ctx: &mut C, flags: LoopFlags) -> io::Result<RunOu
             }
         }
         let r = ctx.reactor();
+        // Timeouts added since the last wait get their deadlines (one clock reading).
+        r.settle_timers();
         let busy = r.table.n_active() > 0
             || flags.contains(LoopFlags::NONBLOCK)
             || r.hooks_started(HookKind::Idle);
@@ -103,6 +106,7 @@ pub(crate) fn run<C: LoopCtx>(ctx: &mut C, flags: LoopFlags) -> io::Result<RunOu
         ctx.reactor().before_poll();
         ctx.wait(timeout)?;
         let r = ctx.reactor();
+        r.woke();
         r.process_timers();
         if r.hooks_started(HookKind::Check) {
             run_hooks(ctx, HookKind::Check);

@@ -38,12 +38,16 @@ impl Reactor {
             }
             if s.has(state::TIMEOUT) {
                 timers += 1;
-                if self.wheel.get(i as u32) != Some(s.deadline) {
+                let staged = self.wheel.staged(i as u32).is_some();
+                if staged && !self.clock.staging {
+                    return Err(format!("slot {i}: a timer staged while the loop sleeps"));
+                }
+                if !staged && self.wheel.get(i as u32) != Some(s.deadline) {
                     return Err(format!(
                         "slot {i}: TIMEOUT without its deadline on the wheel"
                     ));
                 }
-            } else if self.wheel.get(i as u32).is_some() {
+            } else if self.wheel.get(i as u32).is_some() || self.wheel.staged(i as u32).is_some() {
                 return Err(format!("slot {i}: on the wheel without TIMEOUT"));
             }
         }

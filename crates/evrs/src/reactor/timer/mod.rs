@@ -65,7 +65,10 @@ const WORDS: usize = WHEEL_LISTS as usize / 64;
 const _: () = assert!(WHEEL_LISTS as usize % 64 == 0 && L0_SLOTS == 1 << L0_BITS);
 const DUE: Loc = WHEEL_LISTS;
 const OVERFLOW: Loc = WHEEL_LISTS + 1;
-const N_LISTS: usize = WHEEL_LISTS as usize + 2;
+/// Timers waiting for a clock reading (see [`Wheel::stage`]): a node's `deadline` holds the
+/// timeout until then.
+const STAGED: Loc = WHEEL_LISTS + 2;
+const N_LISTS: usize = WHEEL_LISTS as usize + 3;
 /// Per bit of a tick from `L0_BITS` up: the shift of the level holding that bit, and the
 /// list of the level's slot 0 (`OVERFLOW` beyond the wheel).
 const LEVEL_OF_BIT: [(u32, Loc); 64] = {
@@ -227,10 +230,73 @@ impl Wheel {
         self.nodes.resize(want, UNUSED);
     }
 
-    /// The deadline of a filed timer (for `verify`).
+    /// Stages timer `key` to fire `timeout` ns after the clock reading of the next
+    /// [`settle`](Self::settle), moving it if it is filed or staged already. The base stages
+    /// the timers added while its loop is awake and settles them before it sleeps: one clock
+    /// reading for all of them, each deadline counted from a moment no earlier than its add
+    /// (never early), where a deadline per add needs a reading per add. Staged timers wait
+    /// on a list of their own (FIFO, so equal timeouts keep their add order), which `poll`
+    /// and `next_deadline` do not see.
+    #[inline(always)]
+    pub(crate) fn stage(&mut self, key: TimerKey, timeout: u64) {
+        let i = key as usize;
+        if i >= self.nodes.len() {
+            self.grow(i);
+        }
+        if self.nodes[i].loc == FREE {
+            self.len += 1;
+        } else {
+            self.unlink(key);
+        }
+        self.file_on(key, timeout, STAGED);
+    }
+
+    /// Files every staged timer for `now` + its timeout (a zero timeout: the start of the
+    /// current tick, due at the very next poll), in stage order, telling `filed` each
+    /// deadline.
+    pub(crate) fn settle(&mut self, now: u64, mut filed: impl FnMut(TimerKey, u64)) {
+        let list = std::mem::replace(&mut self.lists[STAGED as usize], EMPTY);
+        let mut b = list.head;
+        while b != NIL {
+            let (from, to) = list.span(b);
+            let keys = self.blocks[b as usize].0;
+            for &key in &keys[from as usize..to as usize] {
+                if key == NIL {
+                    continue;
+                }
+                let timeout = self.nodes[key as usize].deadline;
+                let at = if timeout == 0 {
+                    now - now % TICK_NS
+                } else {
+                    now.saturating_add(timeout)
+                };
+                self.file(key, at);
+                filed(key, at);
+            }
+            b = self.next_block[b as usize];
+        }
+        if list.head != NIL {
+            self.next_block[list.tail as usize] = self.free_blocks;
+            self.free_blocks = list.head;
+        }
+    }
+
+    /// Are timers staged (waiting for a [`settle`](Self::settle))?
+    #[inline]
+    pub(crate) fn has_staged(&self) -> bool {
+        self.lists[STAGED as usize].head != NIL
+    }
+
+    /// The deadline of a filed timer (`None`: none, or staged).
     pub(crate) fn get(&self, key: TimerKey) -> Option<u64> {
         let n = self.nodes.get(key as usize)?;
-        (n.loc != FREE).then_some(n.deadline)
+        (n.loc != FREE && n.loc != STAGED).then_some(n.deadline)
+    }
+
+    /// The timeout of a staged timer.
+    pub(crate) fn staged(&self, key: TimerKey) -> Option<u64> {
+        let n = self.nodes.get(key as usize)?;
+        (n.loc == STAGED).then_some(n.deadline)
     }
 
     /// Removes a timer; false if `key` has none.
@@ -310,7 +376,12 @@ impl Wheel {
     /// Appends timer `key` to the list its deadline belongs on.
     #[inline(always)]
     fn file(&mut self, key: TimerKey, deadline: u64) {
-        let loc = self.loc_of(tick_of(deadline));
+        self.file_on(key, deadline, self.loc_of(tick_of(deadline)));
+    }
+
+    /// Appends timer `key` to list `loc`, its node holding `deadline`.
+    #[inline(always)]
+    fn file_on(&mut self, key: TimerKey, deadline: u64, loc: Loc) {
         if self.lists[loc as usize].fill == BLOCK as u32 {
             self.extend(loc);
         }

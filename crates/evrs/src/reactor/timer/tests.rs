@@ -451,14 +451,29 @@ fn occupied_slots_are_ahead_of_the_wheel(w: &Wheel) -> bool {
 
 proptest! {
     #[test]
-    fn matches_a_sorted_model(ops in proptest::collection::vec((0u8..5, 0u64..5_000_000_000u64), 1..300)) {
+    fn matches_a_sorted_model(ops in proptest::collection::vec((0u8..6, 0u64..5_000_000_000u64), 1..300)) {
         let mut w = Wheel::new(0);
         // Keyed (tick, seq): the order timers come out in.
         let mut model: BTreeMap<(u64, u64), (u64, u32)> = BTreeMap::new();
-        let mut keys: Vec<(TimerKey, (u64, u64))> = Vec::new();
+        // Every timer's key and model key (`None`: staged, in `staged` in stage order with
+        // its timeout).
+        let mut keys: Vec<(TimerKey, Option<(u64, u64)>)> = Vec::new();
+        let mut staged: Vec<(TimerKey, u64)> = Vec::new();
         let mut now = 0u64;
         let mut seq = 0u64;
         let mut out = Vec::new();
+        // Takes timer `k` (model key `mk`) out of the model.
+        let forget = |model: &mut BTreeMap<(u64, u64), (u64, u32)>,
+                      staged: &mut Vec<(TimerKey, u64)>,
+                      k: TimerKey,
+                      mk: Option<(u64, u64)>| match mk {
+            Some(mk) => model.remove(&mk).is_some(),
+            None => {
+                let before = staged.len();
+                staged.retain(|&(s, _)| s != k);
+                staged.len() < before
+            }
+        };
         for (i, (op, v)) in ops.into_iter().enumerate() {
             match op {
                 0 | 1 => {
@@ -467,26 +482,60 @@ proptest! {
                     let k = i as u32;
                     w.set(k, deadline);
                     model.insert((deadline.div_ceil(MS), seq), (deadline, i as u32));
-                    keys.push((k, (deadline.div_ceil(MS), seq)));
+                    keys.push((k, Some((deadline.div_ceil(MS), seq))));
                 }
                 2 => if !keys.is_empty() {
                     let (k, mk) = keys.swap_remove(v as usize % keys.len());
-                    prop_assert_eq!(w.remove(k), model.remove(&mk).is_some());
+                    prop_assert_eq!(w.remove(k), forget(&mut model, &mut staged, k, mk));
                 },
                 // A re-add: the timer moves to a new deadline, behind everything added before.
                 3 => if !keys.is_empty() {
                     let at = v as usize % keys.len();
                     let (k, mk) = keys[at];
-                    let (_, tok) = model.remove(&mk).expect("a filed timer");
+                    prop_assert!(forget(&mut model, &mut staged, k, mk), "a filed timer");
                     let deadline = now + v % 300_000_000;
                     seq += 1;
                     w.set(k, deadline);
                     let nk = (deadline.div_ceil(MS), seq);
-                    model.insert(nk, (deadline, tok));
-                    keys[at] = (k, nk);
+                    model.insert(nk, (deadline, k));
+                    keys[at] = (k, Some(nk));
                 },
+                // Staged: a new timer, or a filed or staged one moved (half the time).
+                4 => {
+                    let timeout = if v % 7 == 0 { 0 } else { v % 300_000_000 };
+                    let k = if v % 2 == 0 && !keys.is_empty() {
+                        let at = v as usize % keys.len();
+                        let (k, mk) = keys[at];
+                        prop_assert!(forget(&mut model, &mut staged, k, mk), "a timer");
+                        keys[at] = (k, None);
+                        k
+                    } else {
+                        keys.push((i as u32, None));
+                        i as u32
+                    };
+                    w.stage(k, timeout);
+                    prop_assert_eq!(w.staged(k), Some(timeout));
+                    prop_assert_eq!(w.get(k), None);
+                    staged.push((k, timeout));
+                }
                 _ => {
                     now += v / 1000;
+                    // What the base does before it waits: settle, in stage order.
+                    let mut settled = Vec::new();
+                    w.settle(now, |k, at| settled.push((k, at)));
+                    let want: Vec<TimerKey> = staged.iter().map(|&(k, _)| k).collect();
+                    let got: Vec<TimerKey> = settled.iter().map(|&(k, _)| k).collect();
+                    prop_assert_eq!(got, want);
+                    for ((k, timeout), &(_, at)) in staged.drain(..).zip(&settled) {
+                        let deadline = if timeout == 0 { now - now % MS } else { now + timeout };
+                        prop_assert_eq!(at, deadline);
+                        seq += 1;
+                        let nk = (deadline.div_ceil(MS), seq);
+                        model.insert(nk, (deadline, k));
+                        let e = keys.iter_mut().find(|e| e.0 == k).expect("a staged key");
+                        e.1 = Some(nk);
+                    }
+                    prop_assert!(!w.has_staged());
                     out.clear();
                     w.poll(now, &mut out);
                     let due: Vec<(u64, u64)> = model.keys()
@@ -503,7 +552,7 @@ proptest! {
                     prop_assert_eq!(got, expect);
                     for mk in &due {
                         model.remove(mk);
-                        keys.retain(|(_, k)| k != mk);
+                        keys.retain(|(_, k)| k.as_ref() != Some(mk));
                     }
                     if let Some(next) = w.next_deadline() {
                         if let Some(((tick, _), _)) = model.iter().next() {
@@ -512,7 +561,7 @@ proptest! {
                     }
                 }
             }
-            prop_assert_eq!(w.len(), model.len());
+            prop_assert_eq!(w.len(), model.len() + staged.len());
             prop_assert!(occupied_slots_are_ahead_of_the_wheel(&w), "a slot at or behind the wheel");
             prop_assert_eq!(w.check(), Ok(()));
         }
