@@ -22,23 +22,20 @@ impl Wheel {
                 if from >= to || to > BLOCK as u32 {
                     return Err(format!("wheel list {loc}: block {b} spans {from}..{to}"));
                 }
-                if b == list.head && self.key_at(b * BLOCK as u32 + from) == NIL {
-                    return Err(format!("wheel list {loc}: starts on a tombstone"));
-                }
                 for i in from..to {
                     let pos = b * BLOCK as u32 + i;
                     let key = self.key_at(pos);
-                    if key == NIL {
+                    if key as usize >= self.nodes.len() {
+                        return Err(format!("wheel list {loc}: key {key} out of range"));
+                    }
+                    // A tombstone, unless its node points back (a node filed elsewhere, or
+                    // pointing at an entry that is not its own, leaves `marked` above the
+                    // timers counted here).
+                    if !self.live_at(pos, loc as Loc) {
                         dead += 1;
                         continue;
                     }
-                    let node = self
-                        .nodes
-                        .get(key as usize)
-                        .ok_or_else(|| format!("wheel list {loc}: key {key} out of range"))?;
-                    if node.loc as usize != loc || node.pos != pos {
-                        return Err(format!("wheel list {loc}: key {key} mislinked"));
-                    }
+                    let node = self.nodes[key as usize];
                     // Exactly where `set` would file it now: a poll cascades every slot the
                     // wheel reaches, so nothing is left behind in a coarser list (and no
                     // slot at or behind the wheel's own digit is occupied).

@@ -22,8 +22,9 @@
 //! from a shared pool, not a linked list of nodes: firing or cascading a list reads its keys
 //! in order and the nodes they name independently, where walking linked nodes was one
 //! dependent cache miss per timer (93 % of the time `poll` took for 100,000 timers, a third
-//! of the whole run). Removing a timer leaves a tombstone, except that removing a list's
-//! first timer (the common order) moves the list's start instead; a list with more
+//! of the whole run). Removing a timer leaves a tombstone (the entry is not written: its
+//! node no longer points back at it), except that removing a list's first entry (the
+//! common order) moves the list's start instead; a list with more
 //! tombstones than timers is compacted, and a drained list gives its blocks back, so the
 //! pool holds about as many entries as there are timers. Nothing allocates once the node
 //! array, the pool and the expiry buffer have grown to their working size.
@@ -92,9 +93,9 @@ const COMPACT_SLACK: u32 = 2 * BLOCK as u32;
 
 /// A list: a chain of blocks from the shared pool (`NIL` head: empty), its entries from
 /// index `start` of the head block to index `fill` of the tail block; `live` timers and
-/// `dead` tombstones among them. Removing the first timer moves `start` past the
-/// tombstones after it (freeing emptied head blocks), so timers removed in the order they
-/// were added — the common case — leave nothing behind.
+/// `dead` tombstones among them. Removing the entry at `start` moves `start` past it
+/// (freeing an emptied head block, and the tombstones at the start of the next), so timers
+/// removed in the order they were added — the common case — leave nothing behind.
 #[derive(Clone, Copy)]
 struct List {
     head: u32,
@@ -129,8 +130,9 @@ impl List {
     }
 }
 
-/// A block of a list: the keys of its timers in add order (`NIL`: a tombstone, the timer
-/// was removed or moved), one cache line, read in order when the list fires or cascades.
+/// A block of a list: the keys of its timers in add order (an entry whose timer's node
+/// does not point back at it is a tombstone: the timer was removed or moved), one cache
+/// line, read in order when the list fires or cascades.
 #[derive(Clone, Copy)]
 #[repr(align(64))]
 struct Block([TimerKey; BLOCK]);
@@ -260,11 +262,13 @@ impl Wheel {
         while b != NIL {
             let (from, to) = list.span(b);
             let keys = self.blocks[b as usize].0;
-            for &key in &keys[from as usize..to as usize] {
-                if key == NIL {
-                    continue;
+            for i in from..to {
+                let key = keys[i as usize];
+                let n = self.nodes[key as usize];
+                if n.loc != STAGED || n.pos != b * BLOCK as u32 + i {
+                    continue; // a tombstone
                 }
-                let timeout = self.nodes[key as usize].deadline;
+                let timeout = n.deadline;
                 let at = if timeout == 0 {
                     now - now % TICK_NS
                 } else {
@@ -413,14 +417,17 @@ impl Wheel {
         list.fill = 0;
     }
 
-    /// Leaves a tombstone where a filed timer's entry was (its node is the caller's to
-    /// update). The list's first timer is passed over instead (with any tombstones after
-    /// it); an emptied list gives its blocks back, one with too many tombstones is
-    /// compacted.
+    /// Takes a filed timer off its list, its node marked free (the caller files it again or
+    /// leaves it so). Its entry stays behind as a tombstone without being written: an entry
+    /// is a timer's only while that timer's node points back at it ([`Self::live_at`]), so
+    /// a removal touches the node and the list's counts, not the entry's block (a cache
+    /// miss saved per random removal). The list's first entry is passed over instead, and
+    /// an emptied head block given back; an emptied list gives its blocks back, one with
+    /// too many tombstones is compacted.
     #[inline(always)]
     fn unlink(&mut self, key: TimerKey) {
         let Node { pos, loc, .. } = self.nodes[key as usize];
-        self.set_key(pos, NIL);
+        self.nodes[key as usize].loc = FREE;
         let list = &mut self.lists[loc as usize];
         list.live -= 1;
         if list.live == 0 {
@@ -434,7 +441,10 @@ impl Wheel {
             } else {
                 BLOCK as u32
             };
-            if list.start == to || self.key_at(pos + 1) == NIL {
+            // (Tombstones right after it are left for the next removal to count, or for
+            // `trim_head` when the block runs out: telling one from a timer reads its
+            // node, a cache miss on a random removal.)
+            if list.start == to {
                 self.trim_head(loc);
             }
             return;
@@ -443,6 +453,16 @@ impl Wheel {
         if list.dead > list.live + COMPACT_SLACK {
             self.compact(loc);
         }
+    }
+
+    /// Is the entry at pool index `pos` of list `loc` a timer's (its node points back at it),
+    /// not a tombstone?
+    #[inline(always)]
+    fn live_at(&self, pos: u32, loc: Loc) -> bool {
+        let key = self.key_at(pos);
+        self.nodes
+            .get(key as usize)
+            .is_some_and(|n| n.loc == loc && n.pos == pos)
     }
 
     /// Moves list `loc`'s `start` past its leading tombstones, giving emptied head blocks
@@ -454,7 +474,7 @@ impl Wheel {
         loop {
             let (_, to) = list.span(list.head);
             let base = list.head * BLOCK as u32;
-            while list.start < to && self.key_at(base + list.start) == NIL {
+            while list.start < to && !self.live_at(base + list.start, loc) {
                 list.start += 1;
                 list.dead -= 1;
             }
@@ -493,10 +513,11 @@ impl Wheel {
         while rb != NIL {
             let (from, to) = list.span(rb);
             for ri in from..to {
-                let key = self.key_at(rb * BLOCK as u32 + ri);
-                if key == NIL {
+                let at = rb * BLOCK as u32 + ri;
+                if !self.live_at(at, loc) {
                     continue;
                 }
+                let key = self.key_at(at);
                 if wi == BLOCK as u32 {
                     wb = self.next_block[wb as usize];
                     wi = 0;
@@ -599,11 +620,12 @@ impl Wheel {
                 let (from, to) = list.span(b);
                 let next = self.next_block[b as usize];
                 let keys = self.blocks[b as usize].0;
-                for &key in &keys[from as usize..to as usize] {
-                    if key == NIL {
-                        continue;
-                    }
+                for i in from..to {
+                    let key = keys[i as usize];
                     let n = &mut self.nodes[key as usize];
+                    if n.loc != loc || n.pos != b * BLOCK as u32 + i {
+                        continue; // a tombstone
+                    }
                     let deadline = n.deadline;
                     if fire {
                         n.loc = FREE;
