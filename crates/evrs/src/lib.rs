@@ -103,10 +103,12 @@
 //! `struct event` onto them); errors are `io::Error`s with a message instead of `-1`; a
 //! closed or invalid fd, an fd too large for select, a bad signal number, an overflowing
 //! timeout or a stale handle is refused with an error and the base stays usable. A relative
-//! timeout added from a callback (or a `Handle` command applied between callbacks) counts
-//! from the real time of the call, not from the iteration's cached time as in libevent, so
-//! it never fires early after a long callback; `PRECISE_TIMER` only picks the clock of that
-//! cached time.
+//! timeout never counts from the iteration's cached time as in libevent (which fires early
+//! after a long callback): added while the loop is awake (from a hook or callback, or from
+//! another thread meanwhile) it is staged and counts from one clock reading the loop takes
+//! right before it next sleeps — no earlier than the `add`, and no reading per `add`, at
+//! the price of firing later by what the rest of that pass took; added outside the loop it
+//! counts from the `add` itself. `PRECISE_TIMER` only picks the clock of the cached time.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]

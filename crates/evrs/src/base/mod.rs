@@ -262,6 +262,11 @@ impl<M: Model> EventBase<M> {
     /// fires with `TIMEOUT` after that long (replacing any earlier timeout; for a `PERSIST`
     /// event it becomes the repeat interval). With `None` an existing timeout is kept. For a
     /// hook, `add` starts it (no timeout allowed).
+    ///
+    /// The timeout never ends early. Outside the loop it counts from this call; from a
+    /// callback or hook it counts from the clock reading the loop takes before it next
+    /// sleeps (one reading for every timeout added in the pass, none per `add`), so it may
+    /// end later by what the rest of the pass took.
     pub fn add(&mut self, ev: Event, timeout: Option<Duration>) -> io::Result<()> {
         self.core.add(ev, timeout)
     }
