@@ -184,7 +184,10 @@ impl IoTable {
                 ));
             }
             sys::check_fd(fd)?;
-            self.fds.resize(i + 1, FdEntry::default());
+            // Room for the fds after it too (up to the limit): fds come mostly in ascending
+            // order, and growing by one paid these two checks for every new connection.
+            let want = (i + 1).max(self.fds.len() * 2).min(limit as usize);
+            self.fds.resize(want, FdEntry::default());
         }
         let mut entry = self.fds[i];
         let old = entry.mask();
