@@ -181,13 +181,25 @@ pub(crate) fn is_live(p: *mut CBase) -> bool {
 /// may hand over uninitialised. An entry outlives memory the program dropped without
 /// `event_free` (harmless: the base it names is only asked to release what that address
 /// owns there, which is then right).
-static ASSIGNED: std::sync::Mutex<Option<std::collections::HashMap<usize, usize>>> =
-    std::sync::Mutex::new(None);
+static ASSIGNED: std::sync::Mutex<Option<AssignedMap>> = std::sync::Mutex::new(None);
 
-pub(crate) fn note_assigned(ev: *const std::os::raw::c_void, base: *mut CBase) {
+/// Address → base, hashed by one multiply (the keys are live objects' addresses).
+type AssignedMap = std::collections::HashMap<
+    usize,
+    usize,
+    std::hash::BuildHasherDefault<evrs::__capi::AddrHasher>,
+>;
+
+/// Records that `ev`'s memory is now assigned to `base`; returns the base it was assigned
+/// to before, if any (one lock and one hash lookup for both).
+pub(crate) fn note_assigned(
+    ev: *const std::os::raw::c_void,
+    base: *mut CBase,
+) -> Option<*mut CBase> {
     let mut m = ASSIGNED.lock().unwrap_or_else(|e| e.into_inner());
     m.get_or_insert_with(Default::default)
-        .insert(ev as usize, base as usize);
+        .insert(ev as usize, base as usize)
+        .map(|b| b as *mut CBase)
 }
 
 pub(crate) fn forget_assigned(ev: *const std::os::raw::c_void) {

@@ -159,8 +159,10 @@ pub unsafe fn assign(
     unsafe {
         crate::debug::check_assign(ev, fd, what.contains(What::SIGNAL));
         // Memory that named an event of another live base releases it there first. (Found
-        // by address, not by reading the memory: programs assign uninitialised memory.)
-        if let Some(ob) = base::assigned_base(ev.cast()) {
+        // by address, not by reading the memory: programs assign uninitialised memory.) The
+        // memory is recorded as this base's at once: should the assignment fail, the entry
+        // only names a base that owns nothing at this address.
+        if let Some(ob) = base::note_assigned(ev.cast(), base) {
             if ob != base && base::is_live(ob) {
                 CBase::with(ob, |b| b.release_owned(ev as usize));
             }
@@ -191,7 +193,6 @@ pub unsafe fn assign(
                 return -1;
             }
         };
-        base::note_assigned(ev.cast(), base);
         let raw = h.into_raw();
         ptr::write(
             ev,

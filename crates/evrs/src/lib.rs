@@ -152,6 +152,12 @@ pub use listener::{
 pub use reactor::run_loop::RunOutcome;
 pub use shared::{DelMode, SharedBase};
 
+/// For `evrs-capi` only (not part of the API): what the C layer shares with the core.
+#[doc(hidden)]
+pub mod __capi {
+    pub use crate::base::owned::AddrHasher;
+}
+
 /// The version of libevent whose behaviour evrs follows.
 pub const LIBEVENT_VERSION: &str = "2.1.12-stable";
 

@@ -11,7 +11,7 @@ pub(crate) mod handle;
 pub(crate) mod inspect;
 pub(crate) mod local;
 pub(crate) mod model;
-mod owned;
+pub(crate) mod owned;
 mod run;
 pub(crate) mod wait_lock;
 

@@ -17,7 +17,7 @@ use std::os::unix::io::RawFd;
 /// program's allocator, not by an adversary, so SipHash's protection buys nothing here and
 /// cost ~300 instructions per event created and freed through the C ABI.
 #[derive(Default)]
-pub(crate) struct AddrHasher(u64);
+pub struct AddrHasher(u64);
 
 impl Hasher for AddrHasher {
     fn finish(&self) -> u64 {
