@@ -313,7 +313,8 @@ fn loop_result(r: std::io::Result<RunOutcome>) -> c_int {
 
 fn build(cfg: EventConfig) -> *mut CBase {
     crate::debug::note_setup();
-    match cfg.build() {
+    // libevent programs make events one by one and never reserve (see the option).
+    match cfg.grow_tables_by_doubling(true).build() {
         Ok(b) => CBase::boxed(b),
         Err(e) => {
             log::warn(&format!("no event mechanism available: {e}"));

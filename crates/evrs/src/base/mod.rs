@@ -118,8 +118,8 @@ impl<M: Model> EventBase<M> {
 
     pub(crate) fn from_reactor(core: Reactor) -> EventBase<M> {
         EventBase {
+            handlers: Handlers::new(core.growth()),
             core,
-            handlers: Handlers::new(),
             notify: None,
             commands: Vec::new(),
             local: M::Local::default(),
@@ -129,6 +129,12 @@ impl<M: Model> EventBase<M> {
 
     pub(crate) fn id(&self) -> u32 {
         self.core.id()
+    }
+
+    /// Callbacks the callback table has room for without growing.
+    #[cfg(test)]
+    pub(crate) fn handler_capacity(&self) -> usize {
+        self.handlers.capacity()
     }
 
     pub(crate) fn reactor(&self) -> &Reactor {

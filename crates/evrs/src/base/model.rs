@@ -163,6 +163,7 @@ impl Model for Shared {
 /// The callbacks of a base, by slot index (parallel to the event table).
 pub(crate) struct Handlers<H> {
     v: Vec<Option<H>>,
+    growth: crate::reactor::Growth,
 }
 
 impl Handlers<LocalHandler> {
@@ -240,8 +241,17 @@ where
 }
 
 impl<H: HandlerSlot> Handlers<H> {
-    pub(crate) fn new() -> Self {
-        Handlers { v: Vec::new() }
+    pub(crate) fn new(growth: crate::reactor::Growth) -> Self {
+        Handlers {
+            v: Vec::new(),
+            growth,
+        }
+    }
+
+    /// Callbacks the table has room for without growing.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.v.capacity()
     }
 
     /// Room for callbacks up to slot `len` without growing.
@@ -254,7 +264,7 @@ impl<H: HandlerSlot> Handlers<H> {
     pub(crate) fn put(&mut self, idx: usize, h: H) -> Option<H> {
         // A new slot is always the next index: one push, not a resize.
         if idx == self.v.len() {
-            crate::reactor::reserve_quarter(&mut self.v);
+            crate::reactor::reserve_one(&mut self.v, self.growth);
             self.v.push(Some(h));
             return None;
         }
@@ -269,7 +279,7 @@ impl<H: HandlerSlot> Handlers<H> {
     #[inline]
     pub(crate) fn put_new(&mut self, idx: usize, h: H) {
         if idx == self.v.len() {
-            crate::reactor::reserve_quarter(&mut self.v);
+            crate::reactor::reserve_one(&mut self.v, self.growth);
             self.v.push(Some(h));
         } else if let Some(s @ None) = self.v.get_mut(idx) {
             *s = Some(h);

@@ -191,6 +191,7 @@ fn too_many_events() -> io::Error {
 pub(crate) struct EventTable {
     base: u32,
     slots: Vec<Slot>,
+    growth: super::Growth,
     free: Vec<u32>,
     /// Events on an active or active-later queue.
     n_active: usize,
@@ -213,10 +214,21 @@ pub(crate) struct EventTable {
 const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
 impl EventTable {
-    pub(crate) fn new(base: u32) -> EventTable {
+    /// Slots the table has room for without growing.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots.capacity()
+    }
+
+    pub(crate) fn growth(&self) -> super::Growth {
+        self.growth
+    }
+
+    pub(crate) fn new(base: u32, growth: super::Growth) -> EventTable {
         EventTable {
             base,
             slots: Vec::new(),
+            growth,
             free: Vec::new(),
             n_active: 0,
             n_added: 0,
@@ -343,7 +355,7 @@ impl EventTable {
             if self.slots.len() >= NIL as usize - 1 {
                 return Err(too_many_events());
             }
-            super::reserve_quarter(&mut self.slots);
+            super::reserve_one(&mut self.slots, self.growth);
             self.slots.push(Slot {
                 live: true,
                 state,

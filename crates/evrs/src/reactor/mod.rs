@@ -113,6 +113,7 @@ pub(crate) struct Setup {
     pub(crate) max_interval: Option<Duration>,
     pub(crate) max_callbacks: Option<u32>,
     pub(crate) limit_from_priority: usize,
+    pub(crate) growth: Growth,
 }
 
 /// Everything of a base except its callbacks (which the threading model owns: boxed
@@ -146,7 +147,7 @@ impl Reactor {
     pub(crate) fn with_backend(setup: &Setup, backend: Backend) -> io::Result<Reactor> {
         let precise = setup.flags.contains(BaseFlags::PRECISE_TIMER);
         Ok(Reactor {
-            table: EventTable::new(NEXT_BASE_ID.fetch_add(1, Ordering::Relaxed)),
+            table: EventTable::new(NEXT_BASE_ID.fetch_add(1, Ordering::Relaxed), setup.growth),
             io: IoTable::default(),
             signals: SignalTable::new(),
             queues: ActiveQueues::new(setup.priorities),
@@ -255,6 +256,11 @@ impl Reactor {
     pub(crate) fn set_running(&mut self, idx: usize, gen: u32) {
         self.lp.running_slot = idx as u32;
         self.lp.running_gen = gen;
+    }
+
+    /// How the base's per-event arrays grow.
+    pub(crate) fn growth(&self) -> Growth {
+        self.table.growth()
     }
 
     /// A loop starts on this base.
@@ -418,16 +424,40 @@ impl Reactor {
 /// overflowing the clock. Checked the same way on every thread.
 pub(crate) const MAX_TIMEOUT: Duration = Duration::from_nanos(u64::MAX / 4);
 
+/// How a base's per-event arrays grow (see [`EventConfig::grow_tables_by_doubling`]).
+///
+/// [`EventConfig::grow_tables_by_doubling`]: crate::EventConfig::grow_tables_by_doubling
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Growth {
+    /// By a quarter: at most a fifth of the array unused.
+    #[default]
+    Quarter,
+    /// By doubling: a quarter of the copying.
+    Double,
+}
+
 /// Makes room for one more element in a per-object array, growing it by a quarter rather
 /// than the doubling `push` would do: the arrays of events and bufferevents hold a slot per
 /// connection, and doubling leaves up to half of them unused. The price: where the
 /// allocator cannot grow the array in place (glibc moves a large block with `mremap` only
-/// while it is below its adaptive mmap threshold) the moves add up to about four times the
-/// final size; a program that knows its scale reserves it once
-/// ([`EventBase::reserve_events`](crate::EventBase::reserve_events)).
+/// while it is below its adaptive mmap threshold, and never one aligned beyond 16 bytes, as
+/// the event slots are) the moves add up to about four times the final size, each onto
+/// memory not touched before; a program that knows its scale reserves it once
+/// ([`EventBase::reserve_events`](crate::EventBase::reserve_events)), one that does not
+/// may choose [`Growth::Double`].
 pub(crate) fn reserve_quarter<T>(v: &mut Vec<T>) {
+    reserve_one(v, Growth::Quarter);
+}
+
+/// [`reserve_quarter`], or doubling with [`Growth::Double`].
+#[inline]
+pub(crate) fn reserve_one<T>(v: &mut Vec<T>, growth: Growth) {
     if v.len() == v.capacity() {
-        v.reserve_exact((v.capacity() / 4).max(16));
+        let more = match growth {
+            Growth::Quarter => v.capacity() / 4,
+            Growth::Double => v.capacity(),
+        };
+        v.reserve_exact(more.max(16));
     }
 }
 

@@ -19,6 +19,7 @@ fn scripted_base() -> (EventBase, Scripted) {
         max_interval: None,
         max_callbacks: None,
         limit_from_priority: 1,
+        growth: Default::default(),
     };
     let core = Reactor::with_backend(&setup, Backend::Scripted(script.clone())).unwrap();
     (EventBase::from_reactor(core), script)
@@ -423,4 +424,42 @@ fn removals_leave_the_rest_in_order_and_the_last_one_resets_the_array() {
     m.pop();
     m.pop();
     assert_eq!(m.base.reactor_mut().pop_active(0), None);
+}
+
+/// The event and callback tables grow by a quarter by default (little left unused per
+/// idle connection), by doubling when the config asks (fewer moves).
+#[test]
+fn tables_grow_by_a_quarter_or_by_doubling() {
+    let caps = |doubling: bool| {
+        let mut base = crate::EventConfig::new()
+            .grow_tables_by_doubling(doubling)
+            .build()
+            .unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..2000 {
+            base.new_timer(|_, _, _| {}).unwrap();
+            let c = (base.reactor().table.capacity(), base.handler_capacity());
+            if seen.last() != Some(&c) {
+                seen.push(c);
+            }
+        }
+        seen
+    };
+    let quarter = caps(false);
+    let double = caps(true);
+    for w in quarter.windows(2) {
+        assert!(
+            w[1].0 <= w[0].0 + w[0].0 / 4 + 16 && w[1].1 <= w[0].1 + w[0].1 / 4 + 16,
+            "{w:?}"
+        );
+    }
+    for w in double.windows(2) {
+        assert!(w[1].0 >= 2 * w[0].0 && w[1].1 >= 2 * w[0].1, "{w:?}");
+    }
+    assert!(
+        double.len() < quarter.len() / 2,
+        "{} vs {} moves",
+        double.len(),
+        quarter.len()
+    );
 }
