@@ -125,6 +125,7 @@ mod layers;
 mod listener;
 mod pending_activations;
 mod reactor;
+pub mod rt;
 mod shared;
 #[allow(unsafe_code)] // the system layer: every syscall and unsafe block lives below sys/
 mod sys;

@@ -55,6 +55,17 @@ pub(crate) fn check_fd(fd: RawFd) -> io::Result<()> {
     syscall!(fcntl(fd, libc::F_GETFD)).map(|_| ())
 }
 
+/// Switches `fd` to non-blocking mode (`O_NONBLOCK`), whatever kind of file it is.
+pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: F_GETFL and F_SETFL take an integer argument; any fd is acceptable.
+    let flags = syscall!(fcntl(fd, libc::F_GETFL))?;
+    if flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: as above.
+        syscall!(fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK))?;
+    }
+    Ok(())
+}
+
 /// Closes an fd we own, ignoring errors (there is nothing useful to do with them).
 pub(crate) fn close(fd: RawFd) {
     if fd >= 0 {

@@ -15,7 +15,7 @@ thread_local! {
 
 /// This thread's number (one atomic increment the first time a thread asks, then a plain
 /// thread-local read).
-fn this_thread() -> u64 {
+pub(crate) fn this_thread() -> u64 {
     THREAD.with(|t| {
         if t.get() == 0 {
             t.set(NEXT_THREAD.fetch_add(1, Ordering::Relaxed));

@@ -1,0 +1,324 @@
+//! [`Async<T>`]: any `AsFd` I/O object made awaitable on the runtime's base, and the queue
+//! of registrations the driver applies.
+//!
+//! A task's poll has no `&mut EventBase`, so what it asks of the base — watch this fd for
+//! reading, arm this timer, free that event — is queued as an [`Op`] (an `Rc` clone, no
+//! allocation) and applied by the driver right after its polls, before the loop waits.
+//! Each direction of a source has one one-shot evrs event, made on first use and added
+//! again each time a task waits on it; its callback wakes the waiting task.
+
+use super::task::{current, Inner};
+use super::time::TimerSrc;
+use crate::{Event, EventBase, What};
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+
+/// A registration for the driver.
+pub(crate) enum Op {
+    /// Watch `source` for one readiness in direction `dir` (0 read, 1 write).
+    Arm(Rc<Source>, usize),
+    /// Arm a timer (see `time.rs`).
+    Timer(Rc<TimerSrc>),
+    /// Free an event whose owner is gone.
+    Free(Event),
+}
+
+/// The driver's queue of registrations (kept, so it does not allocate once grown).
+#[derive(Default)]
+pub(crate) struct Ops {
+    queue: RefCell<Vec<Op>>,
+    spare: RefCell<Vec<Op>>,
+}
+
+impl Ops {
+    pub(crate) fn push(&self, op: Op) {
+        self.queue.borrow_mut().push(op);
+    }
+
+    /// Applies every queued registration (and those queued meanwhile).
+    pub(crate) fn apply(&self, base: &mut EventBase) {
+        loop {
+            let mut ops = std::mem::take(&mut *self.spare.borrow_mut());
+            std::mem::swap(&mut ops, &mut *self.queue.borrow_mut());
+            if ops.is_empty() {
+                *self.spare.borrow_mut() = ops;
+                return;
+            }
+            for op in ops.drain(..) {
+                match op {
+                    Op::Arm(src, dir) => src.arm(base, dir),
+                    Op::Timer(t) => t.arm(base),
+                    Op::Free(ev) => {
+                        let _ = base.free(ev);
+                    }
+                }
+            }
+            *self.spare.borrow_mut() = ops;
+        }
+    }
+}
+
+/// One direction of a source.
+#[derive(Default)]
+struct Dir {
+    waker: RefCell<Option<Waker>>,
+    ev: Cell<Option<Event>>,
+    /// An `Arm` is queued or the event is added.
+    armed: Cell<bool>,
+    /// Readinesses seen (for [`Async::readable`]'s futures).
+    ticks: Cell<u64>,
+    /// The base refused the registration (the fd was closed, say).
+    error: RefCell<Option<io::Error>>,
+}
+
+/// What `Async<T>` shares with its events' callbacks.
+pub(crate) struct Source {
+    fd: RawFd,
+    dirs: [Dir; 2],
+}
+
+impl Source {
+    fn arm(self: &Rc<Self>, base: &mut EventBase, dir: usize) {
+        let d = &self.dirs[dir];
+        if !d.armed.get() {
+            return; // disarmed since (its `Async` was dropped)
+        }
+        let ev = match d.ev.get() {
+            Some(ev) => Ok(ev),
+            None => {
+                let weak = Rc::downgrade(self);
+                let what = if dir == 0 { What::READ } else { What::WRITE };
+                base.new_event(self.fd, what, move |_, _, _| {
+                    if let Some(s) = weak.upgrade() {
+                        s.ready(dir);
+                    }
+                })
+            }
+        };
+        let r = ev.and_then(|ev| {
+            d.ev.set(Some(ev));
+            base.add(ev, None)
+        });
+        if let Err(e) = r {
+            d.armed.set(false);
+            *d.error.borrow_mut() = Some(e);
+            if let Some(w) = d.waker.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+
+    fn ready(&self, dir: usize) {
+        let d = &self.dirs[dir];
+        d.armed.set(false);
+        d.ticks.set(d.ticks.get() + 1);
+        let w = d.waker.borrow_mut().take();
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
+/// An I/O object (anything with a file descriptor: a socket, a pipe, a tty) made
+/// awaitable on the current runtime's base, as async-io's `Async`: the object is switched
+/// to non-blocking mode, and [`read_with`](Self::read_with) / [`write_with`](Self::write_with)
+/// retry an operation each time the fd is ready until it stops saying `WouldBlock`.
+pub struct Async<T: AsFd> {
+    io: Option<T>,
+    src: Rc<Source>,
+    rt: Weak<Inner>,
+}
+
+impl<T: AsFd> std::fmt::Debug for Async<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Async")
+            .field("fd", &self.src.fd)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: AsFd> Async<T> {
+    /// Wraps `io` for the current runtime of this thread, switching its fd to non-blocking.
+    pub fn new(io: T) -> io::Result<Async<T>> {
+        let rt = current()?;
+        let fd = io.as_fd().as_raw_fd();
+        crate::sys::set_nonblocking(fd)?;
+        Ok(Async {
+            io: Some(io),
+            src: Rc::new(Source {
+                fd,
+                dirs: Default::default(),
+            }),
+            rt: Rc::downgrade(&rt),
+        })
+    }
+
+    /// The object.
+    pub fn get_ref(&self) -> &T {
+        self.io.as_ref().expect("present until into_inner")
+    }
+
+    /// The object, mutably (reading or writing through it directly bypasses the waiting).
+    pub fn get_mut(&mut self) -> &mut T {
+        self.io.as_mut().expect("present until into_inner")
+    }
+
+    /// Unwraps the object (still non-blocking); its events are released.
+    pub fn into_inner(mut self) -> T {
+        self.release();
+        self.io.take().expect("present until into_inner")
+    }
+
+    /// Waits until the fd is readable (or reports an error, or hangs up).
+    pub fn readable(&self) -> Ready<'_, T> {
+        Ready {
+            io: self,
+            dir: 0,
+            start: None,
+        }
+    }
+
+    /// Waits until the fd is writable.
+    pub fn writable(&self) -> Ready<'_, T> {
+        Ready {
+            io: self,
+            dir: 1,
+            start: None,
+        }
+    }
+
+    /// Runs `op` until it succeeds or fails with anything but `WouldBlock` (`Interrupted`
+    /// is retried at once), waiting for readability in between.
+    pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        loop {
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable().await?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    /// As [`read_with`](Self::read_with), waiting for writability.
+    pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
+        loop {
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable().await?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    /// Polls for readiness in `dir`: `Ready(Ok)` once a readiness came after `since` (a
+    /// tick count; `None`: arm and wait), else the task is woken when one comes.
+    pub(crate) fn poll_ready(
+        &self,
+        dir: usize,
+        since: Option<u64>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let d = &self.src.dirs[dir];
+        if let Some(e) = d.error.borrow_mut().take() {
+            return Poll::Ready(Err(e));
+        }
+        if since.is_some_and(|t| d.ticks.get() != t) {
+            return Poll::Ready(Ok(()));
+        }
+        let mut w = d.waker.borrow_mut();
+        match w.as_ref() {
+            Some(old) if old.will_wake(cx.waker()) => {}
+            _ => *w = Some(cx.waker().clone()),
+        }
+        drop(w);
+        if !d.armed.replace(true) {
+            let Some(rt) = self.rt.upgrade() else {
+                d.armed.set(false);
+                return Poll::Ready(Err(gone()));
+            };
+            rt.queue_op(Op::Arm(self.src.clone(), dir));
+        }
+        Poll::Pending
+    }
+
+    fn release(&mut self) {
+        let rt = self.rt.upgrade();
+        for d in &self.src.dirs {
+            d.armed.set(false);
+            d.waker.borrow_mut().take();
+            if let (Some(ev), Some(rt)) = (d.ev.take(), &rt) {
+                rt.queue_op(Op::Free(ev));
+            }
+        }
+    }
+
+    /// One `op` attempt for a `poll_*` method: `WouldBlock` waits for direction `dir`.
+    pub(crate) fn poll_op<R>(
+        &self,
+        dir: usize,
+        cx: &mut Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> Poll<io::Result<R>> {
+        loop {
+            match op(self.get_ref()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match self.poll_ready(dir, None, cx) {
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        // (`None` never reports a readiness: only errors are ready.)
+                        Poll::Ready(Ok(())) | Poll::Pending => return Poll::Pending,
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+}
+
+impl<T: AsFd> Drop for Async<T> {
+    fn drop(&mut self) {
+        if self.io.is_some() {
+            self.release();
+        }
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the evrs runtime of this Async was dropped",
+    )
+}
+
+/// The future of [`Async::readable`] / [`Async::writable`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Ready<'a, T: AsFd> {
+    io: &'a Async<T>,
+    dir: usize,
+    start: Option<u64>,
+}
+
+impl<T: AsFd> std::fmt::Debug for Ready<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ready").field("dir", &self.dir).finish()
+    }
+}
+
+impl<T: AsFd> Future for Ready<'_, T> {
+    type Output = io::Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let d = &self.io.src.dirs[self.dir];
+        let start = *self.start.get_or_insert(d.ticks.get());
+        let r = self.io.poll_ready(self.dir, Some(start), cx);
+        if r.is_ready() {
+            self.start = None;
+        }
+        r
+    }
+}

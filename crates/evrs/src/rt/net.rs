@@ -1,0 +1,204 @@
+//! Async TCP and Unix-domain sockets on [`Async`], with the `futures-io` traits.
+
+use super::io::Async;
+use futures_io::{AsyncRead, AsyncWrite};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::unix::net as unix;
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// A TCP listener whose `accept` is awaited.
+#[derive(Debug)]
+pub struct TcpListener {
+    io: Async<std::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds and listens on `addr` (the first address it resolves to that binds).
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::from_std(std::net::TcpListener::bind(addr)?)
+    }
+
+    /// Wraps a listening socket (switched to non-blocking).
+    pub fn from_std(l: std::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener { io: Async::new(l)? })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Waits for the next connection.
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (s, peer) = self.io.read_with(|l| l.accept()).await?;
+        Ok((TcpStream::from_std(s)?, peer))
+    }
+}
+
+/// A TCP connection with `futures_io::AsyncRead` and `AsyncWrite`.
+#[derive(Debug)]
+pub struct TcpStream {
+    io: Async<std::net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Connects to `addr` without blocking the thread.
+    pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+        let domain = socket2::Domain::for_address(addr);
+        let sock = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
+        sock.set_nonblocking(true)?;
+        match sock.connect(&addr.into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        let s = TcpStream::from_std(sock.into())?;
+        s.io.writable().await?;
+        match s.io.get_ref().take_error()? {
+            Some(e) => Err(e),
+            None => Ok(s),
+        }
+    }
+
+    /// [`connect`](Self::connect) that gives up after `limit` (`TimedOut`).
+    pub async fn connect_timeout(addr: SocketAddr, limit: Duration) -> io::Result<TcpStream> {
+        super::time::timeout(limit, TcpStream::connect(addr)).await?
+    }
+
+    /// Wraps a connected socket (switched to non-blocking).
+    pub fn from_std(s: std::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream { io: Async::new(s)? })
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().peer_addr()
+    }
+
+    /// `TCP_NODELAY`.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.io.get_ref().set_nodelay(on)
+    }
+
+    /// Reads into `buf` (0: end of stream).
+    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.read_with(|mut s| s.read(buf)).await
+    }
+
+    /// Writes from `buf`; returns how much was written.
+    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.write_with(|mut s| s.write(buf)).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+        while !buf.is_empty() {
+            let n = self.write(buf).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            buf = &buf[n..];
+        }
+        Ok(())
+    }
+
+    /// Shuts down one or both directions.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+}
+
+/// A Unix-domain stream listener whose `accept` is awaited.
+#[derive(Debug)]
+pub struct UnixListener {
+    io: Async<unix::UnixListener>,
+}
+
+impl UnixListener {
+    /// Binds and listens on `path`.
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        Ok(UnixListener {
+            io: Async::new(unix::UnixListener::bind(path)?)?,
+        })
+    }
+
+    /// Waits for the next connection.
+    pub async fn accept(&self) -> io::Result<UnixStream> {
+        let (s, _) = self.io.read_with(|l| l.accept()).await?;
+        UnixStream::from_std(s)
+    }
+}
+
+/// A Unix-domain stream with `futures_io::AsyncRead` and `AsyncWrite`.
+#[derive(Debug)]
+pub struct UnixStream {
+    io: Async<unix::UnixStream>,
+}
+
+impl UnixStream {
+    /// Connects to `path` (a local connect does not block).
+    pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        UnixStream::from_std(unix::UnixStream::connect(path)?)
+    }
+
+    /// A connected pair.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = unix::UnixStream::pair()?;
+        Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
+    }
+
+    /// Wraps a connected socket (switched to non-blocking).
+    pub fn from_std(s: unix::UnixStream) -> io::Result<UnixStream> {
+        Ok(UnixStream { io: Async::new(s)? })
+    }
+
+    /// Shuts down one or both directions.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.get_ref().shutdown(how)
+    }
+}
+
+/// `futures_io::AsyncRead` / `AsyncWrite` for a stream type whose `&T` reads and writes.
+macro_rules! async_stream_io {
+    ($t:ty) => {
+        impl AsyncRead for $t {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                self.io.poll_op(0, cx, |mut s| s.read(buf))
+            }
+        }
+
+        impl AsyncWrite for $t {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.io.poll_op(1, cx, |mut s| s.write(buf))
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(self.io.get_ref().shutdown(Shutdown::Write))
+            }
+        }
+    };
+}
+
+async_stream_io!(TcpStream);
+async_stream_io!(UnixStream);

@@ -1,0 +1,275 @@
+//! The async runtime on every backend: tasks and join handles, real TCP and Unix sockets,
+//! timers that never end early, wakers from other threads, panics, cancellation, and the
+//! `futures-io` traits driven by `futures-util`'s own utilities.
+mod util;
+use evrs::rt::{self, Async, JoinError, Runtime, TcpListener, TcpStream, UnixStream};
+use futures_util::{AsyncReadExt, AsyncWriteExt};
+use std::cell::Cell;
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+use util::*;
+
+const MS: Duration = Duration::from_millis(1);
+
+/// Sets its flag when dropped (a future that was cancelled drops its state).
+struct DropFlag(Rc<Cell<bool>>);
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
+on_every_backend! {
+    fn block_on_runs_tasks_and_returns_their_output(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let out = rt.block_on(&mut b, async {
+            let tasks: Vec<_> = (0..100u64).map(|i| rt::spawn(async move { i * i }).unwrap()).collect();
+            let mut sum = 0;
+            for t in tasks {
+                sum += t.await.unwrap();
+            }
+            sum
+        }).unwrap();
+        assert_eq!(out, (0..100u64).map(|i| i * i).sum());
+        assert_eq!(rt.tasks(), 0);
+        drop(rt);
+    }
+
+    fn tcp_echo_with_many_concurrent_connections(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let total = rt.block_on(&mut b, async {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            let server = rt::spawn(async move {
+                for _ in 0..200 {
+                    let (s, _) = listener.accept().await?;
+                    rt::spawn(async move {
+                        let mut buf = [0u8; 1024];
+                        loop {
+                            let n = s.read(&mut buf).await?;
+                            if n == 0 {
+                                return Ok::<_, io::Error>(());
+                            }
+                            s.write_all(&buf[..n]).await?;
+                        }
+                    })?
+                    .detach();
+                }
+                Ok::<_, io::Error>(())
+            })?;
+            let clients: Vec<_> = (0..200u32).map(|i| rt::spawn(async move {
+                let c = TcpStream::connect(addr).await?;
+                let mut got = 0;
+                for round in 0..10u32 {
+                    let msg = format!("client {i} round {round}");
+                    c.write_all(msg.as_bytes()).await?;
+                    let mut buf = vec![0u8; msg.len()];
+                    let mut have = 0;
+                    while have < buf.len() {
+                        let n = c.read(&mut buf[have..]).await?;
+                        assert!(n > 0, "early EOF");
+                        have += n;
+                    }
+                    assert_eq!(buf, msg.as_bytes());
+                    got += have;
+                }
+                Ok::<_, io::Error>(got)
+            }).unwrap()).collect();
+            let mut total = 0;
+            for c in clients {
+                total += c.await??;
+            }
+            server.await??;
+            Ok::<_, io::Error>(total)
+        }).unwrap().unwrap();
+        assert!(total > 200 * 10 * 15);
+        // Connection tasks still waiting for their EOF go with the runtime.
+        rt.shutdown(&mut b);
+    }
+
+    fn futures_io_traits_work_with_futures_util(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        rt.block_on(&mut b, async {
+            let (mut a, mut z) = UnixStream::pair()?;
+            let data: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+            let d2 = data.clone();
+            let writer = rt::spawn(async move {
+                a.write_all(&d2).await?;
+                a.close().await?;
+                Ok::<_, io::Error>(())
+            })?;
+            let mut got = Vec::new();
+            z.read_to_end(&mut got).await?;
+            writer.await??;
+            assert_eq!(got, data);
+            Ok::<_, io::Error>(())
+        }).unwrap().unwrap();
+    }
+
+    fn sleep_never_ends_early_and_timeout_elapses(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        rt.block_on(&mut b, async {
+            for ms in [1u32, 5, 20] {
+                let t = Instant::now();
+                rt::sleep(MS * ms).await;
+                assert!(t.elapsed() >= MS * ms, "slept {:?} for {ms} ms", t.elapsed());
+            }
+            let t = Instant::now();
+            let r = rt::timeout(20 * MS, rt::sleep(Duration::from_secs(60))).await;
+            assert_eq!(r, Err(rt::Elapsed));
+            assert!(t.elapsed() >= 20 * MS && t.elapsed() < Duration::from_secs(30));
+            assert_eq!(rt::timeout(Duration::from_secs(60), async { 7 }).await, Ok(7));
+            let mut iv = rt::interval(5 * MS);
+            let first = iv.tick().await;
+            let second = iv.tick().await;
+            assert!(second >= first + 5 * MS);
+        }).unwrap();
+    }
+
+    fn a_waker_called_from_another_thread_wakes_the_task(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let slot: Arc<Mutex<(bool, Option<Waker>)>> = Arc::new(Mutex::new((false, None)));
+        let s = slot.clone();
+        let t = std::thread::spawn(move || {
+            // Wait for the task to park its waker, then wake it (twice: coalesced).
+            loop {
+                let mut g = s.lock().unwrap();
+                if let Some(w) = g.1.take() {
+                    g.0 = true;
+                    drop(g);
+                    w.wake_by_ref();
+                    w.wake();
+                    return;
+                }
+                drop(g);
+                std::thread::sleep(MS);
+            }
+        });
+        let s = slot.clone();
+        rt.block_on(&mut b, std::future::poll_fn(move |cx| {
+            let mut g = s.lock().unwrap();
+            if g.0 {
+                Poll::Ready(())
+            } else {
+                g.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })).unwrap();
+        t.join().unwrap();
+    }
+
+    fn a_panicking_task_ends_its_handle_not_the_loop(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        rt.block_on(&mut b, async {
+            let bad = rt::spawn(async {
+                rt::sleep(MS).await;
+                panic!("task panics on purpose");
+            }).unwrap();
+            let good = rt::spawn(async {
+                rt::sleep(5 * MS).await;
+                "still here"
+            }).unwrap();
+            assert!(matches!(bad.await, Err(JoinError::Panicked(_))));
+            assert_eq!(good.await.unwrap(), "still here");
+        }).unwrap();
+    }
+
+    fn dropping_a_handle_cancels_detach_keeps_and_abort_cancels(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let (dropped, detached_done, aborted) =
+            (Rc::new(Cell::new(false)), Rc::new(Cell::new(false)), Rc::new(Cell::new(false)));
+        let (d, dd, a) = (dropped.clone(), detached_done.clone(), aborted.clone());
+        rt.block_on(&mut b, async move {
+            let guard = DropFlag(d);
+            drop(rt::spawn(async move {
+                let _g = guard;
+                rt::sleep(Duration::from_secs(60)).await;
+            }).unwrap());
+            rt::spawn(async move {
+                rt::sleep(2 * MS).await;
+                dd.set(true);
+            }).unwrap().detach();
+            let guard = DropFlag(a);
+            let h = rt::spawn(async move {
+                let _g = guard;
+                rt::sleep(Duration::from_secs(60)).await;
+            }).unwrap();
+            rt::sleep(MS).await;
+            h.abort();
+            assert!(matches!(h.await, Err(JoinError::Cancelled)));
+            rt::sleep(10 * MS).await;
+        }).unwrap();
+        assert!(dropped.get(), "a dropped handle's task was not cancelled");
+        assert!(aborted.get(), "an aborted task's future was not dropped");
+        assert!(detached_done.get(), "a detached task did not run to its end");
+    }
+
+    fn dropping_the_runtime_drops_pending_tasks(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let dropped = Rc::new(Cell::new(false));
+        let guard = DropFlag(dropped.clone());
+        rt.spawn(async move {
+            let _g = guard;
+            rt::sleep(Duration::from_secs(60)).await;
+        }).detach();
+        assert_eq!(rt.run_until_stalled(&mut b).unwrap(), 1);
+        drop(rt);
+        assert!(dropped.get());
+        // The base goes on without it; its next pass releases the dropped timer's event
+        // and the driver's.
+        b.run(evrs::LoopFlags::NONBLOCK).unwrap();
+    }
+
+    fn a_dropped_read_future_loses_no_bytes(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let ours = Async::new(ours).unwrap();
+        rt.block_on(&mut b, async move {
+            // A read raced against a timeout that wins: nothing was read.
+            let r = rt::timeout(5 * MS, ours.read_with(|mut s| {
+                let mut buf = [0u8; 16];
+                s.read(&mut buf)
+            })).await;
+            assert!(r.is_err());
+            theirs.write_all(b"kept").unwrap();
+            let mut buf = [0u8; 16];
+            let n = ours.read_with(|mut s| s.read(&mut buf)).await.unwrap();
+            assert_eq!(&buf[..n], b"kept");
+        }).unwrap();
+    }
+
+    fn connect_to_a_closed_port_fails_cleanly(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap()
+        };
+        let r = rt.block_on(&mut b, TcpStream::connect(port)).unwrap();
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
+    }
+}
+
+#[test]
+fn free_functions_outside_a_runtime_fail_clearly() {
+    std::thread::spawn(|| {
+        let e = rt::spawn(async {}).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert!(Async::new(a).is_err());
+    })
+    .join()
+    .unwrap();
+}
