@@ -141,9 +141,16 @@ fn main() -> io::Result<()> {
         return client_main();
     }
     let all: &[&'static str] = if cfg!(have_libevent) {
-        &["evrs", "libevent", "libevent-events", "raw-epoll", "tokio"]
+        &[
+            "evrs",
+            "evrs-async",
+            "libevent",
+            "libevent-events",
+            "raw-epoll",
+            "tokio",
+        ]
     } else {
-        &["evrs", "raw-epoll", "tokio"]
+        &["evrs", "evrs-async", "raw-epoll", "tokio"]
     };
     if !cfg!(have_libevent) {
         println!(
@@ -345,7 +352,7 @@ fn report(o: &Options, results: &mut [(usize, String, Vec<Stats>)]) {
     // What evrs's bytes are: live allocations by size at the largest size measured.
     if let Some((n, _, stats)) = results.last() {
         for (i, name) in names.iter().enumerate() {
-            if *name != "evrs" && *name != "tokio" {
+            if !["evrs", "evrs-async", "tokio"].contains(name) {
                 continue;
             }
             let Some(s) = stats[i].mem.last() else {

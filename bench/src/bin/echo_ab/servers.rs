@@ -266,6 +266,89 @@ impl Server for TokioEcho {
     }
 }
 
+/// evrs::rt: tokio's echo shape (a task per connection, `read` + `write_all` with a 1 KiB
+/// buffer) on an evrs base.
+pub(crate) struct EvrsAsyncEcho {
+    pub(crate) rt: Option<evrs::rt::Runtime>,
+    pub(crate) base: EventBase,
+    pub(crate) listener: Rc<evrs::rt::TcpListener>,
+    pub(crate) stop: Rc<evrs::rt::Async<StopFd>>,
+    pub(crate) accepted: usize,
+}
+
+impl std::os::fd::AsFd for StopFd {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        // SAFETY: the client's stdout pipe outlives every server (see `TokioEcho::new`).
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(self.0) }
+    }
+}
+
+async fn evrs_async_echo(s: evrs::rt::TcpStream) {
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if s.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+impl EvrsAsyncEcho {
+    pub(crate) fn new(l: TcpListener, stop_fd: RawFd) -> io::Result<EvrsAsyncEcho> {
+        let mut base = EventConfig::new().method(Method::Epoll).build()?;
+        let rt = evrs::rt::Runtime::new(&mut base)?;
+        let stop = evrs::rt::Async::new(StopFd(stop_fd))?;
+        // `Async::new` made the client's pipe non-blocking; the harness reads it blocking
+        // (and this server only waits for it to be readable).
+        // SAFETY: F_GETFL/F_SETFL on an open fd take integer arguments.
+        unsafe {
+            let flags = libc::fcntl(stop_fd, libc::F_GETFL);
+            libc::fcntl(stop_fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+        Ok(EvrsAsyncEcho {
+            listener: Rc::new(evrs::rt::TcpListener::from_std(l)?),
+            stop: Rc::new(stop),
+            rt: Some(rt),
+            base,
+            accepted: 0,
+        })
+    }
+}
+
+impl Server for EvrsAsyncEcho {
+    fn accept_until(&mut self, total: usize) -> io::Result<()> {
+        let rt = self.rt.as_ref().expect("runtime until drop");
+        let (listener, start) = (self.listener.clone(), self.accepted);
+        let accepted = rt.block_on(&mut self.base, async move {
+            let mut accepted = start;
+            while accepted < total {
+                let (s, _) = listener.accept().await?;
+                evrs::rt::spawn(evrs_async_echo(s))?.detach();
+                accepted += 1;
+            }
+            Ok::<_, io::Error>(accepted)
+        })??;
+        self.accepted = accepted;
+        Ok(())
+    }
+    fn serve(&mut self) -> io::Result<()> {
+        let rt = self.rt.as_ref().expect("runtime until drop");
+        let stop = self.stop.clone();
+        rt.block_on(&mut self.base, async move { stop.readable().await })?
+    }
+}
+
+impl Drop for EvrsAsyncEcho {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown(&mut self.base);
+        }
+    }
+}
+
 #[cfg(have_libevent)]
 pub(crate) mod libevent {
     use std::ffi::c_int;
@@ -341,6 +424,7 @@ pub(crate) fn build(
         "evrs" => Box::new(EvrsEcho::new(l, stop_fd)?),
         "raw-epoll" => Box::new(RawEcho::new(l, stop_fd)?),
         "tokio" => Box::new(TokioEcho::new(l, stop_fd)?),
+        "evrs-async" => Box::new(EvrsAsyncEcho::new(l, stop_fd)?),
         #[cfg(have_libevent)]
         "libevent" => Box::new(libevent::Echo::new(l, stop_fd, cap, false)?),
         #[cfg(have_libevent)]

@@ -4,8 +4,13 @@
 //! A task's poll has no `&mut EventBase`, so what it asks of the base — watch this fd for
 //! reading, arm this timer, free that event — is queued as an [`Op`] (an `Rc` clone, no
 //! allocation) and applied by the driver right after its polls, before the loop waits.
-//! Each direction of a source has one one-shot evrs event, made on first use and added
-//! again each time a task waits on it; its callback wakes the waiting task.
+//! Each direction of a source has one persistent evrs event, made on first use and added
+//! when a task first waits on it; its callback wakes the waiting task, or — when no task
+//! waits — deletes itself (level-triggered readiness nobody consumes must not spin), so a
+//! task that reads, writes and waits again costs no `epoll_ctl`. Each direction also
+//! remembers whether the fd was last seen ready: after `WouldBlock`, or a stream read that
+//! returned less than asked (the socket's buffer was drained), the next attempt waits for
+//! the event instead of making a system call that would fail.
 
 use super::task::{current, Inner};
 use super::time::TimerSrc;
@@ -70,6 +75,8 @@ struct Dir {
     ev: Cell<Option<Event>>,
     /// An `Arm` is queued or the event is added.
     armed: Cell<bool>,
+    /// The fd was not seen unready since the last readiness (attempt the operation).
+    unready: Cell<bool>,
     /// Readinesses seen (for [`Async::readable`]'s futures).
     ticks: Cell<u64>,
     /// The base refused the registration (the fd was closed, say).
@@ -93,9 +100,16 @@ impl Source {
             None => {
                 let weak = Rc::downgrade(self);
                 let what = if dir == 0 { What::READ } else { What::WRITE };
-                base.new_event(self.fd, what, move |_, _, _| {
-                    if let Some(s) = weak.upgrade() {
-                        s.ready(dir);
+                base.new_event(self.fd, what | What::PERSIST, move |base, ev, _| {
+                    match weak.upgrade() {
+                        Some(s) if s.ready(dir) => {}
+                        _ => {
+                            // Nobody waits: stop watching until somebody does.
+                            let _ = base.del(ev);
+                            if let Some(s) = weak.upgrade() {
+                                s.dirs[dir].armed.set(false);
+                            }
+                        }
                     }
                 })
             }
@@ -113,13 +127,18 @@ impl Source {
         }
     }
 
-    fn ready(&self, dir: usize) {
+    /// A readiness: wakes the waiting task; false if none waits.
+    fn ready(&self, dir: usize) -> bool {
         let d = &self.dirs[dir];
-        d.armed.set(false);
         d.ticks.set(d.ticks.get() + 1);
+        d.unready.set(false);
         let w = d.waker.borrow_mut().take();
-        if let Some(w) = w {
-            w.wake();
+        match w {
+            Some(w) => {
+                w.wake();
+                true
+            }
+            None => false,
         }
     }
 }
@@ -257,16 +276,30 @@ impl<T: AsFd> Async<T> {
         }
     }
 
-    /// One `op` attempt for a `poll_*` method: `WouldBlock` waits for direction `dir`.
+    /// Marks direction `dir` unready: the next attempt waits for a readiness first (a
+    /// stream read that returned less than asked drained the socket).
+    pub(crate) fn drained(&self, dir: usize) {
+        self.src.dirs[dir].unready.set(true);
+    }
+
+    /// One `op` attempt for a `poll_*` method: `WouldBlock` waits for direction `dir`, and
+    /// so does a direction known to be unready, without attempting.
     pub(crate) fn poll_op<R>(
         &self,
         dir: usize,
         cx: &mut Context<'_>,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> Poll<io::Result<R>> {
+        let d = &self.src.dirs[dir];
         loop {
-            match op(self.get_ref()) {
+            let r = if d.unready.get() {
+                Err(io::ErrorKind::WouldBlock.into())
+            } else {
+                op(self.get_ref())
+            };
+            match r {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    d.unready.set(true);
                     match self.poll_ready(dir, None, cx) {
                         Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                         // (`None` never reports a readiness: only errors are ready.)

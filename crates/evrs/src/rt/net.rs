@@ -89,28 +89,6 @@ impl TcpStream {
         self.io.get_ref().set_nodelay(on)
     }
 
-    /// Reads into `buf` (0: end of stream).
-    pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.io.read_with(|mut s| s.read(buf)).await
-    }
-
-    /// Writes from `buf`; returns how much was written.
-    pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.write_with(|mut s| s.write(buf)).await
-    }
-
-    /// Writes all of `buf`.
-    pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
-        while !buf.is_empty() {
-            let n = self.write(buf).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            buf = &buf[n..];
-        }
-        Ok(())
-    }
-
     /// Shuts down one or both directions.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io.get_ref().shutdown(how)
@@ -167,16 +145,66 @@ impl UnixStream {
     }
 }
 
-/// `futures_io::AsyncRead` / `AsyncWrite` for a stream type whose `&T` reads and writes.
+/// Reads and writes for a stream type whose `&T` reads and writes: the inherent `read`,
+/// `write` and `write_all` (through `&self`, so one task may read while another writes),
+/// and `futures_io::AsyncRead` / `AsyncWrite`. A read or write that moved less than asked
+/// drained the socket's buffer (or filled it): the next one waits for readiness instead of
+/// making a system call that would fail.
 macro_rules! async_stream_io {
     ($t:ty) => {
+        impl $t {
+            /// Reads into `buf` (0: end of stream).
+            pub async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+                std::future::poll_fn(|cx| self.poll_read_ref(cx, buf)).await
+            }
+
+            /// Writes from `buf`; returns how much was written.
+            pub async fn write(&self, buf: &[u8]) -> io::Result<usize> {
+                std::future::poll_fn(|cx| self.poll_write_ref(cx, buf)).await
+            }
+
+            /// Writes all of `buf`.
+            pub async fn write_all(&self, mut buf: &[u8]) -> io::Result<()> {
+                while !buf.is_empty() {
+                    let n = self.write(buf).await?;
+                    if n == 0 {
+                        return Err(io::ErrorKind::WriteZero.into());
+                    }
+                    buf = &buf[n..];
+                }
+                Ok(())
+            }
+
+            fn poll_read_ref(
+                &self,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<io::Result<usize>> {
+                let want = buf.len();
+                let r = self.io.poll_op(0, cx, |mut s| s.read(buf));
+                if matches!(r, Poll::Ready(Ok(n)) if n > 0 && n < want) {
+                    self.io.drained(0);
+                }
+                r
+            }
+
+            fn poll_write_ref(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+                let want = buf.len();
+                let r = self.io.poll_op(1, cx, |mut s| s.write(buf));
+                if matches!(r, Poll::Ready(Ok(n)) if n < want) {
+                    self.io.drained(1);
+                }
+                r
+            }
+        }
+
         impl AsyncRead for $t {
             fn poll_read(
                 self: Pin<&mut Self>,
                 cx: &mut Context<'_>,
                 buf: &mut [u8],
             ) -> Poll<io::Result<usize>> {
-                self.io.poll_op(0, cx, |mut s| s.read(buf))
+                self.poll_read_ref(cx, buf)
             }
         }
 
@@ -186,7 +214,7 @@ macro_rules! async_stream_io {
                 cx: &mut Context<'_>,
                 buf: &[u8],
             ) -> Poll<io::Result<usize>> {
-                self.io.poll_op(1, cx, |mut s| s.write(buf))
+                self.poll_write_ref(cx, buf)
             }
 
             fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -489,10 +489,9 @@ fn spawn_on<T: 'static>(rt: &Rc<Inner>, fut: impl Future<Output = T> + 'static) 
         out: RefCell::new(None),
         waker: RefCell::new(None),
     });
-    let s = state.clone();
-    let wrapped = async move {
-        let v = fut.await;
-        s.finish(Ok(v));
+    let wrapped = Finishing {
+        fut,
+        state: state.clone(),
     };
     let id = rt.spawn_boxed(Box::pin(wrapped), state.clone());
     JoinHandle {
@@ -500,6 +499,25 @@ fn spawn_on<T: 'static>(rt: &Rc<Inner>, fut: impl Future<Output = T> + 'static) 
         id,
         state,
         detached: false,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A task's future, handing its output to the `JoinHandle` side. (Not an `async`
+    /// block: one that awaits a captured future holds it twice, doubling every task.)
+    struct Finishing<F: Future> {
+        #[pin]
+        fut: F,
+        state: Rc<JoinState<F::Output>>,
+    }
+}
+
+impl<F: Future> Future for Finishing<F> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        this.fut.poll(cx).map(|v| this.state.finish(Ok(v)))
     }
 }
 
