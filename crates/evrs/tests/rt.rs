@@ -250,6 +250,32 @@ on_every_backend! {
         }).unwrap();
     }
 
+    fn a_task_that_keeps_yielding_does_not_starve_io_or_timers(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let spins = Rc::new(Cell::new(0u64));
+        let s = spins.clone();
+        rt.spawn(std::future::poll_fn(move |cx| {
+            s.set(s.get() + 1);
+            cx.waker().wake_by_ref();
+            Poll::<()>::Pending
+        })).detach();
+        rt.block_on(&mut b, async {
+            let (x, y) = UnixStream::pair()?;
+            x.write_all(b"ping").await?;
+            let mut buf = [0u8; 4];
+            let mut have = 0;
+            while have < 4 {
+                have += y.read(&mut buf[have..]).await?;
+            }
+            rt::sleep(5 * MS).await;
+            Ok::<_, io::Error>(())
+        }).unwrap().unwrap();
+        // It ran meanwhile, once per loop iteration.
+        assert!(spins.get() > 1);
+        rt.shutdown(&mut b);
+    }
+
     fn connect_to_a_closed_port_fails_cleanly(m) {
         let mut b = base(m);
         let rt = Runtime::new(&mut b).unwrap();

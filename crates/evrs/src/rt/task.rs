@@ -171,9 +171,10 @@ impl Inner {
         self.wake_driver();
     }
 
-    /// The driver runs in the loop's next callback pass (no lock, no syscall).
+    /// The driver runs in the loop's callback pass (no lock, no syscall). While it runs,
+    /// nothing: it re-arms itself for the next iteration when it is done.
     pub(crate) fn wake_driver(&self) {
-        if !self.scheduled.replace(true) {
+        if !self.in_drive.get() && !self.scheduled.replace(true) {
             let _ = self.local.defer(self.remote.driver);
         }
     }
@@ -321,8 +322,10 @@ impl Inner {
         });
         self.ops.apply(base);
         self.in_drive.set(false);
-        if !self.ready.borrow().is_empty() {
-            self.wake_driver();
+        if !self.ready.borrow().is_empty() && !self.scheduled.replace(true) {
+            // Tasks woken by the polls run in the next iteration, after the backend was
+            // polled: a task that keeps yielding cannot starve I/O (or make a pass endless).
+            let _ = base.activate_later(self.remote.driver, What::empty());
         }
     }
 }
