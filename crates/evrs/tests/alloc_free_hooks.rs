@@ -186,11 +186,26 @@ fn async_wakes(m: Method) {
     let polled = polls.get();
     pass(ITERS);
     let allocs = ALLOCS.load(Ordering::SeqCst) - before;
-    assert_eq!(allocs, 0, "{m}: {allocs} allocations over {ITERS} task wakes");
-    assert!(polls.get() - polled >= ITERS, "{m}: {} polls", polls.get() - polled);
+    assert_eq!(
+        allocs, 0,
+        "{m}: {allocs} allocations over {ITERS} task wakes"
+    );
+    assert!(
+        polls.get() - polled >= ITERS,
+        "{m}: {} polls",
+        polls.get() - polled
+    );
     let (r, w) = rw_syscalls_of(|| pass(ITERS));
-    assert_eq!((r, w), (0, 0), "{m}: read/write syscalls over {ITERS} task wakes");
-    assert_eq!(handle.wake_writes(), 0, "{m}: a same-thread wake wrote the eventfd");
+    assert_eq!(
+        (r, w),
+        (0, 0),
+        "{m}: read/write syscalls over {ITERS} task wakes"
+    );
+    assert_eq!(
+        handle.wake_writes(),
+        0,
+        "{m}: a same-thread wake wrote the eventfd"
+    );
     rt.shutdown(&mut base);
 }
 

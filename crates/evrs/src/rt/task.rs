@@ -112,6 +112,10 @@ pub(crate) struct Inner {
     in_drive: Cell<bool>,
     /// Shared with the driver, which applies what is left after the runtime is dropped.
     ops: Rc<Ops>,
+    /// The task `block_on` waits for, and whether it has ended (the driver then breaks
+    /// the loop, which other ready tasks would keep running).
+    target: Cell<Option<TaskId>>,
+    target_done: Cell<bool>,
 }
 
 static NEXT_RUNTIME: AtomicU64 = AtomicU64::new(1);
@@ -233,6 +237,9 @@ impl Inner {
         s.live = false;
         s.gen = s.gen.wrapping_add(1);
         s.waker = None;
+        if self.target.get() == Some(id) {
+            self.target_done.set(true);
+        }
         let out = (s.fut.take(), s.completion.take());
         drop(tasks);
         self.free.borrow_mut().push(id.slot);
@@ -322,6 +329,9 @@ impl Inner {
         });
         self.ops.apply(base);
         self.in_drive.set(false);
+        if self.target_done.replace(false) {
+            base.loopbreak();
+        }
         if !self.ready.borrow().is_empty() && !self.scheduled.replace(true) {
             // Tasks woken by the polls run in the next iteration, after the backend was
             // polled: a task that keeps yielding cannot starve I/O (or make a pass endless).
@@ -399,6 +409,8 @@ impl Runtime {
             live: Cell::new(0),
             in_drive: Cell::new(false),
             ops,
+            target: Cell::new(None),
+            target_done: Cell::new(false),
         });
         *cell.borrow_mut() = Some(Rc::downgrade(&inner));
         RUNTIMES.with(|r| r.borrow_mut().push(inner.clone()));
@@ -418,6 +430,13 @@ impl Runtime {
         fut: impl Future<Output = T> + 'static,
     ) -> io::Result<T> {
         let task = self.spawn(fut);
+        let outer = self.inner.target.replace(Some(task.id));
+        let r = self.wait_for(base, &task);
+        self.inner.target.set(outer);
+        r
+    }
+
+    fn wait_for<T>(&self, base: &mut EventBase, task: &JoinHandle<T>) -> io::Result<T> {
         loop {
             if let Some(r) = task.try_take() {
                 return match r {
@@ -431,7 +450,8 @@ impl Runtime {
     }
 
     /// Runs the base's loop without blocking until no task is ready; returns how many
-    /// tasks are left (waiting for I/O, a timer or a waker).
+    /// tasks are left (waiting for I/O, a timer or a waker). A task that keeps waking
+    /// itself never lets it return.
     pub fn run_until_stalled(&self, base: &mut EventBase) -> io::Result<usize> {
         while self.inner.scheduled.get() || !self.inner.ready.borrow().is_empty() {
             base.run(crate::LoopFlags::NONBLOCK)?;
