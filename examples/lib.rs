@@ -7,6 +7,7 @@
 //! |----------------------|--------------------|------------------------------------------------|
 //! | `rot13_server`       | [`rot13_bev`]      | the book's ROT13 server, with bufferevents     |
 //! | `rot13_server_events`| [`rot13`]          | the same server on plain events                |
+//! | `async_rot13`        | [`rot13_async`]    | the same server in async style (`evrs::rt`)    |
 //! | `receive_two`        | [`receive_two`]    | one loop waiting on two connections            |
 //! | `echo_server`        | [`echo`]           | one thread serving thousands of clients        |
 //! | `reactor_downloader` | [`downloader`]     | a reader/writer event per download             |
@@ -34,6 +35,8 @@ pub mod multi_loop;
 pub mod receive_two;
 #[path = "src/rot13.rs"]
 pub mod rot13;
+#[path = "src/rot13_async.rs"]
+pub mod rot13_async;
 #[path = "src/rot13_bev.rs"]
 pub mod rot13_bev;
 #[path = "src/tls_echo.rs"]
