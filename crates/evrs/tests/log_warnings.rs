@@ -1,5 +1,6 @@
 //! Warnings with no caller to return to go through the `log` facade: a signal delivery the
-//! handler could not write (the base's pipe was full) is reported by the next drain.
+//! handler could not write (the base's pipe was full) is reported by the next drain; in
+//! debug builds, an async task whose poll blocks the loop's thread for over 100 ms.
 mod util;
 use evrs::{LoopFlags, What};
 use std::sync::Mutex;
@@ -24,7 +25,7 @@ impl log::Log for Capture {
 #[test]
 fn dropped_signal_deliveries_are_logged() {
     let _w = util::watchdog("dropped_signal_deliveries_are_logged", util::WATCHDOG_BOUND);
-    log::set_logger(&Capture).unwrap();
+    let _ = log::set_logger(&Capture);
     log::set_max_level(log::LevelFilter::Warn);
     for m in evrs::Method::ALL {
         RECORDS.lock().unwrap().clear();
@@ -54,4 +55,27 @@ fn dropped_signal_deliveries_are_logged() {
         b.free(ev).unwrap();
         b.verify().unwrap();
     }
+}
+
+#[cfg(debug_assertions)]
+#[test]
+fn a_task_that_blocks_the_thread_is_logged_in_debug_builds() {
+    let _w = util::watchdog(
+        "a_task_that_blocks_the_thread_is_logged_in_debug_builds",
+        util::WATCHDOG_BOUND,
+    );
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Warn);
+    let mut base = evrs::EventBase::new().unwrap();
+    let rt = evrs::rt::Runtime::new(&mut base).unwrap();
+    rt.block_on(&mut base, async {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    })
+    .unwrap();
+    let logged = RECORDS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    assert!(
+        logged.iter().any(|r| r.contains("blocks the loop's thread")),
+        "{logged:?}"
+    );
+    rt.shutdown(&mut base);
 }

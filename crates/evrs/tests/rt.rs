@@ -276,6 +276,34 @@ on_every_backend! {
         rt.shutdown(&mut b);
     }
 
+    fn udp_datagrams_round_trip(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        rt.block_on(&mut b, async {
+            let a = rt::UdpSocket::bind("127.0.0.1:0")?;
+            let z = rt::UdpSocket::bind("127.0.0.1:0")?;
+            let (aa, za) = (a.local_addr()?, z.local_addr()?);
+            let echo = rt::spawn(async move {
+                let mut buf = [0u8; 64];
+                for _ in 0..10 {
+                    let (n, from) = z.recv_from(&mut buf).await?;
+                    z.send_to(&buf[..n], from).await?;
+                }
+                Ok::<_, io::Error>(())
+            })?;
+            a.connect(za)?;
+            for i in 0..10u8 {
+                a.send(&[i; 8]).await?;
+                let mut buf = [0u8; 64];
+                let n = a.recv(&mut buf).await?;
+                assert_eq!(&buf[..n], &[i; 8]);
+            }
+            echo.await??;
+            assert_ne!(aa, za);
+            Ok::<_, io::Error>(())
+        }).unwrap().unwrap();
+    }
+
     fn connect_to_a_closed_port_fails_cleanly(m) {
         let mut b = base(m);
         let rt = Runtime::new(&mut b).unwrap();

@@ -1,7 +1,7 @@
 //! Async/await on the same loop: a single-threaded executor ([`Runtime`]) whose tasks run
 //! on an [`EventBase`](crate::EventBase) between its callbacks, with awaitable I/O
-//! ([`Async`], [`TcpListener`], [`TcpStream`], [`UnixListener`], [`UnixStream`], the last
-//! three with `futures-io`'s `AsyncRead`/`AsyncWrite`) and timers ([`sleep`], [`timeout`],
+//! ([`Async`], [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`],
+//! [`UnixStream`], the streams with `futures-io`'s `AsyncRead`/`AsyncWrite`) and timers ([`sleep`], [`timeout`],
 //! [`interval`]) on the base's wheel.
 //!
 //! Callback code and async code share the base, so a program can move one piece at a time:
@@ -48,6 +48,6 @@ mod task;
 mod time;
 
 pub use io::{Async, Ready};
-pub use net::{TcpListener, TcpStream, UnixListener, UnixStream};
+pub use net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 pub use task::{spawn, JoinError, JoinHandle, Runtime};
 pub use time::{interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep};

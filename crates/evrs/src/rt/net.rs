@@ -95,6 +95,51 @@ impl TcpStream {
     }
 }
 
+/// A UDP socket whose sends and receives are awaited.
+#[derive(Debug)]
+pub struct UdpSocket {
+    io: Async<std::net::UdpSocket>,
+}
+
+impl UdpSocket {
+    /// Binds to `addr`.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+        Ok(UdpSocket {
+            io: Async::new(std::net::UdpSocket::bind(addr)?)?,
+        })
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.get_ref().local_addr()
+    }
+
+    /// Sets the default peer (for [`send`](Self::send) / [`recv`](Self::recv)).
+    pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
+        self.io.get_ref().connect(addr)
+    }
+
+    /// Sends one datagram to `addr`.
+    pub async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
+        self.io.write_with(|s| s.send_to(buf, addr)).await
+    }
+
+    /// Receives one datagram and its sender.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.io.read_with(|s| s.recv_from(buf)).await
+    }
+
+    /// Sends one datagram to the connected peer.
+    pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.io.write_with(|s| s.send(buf)).await
+    }
+
+    /// Receives one datagram from the connected peer.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io.read_with(|s| s.recv(buf)).await
+    }
+}
+
 /// A Unix-domain stream listener whose `accept` is awaited.
 #[derive(Debug)]
 pub struct UnixListener {

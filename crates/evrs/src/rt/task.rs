@@ -120,6 +120,10 @@ pub(crate) struct Inner {
 
 static NEXT_RUNTIME: AtomicU64 = AtomicU64::new(1);
 
+/// In debug builds, a poll longer than this is logged: the task blocks the loop's thread.
+#[cfg(debug_assertions)]
+const SLOW_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 thread_local! {
     /// This thread's runtimes; the last one is where free functions (`spawn`, `Async::new`,
     /// `sleep`) go: the one whose driver runs, else the newest.
@@ -287,8 +291,18 @@ impl Inner {
         waker.scheduled.store(false, Ordering::Release);
         let w = Waker::from(waker);
         let mut cx = Context::from_waker(&w);
+        #[cfg(debug_assertions)]
+        let t0 = std::time::Instant::now();
         let res =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+        #[cfg(debug_assertions)]
+        if t0.elapsed() > SLOW_POLL {
+            log::warn!(
+                "evrs::rt: a task's poll took {:?}: it blocks the loop's thread (use \
+                 spawn_blocking, or await instead of blocking)",
+                t0.elapsed()
+            );
+        }
         let aborted = {
             let mut tasks = self.tasks.borrow_mut();
             let s = &mut tasks[id.slot as usize];
