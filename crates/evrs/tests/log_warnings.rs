@@ -74,7 +74,9 @@ fn a_task_that_blocks_the_thread_is_logged_in_debug_builds() {
     .unwrap();
     let logged = RECORDS.lock().unwrap_or_else(|e| e.into_inner()).clone();
     assert!(
-        logged.iter().any(|r| r.contains("blocks the loop's thread")),
+        logged
+            .iter()
+            .any(|r| r.contains("blocks the loop's thread")),
         "{logged:?}"
     );
     rt.shutdown(&mut base);

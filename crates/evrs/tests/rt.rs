@@ -3,7 +3,7 @@
 //! `futures-io` traits driven by `futures-util`'s own utilities.
 mod util;
 use evrs::rt::{self, Async, JoinError, Runtime, TcpListener, TcpStream, UnixStream};
-use futures_util::{AsyncReadExt, AsyncWriteExt};
+use futures_util::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::rc::Rc;
@@ -273,6 +273,52 @@ on_every_backend! {
         }).unwrap().unwrap();
         // It ran meanwhile, once per loop iteration.
         assert!(spins.get() > 1);
+        rt.shutdown(&mut b);
+    }
+
+    fn incoming_is_a_stream_of_connections(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        rt.block_on(&mut b, async {
+            let l = TcpListener::bind("127.0.0.1:0")?;
+            let addr = l.local_addr()?;
+            let clients = rt::spawn(async move {
+                let mut v = Vec::new();
+                for _ in 0..5 {
+                    v.push(TcpStream::connect(addr).await?);
+                }
+                Ok::<_, io::Error>(v)
+            })?;
+            let got: Vec<_> = l.incoming().take(5).collect().await;
+            assert_eq!(got.len(), 5);
+            for s in got {
+                s?;
+            }
+            assert_eq!(clients.await??.len(), 5);
+            Ok::<_, io::Error>(())
+        }).unwrap().unwrap();
+    }
+
+    fn signals_are_a_stream_of_deliveries(m) {
+        // A signal of its own per backend (the three run at once in this process);
+        // SIGWINCH's default action is to ignore it, the others' the handler replaces.
+        let signo = match m {
+            evrs::Method::Epoll => libc::SIGUSR1,
+            evrs::Method::Poll => libc::SIGUSR2,
+            _ => libc::SIGWINCH,
+        };
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        rt.block_on(&mut b, async move {
+            let mut s = rt::signal(signo)?;
+            rt::sleep(MS).await; // the driver installs the watch after this task yields
+            for _ in 0..3 {
+                // SAFETY: kill with our own pid and a valid signal number.
+                assert_eq!(unsafe { libc::kill(libc::getpid(), signo) }, 0);
+                s.next().await.expect("a delivery")?;
+            }
+            Ok::<_, io::Error>(())
+        }).unwrap().unwrap();
         rt.shutdown(&mut b);
     }
 

@@ -29,6 +29,8 @@ pub(crate) enum Op {
     Arm(Rc<Source>, usize),
     /// Arm a timer (see `time.rs`).
     Timer(Rc<TimerSrc>),
+    /// Watch a signal (see `signal.rs`).
+    Signal(Rc<super::signal::SignalSrc>),
     /// Free an event whose owner is gone.
     Free(Event),
 }
@@ -58,6 +60,7 @@ impl Ops {
                 match op {
                     Op::Arm(src, dir) => src.arm(base, dir),
                     Op::Timer(t) => t.arm(base),
+                    Op::Signal(s) => s.arm(base),
                     Op::Free(ev) => {
                         let _ = base.free(ev);
                     }

@@ -44,10 +44,13 @@
 
 mod io;
 mod net;
+mod signal;
 mod task;
 mod time;
 
 pub use io::{Async, Ready};
+pub use net::Incoming;
 pub use net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
+pub use signal::{signal, Signals};
 pub use task::{spawn, JoinError, JoinHandle, Runtime};
 pub use time::{interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep};

@@ -37,6 +37,30 @@ impl TcpListener {
         let (s, peer) = self.io.read_with(|l| l.accept()).await?;
         Ok((TcpStream::from_std(s)?, peer))
     }
+
+    /// The connections, as a `futures_core::Stream` (it never ends; an accept error is an
+    /// item, and the next one may succeed).
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { l: self }
+    }
+}
+
+/// The stream of [`TcpListener::incoming`].
+#[derive(Debug)]
+#[must_use = "streams do nothing unless polled"]
+pub struct Incoming<'a> {
+    l: &'a TcpListener,
+}
+
+impl futures_core::Stream for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.l
+            .io
+            .poll_op(0, cx, |l| l.accept())
+            .map(|r| Some(r.and_then(|(s, _)| TcpStream::from_std(s))))
+    }
 }
 
 /// A TCP connection with `futures_io::AsyncRead` and `AsyncWrite`.
