@@ -322,6 +322,57 @@ on_every_backend! {
         rt.shutdown(&mut b);
     }
 
+    fn spawn_blocking_runs_off_the_loop_thread_and_reports_panics(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let loop_thread = std::thread::current().id();
+        rt.block_on(&mut b, async move {
+            // More jobs than pool threads: the rest queue.
+            let jobs: Vec<_> = (0..rt::BLOCKING_THREADS as u64 * 2)
+                .map(|i| rt::spawn_blocking(move || {
+                    std::thread::sleep(2 * MS);
+                    (i, std::thread::current().id())
+                }).unwrap())
+                .collect();
+            // The loop keeps serving meanwhile.
+            let t = Instant::now();
+            rt::sleep(MS).await;
+            assert!(t.elapsed() < Duration::from_secs(5));
+            for (i, j) in jobs.into_iter().enumerate() {
+                let (k, thread) = j.await.unwrap();
+                assert_eq!(k, i as u64);
+                assert_ne!(thread, loop_thread);
+            }
+            let r = rt::spawn_blocking(|| -> u32 { panic!("blocking job panics on purpose") })
+                .unwrap()
+                .await;
+            assert!(matches!(r, Err(JoinError::Panicked(_))));
+        }).unwrap();
+    }
+
+    fn callbacks_and_tasks_share_the_base(m) {
+        // A plain timer callback spawns a task and completes a channel a task awaits.
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let (tx, rx) = futures_channel::oneshot::channel::<&'static str>();
+        let mut tx = Some(tx);
+        let spawned = Rc::new(Cell::new(false));
+        let s = spawned.clone();
+        let ev = b.new_timer(move |_, _, _| {
+            let s = s.clone();
+            rt::spawn(async move { s.set(true) }).unwrap().detach();
+            if let Some(tx) = tx.take() {
+                let _ = tx.send("from a callback");
+            }
+        }).unwrap();
+        b.add(ev, Some(2 * MS)).unwrap();
+        let got = rt.block_on(&mut b, async { rx.await }).unwrap().unwrap();
+        assert_eq!(got, "from a callback");
+        rt.run_until_stalled(&mut b).unwrap();
+        assert!(spawned.get(), "the task a callback spawned did not run");
+        b.free(ev).unwrap();
+    }
+
     fn udp_datagrams_round_trip(m) {
         let mut b = base(m);
         let rt = Runtime::new(&mut b).unwrap();

@@ -2,7 +2,8 @@
 //! on an [`EventBase`](crate::EventBase) between its callbacks, with awaitable I/O
 //! ([`Async`], [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`],
 //! [`UnixStream`], the streams with `futures-io`'s `AsyncRead`/`AsyncWrite`) and timers ([`sleep`], [`timeout`],
-//! [`interval`]) on the base's wheel.
+//! [`interval`]) on the base's wheel; [`spawn_blocking`] runs what would block the thread
+//! (`getaddrinfo`, file I/O) on a small pool.
 //!
 //! Callback code and async code share the base, so a program can move one piece at a time:
 //! a callback may [`spawn`] a task (through its [`Runtime`]), a task may wait for what a
@@ -42,12 +43,16 @@
 //! polls, before the loop waits. A task that panics ends with
 //! [`JoinError::Panicked`]; the loop and the other tasks go on.
 
+mod blocking;
 mod io;
 mod net;
 mod signal;
 mod task;
 mod time;
 
+pub use blocking::{
+    spawn_blocking, Blocking, IDLE as BLOCKING_IDLE, MAX_THREADS as BLOCKING_THREADS,
+};
 pub use io::{Async, Ready};
 pub use net::Incoming;
 pub use net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
