@@ -366,7 +366,7 @@ on_every_backend! {
             }
         }).unwrap();
         b.add(ev, Some(2 * MS)).unwrap();
-        let got = rt.block_on(&mut b, async { rx.await }).unwrap().unwrap();
+        let got = rt.block_on(&mut b, rx).unwrap().unwrap();
         assert_eq!(got, "from a callback");
         rt.run_until_stalled(&mut b).unwrap();
         assert!(spawned.get(), "the task a callback spawned did not run");
