@@ -15,7 +15,6 @@ use evrs::bufferevent::{BevCtx, BevEvents, BevHandler, BevOptions};
 use evrs::{ListenerFlags, LoopFlags, Method, What};
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::os::fd::IntoRawFd;
 use std::process::ExitStatus;
 use std::rc::Rc;
@@ -31,59 +30,6 @@ const CLIENT_ENV: &str = "EVRS_BEV_SCALE_CLIENT";
 const BOUND: Duration = Duration::from_secs(180);
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// Raises the soft fd limit to the hard one; `Err` with the reason if that is below what
-/// `need` fds take.
-fn raise_fd_limit(need: u64) -> Result<u64, String> {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `rl` is a valid, writable rlimit.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) }, 0);
-    if rl.rlim_max < need {
-        return Err(format!(
-            "hard RLIMIT_NOFILE is {}, {need} fds are needed (ulimit -Hn)",
-            rl.rlim_max
-        ));
-    }
-    rl.rlim_cur = rl.rlim_max;
-    // SAFETY: as above; raising the soft limit up to the hard one is always allowed.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) }, 0);
-    Ok(rl.rlim_cur)
-}
-
-/// The client process: CONNS connections, all open at once; a message on each; each echo
-/// read back and checked; then all closed. Prints its result for the parent.
-fn client(addr: SocketAddr) {
-    raise_fd_limit(CONNS as u64 + 100).unwrap();
-    let t0 = Instant::now();
-    let mut conns = Vec::with_capacity(CONNS);
-    for i in 0..CONNS {
-        let s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect #{i}: {e}"));
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        s.set_nodelay(true).unwrap();
-        conns.push(s);
-    }
-    let connected = t0.elapsed();
-    for (i, s) in conns.iter_mut().enumerate() {
-        s.write_all(format!("{i:0width$}", width = MSG).as_bytes())
-            .unwrap_or_else(|e| panic!("write #{i}: {e}"));
-    }
-    for (i, s) in conns.iter_mut().enumerate() {
-        let mut back = [0u8; MSG];
-        s.read_exact(&mut back)
-            .unwrap_or_else(|e| panic!("echo #{i}: {e}"));
-        assert_eq!(
-            back,
-            format!("{i:0width$}", width = MSG).as_bytes(),
-            "echo #{i}"
-        );
-    }
-    let echoed = t0.elapsed();
-    drop(conns);
-    println!("CLIENT OK {CONNS} connected in {connected:?}, all echoed by {echoed:?}");
-}
 
 /// One echo connection: sends back what arrives, counts a connection served once its
 /// message has been echoed, frees itself on EOF or an error.
@@ -118,10 +64,10 @@ impl BevHandler for Echo {
 fn ten_thousand_echo_connections(m: Method) {
     let name = std::thread::current().name().unwrap().to_string();
     if let Ok(addr) = std::env::var(CLIENT_ENV) {
-        return client(addr.parse().unwrap());
+        return util::scale::client(addr.parse().unwrap(), CONNS, MSG);
     }
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let limit = match raise_fd_limit(CONNS as u64 + 100) {
+    let limit = match util::scale::raise_fd_limit(CONNS as u64 + 100) {
         Ok(l) => l,
         Err(why) => {
             let _ = writeln!(std::io::stderr().lock(), "SKIPPED {name}: {why}");

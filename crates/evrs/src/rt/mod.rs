@@ -54,7 +54,7 @@ pub use blocking::{
     spawn_blocking, Blocking, IDLE as BLOCKING_IDLE, MAX_THREADS as BLOCKING_THREADS,
 };
 pub use io::{Async, Ready};
-pub use net::Incoming;
+pub use net::{Incoming, BACKLOG};
 pub use net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 pub use signal::{signal, Signals};
 pub use task::{spawn, JoinError, JoinHandle, Runtime};

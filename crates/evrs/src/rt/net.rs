@@ -10,6 +10,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+/// The listen backlog of [`TcpListener::bind`] (tokio's too).
+pub const BACKLOG: i32 = 1024;
+
 /// A TCP listener whose `accept` is awaited.
 #[derive(Debug)]
 pub struct TcpListener {
@@ -17,9 +20,22 @@ pub struct TcpListener {
 }
 
 impl TcpListener {
-    /// Binds and listens on `addr` (the first address it resolves to that binds).
+    /// Binds and listens on `addr` (the first address it resolves to that binds), with
+    /// `SO_REUSEADDR` and a backlog of [`BACKLOG`] (std's `bind` listens with 128, which a
+    /// burst of connects overflows: each dropped SYN then waits a second to be retried).
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        TcpListener::from_std(std::net::TcpListener::bind(addr)?)
+        let mut last = None;
+        for a in addr.to_socket_addrs()? {
+            let sock =
+                socket2::Socket::new(socket2::Domain::for_address(a), socket2::Type::STREAM, None)?;
+            sock.set_reuse_address(true)?;
+            match sock.bind(&a.into()).and_then(|()| sock.listen(BACKLOG)) {
+                Ok(()) => return TcpListener::from_std(sock.into()),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
     }
 
     /// Wraps a listening socket (switched to non-blocking).

@@ -9,6 +9,8 @@ use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+#[allow(dead_code)]
+pub mod scale;
 mod watchdog;
 #[allow(unused_imports)]
 pub use watchdog::{watchdog, watchdog_here, Watchdog, WATCHDOG_BOUND};
