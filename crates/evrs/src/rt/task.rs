@@ -8,9 +8,9 @@
 //! driver (no lock, no syscall), or — from another thread — pushes it on the runtime's
 //! remote queue and activates the driver through the base's [`Handle`] (a mutex and, while
 //! the loop sleeps, one coalesced eventfd write). The driver is a deferred callback of the
-//! base: it takes the remote queue, polls the tasks that were ready when it started (so I/O
-//! gets its turn between batches), then applies the registrations the polls asked for
-//! (see `io.rs`), all with `&mut EventBase` in hand.
+//! base: it takes the remote queue, polls the ready tasks — and those their polls wake, up
+//! to 64 polls, then the backend gets its turn — and applies the registrations the polls
+//! asked for (see `io.rs`), all with `&mut EventBase` in hand.
 
 use super::io::Ops;
 use crate::sys::thread_bound::this_thread;
@@ -119,6 +119,10 @@ pub(crate) struct Inner {
 }
 
 static NEXT_RUNTIME: AtomicU64 = AtomicU64::new(1);
+
+/// Polls one run of the driver may make before the loop polls the backend again (tokio's
+/// current-thread scheduler checks its I/O driver every 61 ticks).
+const POLL_BUDGET: usize = 64;
 
 /// In debug builds, a poll longer than this is logged: the task blocks the loop's thread.
 #[cfg(debug_assertions)]
@@ -333,12 +337,25 @@ impl Inner {
         }
         self.in_drive.set(true);
         entered(self, || {
-            let batch = self.ready.borrow().len();
-            for _ in 0..batch {
-                let Some(id) = self.ready.borrow_mut().pop_front() else {
+            // The tasks ready now, then those their polls woke, up to a budget: a task
+            // that yields is polled again without a trip through the backend, but a run
+            // of yields gives the backend its turn every `POLL_BUDGET` polls.
+            let mut budget = POLL_BUDGET;
+            while budget > 0 {
+                let batch = self.ready.borrow().len().min(budget);
+                if batch == 0 {
                     break;
-                };
-                self.poll_task(id);
+                }
+                budget -= batch;
+                for _ in 0..batch {
+                    let Some(id) = self.ready.borrow_mut().pop_front() else {
+                        break;
+                    };
+                    self.poll_task(id);
+                }
+                if self.target_done.get() {
+                    break;
+                }
             }
         });
         self.ops.apply(base);
