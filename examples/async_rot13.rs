@@ -3,9 +3,9 @@
 //! version, `rot13_server_events` the plain-events one).
 //!
 //! ```text
-//! cargo run --release --example async_rot13            # port 40714
+//! cargo run --release --example async_rot13            # port 40716
 //! cargo run --release --example async_rot13 -- 5555    # or ROT13_PORT=5555
-//! nc 127.0.0.1 40714
+//! nc 127.0.0.1 40716
 //! Hello
 //! Uryyb
 //! ```

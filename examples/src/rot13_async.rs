@@ -15,7 +15,7 @@ use std::io;
 use std::rc::Rc;
 
 /// The port of the async version (the book's is 40713, `rot13_server`'s).
-pub const DEFAULT_PORT: u16 = 40714;
+pub const DEFAULT_PORT: u16 = 40716;
 /// The longest line a client may send.
 pub const MAX_LINE: usize = 16 * 1024;
 
