@@ -54,19 +54,10 @@ async fn echo(s: rt::TcpStream, c: Rc<Counts>) {
 }
 
 fn ten_thousand_tasks(m: Method) {
-    let name = std::thread::current().name().unwrap().to_string();
-    if let Ok(addr) = std::env::var(CLIENT_ENV) {
-        return util::scale::client(addr.parse().unwrap(), CONNS, MSG);
-    }
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let limit = match util::scale::raise_fd_limit(CONNS as u64 + 100) {
-        Ok(l) => l,
-        Err(why) => {
-            let _ = writeln!(std::io::stderr().lock(), "SKIPPED {name}: {why}");
-            return;
-        }
+    let Some(parent) = util::scale::start(&ONE_AT_A_TIME, CLIENT_ENV, CONNS, MSG, BOUND) else {
+        return;
     };
-    let _watchdog = util::watchdog(&name, BOUND + Duration::from_secs(60));
+    let (name, limit) = (parent.name.clone(), parent.limit);
     let mut b = util::base(m);
     let rt = Runtime::new(&mut b).unwrap();
     let counts = Rc::new(Counts::default());

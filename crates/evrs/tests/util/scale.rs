@@ -3,7 +3,52 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// The parent side of a scale test, ready to serve (see [`start`]).
+pub struct Parent {
+    /// The test's name (the client process re-runs exactly it).
+    pub name: String,
+    /// The fd limit now.
+    pub limit: u64,
+    _turn: MutexGuard<'static, ()>,
+    _watchdog: super::Watchdog,
+}
+
+/// Starts a scale test of `n` connections with `msg`-byte messages. In the client process
+/// (`client_env` set to the parent's address) it runs [`client`] and returns `None`; in the
+/// parent it takes `turn` (the tests of a binary would need twice the fds together), raises
+/// the fd limit — `None`, with a `SKIPPED` line, if the hard one is too low — and arms a
+/// watchdog of `bound` plus a minute.
+pub fn start(
+    turn: &'static Mutex<()>,
+    client_env: &str,
+    n: usize,
+    msg: usize,
+    bound: Duration,
+) -> Option<Parent> {
+    let name = std::thread::current().name().unwrap().to_string();
+    if let Ok(addr) = std::env::var(client_env) {
+        client(addr.parse().unwrap(), n, msg);
+        return None;
+    }
+    let guard = turn.lock().unwrap_or_else(|e| e.into_inner());
+    let limit = match raise_fd_limit(n as u64 + 100) {
+        Ok(l) => l,
+        Err(why) => {
+            let _ = writeln!(std::io::stderr().lock(), "SKIPPED {name}: {why}");
+            return None;
+        }
+    };
+    let watchdog = super::watchdog(&name, bound + Duration::from_secs(60));
+    Some(Parent {
+        name,
+        limit,
+        _turn: guard,
+        _watchdog: watchdog,
+    })
+}
 
 /// Raises the soft fd limit to the hard one; `Err` with the reason if that is below what
 /// `need` fds take.

@@ -213,6 +213,13 @@ impl Wheel {
     /// already (a re-add).
     #[inline(always)]
     pub(crate) fn set(&mut self, key: TimerKey, deadline: u64) {
+        self.take_node(key);
+        self.file(key, deadline);
+    }
+
+    /// Node `key`, off any list and counted, for the caller to file.
+    #[inline(always)]
+    fn take_node(&mut self, key: TimerKey) {
         let i = key as usize;
         if i >= self.nodes.len() {
             self.grow(i);
@@ -222,7 +229,6 @@ impl Wheel {
         } else {
             self.unlink(key);
         }
-        self.file(key, deadline);
     }
 
     /// Room for key `i` (and, growing by at least a quarter, for the keys after it).
@@ -241,15 +247,7 @@ impl Wheel {
     /// and `next_deadline` do not see.
     #[inline(always)]
     pub(crate) fn stage(&mut self, key: TimerKey, timeout: u64) {
-        let i = key as usize;
-        if i >= self.nodes.len() {
-            self.grow(i);
-        }
-        if self.nodes[i].loc == FREE {
-            self.len += 1;
-        } else {
-            self.unlink(key);
-        }
+        self.take_node(key);
         self.file_on(key, timeout, STAGED);
     }
 
