@@ -29,7 +29,7 @@ fn freed_bases_close_their_signal_fds() {
     if !util::have_debian_libevent() {
         return;
     }
-    let bin = util::compile("fork", &["-levent_core"]);
+    let bin = util::compile("fork", &["-levent_core", "-levent_pthreads"]);
     let out = util::same_on_both(&bin, &["pipeloss"]);
     for want in [
         "bases opened fds: 1\n",
