@@ -8,6 +8,7 @@
 //! | `rot13_server`       | [`rot13_bev`]      | the book's ROT13 server, with bufferevents     |
 //! | `rot13_server_events`| [`rot13`]          | the same server on plain events                |
 //! | `async_rot13`        | [`rot13_async`]    | the same server in async style (`evrs::rt`)    |
+//! | `mail_drop`          | [`mail_drop`]      | the lecture's `addToInbox` as an async server  |
 //! | `receive_two`        | [`receive_two`]    | one loop waiting on two connections            |
 //! | `echo_server`        | [`echo`]           | one thread serving thousands of clients        |
 //! | `reactor_downloader` | [`downloader`]     | a reader/writer event per download             |
@@ -29,6 +30,8 @@ pub mod echo;
 pub mod echo_bev;
 #[path = "src/loop_flags.rs"]
 pub mod loop_flags;
+#[path = "src/mail_drop.rs"]
+pub mod mail_drop;
 #[path = "src/multi_loop.rs"]
 pub mod multi_loop;
 #[path = "src/receive_two.rs"]
