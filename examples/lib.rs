@@ -9,6 +9,7 @@
 //! | `rot13_server_events`| [`rot13`]          | the same server on plain events                |
 //! | `async_rot13`        | [`rot13_async`]    | the same server in async style (`evrs::rt`)    |
 //! | `mail_drop`          | [`mail_drop`]      | the lecture's `addToInbox` as an async server  |
+//! | `async_echo`         | [`echo_async`]     | tokio's echo example on `evrs::rt`             |
 //! | `receive_two`        | [`receive_two`]    | one loop waiting on two connections            |
 //! | `echo_server`        | [`echo`]           | one thread serving thousands of clients        |
 //! | `reactor_downloader` | [`downloader`]     | a reader/writer event per download             |
@@ -26,6 +27,8 @@
 pub mod downloader;
 #[path = "src/echo.rs"]
 pub mod echo;
+#[path = "src/echo_async.rs"]
+pub mod echo_async;
 #[path = "src/echo_bev.rs"]
 pub mod echo_bev;
 #[path = "src/loop_flags.rs"]
