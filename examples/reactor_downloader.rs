@@ -9,9 +9,10 @@
 //! ```text
 //! cargo run --release --example reactor_downloader              # 20 documents, 8 at a time
 //! cargo run --release --example reactor_downloader -- 100 25    # 100 documents, 25 at a time
+//! cargo run --release --example reactor_downloader -- 100 25 async  # the same with async tasks
 //! ```
 
-use evrs_examples::downloader::{document, download_all, serve_documents};
+use evrs_examples::downloader::{document, download_all, download_all_async, serve_documents};
 
 /// Document sizes: a spread from empty to ~1 MB.
 fn sizes(n: usize) -> Vec<usize> {
@@ -19,8 +20,10 @@ fn sizes(n: usize) -> Vec<usize> {
 }
 
 fn main() -> std::io::Result<()> {
+    let asynchronous = std::env::args().any(|a| a == "async");
     let mut args = std::env::args()
         .skip(1)
+        .filter(|a| a != "async")
         .map(|a| a.parse::<usize>().expect("a number"));
     let n = args.next().unwrap_or(20);
     let parallel = args.next().unwrap_or(8);
@@ -28,7 +31,11 @@ fn main() -> std::io::Result<()> {
     let (addr, server) = serve_documents(sizes.clone())?;
     println!("fetching {n} documents from http://{addr}/ ({parallel} at a time)");
     let paths: Vec<String> = (0..n).map(|i| format!("/doc/{i}")).collect();
-    let results = download_all(addr, &paths, parallel)?;
+    let results = if asynchronous {
+        download_all_async(addr, &paths, parallel)?
+    } else {
+        download_all(addr, &paths, parallel)?
+    };
     let mut total = 0;
     for (i, (path, result)) in paths.iter().zip(&results).enumerate() {
         match result {

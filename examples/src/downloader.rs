@@ -264,3 +264,66 @@ fn parse_reply(reply: &[u8]) -> Download {
     }
     Ok(body.to_vec())
 }
+
+/// [`download_all`] redone with async tasks (`evrs::rt`): `parallel` worker tasks take
+/// paths off a shared list; each download is straight-line code — connect, send, read to
+/// the end — with the same idle timeout on every step, where the callback version hands
+/// the socket from a writer event to a reader event.
+pub fn download_all_async(
+    addr: SocketAddr,
+    paths: &[String],
+    parallel: usize,
+) -> io::Result<Vec<Download>> {
+    let mut base = EventBase::new()?;
+    let rt = evrs::rt::Runtime::new(&mut base)?;
+    let todo: Rc<RefCell<VecDeque<(usize, String)>>> =
+        Rc::new(RefCell::new(paths.iter().cloned().enumerate().collect()));
+    let results: Rc<RefCell<Vec<Option<Download>>>> =
+        Rc::new(RefCell::new(vec![None; paths.len()]));
+    let (t, r) = (todo.clone(), results.clone());
+    rt.block_on(&mut base, async move {
+        let workers: Vec<_> = (0..parallel.max(1))
+            .map(|_| {
+                let (todo, results) = (t.clone(), r.clone());
+                evrs::rt::spawn(async move {
+                    loop {
+                        let next = todo.borrow_mut().pop_front();
+                        let Some((i, path)) = next else { return };
+                        let result = fetch(addr, &path)
+                            .await
+                            .map_err(|e| format!("{path}: {e}"))
+                            .and_then(|reply| parse_reply(&reply));
+                        results.borrow_mut()[i] = Some(result);
+                    }
+                })
+            })
+            .collect::<io::Result<_>>()?;
+        for w in workers {
+            w.await?;
+        }
+        Ok::<_, io::Error>(())
+    })??;
+    rt.shutdown(&mut base);
+    let results = std::mem::take(&mut *results.borrow_mut());
+    Ok(results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("never finished".into())))
+        .collect())
+}
+
+/// One download: the whole reply, each step bounded by [`IDLE_TIMEOUT`].
+async fn fetch(addr: SocketAddr, path: &str) -> io::Result<Vec<u8>> {
+    use evrs::rt::{timeout, TcpStream};
+    let s = TcpStream::connect_timeout(addr, IDLE_TIMEOUT).await?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    timeout(IDLE_TIMEOUT, s.write_all(request.as_bytes())).await??;
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match timeout(IDLE_TIMEOUT, s.read(&mut buf)).await? {
+            Ok(0) => return Ok(reply),
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -2,14 +2,23 @@
 
 mod common;
 
-use evrs_examples::downloader::{document, download_all, serve_documents};
+use evrs_examples::downloader::{document, download_all, download_all_async, serve_documents};
 use std::net::TcpListener;
 
+/// Both versions: the callback one and the async one.
 fn fetch(sizes: Vec<usize>, parallel: usize) {
+    fetch_with(&sizes, parallel, download_all);
+    fetch_with(&sizes, parallel, download_all_async);
+}
+
+type DownloadAll =
+    fn(std::net::SocketAddr, &[String], usize) -> std::io::Result<Vec<Result<Vec<u8>, String>>>;
+
+fn fetch_with(sizes: &[usize], parallel: usize, download: DownloadAll) {
     let n = sizes.len();
-    let (addr, server) = serve_documents(sizes.clone()).unwrap();
+    let (addr, server) = serve_documents(sizes.to_vec()).unwrap();
     let paths: Vec<String> = (0..n).map(|i| format!("/doc/{i}")).collect();
-    let results = download_all(addr, &paths, parallel).unwrap();
+    let results = download(addr, &paths, parallel).unwrap();
     server.join().unwrap();
     assert_eq!(results.len(), n);
     let mut total = 0;
@@ -54,15 +63,17 @@ on_every_backend! {
         let closed = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = closed.local_addr().unwrap();
         drop(closed);
-        let results = download_all(addr, &["/doc/0".into(), "/doc/1".into()], 2).unwrap();
-        for r in results {
-            let e = r.unwrap_err();
-            assert!(e.contains("refused"), "unexpected error: {e}");
+        for download in [download_all as DownloadAll, download_all_async] {
+            let results = download(addr, &["/doc/0".into(), "/doc/1".into()], 2).unwrap();
+            for r in results {
+                let e = r.unwrap_err();
+                assert!(e.contains("refused"), "unexpected error: {e}");
+            }
+            // And a 404 from a live server.
+            let (addr, server) = serve_documents(vec![10]).unwrap();
+            let results = download(addr, &["/doc/5".into()], 1).unwrap();
+            server.join().unwrap();
+            assert!(results[0].as_ref().unwrap_err().contains("404"));
         }
-        // And a 404 from a live server.
-        let (addr, server) = serve_documents(vec![10]).unwrap();
-        let results = download_all(addr, &["/doc/5".into()], 1).unwrap();
-        server.join().unwrap();
-        assert!(results[0].as_ref().unwrap_err().contains("404"));
     }
 }
