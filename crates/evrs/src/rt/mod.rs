@@ -1,7 +1,8 @@
 //! Async/await on the same loop: a single-threaded executor ([`Runtime`]) whose tasks run
 //! on an [`EventBase`](crate::EventBase) between its callbacks, with awaitable I/O
 //! ([`Async`], [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`],
-//! [`UnixStream`], the streams with `futures-io`'s `AsyncRead`/`AsyncWrite`) and timers ([`sleep`], [`timeout`],
+//! [`UnixStream`], the streams with `futures-io`'s `AsyncRead`/`AsyncWrite`, and tokio's
+//! with the `tokio-io` feature) and timers ([`sleep`], [`timeout`],
 //! [`interval`]) on the base's wheel; [`spawn_blocking`] runs what would block the thread
 //! (`getaddrinfo`, file I/O) on a small pool.
 //!

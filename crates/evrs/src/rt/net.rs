@@ -315,3 +315,44 @@ macro_rules! async_stream_io {
 
 async_stream_io!(TcpStream);
 async_stream_io!(UnixStream);
+
+/// tokio's `AsyncRead` / `AsyncWrite` (feature `tokio-io`) over the same polls.
+#[cfg(feature = "tokio-io")]
+macro_rules! tokio_stream_io {
+    ($t:ty) => {
+        impl tokio::io::AsyncRead for $t {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                let n = std::task::ready!(self.poll_read_ref(cx, buf.initialize_unfilled()))?;
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        impl tokio::io::AsyncWrite for $t {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.poll_write_ref(cx, buf)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(self.io.get_ref().shutdown(Shutdown::Write))
+            }
+        }
+    };
+}
+
+#[cfg(feature = "tokio-io")]
+tokio_stream_io!(TcpStream);
+#[cfg(feature = "tokio-io")]
+tokio_stream_io!(UnixStream);
