@@ -147,10 +147,11 @@ fn main() -> io::Result<()> {
             "libevent",
             "libevent-events",
             "raw-epoll",
+            "smol",
             "tokio",
         ]
     } else {
-        &["evrs", "evrs-async", "raw-epoll", "tokio"]
+        &["evrs", "evrs-async", "raw-epoll", "smol", "tokio"]
     };
     if !cfg!(have_libevent) {
         println!(
@@ -352,7 +353,7 @@ fn report(o: &Options, results: &mut [(usize, String, Vec<Stats>)]) {
     // What evrs's bytes are: live allocations by size at the largest size measured.
     if let Some((n, _, stats)) = results.last() {
         for (i, name) in names.iter().enumerate() {
-            if !["evrs", "evrs-async", "tokio"].contains(name) {
+            if !["evrs", "evrs-async", "smol", "tokio"].contains(name) {
                 continue;
             }
             let Some(s) = stats[i].mem.last() else {

@@ -349,6 +349,67 @@ impl Drop for EvrsAsyncEcho {
     }
 }
 
+/// smol (async-executor's `LocalExecutor` + async-io's reactor): the same echo task.
+pub(crate) struct SmolEcho {
+    pub(crate) ex: Rc<async_executor::LocalExecutor<'static>>,
+    pub(crate) listener: Rc<async_io::Async<TcpListener>>,
+    pub(crate) stop: Rc<async_io::Async<StopFd>>,
+    pub(crate) accepted: usize,
+}
+
+async fn smol_echo(mut s: async_io::Async<std::net::TcpStream>) {
+    use futures_lite::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if s.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+impl SmolEcho {
+    pub(crate) fn new(l: TcpListener, stop_fd: RawFd) -> io::Result<SmolEcho> {
+        let stop = async_io::Async::new(StopFd(stop_fd))?;
+        // As for evrs-async: the harness reads this pipe blocking.
+        // SAFETY: F_GETFL/F_SETFL on an open fd take integer arguments.
+        unsafe {
+            let flags = libc::fcntl(stop_fd, libc::F_GETFL);
+            libc::fcntl(stop_fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+        Ok(SmolEcho {
+            ex: Rc::new(async_executor::LocalExecutor::new()),
+            listener: Rc::new(async_io::Async::new(l)?),
+            stop: Rc::new(stop),
+            accepted: 0,
+        })
+    }
+}
+
+impl Server for SmolEcho {
+    fn accept_until(&mut self, total: usize) -> io::Result<()> {
+        let (ex, listener, start) = (self.ex.clone(), self.listener.clone(), self.accepted);
+        let accepted = async_io::block_on(self.ex.run(async move {
+            let mut accepted = start;
+            while accepted < total {
+                let (s, _) = listener.accept().await?;
+                ex.spawn(smol_echo(s)).detach();
+                accepted += 1;
+            }
+            Ok::<_, io::Error>(accepted)
+        }))?;
+        self.accepted = accepted;
+        Ok(())
+    }
+    fn serve(&mut self) -> io::Result<()> {
+        let stop = self.stop.clone();
+        async_io::block_on(self.ex.run(async move { stop.readable().await }))
+    }
+}
+
 #[cfg(have_libevent)]
 pub(crate) mod libevent {
     use std::ffi::c_int;
@@ -425,6 +486,7 @@ pub(crate) fn build(
         "raw-epoll" => Box::new(RawEcho::new(l, stop_fd)?),
         "tokio" => Box::new(TokioEcho::new(l, stop_fd)?),
         "evrs-async" => Box::new(EvrsAsyncEcho::new(l, stop_fd)?),
+        "smol" => Box::new(SmolEcho::new(l, stop_fd)?),
         #[cfg(have_libevent)]
         "libevent" => Box::new(libevent::Echo::new(l, stop_fd, cap, false)?),
         #[cfg(have_libevent)]
