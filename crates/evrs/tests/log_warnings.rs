@@ -8,6 +8,8 @@ use std::sync::Mutex;
 struct Capture;
 
 static RECORDS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// The tests take turns: each clears and reads the one record list.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 impl log::Log for Capture {
     fn enabled(&self, m: &log::Metadata) -> bool {
@@ -25,6 +27,7 @@ impl log::Log for Capture {
 #[test]
 fn dropped_signal_deliveries_are_logged() {
     let _w = util::watchdog("dropped_signal_deliveries_are_logged", util::WATCHDOG_BOUND);
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let _ = log::set_logger(&Capture);
     log::set_max_level(log::LevelFilter::Warn);
     for m in evrs::Method::ALL {
@@ -64,8 +67,10 @@ fn a_task_that_blocks_the_thread_is_logged_in_debug_builds() {
         "a_task_that_blocks_the_thread_is_logged_in_debug_builds",
         util::WATCHDOG_BOUND,
     );
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let _ = log::set_logger(&Capture);
     log::set_max_level(log::LevelFilter::Warn);
+    RECORDS.lock().unwrap_or_else(|e| e.into_inner()).clear();
     let mut base = evrs::EventBase::new().unwrap();
     let rt = evrs::rt::Runtime::new(&mut base).unwrap();
     rt.block_on(&mut base, async {
