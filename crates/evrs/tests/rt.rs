@@ -373,6 +373,24 @@ on_every_backend! {
         b.free(ev).unwrap();
     }
 
+    fn absurd_durations_and_signals_are_handled_not_panicked(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        rt.block_on(&mut b, async {
+            // A sleep past what `Instant` or the base can hold simply never ends.
+            assert_eq!(rt::timeout(5 * MS, rt::sleep(Duration::MAX)).await, Err(rt::Elapsed));
+            assert_eq!(rt::timeout(Duration::MAX, async { 3 }).await, Ok(3));
+            let mut iv = rt::interval(Duration::MAX);
+            iv.tick().await; // the first tick is due at once
+            assert!(rt::timeout(5 * MS, iv.tick()).await.is_err());
+            // A signal the base refuses: one error, then the stream ends.
+            let mut s = rt::signal(100_000).unwrap();
+            assert!(s.next().await.expect("the error").is_err());
+            assert!(s.next().await.is_none());
+        }).unwrap();
+        rt.shutdown(&mut b);
+    }
+
     fn udp_datagrams_round_trip(m) {
         let mut b = base(m);
         let rt = Runtime::new(&mut b).unwrap();

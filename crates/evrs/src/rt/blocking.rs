@@ -41,29 +41,28 @@ static POOL: Pool = Pool {
     cv: Condvar::new(),
 };
 
+/// Queues `job`, starting a thread first when none is idle and the pool has room. Fails
+/// (the job not queued) only if no thread exists and none can be started.
 fn submit(job: Job) -> std::io::Result<()> {
-    let mut s = POOL.state.lock().unwrap_or_else(|e| e.into_inner());
-    s.jobs.push_back(job);
-    if s.idle > 0 {
-        POOL.cv.notify_one();
-        return Ok(());
-    }
-    if s.threads < MAX_THREADS {
+    let lock = || POOL.state.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = lock();
+    if s.idle == 0 && s.threads < MAX_THREADS {
         s.threads += 1;
         drop(s);
         let r = std::thread::Builder::new()
             .name("evrs-blocking".into())
             .spawn(worker);
+        s = lock();
         if let Err(e) = r {
-            let mut s = POOL.state.lock().unwrap_or_else(|e| e.into_inner());
             s.threads -= 1;
-            // The job stays queued for a thread that exists, or fails below with none.
             if s.threads == 0 {
-                s.jobs.pop_back();
                 return Err(e);
             }
         }
     }
+    // A thread started above that got here first waits on the condition variable.
+    s.jobs.push_back(job);
+    POOL.cv.notify_one();
     Ok(())
 }
 

@@ -55,6 +55,8 @@ impl SignalSrc {
 pub struct Signals {
     src: Rc<SignalSrc>,
     seen: u64,
+    /// An error was reported: the stream has ended.
+    ended: bool,
     rt: Weak<Inner>,
 }
 
@@ -83,6 +85,7 @@ pub fn signal(signo: i32) -> io::Result<Signals> {
     Ok(Signals {
         src,
         seen: 0,
+        ended: false,
         rt: Rc::downgrade(&rt),
     })
 }
@@ -91,11 +94,13 @@ impl Stream for Signals {
     type Item = io::Result<()>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<io::Result<()>>> {
-        if let Some(e) = self.src.error.borrow_mut().take() {
-            return Poll::Ready(Some(Err(e)));
-        }
-        if self.src.ev.get().is_none() && self.src.dropped.get() {
+        if self.ended {
             return Poll::Ready(None);
+        }
+        let error = self.src.error.borrow_mut().take();
+        if let Some(e) = error {
+            self.ended = true;
+            return Poll::Ready(Some(Err(e)));
         }
         if self.src.delivered.get() > self.seen {
             self.seen += 1;

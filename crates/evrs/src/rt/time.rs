@@ -25,8 +25,9 @@ pub(crate) struct TimerSrc {
 
 impl TimerSrc {
     pub(crate) fn arm(self: &Rc<Self>, base: &mut EventBase) {
-        if self.cancelled.get() {
-            return;
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if self.cancelled.get() || left >= FOREVER {
+            return; // (a deadline that far away stays pending: it never comes)
         }
         let weak = Rc::downgrade(self);
         let r = base
@@ -42,10 +43,7 @@ impl TimerSrc {
             .and_then(|ev| {
                 self.ev.set(Some(ev));
                 // Counted from a reading taken after this one: never before `deadline`.
-                base.add(
-                    ev,
-                    Some(self.deadline.saturating_duration_since(Instant::now())),
-                )
+                base.add(ev, Some(left))
             });
         if let Err(e) = r {
             *self.error.borrow_mut() = Some(e);
@@ -74,7 +72,17 @@ impl std::fmt::Debug for Sleep {
 
 /// Waits `d` (never less), on the current runtime's base.
 pub fn sleep(d: Duration) -> Sleep {
-    sleep_until(Instant::now() + d)
+    sleep_until(after(Instant::now(), d))
+}
+
+/// Beyond this a timer is never armed: it cannot end within the life of any process (and
+/// the base refuses timeouts past ~146 years).
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `t + d`, or [`FOREVER`] after `t` where that overflows `Instant`.
+fn after(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d.min(FOREVER))
+        .unwrap_or_else(|| t + Duration::from_secs(1 << 30))
 }
 
 /// Waits until `deadline` (never less).
@@ -205,9 +213,9 @@ impl Interval {
         let due = self.next;
         sleep_until(due).await;
         let now = Instant::now();
-        self.next = due + self.period;
+        self.next = after(due, self.period);
         if self.next <= now {
-            self.next = now + self.period;
+            self.next = after(now, self.period);
         }
         due
     }
