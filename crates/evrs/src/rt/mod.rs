@@ -2,7 +2,8 @@
 //! on an [`EventBase`](crate::EventBase) between its callbacks, with awaitable I/O
 //! ([`Async`], [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`],
 //! [`UnixStream`], the streams with `futures-io`'s `AsyncRead`/`AsyncWrite`, and tokio's
-//! with the `tokio-io` feature) and timers ([`sleep`], [`timeout`],
+//! with the `tokio-io` feature; hyper 1.x's runtime traits in `rt::hyper` with the `hyper`
+//! feature) and timers ([`sleep`], [`timeout`],
 //! [`interval`]) on the base's wheel; [`spawn_blocking`] runs what would block the thread
 //! (`getaddrinfo`, file I/O) on a small pool.
 //!
@@ -45,6 +46,8 @@
 //! [`JoinError::Panicked`]; the loop and the other tasks go on.
 
 mod blocking;
+#[cfg(feature = "hyper")]
+pub mod hyper;
 mod io;
 mod net;
 mod signal;

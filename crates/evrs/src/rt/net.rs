@@ -82,7 +82,7 @@ impl futures_core::Stream for Incoming<'_> {
 /// A TCP connection with `futures_io::AsyncRead` and `AsyncWrite`.
 #[derive(Debug)]
 pub struct TcpStream {
-    io: Async<std::net::TcpStream>,
+    pub(super) io: Async<std::net::TcpStream>,
 }
 
 impl TcpStream {
@@ -204,7 +204,7 @@ impl UnixListener {
 /// A Unix-domain stream with `futures_io::AsyncRead` and `AsyncWrite`.
 #[derive(Debug)]
 pub struct UnixStream {
-    io: Async<unix::UnixStream>,
+    pub(super) io: Async<unix::UnixStream>,
 }
 
 impl UnixStream {
@@ -260,7 +260,7 @@ macro_rules! async_stream_io {
                 Ok(())
             }
 
-            fn poll_read_ref(
+            pub(super) fn poll_read_ref(
                 &self,
                 cx: &mut Context<'_>,
                 buf: &mut [u8],
@@ -273,7 +273,7 @@ macro_rules! async_stream_io {
                 r
             }
 
-            fn poll_write_ref(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            pub(super) fn poll_write_ref(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
                 let want = buf.len();
                 let r = self.io.poll_op(1, cx, |mut s| s.write(buf));
                 if matches!(r, Poll::Ready(Ok(n)) if n < want) {

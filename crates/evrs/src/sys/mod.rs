@@ -9,6 +9,8 @@ use std::os::unix::io::RawFd;
 
 pub(crate) mod clock;
 pub(crate) mod epoll;
+#[cfg(feature = "hyper")]
+pub(crate) mod hyper_io;
 pub(crate) mod notify;
 pub(crate) mod poll;
 pub(crate) mod prefetch;

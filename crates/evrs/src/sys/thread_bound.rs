@@ -1,7 +1,7 @@
 //! [`ThreadBound`]: a value that may be *moved* to other threads but is only ever touched —
 //! read or dropped — on the thread that made it. Lets a same-thread handle (`Rc`-based, no
 //! atomics) ride inside a closure that an API requires to be `Send`, with a `Send` fallback
-//! for the other threads. The one `unsafe impl Send` of the crate, proven here.
+//! for the other threads. The crate's only `unsafe impl Send` (and `Sync`), proven here.
 
 use std::cell::Cell;
 use std::mem::ManuallyDrop;
@@ -35,6 +35,10 @@ pub(crate) struct ThreadBound<T> {
 // never used off its thread; moving the wrapper itself moves only bytes.
 unsafe impl<T> Send for ThreadBound<T> {}
 
+// SAFETY: a shared `&ThreadBound` lets other threads see only `owner` (a plain integer):
+// `get` and `get_mut` return `None` there, so the `T` is still touched on its thread alone.
+unsafe impl<T> Sync for ThreadBound<T> {}
+
 impl<T> ThreadBound<T> {
     pub(crate) fn new(value: T) -> ThreadBound<T> {
         ThreadBound {
@@ -47,6 +51,12 @@ impl<T> ThreadBound<T> {
     #[inline]
     pub(crate) fn get(&self) -> Option<&T> {
         (this_thread() == self.owner).then_some(&*self.value)
+    }
+
+    /// The value, mutably, on the thread that made it; `None` elsewhere.
+    #[inline]
+    pub(crate) fn get_mut(&mut self) -> Option<&mut T> {
+        (this_thread() == self.owner).then_some(&mut *self.value)
     }
 }
 
