@@ -54,6 +54,7 @@ impl<T> ThreadBound<T> {
     }
 
     /// The value, mutably, on the thread that made it; `None` elsewhere.
+    #[cfg(feature = "hyper")]
     #[inline]
     pub(crate) fn get_mut(&mut self) -> Option<&mut T> {
         (this_thread() == self.owner).then_some(&mut *self.value)
