@@ -33,6 +33,8 @@ pub(crate) enum Op {
     Signal(Rc<super::signal::SignalSrc>),
     /// Free an event whose owner is gone.
     Free(Event),
+    /// Bring a bufferevent up to date with its stream (see `bev.rs`).
+    Bev(Rc<super::bev::BevShared>),
 }
 
 /// The driver's queue of registrations (kept, so it does not allocate once grown).
@@ -64,6 +66,7 @@ impl Ops {
                     Op::Free(ev) => {
                         let _ = base.free(ev);
                     }
+                    Op::Bev(b) => b.sync(base),
                 }
             }
             *self.spare.borrow_mut() = ops;
@@ -324,7 +327,7 @@ impl<T: AsFd> Drop for Async<T> {
     }
 }
 
-fn gone() -> io::Error {
+pub(crate) fn gone() -> io::Error {
     io::Error::new(
         io::ErrorKind::NotConnected,
         "the evrs runtime of this Async was dropped",

@@ -8,8 +8,10 @@
 //! (`getaddrinfo`, file I/O) on a small pool.
 //!
 //! Callback code and async code share the base, so a program can move one piece at a time:
-//! a callback may [`spawn`] a task (through its [`Runtime`]), a task may wait for what a
-//! callback does (through a waker it stored, or a channel).
+//! a callback may [`spawn`] a task and hand it a connection it made as a [`BevStream`] (a
+//! bufferevent — socket, pair, filter, TLS — as an async stream); a task may wait for what a
+//! callback does through a channel (`futures-channel`'s `oneshot` works: the callback
+//! sends, the task awaits).
 //!
 //! ```
 //! use evrs::{rt, EventBase};
@@ -45,6 +47,7 @@
 //! polls, before the loop waits. A task that panics ends with
 //! [`JoinError::Panicked`]; the loop and the other tasks go on.
 
+mod bev;
 mod blocking;
 #[cfg(feature = "hyper")]
 pub mod hyper;
@@ -54,6 +57,7 @@ mod signal;
 mod task;
 mod time;
 
+pub use bev::{BevStream, BEV_READ_LIMIT, BEV_WRITE_LIMIT};
 pub use blocking::{
     spawn_blocking, Blocking, IDLE as BLOCKING_IDLE, MAX_THREADS as BLOCKING_THREADS,
 };

@@ -1,0 +1,373 @@
+//! [`BevStream`]: a bufferevent used as an async stream, so callback code can hand a
+//! connection it made (an accepted socket, a pair, a filter, a TLS bufferevent) to a task.
+//!
+//! The stream takes over the bufferevent's callbacks. Its read callback moves what arrived
+//! into the stream's own buffer (chunks move, bytes are not copied) and wakes the reader;
+//! past [`BEV_READ_LIMIT`] unread bytes it stops reading until the task catches up. What a
+//! task writes is appended to a buffer that the runtime's driver hands to the bufferevent
+//! (as an [`Op`], before the loop waits); past [`BEV_WRITE_LIMIT`] bytes not yet written to
+//! the kernel, writes wait for the bufferevent's write callback.
+
+use super::io::Op;
+use super::task::{current, Inner};
+use crate::buffer::EvBuffer;
+use crate::bufferevent::{BevCtx, BevEvents, BevHandler, BufferEvent, Flush};
+use crate::{EventBase, What};
+use futures_io::{AsyncRead, AsyncWrite};
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+
+/// Unread bytes a [`BevStream`] buffers before it stops reading from its bufferevent.
+pub const BEV_READ_LIMIT: usize = 256 * 1024;
+/// Written bytes a [`BevStream`] lets wait for the kernel before its writes wait.
+pub const BEV_WRITE_LIMIT: usize = 256 * 1024;
+
+/// What the stream shares with its bufferevent's callbacks and the driver.
+pub(crate) struct BevShared {
+    bev: BufferEvent,
+    input: RefCell<EvBuffer>,
+    /// Written by the task, not yet handed to the bufferevent.
+    output: RefCell<EvBuffer>,
+    /// Bytes in the bufferevent's output when last seen (not yet taken by the kernel).
+    in_flight: Cell<usize>,
+    reader: RefCell<Option<Waker>>,
+    writer: RefCell<Option<Waker>>,
+    eof: Cell<bool>,
+    error: RefCell<Option<io::Error>>,
+    /// Reading is off because `input` reached the limit.
+    paused: Cell<bool>,
+    /// A sync is queued with the driver.
+    queued: Cell<bool>,
+    /// `poll_close` asked for the write side to end.
+    closing: Cell<bool>,
+    /// The stream is gone: the next sync frees the bufferevent.
+    dropped: Cell<bool>,
+}
+
+impl BevShared {
+    fn wake_reader(&self) {
+        if let Some(w) = self.reader.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    fn wake_writer(&self) {
+        if let Some(w) = self.writer.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    fn fail(&self, e: io::Error) {
+        self.error.borrow_mut().get_or_insert(e);
+        self.wake_reader();
+        self.wake_writer();
+    }
+
+    /// The driver's part: hand over what was written, resume reading, shut down, free.
+    pub(crate) fn sync(&self, base: &mut EventBase) {
+        self.queued.set(false);
+        if self.dropped.get() {
+            let _ = base.bev_free(self.bev);
+            return;
+        }
+        let r = (|| {
+            let mut out = self.output.borrow_mut();
+            if !out.is_empty() {
+                base.bev_write_buffer(self.bev, &mut out)?;
+            }
+            drop(out);
+            self.in_flight.set(base.bev_output(self.bev)?.len());
+            if self.paused.get() && self.input.borrow().len() < BEV_READ_LIMIT {
+                self.paused.set(false);
+                base.bev_enable(self.bev, What::READ)?;
+            }
+            if self.closing.get() {
+                base.bev_flush(self.bev, Flush::Finished)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            self.fail(e);
+        } else if self.in_flight.get() < BEV_WRITE_LIMIT {
+            self.wake_writer();
+        }
+    }
+}
+
+/// The bufferevent's callbacks.
+struct Handler(Weak<BevShared>);
+
+impl BevHandler for Handler {
+    fn read(&mut self, bev: &mut BevCtx<'_>) {
+        let Some(s) = self.0.upgrade() else { return };
+        let mut input = s.input.borrow_mut();
+        let moved = input.add_buffer(bev.input());
+        let full = input.len() >= BEV_READ_LIMIT;
+        drop(input);
+        if let Err(e) = moved {
+            s.fail(e.into());
+        }
+        if full && !s.paused.replace(true) {
+            if let Err(e) = bev.disable(What::READ) {
+                s.fail(e);
+            }
+        }
+        s.wake_reader();
+    }
+
+    fn write(&mut self, bev: &mut BevCtx<'_>) {
+        let Some(s) = self.0.upgrade() else { return };
+        s.in_flight.set(bev.output().len());
+        s.wake_writer();
+    }
+
+    fn event(&mut self, bev: &mut BevCtx<'_>, what: BevEvents) {
+        let Some(s) = self.0.upgrade() else { return };
+        if what.contains(BevEvents::ERROR) {
+            let me = bev.handle();
+            let base_err = bev.base().bev_socket_error(me).ok().flatten();
+            s.fail(match base_err {
+                Some(code) if code != 0 => io::Error::from_raw_os_error(code),
+                _ => io::Error::other("bufferevent error"),
+            });
+        } else if what.contains(BevEvents::TIMEOUT) {
+            s.fail(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "bufferevent timeout",
+            ));
+        } else if what.contains(BevEvents::EOF) {
+            s.eof.set(true);
+            s.wake_reader();
+        }
+        if what.contains(BevEvents::CONNECTED) {
+            s.wake_writer();
+        }
+    }
+}
+
+/// A [`BufferEvent`] as an async byte stream (`futures-io`'s `AsyncRead`/`AsyncWrite`, and
+/// tokio's with the `tokio-io` feature), for a task of the base's current [`Runtime`].
+///
+/// Made from callback code ([`BevCtx::base`] gives the `&mut EventBase`) or before the
+/// loop runs, it replaces the bufferevent's callbacks and enables reading and writing.
+/// Everything the bufferevent does still applies — a filter's codec, TLS, rate limits,
+/// timeouts (a timeout ends the stream with `TimedOut`). `poll_close` sends what is
+/// buffered and then shuts down the write side ([`Flush::Finished`]). Dropping the
+/// stream frees the bufferevent (on the driver's next run; unread input is discarded).
+///
+/// [`Runtime`]: super::Runtime
+pub struct BevStream {
+    shared: Rc<BevShared>,
+    rt: Weak<Inner>,
+}
+
+impl std::fmt::Debug for BevStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BevStream")
+            .field("bev", &self.shared.bev)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BevStream {
+    /// Wraps `bev` for the current runtime's tasks (an error if there is none, or `bev`
+    /// was freed).
+    pub fn new(base: &mut EventBase, bev: BufferEvent) -> io::Result<BevStream> {
+        let rt = current()?;
+        let shared = Rc::new(BevShared {
+            bev,
+            input: RefCell::new(EvBuffer::new()),
+            output: RefCell::new(EvBuffer::new()),
+            in_flight: Cell::new(0),
+            reader: RefCell::new(None),
+            writer: RefCell::new(None),
+            eof: Cell::new(false),
+            error: RefCell::new(None),
+            paused: Cell::new(false),
+            queued: Cell::new(false),
+            closing: Cell::new(false),
+            dropped: Cell::new(false),
+        });
+        base.bev_set_handler(bev, Handler(Rc::downgrade(&shared)))?;
+        // The write callback fires once half the in-flight limit has gone to the kernel.
+        base.bev_setwatermark(bev, What::WRITE, BEV_WRITE_LIMIT / 2, 0)?;
+        base.bev_enable(bev, What::READ | What::WRITE)?;
+        // Take what arrived before the stream existed.
+        let early = base.bev_input(bev)?.len();
+        if early > 0 {
+            let mut input = base.bev_input(bev)?;
+            shared.input.borrow_mut().add_buffer(&mut input)?;
+        }
+        Ok(BevStream {
+            shared,
+            rt: Rc::downgrade(&rt),
+        })
+    }
+
+    /// The bufferevent underneath.
+    pub fn bufferevent(&self) -> BufferEvent {
+        self.shared.bev
+    }
+
+    fn queue_sync(&self) -> io::Result<()> {
+        if !self.shared.queued.replace(true) {
+            match self.rt.upgrade() {
+                Some(rt) => rt.queue_op(Op::Bev(self.shared.clone())),
+                None => {
+                    self.shared.queued.set(false);
+                    return Err(super::io::gone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn wait(slot: &RefCell<Option<Waker>>, cx: &Context<'_>) {
+        let mut w = slot.borrow_mut();
+        match w.as_ref() {
+            Some(old) if old.will_wake(cx.waker()) => {}
+            _ => *w = Some(cx.waker().clone()),
+        }
+    }
+
+    fn poll_read_ref(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        let s = &self.shared;
+        let mut input = s.input.borrow_mut();
+        if !input.is_empty() && !buf.is_empty() {
+            let n = input.remove(buf)?;
+            let resume = s.paused.get() && input.len() < BEV_READ_LIMIT;
+            drop(input);
+            if resume {
+                self.queue_sync()?;
+            }
+            return Poll::Ready(Ok(n));
+        }
+        drop(input);
+        if let Some(e) = s.error.borrow_mut().take() {
+            return Poll::Ready(Err(e));
+        }
+        if s.eof.get() || buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        Self::wait(&s.reader, cx);
+        Poll::Pending
+    }
+
+    fn poll_write_ref(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let s = &self.shared;
+        if let Some(e) = s.error.borrow_mut().take() {
+            return Poll::Ready(Err(e));
+        }
+        if s.closing.get() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "BevStream: write after close",
+            )));
+        }
+        let queued = s.output.borrow().len() + s.in_flight.get();
+        if queued >= BEV_WRITE_LIMIT {
+            Self::wait(&s.writer, cx);
+            return Poll::Pending;
+        }
+        let n = buf.len().min(BEV_WRITE_LIMIT - queued);
+        s.output.borrow_mut().add(&buf[..n])?;
+        self.queue_sync()?;
+        Poll::Ready(Ok(n))
+    }
+
+    /// Ready once everything written has gone to the kernel (or into the filter below).
+    fn poll_flush_ref(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let s = &self.shared;
+        if let Some(e) = s.error.borrow_mut().take() {
+            return Poll::Ready(Err(e));
+        }
+        if s.output.borrow().is_empty() && s.in_flight.get() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        Self::wait(&s.writer, cx);
+        if !s.output.borrow().is_empty() {
+            self.queue_sync()?;
+        }
+        Poll::Pending
+    }
+
+    fn poll_close_ref(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.shared.closing.replace(true) {
+            self.queue_sync()?;
+        }
+        self.poll_flush_ref(cx)
+    }
+}
+
+impl Drop for BevStream {
+    fn drop(&mut self) {
+        self.shared.dropped.set(true);
+        self.shared.reader.borrow_mut().take();
+        self.shared.writer.borrow_mut().take();
+        // Queued already: that sync sees `dropped`. No runtime: the base frees it at its end.
+        let _ = self.queue_sync();
+    }
+}
+
+impl AsyncRead for BevStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read_ref(cx, buf)
+    }
+}
+
+impl AsyncWrite for BevStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_ref(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush_ref(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_close_ref(cx)
+    }
+}
+
+#[cfg(feature = "tokio-io")]
+impl tokio::io::AsyncRead for BevStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let n = std::task::ready!(self.poll_read_ref(cx, buf.initialize_unfilled()))?;
+        buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(feature = "tokio-io")]
+impl tokio::io::AsyncWrite for BevStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_ref(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush_ref(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_close_ref(cx)
+    }
+}
