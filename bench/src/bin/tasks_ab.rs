@@ -6,7 +6,8 @@
 //! * **wake + poll**: one task woken `n` times from the loop thread (it wakes itself and
 //!   yields); ns per wake.
 //! * **bytes per idle task**: heap in use (a counting allocator) per task parked on a
-//!   future nobody wakes, with its join handle kept; and live allocations per task.
+//!   future nobody wakes, with its join handle kept; and live allocations per task (on the
+//!   runtimes the rounds used, and for evrs on a fresh one as well).
 //!
 //! `cargo run --release -p evrs-bench --bin tasks_ab [ROUNDS] [N]` (defaults 15, 100000).
 
@@ -208,5 +209,11 @@ fn main() -> std::io::Result<()> {
     for (name, sc, wp, b, a) in rows {
         println!("| {name} | {sc:.1} | {wp:.1} | {b:.0} | {a:.2} |");
     }
+    // The rows above measure idle tasks on runtimes that ran tasks before (evrs reuses a
+    // finished task's waker): a fresh runtime pays for a waker per task too.
+    let mut base = evrs::EventBase::new()?;
+    let rt = evrs::rt::Runtime::new(&mut base)?;
+    let (b, a) = Evrs { base, rt }.idle(n);
+    println!("\nevrs::rt on a fresh runtime: {b:.0} B and {a:.2} allocations per idle task");
     Ok(())
 }

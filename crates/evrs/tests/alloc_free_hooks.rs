@@ -209,6 +209,40 @@ fn async_wakes(m: Method) {
     rt.shutdown(&mut base);
 }
 
+/// Spawning a task and running it to its end allocates once in steady state: the task's
+/// future, output and join waker share one allocation, and the slot's waker is reused.
+fn async_spawns(m: Method) {
+    let mut base = util::base(m);
+    let rt = evrs::rt::Runtime::new(&mut base).unwrap();
+    let mut round = |n: usize| {
+        let handles: Vec<_> = (0..n).map(|i| rt.spawn(async move { i * 2 })).collect();
+        base.run(LoopFlags::NONBLOCK).unwrap();
+        let mut sum = 0;
+        for h in handles {
+            assert!(h.is_finished());
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            match std::future::Future::poll(std::pin::pin!(h), &mut cx) {
+                std::task::Poll::Ready(r) => sum += r.unwrap(),
+                std::task::Poll::Pending => panic!("finished, yet pending"),
+            }
+        }
+        sum
+    };
+    round(64); // warm-up: slots, queues and wakers reach their working size
+    round(64);
+    let before = ALLOCS.load(Ordering::SeqCst);
+    let sum = round(64);
+    let allocs = ALLOCS.load(Ordering::SeqCst) - before;
+    assert_eq!(sum, (0..64).map(|i| i * 2).sum::<usize>());
+    // 64 tasks, plus the `Vec` of handles.
+    assert_eq!(
+        allocs,
+        64 + 1,
+        "{m}: {allocs} allocations for 64 spawned tasks"
+    );
+    rt.shutdown(&mut base);
+}
+
 fn shared_base(m: Method) {
     let base = util::shared(m);
     let n = Arc::new(AtomicUsize::new(0));
@@ -282,5 +316,6 @@ fn hooks_do_not_allocate_or_make_read_write_syscalls_per_iteration() {
         local_base(m);
         shared_base(m);
         async_wakes(m);
+        async_spawns(m);
     }
 }

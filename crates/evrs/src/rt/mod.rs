@@ -55,6 +55,7 @@ mod io;
 mod net;
 mod signal;
 mod task;
+mod task_cell;
 mod time;
 
 pub use bev::{BevStream, BEV_READ_LIMIT, BEV_WRITE_LIMIT};

@@ -13,9 +13,10 @@
 //! asked for (see `io.rs`), all with `&mut EventBase` in hand.
 
 use super::io::Ops;
+pub use super::task_cell::JoinError;
+use super::task_cell::{new_task, JoinSide, Task};
 use crate::sys::thread_bound::this_thread;
 use crate::{Event, EventBase, Handle, LocalHandle, What};
-use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -33,20 +34,16 @@ pub(crate) struct TaskId {
     gen: u32,
 }
 
-type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
-
-/// What a task's [`JoinHandle`] side is told when the task ends without output.
-trait Completion {
-    /// The task's future panicked (the payload) or was dropped before it finished (`None`).
-    fn failed(&self, panic: Option<Box<dyn Any + Send>>);
-}
+/// A task's one allocation (future, output, join waker), as its slot sees it.
+type TaskRef = Pin<Rc<dyn Task>>;
 
 struct Slot {
     gen: u32,
-    /// The future, out of the slot while it is being polled.
-    fut: Option<BoxFuture>,
+    /// The task, out of the slot while it is being polled.
+    task: Option<TaskRef>,
+    /// Kept when the task ends: the slot's next task reuses it if nobody else holds a
+    /// clone (so a spawn in steady state allocates only its task).
     waker: Option<Arc<TaskWaker>>,
-    completion: Option<Rc<dyn Completion>>,
     /// `abort` came while the future was out being polled: drop it when it comes back.
     aborted: bool,
     live: bool,
@@ -199,16 +196,15 @@ impl Inner {
         }
     }
 
-    fn spawn_boxed(&self, fut: BoxFuture, completion: Rc<dyn Completion>) -> TaskId {
+    fn spawn_task(&self, task: TaskRef) -> TaskId {
         let mut tasks = self.tasks.borrow_mut();
         let slot = match self.free.borrow_mut().pop() {
             Some(i) => i,
             None => {
                 tasks.push(Slot {
                     gen: 0,
-                    fut: None,
+                    task: None,
                     waker: None,
-                    completion: None,
                     aborted: false,
                     live: false,
                 });
@@ -217,38 +213,43 @@ impl Inner {
         };
         let s = &mut tasks[slot as usize];
         let id = TaskId { slot, gen: s.gen };
-        s.fut = Some(fut);
-        s.completion = Some(completion);
+        s.task = Some(task);
         s.aborted = false;
         s.live = true;
-        s.waker = Some(Arc::new(TaskWaker {
-            task: id,
-            scheduled: AtomicBool::new(true),
-            remote: self.remote.clone(),
-        }));
+        match s.waker.as_mut().and_then(Arc::get_mut) {
+            Some(w) => {
+                // Nobody else holds this waker: it cannot wake the old task any more.
+                w.task = id;
+                *w.scheduled.get_mut() = true;
+            }
+            None => {
+                s.waker = Some(Arc::new(TaskWaker {
+                    task: id,
+                    scheduled: AtomicBool::new(true),
+                    remote: self.remote.clone(),
+                }))
+            }
+        }
         drop(tasks);
         self.live.set(self.live.get() + 1);
         self.schedule(id);
         id
     }
 
-    /// Ends task `id`: its slot is freed; returns its future (to drop outside the borrow)
-    /// and its completion.
-    fn retire(&self, id: TaskId) -> (Option<BoxFuture>, Option<Rc<dyn Completion>>) {
+    /// Ends task `id`: its slot is freed; returns its task (to fail or drop outside the
+    /// borrow).
+    fn retire(&self, id: TaskId) -> Option<TaskRef> {
         let mut tasks = self.tasks.borrow_mut();
-        let Some(s) = tasks.get_mut(id.slot as usize) else {
-            return (None, None);
-        };
+        let s = tasks.get_mut(id.slot as usize)?;
         if !s.live || s.gen != id.gen {
-            return (None, None);
+            return None;
         }
         s.live = false;
         s.gen = s.gen.wrapping_add(1);
-        s.waker = None;
         if self.target.get() == Some(id) {
             self.target_done.set(true);
         }
-        let out = (s.fut.take(), s.completion.take());
+        let out = s.task.take();
         drop(tasks);
         self.free.borrow_mut().push(id.slot);
         self.live.set(self.live.get() - 1);
@@ -265,21 +266,19 @@ impl Inner {
         if !s.live || s.gen != id.gen {
             return;
         }
-        if s.fut.is_none() {
+        if s.task.is_none() {
             s.aborted = true;
             return;
         }
         drop(tasks);
-        let (fut, completion) = self.retire(id);
-        drop(fut);
-        if let Some(c) = completion {
-            c.failed(None);
+        if let Some(task) = self.retire(id) {
+            task.as_ref().fail(None);
         }
     }
 
     /// One poll of task `id`.
     fn poll_task(&self, id: TaskId) {
-        let (mut fut, waker) = {
+        let (task, waker) = {
             let mut tasks = self.tasks.borrow_mut();
             let Some(s) = tasks.get_mut(id.slot as usize) else {
                 return;
@@ -287,18 +286,19 @@ impl Inner {
             if !s.live || s.gen != id.gen {
                 return;
             }
-            let (Some(fut), Some(w)) = (s.fut.take(), s.waker.clone()) else {
+            let (Some(task), Some(w)) = (s.task.take(), s.waker.clone()) else {
                 return;
             };
-            (fut, w)
+            (task, w)
         };
         waker.scheduled.store(false, Ordering::Release);
         let w = Waker::from(waker);
         let mut cx = Context::from_waker(&w);
         #[cfg(debug_assertions)]
         let t0 = std::time::Instant::now();
-        let res =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+        let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            task.as_ref().poll_task(&mut cx)
+        }));
         #[cfg(debug_assertions)]
         if t0.elapsed() > SLOW_POLL {
             log::warn!(
@@ -312,18 +312,17 @@ impl Inner {
             let s = &mut tasks[id.slot as usize];
             match res {
                 Ok(Poll::Pending) if !s.aborted => {
-                    s.fut = Some(fut);
+                    s.task = Some(task);
                     return;
                 }
                 _ => s.aborted,
             }
         };
-        let (_, completion) = self.retire(id);
-        drop(fut);
-        if let (Some(c), Err(p)) = (&completion, res) {
-            c.failed(Some(p));
-        } else if let (Some(c), true) = (&completion, aborted) {
-            c.failed(None);
+        self.retire(id);
+        match res {
+            Err(p) => task.as_ref().fail(Some(p)),
+            Ok(Poll::Pending) if aborted => task.as_ref().fail(None),
+            Ok(_) => {}
         }
     }
 
@@ -539,114 +538,13 @@ pub fn spawn<T: 'static>(fut: impl Future<Output = T> + 'static) -> io::Result<J
 }
 
 fn spawn_on<T: 'static>(rt: &Rc<Inner>, fut: impl Future<Output = T> + 'static) -> JoinHandle<T> {
-    let state = Rc::new(JoinState {
-        out: RefCell::new(None),
-        waker: RefCell::new(None),
-    });
-    let wrapped = Finishing {
-        fut,
-        state: state.clone(),
-    };
-    let id = rt.spawn_boxed(Box::pin(wrapped), state.clone());
+    let cell = new_task(fut);
+    let id = rt.spawn_task(cell.clone());
     JoinHandle {
         rt: Rc::downgrade(rt),
         id,
-        state,
+        cell,
         detached: false,
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A task's future, handing its output to the `JoinHandle` side. (Not an `async`
-    /// block: one that awaits a captured future holds it twice, doubling every task.)
-    struct Finishing<F: Future> {
-        #[pin]
-        fut: F,
-        state: Rc<JoinState<F::Output>>,
-    }
-}
-
-impl<F: Future> Future for Finishing<F> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
-        this.fut.poll(cx).map(|v| this.state.finish(Ok(v)))
-    }
-}
-
-/// Why a task gave no output.
-#[derive(Debug)]
-pub enum JoinError {
-    /// [`JoinHandle::abort`] was called, or its runtime was dropped, before it finished.
-    Cancelled,
-    /// Its future panicked (the payload, as `catch_unwind` gives it).
-    Panicked(Box<dyn Any + Send>),
-    /// The output was taken already (the handle was polled after it completed).
-    Taken,
-}
-
-impl std::fmt::Display for JoinError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            JoinError::Cancelled => f.write_str("the task was cancelled"),
-            JoinError::Panicked(_) => f.write_str("the task panicked"),
-            JoinError::Taken => f.write_str("the task's output was taken already"),
-        }
-    }
-}
-
-impl std::error::Error for JoinError {}
-
-impl JoinError {
-    /// The panic's message, when it was a string (as `panic!` with a message makes it).
-    pub fn panic_message(&self) -> Option<&str> {
-        match self {
-            JoinError::Panicked(p) => p
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| p.downcast_ref::<String>().map(String::as_str)),
-            _ => None,
-        }
-    }
-}
-
-/// For `?` in functions returning `io::Result`: the reason as an `Other` error, with a
-/// panic's message.
-impl From<JoinError> for io::Error {
-    fn from(e: JoinError) -> io::Error {
-        match e.panic_message() {
-            Some(m) => io::Error::other(format!("the task panicked: {m}")),
-            None => io::Error::other(e.to_string()),
-        }
-    }
-}
-
-struct JoinState<T> {
-    /// `Some(Some(..))`: finished; `Some(None)`: taken.
-    out: RefCell<Option<Option<Result<T, JoinError>>>>,
-    waker: RefCell<Option<Waker>>,
-}
-
-impl<T> JoinState<T> {
-    fn finish(&self, r: Result<T, JoinError>) {
-        let mut out = self.out.borrow_mut();
-        if out.is_none() {
-            *out = Some(Some(r));
-        }
-        drop(out);
-        if let Some(w) = self.waker.borrow_mut().take() {
-            w.wake();
-        }
-    }
-}
-
-impl<T> Completion for JoinState<T> {
-    fn failed(&self, panic: Option<Box<dyn Any + Send>>) {
-        self.finish(Err(match panic {
-            Some(p) => JoinError::Panicked(p),
-            None => JoinError::Cancelled,
-        }));
     }
 }
 
@@ -655,7 +553,7 @@ impl<T> Completion for JoinState<T> {
 pub struct JoinHandle<T> {
     rt: std::rc::Weak<Inner>,
     id: TaskId,
-    state: Rc<JoinState<T>>,
+    cell: Pin<Rc<dyn JoinSide<T>>>,
     detached: bool,
 }
 
@@ -683,15 +581,11 @@ impl<T> JoinHandle<T> {
 
     /// Has the task finished (with output, a panic or cancelled)?
     pub fn is_finished(&self) -> bool {
-        self.state.out.borrow().is_some()
+        self.cell.is_finished()
     }
 
     fn try_take(&self) -> Option<Result<T, JoinError>> {
-        let mut out = self.state.out.borrow_mut();
-        match out.as_mut()? {
-            Some(_) => out.replace(None).flatten(),
-            None => Some(Err(JoinError::Taken)),
-        }
+        self.cell.as_ref().try_take()
     }
 }
 
@@ -702,11 +596,7 @@ impl<T> Future for JoinHandle<T> {
         if let Some(r) = self.try_take() {
             return Poll::Ready(r);
         }
-        let mut w = self.state.waker.borrow_mut();
-        match w.as_ref() {
-            Some(old) if old.will_wake(cx.waker()) => {}
-            _ => *w = Some(cx.waker().clone()),
-        }
+        self.cell.set_join_waker(cx.waker());
         Poll::Pending
     }
 }

@@ -12,6 +12,7 @@ pub(crate) mod epoll;
 #[cfg(feature = "hyper")]
 pub(crate) mod hyper_io;
 pub(crate) mod notify;
+pub(crate) mod pin_cell;
 pub(crate) mod poll;
 pub(crate) mod prefetch;
 pub(crate) mod select;
