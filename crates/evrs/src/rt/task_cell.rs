@@ -138,7 +138,7 @@ impl<F: Future> JoinSide<F::Output> for TaskCell<F> {
 /// Why a task gave no output.
 #[derive(Debug)]
 pub enum JoinError {
-    /// [`JoinHandle::abort`] was called, or its runtime was dropped, before it finished.
+    /// [`JoinHandle::abort`](super::JoinHandle::abort) was called, or its runtime was dropped, before it finished.
     Cancelled,
     /// Its future panicked (the payload, as `catch_unwind` gives it).
     Panicked(Box<dyn Any + Send>),
