@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::io;
 use std::os::fd::IntoRawFd;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use util::*;
 
 /// A socket bufferevent on one end of a fresh socketpair, and the other end as a task's
@@ -22,20 +22,6 @@ fn bev_and_peer(b: &mut EventBase) -> (evrs::bufferevent::BufferEvent, rt::UnixS
         .bufferevent_socket(a.into_raw_fd(), BevOptions::CLOSE_ON_FREE)
         .unwrap();
     (bev, rt::UnixStream::from_std(z).unwrap())
-}
-
-/// Runs the loop until every task ended (or fails after 20 s), then releases the runtime.
-fn finish(runtime: Runtime, b: &mut EventBase) {
-    let start = Instant::now();
-    while runtime.run_until_stalled(b).unwrap() > 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "tasks left: {}",
-            runtime.tasks()
-        );
-        b.run(evrs::LoopFlags::ONCE).unwrap();
-    }
-    runtime.shutdown(b);
 }
 
 on_every_backend! {
@@ -70,7 +56,7 @@ on_every_backend! {
             .unwrap();
         assert_eq!(from_bev, d2.len() as u64);
         assert!(from_peer == data, "echoed {} of {} bytes, or changed", from_peer.len(), data.len());
-        finish(runtime, &mut b);
+        finish_runtime(runtime, &mut b);
         assert_eq!(b.bev_count(), 0, "dropping the stream freed the bufferevent");
     }
 
@@ -114,7 +100,7 @@ on_every_backend! {
             .unwrap()
             .unwrap();
         assert_eq!(got, total);
-        finish(runtime, &mut b);
+        finish_runtime(runtime, &mut b);
     }
 
     fn a_bufferevent_pair_carries_a_conversation_and_eof(m) {
@@ -138,7 +124,7 @@ on_every_backend! {
             .unwrap()
             .unwrap();
         assert_eq!(got, b"pong");
-        finish(runtime, &mut b);
+        finish_runtime(runtime, &mut b);
         assert_eq!(b.bev_count(), 0);
     }
 
@@ -172,7 +158,7 @@ on_every_backend! {
             matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe),
             "{e:?}"
         );
-        finish(runtime, &mut b);
+        finish_runtime(runtime, &mut b);
     }
 
     fn a_listener_callback_spawns_a_task_per_connection(m) {
@@ -237,7 +223,7 @@ on_every_backend! {
         assert_eq!(replies, (0..5).map(|i| format!("{i}cba\n")).collect::<Vec<_>>());
         assert_eq!(served.get(), 5);
         b.listener_free(lst).unwrap();
-        finish(runtime, &mut b);
+        finish_runtime(runtime, &mut b);
         assert_eq!(b.bev_count(), 0);
     }
 
@@ -264,7 +250,7 @@ on_every_backend! {
             .unwrap();
         assert!(what.contains(What::READ));
         b.free(ev).unwrap();
-        finish(runtime, &mut b);
+        finish_runtime(runtime, &mut b);
     }
 }
 

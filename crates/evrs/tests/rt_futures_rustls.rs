@@ -53,23 +53,6 @@ fn connector(trusted: &Pki) -> TlsConnector {
     TlsConnector::from(Arc::new(config))
 }
 
-fn curl_available() -> bool {
-    let ok = Command::new("curl")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("EVRS_REQUIRE_C_PEERS").as_deref() != Ok("1"),
-            "curl is required (EVRS_REQUIRE_C_PEERS=1)"
-        );
-        eprintln!("skipped: no curl");
-    }
-    ok
-}
-
 on_every_backend! {
     fn futures_rustls_client_and_server_echo_a_megabyte(m) {
         let mut b = base(m);
@@ -140,7 +123,7 @@ on_every_backend! {
     }
 
     fn curl_fetches_over_tls_from_a_futures_rustls_server_on_evrs(m) {
-        if !curl_available() {
+        if !tool_available("curl") {
             return;
         }
         let mut b = base(m);

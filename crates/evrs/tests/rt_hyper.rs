@@ -52,36 +52,18 @@ fn serve_http1(listener: TcpListener, conns: usize, count: Rc<Cell<usize>>) {
     .detach();
 }
 
-/// Lets every task end (clients gone, their connections close), asserts none is left, and
-/// releases the runtime's events.
-fn finish(runtime: Runtime, b: &mut evrs::EventBase) {
-    let start = Instant::now();
-    while runtime.run_until_stalled(b).unwrap() > 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "tasks left: {}",
-            runtime.tasks()
-        );
-        b.run(evrs::LoopFlags::ONCE).unwrap();
-    }
-    runtime.shutdown(b);
-}
-
-fn curl_available() -> bool {
-    let ok = Command::new("curl")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("EVRS_REQUIRE_C_PEERS").as_deref() != Ok("1"),
-            "curl is required (EVRS_REQUIRE_C_PEERS=1)"
-        );
-        eprintln!("skipped: no curl");
-    }
-    ok
+/// Serves one HTTP/2 connection on `listener`, with evrs's executor and timer.
+fn serve_http2(listener: TcpListener) {
+    rt::spawn(async move {
+        let (s, _) = listener.accept().await?;
+        http2::Builder::new(rt::hyper::Executor)
+            .timer(rt::hyper::Timer)
+            .serve_connection(s, service_fn(echo))
+            .await
+            .map_err(io::Error::other)
+    })
+    .expect("in a runtime")
+    .detach();
 }
 
 /// `curl` with `args`, run off the loop thread (it blocks); its stdout.
@@ -105,7 +87,7 @@ async fn curl(args: Vec<String>) -> io::Result<String> {
 
 on_every_backend! {
     fn curl_gets_from_a_hyper_server_on_one_kept_alive_connection(m) {
-        if !curl_available() {
+        if !tool_available("curl") {
             return;
         }
         let mut b = base(m);
@@ -124,14 +106,14 @@ on_every_backend! {
             })
             .unwrap()
             .unwrap();
-        finish(runtime, &mut b);
+        finish_runtime(runtime, &mut b);
         assert_eq!(out.0, "path /first\npath /second\npath /third\n");
         assert_eq!(out.1, "rot13 me");
         assert_eq!(count.get(), 2, "curl reuses its connection for the three GETs");
     }
 
     fn curl_speaks_http2_to_a_hyper_server_on_evrs_executor(m) {
-        if !curl_available() {
+        if !tool_available("curl") {
             return;
         }
         let mut b = base(m);
@@ -140,15 +122,7 @@ on_every_backend! {
             .block_on(&mut b, async move {
                 let listener = TcpListener::bind("127.0.0.1:0")?;
                 let addr = listener.local_addr()?;
-                rt::spawn(async move {
-                    let (s, _) = listener.accept().await?;
-                    http2::Builder::new(rt::hyper::Executor)
-                        .timer(rt::hyper::Timer)
-                        .serve_connection(s, service_fn(echo))
-                        .await
-                        .map_err(io::Error::other)
-                })?
-                .detach();
+                serve_http2(listener);
                 let url = |p: &str| format!("http://{addr}/{p}");
                 curl(vec![
                     "--http2-prior-knowledge".into(),
@@ -162,7 +136,7 @@ on_every_backend! {
             })
             .unwrap()
             .unwrap();
-        finish(runtime, &mut b);
+        finish_runtime(runtime, &mut b);
         assert_eq!(out, "path /one\nhttp/2\n");
     }
 
@@ -193,7 +167,7 @@ on_every_backend! {
             })
             .unwrap()
             .unwrap();
-        finish(runtime, &mut b);
+        finish_runtime(runtime, &mut b);
     }
 
     fn http2_streams_run_concurrently_on_evrs_executor(m) {
@@ -203,15 +177,7 @@ on_every_backend! {
             .block_on(&mut b, async {
                 let listener = TcpListener::bind("127.0.0.1:0")?;
                 let addr = listener.local_addr()?;
-                rt::spawn(async move {
-                    let (s, _) = listener.accept().await?;
-                    http2::Builder::new(rt::hyper::Executor)
-                        .timer(rt::hyper::Timer)
-                        .serve_connection(s, service_fn(echo))
-                        .await
-                        .map_err(io::Error::other)
-                })?
-                .detach();
+                serve_http2(listener);
                 let stream = TcpStream::connect(addr).await?;
                 let (send, conn) =
                     hyper::client::conn::http2::handshake(rt::hyper::Executor, stream)
@@ -237,7 +203,7 @@ on_every_backend! {
             })
             .unwrap()
             .unwrap();
-        finish(runtime, &mut b);
+        finish_runtime(runtime, &mut b);
     }
 
     fn hyper_runs_over_unix_streams(m) {
@@ -259,7 +225,7 @@ on_every_backend! {
             })
             .unwrap()
             .unwrap();
-        finish(runtime, &mut b);
+        finish_runtime(runtime, &mut b);
         assert_eq!(got, "path /over-unix\n");
     }
 
@@ -296,7 +262,7 @@ on_every_backend! {
             })
             .unwrap()
             .unwrap();
-        finish(runtime, &mut b);
+        finish_runtime(runtime, &mut b);
         let err = err.expect("the connection ends in an error");
         assert!(err.is_timeout(), "a header-read timeout, not {err}");
         assert!(waited >= Duration::from_millis(200), "ended early: {waited:?}");
@@ -321,7 +287,7 @@ on_every_backend! {
                 assert!(Instant::now() >= deadline);
             })
             .unwrap();
-        finish(runtime, &mut b);
+        finish_runtime(runtime, &mut b);
     }
 }
 

@@ -510,3 +510,37 @@ pub fn closed_fd(m: Method, s: &UnixStream) -> RawFd {
     }
     target
 }
+
+/// Is `tool` (`curl`, `openssl`) installed? When not, the caller skips with a reason — unless
+/// `EVRS_REQUIRE_C_PEERS=1` (CI installs the peers), where a missing peer fails.
+pub fn tool_available(tool: &str) -> bool {
+    let ok = std::process::Command::new(tool)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("EVRS_REQUIRE_C_PEERS").as_deref() != Ok("1"),
+            "{tool} is required (EVRS_REQUIRE_C_PEERS=1)"
+        );
+        eprintln!("skipped: no {tool}");
+    }
+    ok
+}
+
+/// Lets every task of `runtime` end (their peers gone, their connections close), fails if
+/// any is left after 20 s, and releases the runtime's events: what an async test ends with.
+pub fn finish_runtime(runtime: evrs::rt::Runtime, b: &mut EventBase) {
+    let start = Instant::now();
+    while runtime.run_until_stalled(b).unwrap() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "tasks left: {}",
+            runtime.tasks()
+        );
+        b.run(evrs::LoopFlags::ONCE).unwrap();
+    }
+    runtime.shutdown(b);
+}
