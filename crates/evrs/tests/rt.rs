@@ -429,6 +429,83 @@ on_every_backend! {
         let r = rt.block_on(&mut b, TcpStream::connect(port)).unwrap();
         assert_eq!(r.unwrap_err().kind(), io::ErrorKind::ConnectionRefused);
     }
+
+    fn readable_and_writable_are_level_triggered(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let ours = Async::new(ours).unwrap();
+        rt.block_on(&mut b, async move {
+            theirs.write_all(b"x").unwrap();
+            // Readable while the byte stays unread, however often asked.
+            for _ in 0..3 {
+                rt::timeout(2000 * MS, ours.readable()).await.unwrap().unwrap();
+                rt::timeout(2000 * MS, ours.writable()).await.unwrap().unwrap();
+            }
+            let mut buf = [0u8; 4];
+            assert_eq!(ours.get_ref().read(&mut buf).unwrap(), 1);
+            // Drained: not readable now, and readable again at the next byte.
+            assert!(rt::timeout(20 * MS, ours.readable()).await.is_err());
+            theirs.write_all(b"y").unwrap();
+            rt::timeout(2000 * MS, ours.readable()).await.unwrap().unwrap();
+            assert_eq!(ours.read_with(|mut s| s.read(&mut buf)).await.unwrap(), 1);
+        }).unwrap();
+    }
+
+    fn eof_behind_data_is_seen_after_a_short_read(m) {
+        // The reader waits first; then the peer writes and hangs up at once, so one
+        // readiness may report both, and the short read that takes the data must not hide
+        // the end of stream behind it.
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut tcp_peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let tcp = TcpStream::from_std(l.accept().unwrap().0).unwrap();
+        let (unix, unix_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let unix = UnixStream::from_std(unix).unwrap();
+        let mut unix_peer = Some(unix_peer);
+        rt.block_on(&mut b, async move {
+            async fn two_reads(read: impl AsyncReadExt + Unpin) -> io::Result<(Vec<u8>, usize)> {
+                let mut read = read;
+                let mut buf = [0u8; 1024];
+                let n = read.read(&mut buf).await?;
+                Ok((buf[..n].to_vec(), read.read(&mut buf).await?))
+            }
+            let r_tcp = rt::spawn(two_reads(tcp))?;
+            let r_unix = rt::spawn(two_reads(unix))?;
+            rt::sleep(10 * MS).await; // both readers wait
+            tcp_peer.write_all(b"0123456789")?;
+            tcp_peer.shutdown(std::net::Shutdown::Write)?;
+            let mut p = unix_peer.take().unwrap();
+            p.write_all(b"abc")?;
+            drop(p);
+            let got = rt::timeout(2000 * MS, r_tcp).await.expect("tcp EOF seen").unwrap()?;
+            assert_eq!(got, (b"0123456789".to_vec(), 0));
+            let got = rt::timeout(2000 * MS, r_unix).await.expect("unix EOF seen").unwrap()?;
+            assert_eq!(got, (b"abc".to_vec(), 0));
+            Ok::<_, io::Error>(())
+        }).unwrap().unwrap();
+    }
+
+    fn a_readiness_nobody_consumes_does_not_spin_the_loop(m) {
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let ours = Async::new(ours).unwrap();
+        let polls = Rc::new(Cell::new(0u64));
+        let p = polls.clone();
+        let hook = b.new_prepare(move |_, _, _| p.set(p.get() + 1)).unwrap();
+        b.add(hook, None).unwrap();
+        rt.block_on(&mut b, async move {
+            theirs.write_all(b"unread").unwrap();
+            ours.readable().await.unwrap();
+            // The byte stays unread while the task sleeps: the loop must sleep too.
+            rt::sleep(100 * MS).await;
+            drop(theirs);
+        }).unwrap();
+        b.del(hook).unwrap();
+        assert!(polls.get() < 20, "{} loop iterations in 100 ms", polls.get());
+    }
 }
 
 #[test]

@@ -5,16 +5,26 @@
 //! reading, arm this timer, free that event — is queued as an [`Op`] (an `Rc` clone, no
 //! allocation) and applied by the driver right after its polls, before the loop waits.
 //! Each direction of a source has one persistent evrs event, made on first use and added
-//! when a task first waits on it; its callback wakes the waiting task, or — when no task
-//! waits — deletes itself (level-triggered readiness nobody consumes must not spin), so a
-//! task that reads, writes and waits again costs no `epoll_ctl`. Each direction also
-//! remembers whether the fd was last seen ready: after `WouldBlock`, or a stream read that
-//! returned less than asked (the socket's buffer was drained), the next attempt waits for
-//! the event instead of making a system call that would fail.
+//! when a task first waits on it, so a task that reads, writes and waits again costs no
+//! `epoll_ctl`. Each direction also remembers whether the fd was last seen ready: after
+//! `WouldBlock`, or a stream read that returned less than asked (the socket's buffer was
+//! drained), the next attempt waits for the event instead of making a system call that
+//! would fail.
+//!
+//! Where the backend has edge-triggering (epoll), the events are edge-triggered (as tokio's
+//! and mio's): the kernel reports each fd once per change, not again at every wait while it
+//! stays ready, which saves it a re-check of every reported fd per wait. That makes the
+//! "last seen ready" state the only memory of a readiness, so two rules keep it truthful:
+//! the read event also watches `CLOSED`, and once the peer hung up (no edge will follow) a
+//! short read no longer counts as drained; and [`Async::readable`] / [`Async::writable`],
+//! which promise level semantics, ask the fd (`poll` with a zero timeout) when an edge was
+//! seen and not yet consumed. Without edge-triggering (poll, select) the events are
+//! level-triggered, and a callback that finds no task waiting deletes its event (readiness
+//! nobody consumes must not spin) until somebody waits again.
 
 use super::task::{current, Inner};
 use super::time::TimerSrc;
-use crate::{Event, EventBase, What};
+use crate::{Event, EventBase, Features, What};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
@@ -87,12 +97,17 @@ struct Dir {
     ticks: Cell<u64>,
     /// The base refused the registration (the fd was closed, say).
     error: RefCell<Option<io::Error>>,
+    /// The peer hung up or the fd failed (edge-triggered reads only): no later edge will
+    /// come, so a short read no longer proves the fd drained.
+    closed: Cell<bool>,
 }
 
 /// What `Async<T>` shares with its events' callbacks.
 pub(crate) struct Source {
     fd: RawFd,
     dirs: [Dir; 2],
+    /// The events are edge-triggered (set when the first is made: the backend has ET).
+    et: Cell<bool>,
 }
 
 impl Source {
@@ -105,10 +120,19 @@ impl Source {
             Some(ev) => Ok(ev),
             None => {
                 let weak = Rc::downgrade(self);
-                let what = if dir == 0 { What::READ } else { What::WRITE };
-                base.new_event(self.fd, what | What::PERSIST, move |base, ev, _| {
+                let et = base.features().contains(Features::ET);
+                self.et.set(et);
+                let what = match (dir, et) {
+                    (0, true) => What::READ | What::CLOSED | What::ET,
+                    (0, false) => What::READ,
+                    (_, true) => What::WRITE | What::ET,
+                    (_, false) => What::WRITE,
+                };
+                base.new_event(self.fd, what | What::PERSIST, move |base, ev, fired| {
                     match weak.upgrade() {
-                        Some(s) if s.ready(dir) => {}
+                        // An edge nobody waits for stays recorded (`unready` cleared) and
+                        // costs nothing more: the event stays added.
+                        Some(s) if s.ready(dir, fired) || et => {}
                         _ => {
                             // Nobody waits: stop watching until somebody does.
                             let _ = base.del(ev);
@@ -134,10 +158,13 @@ impl Source {
     }
 
     /// A readiness: wakes the waiting task; false if none waits.
-    fn ready(&self, dir: usize) -> bool {
+    fn ready(&self, dir: usize, fired: What) -> bool {
         let d = &self.dirs[dir];
         d.ticks.set(d.ticks.get() + 1);
         d.unready.set(false);
+        if fired.contains(What::CLOSED) {
+            d.closed.set(true);
+        }
         let w = d.waker.borrow_mut().take();
         match w {
             Some(w) => {
@@ -178,6 +205,7 @@ impl<T: AsFd> Async<T> {
             src: Rc::new(Source {
                 fd,
                 dirs: Default::default(),
+                et: Cell::new(false),
             }),
             rt: Rc::downgrade(&rt),
         })
@@ -222,7 +250,10 @@ impl<T: AsFd> Async<T> {
     pub async fn read_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         loop {
             match op(self.get_ref()) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable().await?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.src.dirs[0].unready.set(true);
+                    self.readable().await?
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return r,
             }
@@ -233,7 +264,10 @@ impl<T: AsFd> Async<T> {
     pub async fn write_with<R>(&self, mut op: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
         loop {
             match op(self.get_ref()) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable().await?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.src.dirs[1].unready.set(true);
+                    self.writable().await?
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return r,
             }
@@ -285,7 +319,10 @@ impl<T: AsFd> Async<T> {
     /// Marks direction `dir` unready: the next attempt waits for a readiness first (a
     /// stream read that returned less than asked drained the socket).
     pub(crate) fn drained(&self, dir: usize) {
-        self.src.dirs[dir].unready.set(true);
+        let d = &self.src.dirs[dir];
+        if !d.closed.get() {
+            d.unready.set(true);
+        }
     }
 
     /// One `op` attempt for a `poll_*` method: `WouldBlock` waits for direction `dir`, and
@@ -352,7 +389,17 @@ impl<T: AsFd> Future for Ready<'_, T> {
     type Output = io::Result<()>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let d = &self.io.src.dirs[self.dir];
+        let (src, dir) = (&self.io.src, self.dir);
+        let d = &src.dirs[dir];
+        if self.start.is_none() && src.et.get() && d.ticks.get() > 0 && !d.unready.get() {
+            // An edge came and was not consumed since: no new one comes while the fd stays
+            // ready, so ask it (level semantics, as promised).
+            match crate::sys::ready_now(src.fd, dir == 1) {
+                Ok(true) => return Poll::Ready(Ok(())),
+                Ok(false) => d.unready.set(true),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
         let start = *self.start.get_or_insert(d.ticks.get());
         let r = self.io.poll_ready(self.dir, Some(start), cx);
         if r.is_ready() {

@@ -130,3 +130,27 @@ pub(crate) fn fd_limit() -> u64 {
         _ => i32::MAX as u64,
     }
 }
+
+/// Is `fd` ready for reading (`write` false) or writing now? One `poll(2)` with a zero
+/// timeout; an error or hang-up counts as ready (the operation will report it), a closed fd
+/// is `EBADF`. For the async layer's level-style `readable()` over edge-triggered events.
+pub(crate) fn ready_now(fd: RawFd, write: bool) -> io::Result<bool> {
+    let events = if write { libc::POLLOUT } else { libc::POLLIN };
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: `p` is one valid, writable pollfd and the count says one.
+        match syscall!(poll(&mut p, 1, 0)) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+            Ok(_) => break,
+        }
+    }
+    if p.revents & libc::POLLNVAL != 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(p.revents & (events | libc::POLLERR | libc::POLLHUP) != 0)
+}
