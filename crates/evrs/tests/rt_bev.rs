@@ -150,9 +150,19 @@ on_every_backend! {
                     let _ = stream.write_all(b"x").await;
                     r = stream.flush().await.map(|_| 0).and(stream.write_all(b"y").await.map(|_| 0));
                 }
-                r
+                // The error stays: every later operation reports it (none is lost silently).
+                let later = [
+                    stream.write(b"z").await.map(|_| ()),
+                    stream.flush().await,
+                    stream.read(&mut buf).await.map(|_| ()),
+                ];
+                (r, later)
             })
             .unwrap();
+        let (r, later) = r;
+        for l in later {
+            assert!(l.is_err(), "an operation after the error succeeded: {l:?}");
+        }
         let e = r.expect_err("a reset connection is an error");
         assert!(
             matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe),

@@ -60,6 +60,17 @@ impl BevShared {
         }
     }
 
+    /// The stream's error, if it failed: reported by every later operation, not only the
+    /// first (a write after a reported error must fail too, never vanish).
+    fn error(&self) -> Option<io::Error> {
+        let e = self.error.borrow();
+        let e = e.as_ref()?;
+        Some(match e.raw_os_error() {
+            Some(code) => io::Error::from_raw_os_error(code),
+            None => io::Error::new(e.kind(), e.to_string()),
+        })
+    }
+
     fn fail(&self, e: io::Error) {
         self.error.borrow_mut().get_or_insert(e);
         self.wake_reader();
@@ -246,7 +257,7 @@ impl BevStream {
             return Poll::Ready(Ok(n));
         }
         drop(input);
-        if let Some(e) = s.error.borrow_mut().take() {
+        if let Some(e) = s.error() {
             return Poll::Ready(Err(e));
         }
         if s.eof.get() || buf.is_empty() {
@@ -258,7 +269,7 @@ impl BevStream {
 
     fn poll_write_ref(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let s = &self.shared;
-        if let Some(e) = s.error.borrow_mut().take() {
+        if let Some(e) = s.error() {
             return Poll::Ready(Err(e));
         }
         if s.closing.get() {
@@ -281,7 +292,7 @@ impl BevStream {
     /// Ready once everything written has gone to the kernel (or into the filter below).
     fn poll_flush_ref(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let s = &self.shared;
-        if let Some(e) = s.error.borrow_mut().take() {
+        if let Some(e) = s.error() {
             return Poll::Ready(Err(e));
         }
         if s.output.borrow().is_empty() && s.in_flight.get() == 0 {
