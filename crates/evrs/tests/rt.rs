@@ -112,6 +112,23 @@ on_every_backend! {
         }).unwrap().unwrap();
     }
 
+    fn a_stream_reads_lines_through_futures_bufreader(m) {
+        // The raw streams are unbuffered (as tokio's and async-io's): `futures::io::BufReader`
+        // gives them `AsyncBufRead` (a `BevStream` is buffered itself, see rt_bev.rs).
+        use futures_util::io::{AsyncBufReadExt, BufReader};
+        let mut b = base(m);
+        let rt = Runtime::new(&mut b).unwrap();
+        let lines = rt.block_on(&mut b, async {
+            let (mut a, z) = UnixStream::pair()?;
+            a.write_all(b"alpha\nbeta\ngam").await?;
+            a.write_all(b"ma\n").await?;
+            a.close().await?;
+            let lines: Vec<String> = BufReader::new(z).lines().map(|l| l.unwrap()).collect().await;
+            Ok::<_, io::Error>(lines)
+        }).unwrap().unwrap();
+        assert_eq!(lines, ["alpha", "beta", "gamma"]);
+    }
+
     fn sleep_never_ends_early_and_timeout_elapses(m) {
         let mut b = base(m);
         let rt = Runtime::new(&mut b).unwrap();

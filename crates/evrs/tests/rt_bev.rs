@@ -128,6 +128,40 @@ on_every_backend! {
         assert_eq!(b.bev_count(), 0);
     }
 
+    fn a_bev_stream_is_buffered_lines_arrive_in_pieces(m) {
+        use futures_util::io::AsyncBufReadExt;
+        use futures_util::StreamExt;
+        let mut b = base(m);
+        let runtime = Runtime::new(&mut b).unwrap();
+        let (bev, mut peer) = bev_and_peer(&mut b);
+        let mut stream = BevStream::new(&mut b, bev).unwrap();
+        let got = runtime
+            .block_on(&mut b, async move {
+                let writer = rt::spawn(async move {
+                    for piece in [&b"one\ntw"[..], b"o\nthr", b"ee\n", b"last, unterminated"] {
+                        peer.write_all(piece).await?;
+                        rt::sleep(Duration::from_millis(5)).await;
+                    }
+                    peer.close().await
+                })?;
+                // fill_buf/consume by hand: the first chunk, then a partial consume.
+                let first = stream.fill_buf().await?.to_vec();
+                assert!(b"one\ntwo\n".starts_with(&first) && !first.is_empty(), "{first:?}");
+                stream.consume_unpin(2);
+                let mut two = [0u8; 2];
+                stream.read_exact(&mut two).await?; // a plain read continues after the consume
+                assert_eq!(&two, b"e\n");
+                let lines: Vec<String> = (&mut stream).lines().map(|l| l.unwrap()).collect().await;
+                writer.await??;
+                Ok::<_, io::Error>(lines)
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, ["two", "three", "last, unterminated"]);
+        finish_runtime(runtime, &mut b);
+        assert_eq!(b.bev_count(), 0);
+    }
+
     fn a_peer_reset_ends_the_stream_with_an_error_not_a_hang(m) {
         let mut b = base(m);
         let runtime = Runtime::new(&mut b).unwrap();

@@ -3,7 +3,9 @@
 //!
 //! The stream takes over the bufferevent's callbacks. Its read callback moves what arrived
 //! into the stream's own buffer (chunks move, bytes are not copied) and wakes the reader;
-//! past [`BEV_READ_LIMIT`] unread bytes it stops reading until the task catches up. What a
+//! past [`BEV_READ_LIMIT`] unread bytes it stops reading until the task catches up. The
+//! task reads from a front buffer that takes the arrived chunks whole, which is also what
+//! [`AsyncBufRead`] hands out: `fill_buf` is a slice of a chunk, no copy. What a
 //! task writes is appended to a buffer that the runtime's driver hands to the bufferevent
 //! (as an [`Op`], before the loop waits); past [`BEV_WRITE_LIMIT`] bytes not yet written to
 //! the kernel, writes wait for the bufferevent's write callback.
@@ -13,7 +15,7 @@ use super::task::{current, Inner};
 use crate::buffer::EvBuffer;
 use crate::bufferevent::{BevCtx, BevEvents, BevHandler, BufferEvent, Flush};
 use crate::{EventBase, What};
-use futures_io::{AsyncRead, AsyncWrite};
+use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::pin::Pin;
@@ -29,6 +31,9 @@ pub const BEV_WRITE_LIMIT: usize = 256 * 1024;
 pub(crate) struct BevShared {
     bev: BufferEvent,
     input: RefCell<EvBuffer>,
+    /// Bytes in the stream's front buffer (taken from `input`, not yet read): they count
+    /// toward [`BEV_READ_LIMIT`] too.
+    front_len: Cell<usize>,
     /// Written by the task, not yet handed to the bufferevent.
     output: RefCell<EvBuffer>,
     /// Bytes in the bufferevent's output when last seen (not yet taken by the kernel).
@@ -71,6 +76,11 @@ impl BevShared {
         })
     }
 
+    /// Bytes arrived and not yet read by the task.
+    fn unread(&self) -> usize {
+        self.input.borrow().len() + self.front_len.get()
+    }
+
     fn fail(&self, e: io::Error) {
         self.error.borrow_mut().get_or_insert(e);
         self.wake_reader();
@@ -91,7 +101,7 @@ impl BevShared {
             }
             drop(out);
             self.in_flight.set(base.bev_output(self.bev)?.len());
-            if self.paused.get() && self.input.borrow().len() < BEV_READ_LIMIT {
+            if self.paused.get() && self.unread() < BEV_READ_LIMIT {
                 self.paused.set(false);
                 base.bev_enable(self.bev, What::READ)?;
             }
@@ -116,7 +126,7 @@ impl BevHandler for Handler {
         let Some(s) = self.0.upgrade() else { return };
         let mut input = s.input.borrow_mut();
         let moved = input.add_buffer(bev.input());
-        let full = input.len() >= BEV_READ_LIMIT;
+        let full = input.len() + s.front_len.get() >= BEV_READ_LIMIT;
         drop(input);
         if let Err(e) = moved {
             s.fail(e.into());
@@ -159,8 +169,10 @@ impl BevHandler for Handler {
     }
 }
 
-/// A [`BufferEvent`] as an async byte stream (`futures-io`'s `AsyncRead`/`AsyncWrite`, and
-/// tokio's with the `tokio-io` feature), for a task of the base's current [`Runtime`].
+/// A [`BufferEvent`] as an async byte stream (`futures-io`'s `AsyncRead`/`AsyncBufRead`/
+/// `AsyncWrite`, and tokio's with the `tokio-io` feature), for a task of the base's current
+/// [`Runtime`]. It is buffered already: `read_line`, `read_until` and `lines` work on it
+/// directly, their `fill_buf` handing out the arrived chunks without a copy.
 ///
 /// Made from callback code ([`BevCtx::base`] gives the `&mut EventBase`) or before the
 /// loop runs, it replaces the bufferevent's callbacks and enables reading and writing.
@@ -172,6 +184,8 @@ impl BevHandler for Handler {
 /// [`Runtime`]: super::Runtime
 pub struct BevStream {
     shared: Rc<BevShared>,
+    /// Arrived bytes the task is reading (taken from the shared input by whole chunks).
+    front: EvBuffer,
     rt: Weak<Inner>,
 }
 
@@ -191,6 +205,7 @@ impl BevStream {
         let shared = Rc::new(BevShared {
             bev,
             input: RefCell::new(EvBuffer::new()),
+            front_len: Cell::new(0),
             output: RefCell::new(EvBuffer::new()),
             in_flight: Cell::new(0),
             reader: RefCell::new(None),
@@ -214,6 +229,7 @@ impl BevStream {
         }
         Ok(BevStream {
             shared,
+            front: EvBuffer::new(),
             rt: Rc::downgrade(&rt),
         })
     }
@@ -244,27 +260,52 @@ impl BevStream {
         }
     }
 
-    fn poll_read_ref(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    /// Makes the front buffer non-empty (`true`), or reports the end (`false`) or the error;
+    /// pending until one of them.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        if !self.front.is_empty() {
+            return Poll::Ready(Ok(true));
+        }
         let s = &self.shared;
         let mut input = s.input.borrow_mut();
-        if !input.is_empty() && !buf.is_empty() {
-            let n = input.remove(buf)?;
-            let resume = s.paused.get() && input.len() < BEV_READ_LIMIT;
+        if !input.is_empty() {
+            // Chunks move whole (an empty front takes the chain): no bytes are copied.
+            self.front.add_buffer(&mut input)?;
             drop(input);
-            if resume {
-                self.queue_sync()?;
-            }
-            return Poll::Ready(Ok(n));
+            s.front_len.set(self.front.len());
+            return Poll::Ready(Ok(true));
         }
         drop(input);
         if let Some(e) = s.error() {
             return Poll::Ready(Err(e));
         }
-        if s.eof.get() || buf.is_empty() {
-            return Poll::Ready(Ok(0));
+        if s.eof.get() {
+            return Poll::Ready(Ok(false));
         }
         Self::wait(&s.reader, cx);
         Poll::Pending
+    }
+
+    /// `n` bytes of the front buffer were read: reading resumes once under the limit.
+    fn consumed(&mut self) -> io::Result<()> {
+        let s = &self.shared;
+        s.front_len.set(self.front.len());
+        if s.paused.get() && s.unread() < BEV_READ_LIMIT {
+            self.queue_sync()?;
+        }
+        Ok(())
+    }
+
+    fn poll_read_ref(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        if !std::task::ready!(self.poll_fill(cx))? {
+            return Poll::Ready(Ok(0));
+        }
+        let n = self.front.remove(buf)?;
+        self.consumed()?;
+        Poll::Ready(Ok(n))
     }
 
     fn poll_write_ref(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
@@ -329,7 +370,28 @@ impl AsyncRead for BevStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.poll_read_ref(cx, buf)
+        self.get_mut().poll_read_ref(cx, buf)
+    }
+}
+
+impl AsyncBufRead for BevStream {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        let this = self.get_mut();
+        if !std::task::ready!(this.poll_fill(cx))? {
+            return Poll::Ready(Ok(&[]));
+        }
+        let first = this.front.chunks().find(|c| !c.is_empty());
+        Poll::Ready(Ok(first.unwrap_or(&[])))
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        let this = self.get_mut();
+        let amt = amt.min(this.front.len());
+        // Draining at most what the front holds cannot fail (nothing is frozen there).
+        let _ = this.front.drain(amt);
+        if let Err(e) = this.consumed() {
+            this.shared.fail(e);
+        }
     }
 }
 
@@ -358,9 +420,20 @@ impl tokio::io::AsyncRead for BevStream {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let n = std::task::ready!(self.poll_read_ref(cx, buf.initialize_unfilled()))?;
+        let n = std::task::ready!(self.get_mut().poll_read_ref(cx, buf.initialize_unfilled()))?;
         buf.advance(n);
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(feature = "tokio-io")]
+impl tokio::io::AsyncBufRead for BevStream {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        AsyncBufRead::poll_fill_buf(self, cx)
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        AsyncBufRead::consume(self, amt)
     }
 }
 

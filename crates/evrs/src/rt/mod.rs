@@ -1,15 +1,17 @@
 //! Async/await on the same loop: a single-threaded executor ([`Runtime`]) whose tasks run
 //! on an [`EventBase`](crate::EventBase) between its callbacks, with awaitable I/O
 //! ([`Async`], [`TcpListener`], [`TcpStream`], [`UdpSocket`], [`UnixListener`],
-//! [`UnixStream`], the streams with `futures-io`'s `AsyncRead`/`AsyncWrite`, and tokio's
-//! with the `tokio-io` feature; hyper 1.x's runtime traits in `rt::hyper` with the `hyper`
+//! [`UnixStream`], the streams with `futures-io`'s `AsyncRead`/`AsyncWrite` — unbuffered,
+//! as tokio's and async-io's: `futures::io::BufReader` makes them `AsyncBufRead` — and
+//! tokio's with the `tokio-io` feature; hyper 1.x's runtime traits in `rt::hyper` with the `hyper`
 //! feature) and timers ([`sleep`], [`timeout`],
 //! [`interval`]) on the base's wheel; [`spawn_blocking`] runs what would block the thread
 //! (`getaddrinfo`, file I/O) on a small pool.
 //!
 //! Callback code and async code share the base, so a program can move one piece at a time:
 //! a callback may [`spawn`] a task and hand it a connection it made as a [`BevStream`] (a
-//! bufferevent — socket, pair, filter, TLS — as an async stream); a task may wait for what a
+//! bufferevent — socket, pair, filter, TLS — as an async stream, buffered itself:
+//! `AsyncBufRead` without a copy); a task may wait for what a
 //! callback does through a channel (`futures-channel`'s `oneshot` works: the callback
 //! sends, the task awaits).
 //!
