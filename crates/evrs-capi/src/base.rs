@@ -329,6 +329,7 @@ fn method_name(m: Method) -> *const c_char {
         Method::Epoll => c"epoll".as_ptr(),
         Method::Poll => c"poll".as_ptr(),
         Method::Select => c"select".as_ptr(),
+        Method::IoUring => c"io_uring".as_ptr(),
     }
 }
 

@@ -128,8 +128,9 @@ impl EventConfig {
     }
 
     /// The methods this config would try, in order, after avoidances, required features and
-    /// (unless `IGNORE_ENV`) the environment: `EVRS_BACKEND=<name>` picks one, and
-    /// `EVENT_NOEPOLL`, `EVENT_NOPOLL`, `EVENT_NOSELECT` skip one, as in libevent.
+    /// (unless `IGNORE_ENV`) the environment: `EVRS_BACKEND=<name>` puts one first (the
+    /// others follow as fallbacks, should it be unavailable), and `EVENT_NOEPOLL`,
+    /// `EVENT_NOPOLL`, `EVENT_NOSELECT`, `EVENT_NOIO_URING` skip one, as in libevent.
     ///
     /// The program's explicit choices win over the environment: with [`method`](Self::method)
     /// the environment is not consulted at all, and `EVRS_BACKEND` naming a method that the
@@ -150,11 +151,17 @@ impl EventConfig {
             .ok()
             .and_then(|v| Method::from_name(v.trim()))
             .filter(|m| allowed.contains(m));
-        allowed
+        let mut out: Vec<Method> = allowed
             .into_iter()
-            .filter(|m| forced.is_none_or(|o| o == *m))
             .filter(|m| std::env::var_os(format!("EVENT_NO{}", m.name().to_uppercase())).is_none())
-            .collect()
+            .collect();
+        if let Some(f) = forced {
+            // The named method first; the others stay behind it as fallbacks (io_uring can
+            // be refused at run time: an old kernel, `kernel.io_uring_disabled`, seccomp).
+            out.retain(|m| *m != f);
+            out.insert(0, f);
+        }
+        out
     }
 
     /// The reactor setup for `method`: flags plus what the environment adds
@@ -210,7 +217,7 @@ impl EventConfig {
             io::Error::new(
                 io::ErrorKind::Unsupported,
                 format!(
-                    "no event mechanism available: none of epoll, poll, select is allowed \
+                    "no event mechanism available: none of epoll, poll, select, io_uring is allowed \
                      and has the required features {:?}",
                     self.required
                 ),

@@ -92,18 +92,28 @@ pub enum Method {
     Poll,
     /// select(2): fds below 1024 only.
     Select,
+    /// io_uring (Linux 5.11+), readiness mode: a poll request per fd on one ring, one
+    /// `io_uring_enter` per iteration that submits and waits. Not chosen automatically
+    /// (see `docs/BENCHMARKS.md`): ask for it with [`EventConfig::method`] or
+    /// `EVRS_BACKEND=io_uring`. An fd closed while its events are added stays open
+    /// underneath until they are deleted (a poll request holds the file).
+    ///
+    /// [`EventConfig::method`]: crate::EventConfig::method
+    IoUring,
 }
 
 impl Method {
     /// All methods in order of preference.
-    pub const ALL: [Method; 3] = [Method::Epoll, Method::Poll, Method::Select];
+    pub const ALL: [Method; 4] = [Method::Epoll, Method::Poll, Method::Select, Method::IoUring];
 
-    /// The name libevent uses (`"epoll"`, `"poll"`, `"select"`).
+    /// The name libevent uses (`"epoll"`, `"poll"`, `"select"`; `"io_uring"`, which libevent
+    /// lacks).
     pub fn name(self) -> &'static str {
         match self {
             Method::Epoll => "epoll",
             Method::Poll => "poll",
             Method::Select => "select",
+            Method::IoUring => "io_uring",
         }
     }
 
@@ -120,6 +130,7 @@ impl Method {
             Method::Epoll => Features::ET | Features::O1 | Features::EARLY_CLOSE,
             Method::Poll => Features::FDS | Features::EARLY_CLOSE,
             Method::Select => Features::FDS,
+            Method::IoUring => Features::ET | Features::O1 | Features::EARLY_CLOSE | Features::FDS,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! evrs is an event-notification library: you tell it which file descriptors, timeouts and
 //! signals you care about, and it calls your code when they happen. It follows libevent 2.1's
 //! model and semantics — an [`EventBase`] (the loop) and [`Event`]s (fd readiness, timeouts,
-//! signals, user activation) with priorities and loop flags — over epoll, poll or select.
+//! signals, user activation) with priorities and loop flags — over epoll, poll, select or (opt-in)
+//! io_uring.
 //!
 //! ## A first loop
 //!

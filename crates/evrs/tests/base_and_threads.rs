@@ -130,8 +130,18 @@ fn backend_choice_avoidance_and_features() {
         .build()
         .unwrap();
     assert_eq!(b.method(), Method::Poll);
+    // Edge-triggering and any fd: io_uring alone (where the kernel lets us have one).
+    match EventConfig::new()
+        .flags(BaseFlags::IGNORE_ENV)
+        .require_features(Features::ET | Features::FDS)
+        .build()
+    {
+        Ok(b) => assert_eq!(b.method(), Method::IoUring),
+        Err(e) => assert!(e.to_string().contains("no event mechanism"), "{e}"),
+    }
     let e = EventConfig::new()
         .flags(BaseFlags::IGNORE_ENV)
+        .avoid_method(Method::IoUring)
         .require_features(Features::ET | Features::FDS)
         .build()
         .unwrap_err();
@@ -158,6 +168,7 @@ fn environment_steers_the_backend_unless_ignored() {
         "EVENT_NOEPOLL",
         "EVENT_NOPOLL",
         "EVENT_NOSELECT",
+        "EVENT_NOIO_URING",
     ]
     .into_iter()
     .map(|k| (k, std::env::var_os(k)))
@@ -167,7 +178,11 @@ fn environment_steers_the_backend_unless_ignored() {
     }
     let cfg = EventConfig::new();
     std::env::set_var("EVRS_BACKEND", "poll");
-    assert_eq!(cfg.candidates(), [Method::Poll]);
+    // The named method first, the others behind it as fallbacks.
+    assert_eq!(
+        cfg.candidates(),
+        [Method::Poll, Method::Epoll, Method::Select, Method::IoUring]
+    );
     // The rule: the program's explicit choice wins over the environment. An explicit method
     // is used as asked (EVRS_BACKEND=poll must not make `method(Epoll)` fail to build: the
     // bench's allocation test builds exactly that)...
@@ -179,10 +194,16 @@ fn environment_steers_the_backend_unless_ignored() {
     let needs_o1 = EventConfig::new()
         .avoid_method(Method::Select)
         .require_features(Features::O1);
-    assert_eq!(needs_o1.candidates(), [Method::Epoll]);
+    assert_eq!(needs_o1.candidates(), [Method::Epoll, Method::IoUring]);
     std::env::remove_var("EVRS_BACKEND");
     std::env::set_var("EVENT_NOEPOLL", "1");
+    assert_eq!(
+        cfg.candidates(),
+        [Method::Poll, Method::Select, Method::IoUring]
+    );
+    std::env::set_var("EVENT_NOIO_URING", "1");
     assert_eq!(cfg.candidates(), [Method::Poll, Method::Select]);
+    std::env::remove_var("EVENT_NOIO_URING");
     assert_eq!(
         EventConfig::new().method(Method::Epoll).candidates(),
         [Method::Epoll],

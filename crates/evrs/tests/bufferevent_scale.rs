@@ -182,3 +182,10 @@ fn epoll_ten_thousand_echo_connections() {
 fn poll_ten_thousand_echo_connections() {
     ten_thousand_echo_connections(Method::Poll);
 }
+
+/// io_uring: 10,000 registrations overflow the 1,024-entry submission queue (submitted and
+/// refilled) and a burst of reports can exceed the completion queue (flushed in).
+#[test]
+fn io_uring_ten_thousand_echo_connections() {
+    ten_thousand_echo_connections(Method::IoUring);
+}

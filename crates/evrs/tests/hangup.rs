@@ -184,7 +184,7 @@ fn raw_write(fd: RawFd) -> io::Result<()> {
 /// A duplicate of `fd` at a high number private to (`m`, `slot`), below select's 1024.
 fn high_fd(fd: RawFd, m: Method, slot: i32) -> RawFd {
     let idx = Method::ALL.iter().position(|&x| x == m).unwrap() as i32;
-    let min = 400 + idx * 180 + slot * 12;
+    let min = 400 + idx * 150 + slot * 12;
     // SAFETY: F_DUPFD_CLOEXEC takes an integer argument; `fd` is open.
     let hi = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
     assert!(hi >= min, "F_DUPFD: {}", io::Error::last_os_error());

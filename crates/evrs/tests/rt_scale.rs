@@ -134,3 +134,8 @@ fn epoll_ten_thousand_tasks_and_connections() {
 fn poll_ten_thousand_tasks_and_connections() {
     ten_thousand_tasks(Method::Poll);
 }
+
+#[test]
+fn io_uring_ten_thousand_tasks_and_connections() {
+    ten_thousand_tasks(Method::IoUring);
+}

@@ -68,6 +68,10 @@ pub(crate) trait Poller {
 
     /// The interest the backend holds for `fd` (for `verify`); ET only where supported.
     fn interest(&self, fd: RawFd) -> u8;
+
+    /// Turns what a detached wait appended into readiness before it is absorbed (a wait
+    /// without the lock may only copy raw results; io_uring's need the selector's state).
+    fn settle(&mut self, _polled: &mut Vec<Polled>) {}
 }
 
 /// A wait detached from its backend.
@@ -186,6 +190,56 @@ impl Poller for sys::select::Selector {
     }
 }
 
+impl Poller for sys::uring::Selector {
+    type Detached = sys::uring::Waiter;
+    fn method(&self) -> Method {
+        Method::IoUring
+    }
+    #[inline]
+    fn change(&mut self, fd: RawFd, old: u8, new: u8) -> io::Result<()> {
+        sys::uring::Selector::change(self, fd, old, new)
+    }
+    /// Changes wait for the next `io_uring_enter` (one call submits and waits); a removal
+    /// outside a loop is submitted at once (see the selector).
+    fn set_batching(&mut self, on: bool) {
+        sys::uring::Selector::set_batching(self, on)
+    }
+    #[inline]
+    fn poll(&mut self, timeout: Option<Duration>, out: &mut Vec<Polled>) -> io::Result<()> {
+        self.dispatch(timeout, out)
+    }
+    #[inline]
+    fn poll_each(
+        &mut self,
+        timeout: Option<Duration>,
+        _scratch: &mut Vec<Polled>,
+        sink: &mut impl Sink,
+    ) -> io::Result<()> {
+        self.dispatch_each(timeout, sink)
+    }
+    fn detach(&mut self, w: &mut Self::Detached) {
+        self.prepare_wait(w)
+    }
+    fn reinit(&mut self) -> io::Result<()> {
+        sys::uring::Selector::reinit(self)
+    }
+    fn ctl_calls(&self) -> u64 {
+        self.ctl_calls
+    }
+    fn interest(&self, fd: RawFd) -> u8 {
+        self.wanted(fd)
+    }
+    fn settle(&mut self, polled: &mut Vec<Polled>) {
+        sys::uring::Selector::settle(self, polled)
+    }
+}
+
+impl DetachedWait for sys::uring::Waiter {
+    fn wait(&mut self, timeout: Option<Duration>, out: &mut Vec<Polled>) -> io::Result<()> {
+        sys::uring::Waiter::wait(self, timeout, out)
+    }
+}
+
 impl DetachedWait for Box<sys::select::Waiter> {
     fn wait(&mut self, timeout: Option<Duration>, out: &mut Vec<Polled>) -> io::Result<()> {
         sys::select::Waiter::wait(self, timeout, out)
@@ -221,6 +275,9 @@ impl<P: Poller> Poller for Box<P> {
     fn interest(&self, fd: RawFd) -> u8 {
         (**self).interest(fd)
     }
+    fn settle(&mut self, polled: &mut Vec<Polled>) {
+        (**self).settle(polled)
+    }
 }
 
 /// Every backend a base can run on.
@@ -229,6 +286,7 @@ pub(crate) enum Backend {
     Poll(sys::poll::Selector),
     // Boxed: two fd_sets make it large, and it is the rarely used fallback.
     Select(Box<sys::select::Selector>),
+    IoUring(sys::uring::Selector),
     #[cfg(test)]
     Scripted(scripted::Scripted),
 }
@@ -239,6 +297,7 @@ pub(crate) enum Waiter {
     Epoll(sys::epoll::Waiter),
     Poll(sys::poll::Waiter),
     Select(Box<sys::select::Waiter>),
+    IoUring(sys::uring::Waiter),
     #[cfg(test)]
     Scripted(scripted::ScriptedWait),
 }
@@ -250,6 +309,7 @@ macro_rules! each {
             Backend::Epoll($b) => $e,
             Backend::Poll($b) => $e,
             Backend::Select($b) => $e,
+            Backend::IoUring($b) => $e,
             #[cfg(test)]
             Backend::Scripted($b) => $e,
         }
@@ -262,6 +322,7 @@ impl Backend {
             Method::Epoll => Backend::Epoll(sys::epoll::Selector::new(changelist)?),
             Method::Poll => Backend::Poll(sys::poll::Selector::new()),
             Method::Select => Backend::Select(Box::new(sys::select::Selector::new())),
+            Method::IoUring => Backend::IoUring(sys::uring::Selector::new()?),
         })
     }
 
@@ -301,12 +362,18 @@ impl Backend {
         each!(self, b => b.interest(fd))
     }
 
+    /// See [`Poller::settle`].
+    pub(crate) fn settle(&mut self, polled: &mut Vec<Polled>) {
+        each!(self, b => b.settle(polled))
+    }
+
     /// Readies `w` for a wait without the lock (re-made if it was for another backend).
     pub(crate) fn detach(&mut self, w: &mut Waiter) {
         match (self, &mut *w) {
             (Backend::Epoll(b), Waiter::Epoll(x)) => b.detach(x),
             (Backend::Poll(b), Waiter::Poll(x)) => b.detach(x),
             (Backend::Select(b), Waiter::Select(x)) => b.detach(x),
+            (Backend::IoUring(b), Waiter::IoUring(x)) => b.detach(x),
             #[cfg(test)]
             (Backend::Scripted(b), Waiter::Scripted(x)) => b.detach(x),
             (b, w) => {
@@ -314,6 +381,7 @@ impl Backend {
                     Backend::Epoll(_) => Waiter::Epoll(sys::epoll::Waiter::new()),
                     Backend::Poll(_) => Waiter::Poll(sys::poll::Waiter::new()),
                     Backend::Select(_) => Waiter::Select(Box::new(sys::select::Waiter::new())),
+                    Backend::IoUring(_) => Waiter::IoUring(sys::uring::Waiter::new()),
                     #[cfg(test)]
                     Backend::Scripted(_) => Waiter::Scripted(scripted::ScriptedWait::default()),
                 };
@@ -335,6 +403,7 @@ impl Waiter {
             Waiter::Epoll(w) => w.wait(timeout, out),
             Waiter::Poll(w) => w.wait(timeout, out),
             Waiter::Select(w) => w.wait(timeout, out),
+            Waiter::IoUring(w) => w.wait(timeout, out),
             #[cfg(test)]
             Waiter::Scripted(w) => w.wait(timeout, out),
         }

@@ -86,6 +86,7 @@ impl Reactor {
     /// operation's) events are queued.
     #[inline]
     pub(crate) fn absorb(&mut self, polled: &mut Vec<Polled>) {
+        self.backend.settle(polled);
         self.update_cache();
         let mut a = Absorb {
             table: &mut self.table,

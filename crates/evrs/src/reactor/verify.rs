@@ -13,7 +13,7 @@ impl Reactor {
         t.check()?;
         self.queues.check(t)?;
         let supported = match self.backend.method() {
-            Method::Epoll => 0xff,
+            Method::Epoll | Method::IoUring => 0xff,
             Method::Poll => interest::READ | interest::WRITE | interest::CLOSED,
             Method::Select => interest::READ | interest::WRITE,
         };

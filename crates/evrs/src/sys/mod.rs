@@ -21,6 +21,7 @@ pub(crate) mod socket;
 pub(crate) mod stream;
 pub(crate) mod thread_bound;
 pub(crate) mod tsc;
+pub(crate) mod uring;
 
 /// Calls a `libc` function and turns the C convention (`-1` plus `errno`) into an
 /// `io::Result`. Callers must uphold the safety contract of the function they name; each call

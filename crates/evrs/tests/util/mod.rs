@@ -16,9 +16,9 @@ mod watchdog;
 pub use watchdog::{watchdog, watchdog_here, Watchdog, WATCHDOG_BOUND};
 
 /// Runs each test body once per backend: `fn name(m) { ... }` becomes `epoll::name`,
-/// `poll::name` and `select::name`, each with `m` set to that backend. Every generated test
+/// `poll::name`, `select::name` and `io_uring::name`, each with `m` set to that backend. Every generated test
 /// arms a [`Watchdog`] named after it: a hang aborts the run with the test's name.
-/// Attributes (doc comments, `#[ignore = "..."]`) before a `fn` apply to its three tests.
+/// Attributes (doc comments, `#[ignore = "..."]`) before a `fn` apply to its four tests.
 #[macro_export]
 macro_rules! on_every_backend {
     ($( $(#[$attr:meta])* fn $name:ident($m:ident) $body:block )*) => {
@@ -55,6 +55,18 @@ macro_rules! on_every_backend {
                     $crate::util::WATCHDOG_BOUND,
                 );
                 let $m = evrs::Method::Select;
+                $body
+            } )*
+        }
+        mod io_uring {
+            #[allow(unused_imports)]
+            use super::*;
+            $( $(#[$attr])* #[test] fn $name() {
+                let _watchdog = $crate::util::watchdog(
+                    concat!(module_path!(), "::", stringify!($name)),
+                    $crate::util::WATCHDOG_BOUND,
+                );
+                let $m = evrs::Method::IoUring;
                 $body
             } )*
         }
@@ -385,6 +397,7 @@ pub fn backend_wait_syscalls() -> Vec<i64> {
         libc::SYS_epoll_pwait as i64,
         libc::SYS_epoll_pwait2 as i64,
         libc::SYS_ppoll as i64,
+        libc::SYS_io_uring_enter as i64,
         libc::SYS_pselect6 as i64,
     ];
     #[cfg(target_arch = "x86_64")]
