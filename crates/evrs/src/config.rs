@@ -155,9 +155,10 @@ impl EventConfig {
             .into_iter()
             .filter(|m| std::env::var_os(format!("EVENT_NO{}", m.name().to_uppercase())).is_none())
             .collect();
-        if let Some(f) = forced {
-            // The named method first; the others stay behind it as fallbacks (io_uring can
-            // be refused at run time: an old kernel, `kernel.io_uring_disabled`, seccomp).
+        if let Some(f) = forced.filter(|f| out.contains(f)) {
+            // The named method first (unless an `EVENT_NO*` vetoes it); the others stay
+            // behind it as fallbacks (io_uring can be refused at run time: an old kernel,
+            // `kernel.io_uring_disabled`, seccomp).
             out.retain(|m| *m != f);
             out.insert(0, f);
         }

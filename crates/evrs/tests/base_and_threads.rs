@@ -203,6 +203,11 @@ fn environment_steers_the_backend_unless_ignored() {
     );
     std::env::set_var("EVENT_NOIO_URING", "1");
     assert_eq!(cfg.candidates(), [Method::Poll, Method::Select]);
+    // A veto wins over the name that puts a method first (libevent's regress sets
+    // EVENT_NO<default method> and expects another method, whatever else is set).
+    std::env::set_var("EVRS_BACKEND", "io_uring");
+    assert_eq!(cfg.candidates(), [Method::Poll, Method::Select]);
+    std::env::remove_var("EVRS_BACKEND");
     std::env::remove_var("EVENT_NOIO_URING");
     assert_eq!(
         EventConfig::new().method(Method::Epoll).candidates(),
