@@ -17,10 +17,11 @@ use std::process::{Command, ExitCode, Stdio};
 /// Peers run by default, in table order.
 const DEFAULT_PEERS: [&str; 6] = ["evrs", "raw-epoll", "libevent", "libev", "mio", "tokio"];
 /// Peers that can be asked for with `--peers`.
-const ALL_PEERS: [&str; 8] = [
+const ALL_PEERS: [&str; 9] = [
     "evrs",
     "evrs-poll",
     "evrs-select",
+    "evrs-uring",
     "raw-epoll",
     "libevent",
     "libev",
@@ -37,7 +38,7 @@ usage: evrs-bench [pipechain|timers|xthread|all] [--quick] [--peers a,b,..] [--s
              ping latency (20,000 round trips); peers evrs, tokio, libevent
   all        all three (default)
   --quick    few iterations, for a smoke test (< 60 s)
-  --peers    from: evrs evrs-poll evrs-select raw-epoll libevent libev mio tokio
+  --peers    from: evrs evrs-poll evrs-select evrs-uring raw-epoll libevent libev mio tokio
              (default: evrs raw-epoll libevent libev mio tokio)
   --sizes    pipechain ring sizes (default 100,1000,10000)
   --active   bytes injected per pipechain run (default 100)
@@ -118,7 +119,9 @@ fn child(a: &[String]) -> io::Result<()> {
             Bench::TimersFire => peers::tokio::timers_fire(&p),
             _ => unreachable!("xthread handled above"),
         },
-        "evrs" | "evrs-poll" | "evrs-select" | "evrs-raw" => evrs_child(peer, bench, &p),
+        "evrs" | "evrs-poll" | "evrs-select" | "evrs-uring" | "evrs-raw" => {
+            evrs_child(peer, bench, &p)
+        }
         _ => Err(io::Error::other(format!("unknown Rust peer {peer}"))),
     }
 }
@@ -129,6 +132,7 @@ fn evrs_child(peer: &str, bench: Bench, p: &Params) -> io::Result<()> {
     let m = match peer {
         "evrs-poll" => Method::Poll,
         "evrs-select" => Method::Select,
+        "evrs-uring" => Method::IoUring,
         _ => Method::Epoll,
     };
     match bench {

@@ -62,12 +62,14 @@ impl EvrsChain {
     }
 }
 
-/// The peer name for a method (`evrs` for epoll, `evrs-poll`, `evrs-select`).
+/// The peer name for a method (`evrs` for epoll, `evrs-poll`, `evrs-select`,
+/// `evrs-uring`).
 pub fn peer_name(method: Method) -> &'static str {
     match method {
         Method::Epoll => "evrs",
         Method::Poll => "evrs-poll",
         Method::Select => "evrs-select",
+        Method::IoUring => "evrs-uring",
     }
 }
 

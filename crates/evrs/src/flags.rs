@@ -92,11 +92,14 @@ pub enum Method {
     Poll,
     /// select(2): fds below 1024 only.
     Select,
-    /// io_uring (Linux 5.11+), readiness mode: a poll request per fd on one ring, one
+    /// io_uring (Linux 5.13+), readiness mode: a poll request per fd on one ring, one
     /// `io_uring_enter` per iteration that submits and waits. Not chosen automatically
-    /// (see `docs/BENCHMARKS.md`): ask for it with [`EventConfig::method`] or
-    /// `EVRS_BACKEND=io_uring`. An fd closed while its events are added stays open
-    /// underneath until they are deleted (a poll request holds the file).
+    /// (as fast as epoll, not faster: see `docs/BENCHMARKS.md`): ask for it with
+    /// [`EventConfig::method`] or `EVRS_BACKEND=io_uring`. Two differences from epoll: a
+    /// report is the readiness the kernel saw at its wake-up (one consumed before the
+    /// wait is still reported once, as a spurious wake-up), and an fd closed while its
+    /// events are added stays open underneath until they are deleted (a poll request
+    /// holds the file).
     ///
     /// [`EventConfig::method`]: crate::EventConfig::method
     IoUring,

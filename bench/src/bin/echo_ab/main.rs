@@ -1,6 +1,8 @@
 //! In-process A/B of a TCP echo server over bufferevents (issue 15): N connections to one
-//! single-threaded server, 64-byte messages ping-ponged. The servers (evrs bufferevent,
-//! libevent bufferevent, a raw epoll loop — the floor — and tokio `current_thread`) live in
+//! single-threaded server, 64-byte messages ping-ponged. The servers (evrs bufferevent and
+//! evrs async, each on epoll and on io_uring — `evrs-uring`, `evrs-async-uring`, readiness
+//! mode — libevent bufferevent, a raw epoll loop — the floor — smol and tokio
+//! `current_thread`) live in
 //! this process, each on its own listening socket on 127.0.0.1:0, and take turns run by run
 //! as in `pipechain_ab` (the order rotating every round, the build order every epoch). Each
 //! run is timed by this (the server) thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`: user +
@@ -143,7 +145,9 @@ fn main() -> io::Result<()> {
     let all: &[&'static str] = if cfg!(have_libevent) {
         &[
             "evrs",
+            "evrs-uring",
             "evrs-async",
+            "evrs-async-uring",
             "libevent",
             "libevent-events",
             "raw-epoll",
@@ -151,7 +155,15 @@ fn main() -> io::Result<()> {
             "tokio",
         ]
     } else {
-        &["evrs", "evrs-async", "raw-epoll", "smol", "tokio"]
+        &[
+            "evrs",
+            "evrs-uring",
+            "evrs-async",
+            "evrs-async-uring",
+            "raw-epoll",
+            "smol",
+            "tokio",
+        ]
     };
     if !cfg!(have_libevent) {
         println!(
@@ -353,7 +365,16 @@ fn report(o: &Options, results: &mut [(usize, String, Vec<Stats>)]) {
     // What evrs's bytes are: live allocations by size at the largest size measured.
     if let Some((n, _, stats)) = results.last() {
         for (i, name) in names.iter().enumerate() {
-            if !["evrs", "evrs-async", "smol", "tokio"].contains(name) {
+            if ![
+                "evrs",
+                "evrs-uring",
+                "evrs-async",
+                "evrs-async-uring",
+                "smol",
+                "tokio",
+            ]
+            .contains(name)
+            {
                 continue;
             }
             let Some(s) = stats[i].mem.last() else {

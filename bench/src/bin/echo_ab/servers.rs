@@ -38,8 +38,8 @@ impl BevHandler for Echo {
 }
 
 impl EvrsEcho {
-    pub(crate) fn new(l: TcpListener, stop_fd: RawFd) -> io::Result<EvrsEcho> {
-        let mut base = EventConfig::new().method(Method::Epoll).build()?;
+    pub(crate) fn new(l: TcpListener, stop_fd: RawFd, m: Method) -> io::Result<EvrsEcho> {
+        let mut base = EventConfig::new().method(m).build()?;
         let accepted = Rc::new(Cell::new(0));
         let (lfd, count) = (l.as_raw_fd(), accepted.clone());
         let ev = base.new_event(lfd, What::READ | What::PERSIST, move |base, _, _| {
@@ -57,8 +57,12 @@ impl EvrsEcho {
             }
         })?;
         base.add(ev, None)?;
-        let stop = base.new_event(stop_fd, What::READ | What::PERSIST, |base, _, _| {
-            base.loopbreak();
+        let stop = base.new_event(stop_fd, What::READ | What::PERSIST, move |base, _, _| {
+            // io_uring may report a readiness already consumed (the harness read the line
+            // after the kernel's wake-up and before this wait): ask the pipe.
+            if readable_now(stop_fd) {
+                base.loopbreak();
+            }
         })?;
         base.add(stop, None)?;
         Ok(EvrsEcho {
@@ -297,8 +301,8 @@ async fn evrs_async_echo(s: evrs::rt::TcpStream) {
 }
 
 impl EvrsAsyncEcho {
-    pub(crate) fn new(l: TcpListener, stop_fd: RawFd) -> io::Result<EvrsAsyncEcho> {
-        let mut base = EventConfig::new().method(Method::Epoll).build()?;
+    pub(crate) fn new(l: TcpListener, stop_fd: RawFd, m: Method) -> io::Result<EvrsAsyncEcho> {
+        let mut base = EventConfig::new().method(m).build()?;
         let rt = evrs::rt::Runtime::new(&mut base)?;
         let stop = evrs::rt::Async::new(StopFd(stop_fd))?;
         // `Async::new` made the client's pipe non-blocking; the harness reads it blocking
@@ -337,7 +341,16 @@ impl Server for EvrsAsyncEcho {
     fn serve(&mut self) -> io::Result<()> {
         let rt = self.rt.as_ref().expect("runtime until drop");
         let stop = self.stop.clone();
-        rt.block_on(&mut self.base, async move { stop.readable().await })?
+        rt.block_on(&mut self.base, async move {
+            loop {
+                stop.readable().await?;
+                // A readiness may be one already consumed (io_uring reports wake-ups, and
+                // the harness reads this pipe): ask it.
+                if readable_now(stop.get_ref().0) {
+                    return Ok(());
+                }
+            }
+        })?
     }
 }
 
@@ -482,10 +495,12 @@ pub(crate) fn build(
 ) -> io::Result<Box<dyn Server>> {
     let _ = cap;
     Ok(match name {
-        "evrs" => Box::new(EvrsEcho::new(l, stop_fd)?),
+        "evrs" => Box::new(EvrsEcho::new(l, stop_fd, Method::Epoll)?),
+        "evrs-uring" => Box::new(EvrsEcho::new(l, stop_fd, Method::IoUring)?),
         "raw-epoll" => Box::new(RawEcho::new(l, stop_fd)?),
         "tokio" => Box::new(TokioEcho::new(l, stop_fd)?),
-        "evrs-async" => Box::new(EvrsAsyncEcho::new(l, stop_fd)?),
+        "evrs-async" => Box::new(EvrsAsyncEcho::new(l, stop_fd, Method::Epoll)?),
+        "evrs-async-uring" => Box::new(EvrsAsyncEcho::new(l, stop_fd, Method::IoUring)?),
         "smol" => Box::new(SmolEcho::new(l, stop_fd)?),
         #[cfg(have_libevent)]
         "libevent" => Box::new(libevent::Echo::new(l, stop_fd, cap, false)?),

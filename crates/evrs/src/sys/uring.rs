@@ -26,10 +26,17 @@
 //! so the thread that first waits — not the one that built the base — becomes the issuer. A
 //! wait from another thread later (a base moved between threads) gets `EEXIST`; the ring is
 //! then rebuilt for that thread, interest re-armed. Older kernels get `COOP_TASKRUN`, then
-//! no flags. `IORING_FEAT_EXT_ARG` (Linux 5.11) is required: without it the backend is
-//! unavailable and the base falls back to the next one.
+//! no flags. Linux 5.13 is required (`IORING_FEAT_EXT_ARG` for wait timeouts, multishot
+//! poll for edge-triggered interest): on an older kernel the backend is unavailable and the
+//! base falls back to the next one, with a warning.
 //!
 //! # Differences from epoll (documented, not hidden)
+//! A report carries the readiness the kernel saw when it woke the poll, not a re-check at
+//! the wait as epoll makes: a readiness consumed in between (the program read the fd after
+//! the wake-up, before the wait) is still reported once. Non-blocking I/O takes it as an
+//! `EAGAIN`, as any spurious wake-up; code that treats "readable" as "data is there"
+//! without reading must ask the fd.
+//!
 //! A poll request holds a reference to the file: an fd closed while its events are still
 //! added stays open underneath (the peer sees no close) until the events are deleted and
 //! the loop has waited once more, or the base is freed. Delete events before closing their
@@ -115,11 +122,18 @@ fn build_ring() -> io::Result<IoUring> {
         let mut b = IoUring::builder();
         setup(&mut b).setup_cqsize(CQ_ENTRIES).setup_clamp();
         match b.build(SQ_ENTRIES) {
-            Ok(ring) if ring.params().is_feature_ext_arg() => return Ok(ring),
+            // Multishot poll (edge-triggered interest) came with Linux 5.13, which is also
+            // when IORING_FEAT_RSRC_TAGS appeared: the feature bit stands for it.
+            Ok(ring)
+                if ring.params().is_feature_ext_arg()
+                    && ring.params().is_feature_resource_tagging() =>
+            {
+                return Ok(ring)
+            }
             Ok(_) => {
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
-                    "io_uring without IORING_FEAT_EXT_ARG (Linux < 5.11): no wait timeouts",
+                    "io_uring older than Linux 5.13 (no wait timeouts or no multishot poll)",
                 ))
             }
             // EINVAL: a flag this kernel lacks; try fewer. Anything else (ENOSYS, EPERM
