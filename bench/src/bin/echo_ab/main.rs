@@ -2,7 +2,7 @@
 //! single-threaded server, 64-byte messages ping-ponged. The servers (evrs bufferevent and
 //! evrs async, each on epoll and on io_uring — `evrs-uring`, `evrs-async-uring`, readiness
 //! mode — libevent bufferevent, a raw epoll loop — the floor — smol and tokio
-//! `current_thread`) live in
+//! `current_thread`, and `raw-uring`: hand-written io_uring, completion-style) live in
 //! this process, each on its own listening socket on 127.0.0.1:0, and take turns run by run
 //! as in `pipechain_ab` (the order rotating every round, the build order every epoch). Each
 //! run is timed by this (the server) thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`: user +
@@ -47,6 +47,7 @@ const WARMUP: usize = 2;
 
 mod client;
 mod memory;
+mod raw_uring;
 mod servers;
 mod sys;
 
@@ -151,6 +152,7 @@ fn main() -> io::Result<()> {
             "libevent",
             "libevent-events",
             "raw-epoll",
+            "raw-uring",
             "smol",
             "tokio",
         ]
@@ -161,6 +163,7 @@ fn main() -> io::Result<()> {
             "evrs-async",
             "evrs-async-uring",
             "raw-epoll",
+            "raw-uring",
             "smol",
             "tokio",
         ]

@@ -498,6 +498,7 @@ pub(crate) fn build(
         "evrs" => Box::new(EvrsEcho::new(l, stop_fd, Method::Epoll)?),
         "evrs-uring" => Box::new(EvrsEcho::new(l, stop_fd, Method::IoUring)?),
         "raw-epoll" => Box::new(RawEcho::new(l, stop_fd)?),
+        "raw-uring" => Box::new(super::raw_uring::RawUringEcho::new(l, stop_fd)?),
         "tokio" => Box::new(TokioEcho::new(l, stop_fd)?),
         "evrs-async" => Box::new(EvrsAsyncEcho::new(l, stop_fd, Method::Epoll)?),
         "evrs-async-uring" => Box::new(EvrsAsyncEcho::new(l, stop_fd, Method::IoUring)?),
