@@ -49,6 +49,16 @@ pub(crate) mod interest {
     pub(crate) const CLOSED: u8 = 0x80;
 }
 
+/// The per-fd state of a selector's table, grown with defaults to reach `fd` (selectors
+/// index their state by fd number; the table only grows, to the highest fd seen).
+pub(crate) fn fd_slot<T: Default + Clone>(table: &mut Vec<T>, fd: RawFd) -> &mut T {
+    let i = fd as usize;
+    if i >= table.len() {
+        table.resize(i + 1, T::default());
+    }
+    &mut table[i]
+}
+
 /// Is `fd` an open file descriptor? One `fcntl(F_GETFD)`; used only when an fd is first
 /// registered with a backend that cannot report the error itself (poll, select).
 pub(crate) fn check_fd(fd: RawFd) -> io::Result<()> {

@@ -266,11 +266,7 @@ impl Selector {
     }
 
     fn state(&mut self, fd: RawFd) -> &mut FdState {
-        let i = fd as usize;
-        if i >= self.fds.len() {
-            self.fds.resize(i + 1, FdState::default());
-        }
-        &mut self.fds[i]
+        super::fd_slot(&mut self.fds, fd)
     }
 
     fn mark(&mut self, fd: RawFd) {
