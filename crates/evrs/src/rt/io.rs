@@ -227,7 +227,10 @@ impl<T: AsFd> Async<T> {
         self.io.take().expect("present until into_inner")
     }
 
-    /// Waits until the fd is readable (or reports an error, or hangs up).
+    /// Waits until the fd is readable (or reports an error, or hangs up). On the io_uring
+    /// backend a readiness may be one already consumed (a spurious wake-up, see
+    /// [`Method::IoUring`](crate::Method::IoUring)): an operation after it can still say
+    /// `WouldBlock` — [`read_with`](Self::read_with) waits again then.
     pub fn readable(&self) -> Ready<'_, T> {
         Ready {
             io: self,
