@@ -4,7 +4,10 @@
 
 #include <ev.h>
 
+/* "libev", or "libev-uring" with EVRS_BENCH_LIBEV_BACKEND=io_uring (libev's io_uring
+ * backend, EVBACKEND_IOURING, instead of epoll). */
 static const char *PEER = "libev";
+static unsigned backend = EVBACKEND_EPOLL;
 static struct ev_loop *loop;
 static size_t active, writes;
 
@@ -27,9 +30,9 @@ static uint64_t run_one(void)
 
 static struct ev_loop *new_loop(void)
 {
-    struct ev_loop *l = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+    struct ev_loop *l = ev_loop_new(backend | EVFLAG_NOENV);
     if (!l) {
-        fprintf(stderr, "ev_loop_new failed\n");
+        fprintf(stderr, "ev_loop_new failed (backend %#x)\n", backend);
         exit(1);
     }
     return l;
@@ -126,6 +129,11 @@ static void timers_fire(const struct params *p)
 
 int main(int argc, char **argv)
 {
+    const char *b = getenv("EVRS_BENCH_LIBEV_BACKEND");
+    if (b && strcmp(b, "io_uring") == 0) {
+        backend = EVBACKEND_IOURING;
+        PEER = "libev-uring";
+    }
     struct params p;
     if (parse_params(argc, argv, &p) != 0)
         return 2;

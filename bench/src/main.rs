@@ -17,7 +17,7 @@ use std::process::{Command, ExitCode, Stdio};
 /// Peers run by default, in table order.
 const DEFAULT_PEERS: [&str; 6] = ["evrs", "raw-epoll", "libevent", "libev", "mio", "tokio"];
 /// Peers that can be asked for with `--peers`.
-const ALL_PEERS: [&str; 9] = [
+const ALL_PEERS: [&str; 10] = [
     "evrs",
     "evrs-poll",
     "evrs-select",
@@ -25,6 +25,7 @@ const ALL_PEERS: [&str; 9] = [
     "raw-epoll",
     "libevent",
     "libev",
+    "libev-uring",
     "mio",
     "tokio",
 ];
@@ -38,7 +39,8 @@ usage: evrs-bench [pipechain|timers|xthread|all] [--quick] [--peers a,b,..] [--s
              ping latency (20,000 round trips); peers evrs, tokio, libevent
   all        all three (default)
   --quick    few iterations, for a smoke test (< 60 s)
-  --peers    from: evrs evrs-poll evrs-select evrs-uring raw-epoll libevent libev mio tokio
+  --peers    from: evrs evrs-poll evrs-select evrs-uring raw-epoll libevent libev
+             libev-uring (libev's io_uring backend) mio tokio
              (default: evrs raw-epoll libevent libev mio tokio)
   --sizes    pipechain ring sizes (default 100,1000,10000)
   --active   bytes injected per pipechain run (default 100)
@@ -334,13 +336,13 @@ impl Results {
 fn c_peer_bin(peer: &str) -> Option<&'static str> {
     match peer {
         "libevent" => option_env!("EVRS_BENCH_LIBEVENT_BIN"),
-        "libev" => option_env!("EVRS_BENCH_LIBEV_BIN"),
+        "libev" | "libev-uring" => option_env!("EVRS_BENCH_LIBEV_BIN"),
         _ => None,
     }
 }
 
 fn is_c_peer(peer: &str) -> bool {
-    matches!(peer, "libevent" | "libev")
+    matches!(peer, "libevent" | "libev" | "libev-uring")
 }
 
 /// Runs one child and folds its output into `res`.
@@ -366,6 +368,9 @@ fn spawn(res: &mut Results, peer: &str, bench: Bench, p: &Params) {
         };
         let mut c = Command::new(bin);
         c.arg(bench.name());
+        if peer == "libev-uring" {
+            c.env("EVRS_BENCH_LIBEV_BACKEND", "io_uring");
+        }
         c
     } else {
         let exe = std::env::current_exe().expect("own executable");
