@@ -209,8 +209,9 @@ fn enter(ring: &Ring, timeout: Option<Duration>) -> io::Result<()> {
         Ok(_) => Ok(()),
         Err(e) => match e.raw_os_error() {
             Some(libc::ETIME) | Some(libc::EINTR) => Ok(()),
-            // The completion queue is full of unread completions: read them first.
-            Some(libc::EBUSY) => Ok(()),
+            // The completion queue is full of unread completions (read them first), or the
+            // kernel is short of memory for the submission: retried at the next iteration.
+            Some(libc::EBUSY) | Some(libc::EAGAIN) => Ok(()),
             Some(libc::EEXIST) => {
                 ring.wrong_thread.store(true, Ordering::Relaxed);
                 Ok(())
