@@ -133,7 +133,7 @@ impl Method {
             Method::Epoll => Features::ET | Features::O1 | Features::EARLY_CLOSE,
             Method::Poll => Features::FDS | Features::EARLY_CLOSE,
             Method::Select => Features::FDS,
-            Method::IoUring => Features::ET | Features::O1 | Features::EARLY_CLOSE | Features::FDS,
+            Method::IoUring => Features::ET | Features::O1 | Features::EARLY_CLOSE,
         }
     }
 }

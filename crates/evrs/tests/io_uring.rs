@@ -221,3 +221,182 @@ fn deny_io_uring_setup() {
         assert_eq!(r, 0, "seccomp: {}", std::io::Error::last_os_error());
     }
 }
+
+#[test]
+fn a_loop_moving_threads_with_more_changes_than_the_queue_holds_loses_none() {
+    let _w = watchdog_here(WATCHDOG_BOUND);
+    // The first thread's wait made it the ring's issuer; the next run is on another thread
+    // with 1,100 new registrations queued (more than the 1,024-entry submission queue):
+    // the ring is rebuilt for the new thread before anything is queued, and every one of
+    // them reports.
+    let sb = Arc::new(SharedBase::with_config(EventConfig::new().method(Method::IoUring)).unwrap());
+    let (x0, y0) = pair();
+    let e0 = sb
+        .new_event(fd(&y0), What::READ | What::PERSIST, |_, _, _| {})
+        .unwrap();
+    sb.add(e0, None).unwrap();
+    sb.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+    const N: usize = 1100;
+    let pairs: Vec<_> = (0..N).map(|_| pair()).collect();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let mut evs = Vec::new();
+    for (a, b) in &pairs {
+        let h = hits.clone();
+        let ev = sb
+            .new_event(fd(a), What::READ, move |_, _, _| {
+                h.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        sb.add(ev, None).unwrap();
+        evs.push(ev);
+        write(b, b"!");
+    }
+    let (s, h) = (sb.clone(), hits.clone());
+    let errors = std::thread::spawn(move || {
+        let mut errors = Vec::new();
+        let start = Instant::now();
+        while h.load(Ordering::SeqCst) < N && start.elapsed() < BOUND {
+            if let Err(e) = s.run(LoopFlags::ONCE | LoopFlags::NONBLOCK) {
+                errors.push(e.to_string());
+            }
+        }
+        errors
+    })
+    .join()
+    .unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(hits.load(Ordering::SeqCst), N);
+    for ev in evs.into_iter().chain([e0]) {
+        sb.free(ev).unwrap();
+    }
+    drop((x0, y0, pairs));
+}
+
+#[test]
+fn regular_files_and_directories_are_refused_as_on_epoll() {
+    let _w = watchdog_here(WATCHDOG_BOUND);
+    // A poll of one is always ready: an edge-triggered poll would be re-armed forever.
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!("evrs-io-uring-regular-{}", std::process::id()));
+    let f = std::fs::File::create(&path).unwrap();
+    let d = std::fs::File::open(&dir).unwrap();
+    for m in [Method::Epoll, Method::IoUring] {
+        let mut b = base(m);
+        for raw in [
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            std::os::fd::AsRawFd::as_raw_fd(&d),
+        ] {
+            let ev = b
+                .new_event(raw, What::WRITE | What::PERSIST | What::ET, |_, _, _| {})
+                .unwrap();
+            let e = b.add(ev, None).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{m}: {e}");
+            b.free(ev).unwrap();
+        }
+    }
+    drop(f);
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_delete_outside_a_loop_on_a_thread_that_is_not_the_issuer_releases_the_file() {
+    let _w = watchdog_here(WATCHDOG_BOUND);
+    let sb = Arc::new(SharedBase::with_config(EventConfig::new().method(Method::IoUring)).unwrap());
+    let (ours, mut peer) = pair();
+    let ev = sb
+        .new_event(fd(&ours), What::READ | What::PERSIST, |_, _, _| {})
+        .unwrap();
+    sb.add(ev, None).unwrap();
+    let s = sb.clone();
+    // The loop runs once on another thread (the ring's issuer), which then ends.
+    std::thread::spawn(move || s.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap())
+        .join()
+        .unwrap();
+    sb.free(ev).unwrap();
+    drop(ours);
+    peer.set_read_timeout(Some(BOUND)).unwrap();
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        peer.read(&mut buf).unwrap(),
+        0,
+        "the socket was really closed"
+    );
+}
+
+/// The child half of [`a_fork_in_a_callback_leaves_the_parents_ring_alone`].
+#[test]
+fn fork_child() {
+    if std::env::var_os("EVRS_IO_URING_FORK_CHILD").is_none() {
+        return;
+    }
+    // One thread in this process (`--test-threads=1`), so the forked child may allocate.
+    let mut b = base(Method::IoUring);
+    let (ours, mut peer) = pair();
+    let (c_ours, _c_peer) = pair();
+    let cev = b
+        .new_event(fd(&c_ours), What::READ | What::PERSIST, |_, _, _| {})
+        .unwrap();
+    b.add(cev, None).unwrap();
+    b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+    let ofd = fd(&ours);
+    let made: Rc<Cell<Option<evrs::Event>>> = Rc::default();
+    let m = made.clone();
+    let t = b
+        .new_timer(move |base, t, _| {
+            // Pending at the fork: an edge-triggered add and a removal.
+            let ev = base
+                .new_event(ofd, What::READ | What::PERSIST | What::ET, |_, _, _| {})
+                .unwrap();
+            base.add(ev, None).unwrap();
+            base.free(cev).unwrap();
+            m.set(Some(ev));
+            // SAFETY: this process has one thread; the child only re-initializes its base
+            // and leaves with `_exit`.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                let code = if base.reinit().is_ok() { 0 } else { 1 };
+                // SAFETY: ends the child without running the parent's destructors.
+                unsafe { libc::_exit(code) };
+            }
+            let mut status = 0;
+            // SAFETY: waits for the child just made.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            assert_eq!(status, 0, "the child's reinit");
+            base.free(t).unwrap();
+        })
+        .unwrap();
+    b.add(t, Some(Duration::from_millis(1))).unwrap();
+    while made.get().is_none() {
+        b.run(LoopFlags::ONCE).unwrap();
+    }
+    b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+    b.free(made.take().unwrap()).unwrap();
+    drop(ours);
+    b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+    peer.set_read_timeout(Some(BOUND)).unwrap();
+    let mut buf = [0u8; 1];
+    // Had the child submitted into the shared ring, a second poll would hold the socket.
+    assert_eq!(
+        peer.read(&mut buf).unwrap(),
+        0,
+        "the socket was really closed"
+    );
+    println!("FORK CHILD OK");
+}
+
+#[test]
+fn a_fork_in_a_callback_leaves_the_parents_ring_alone() {
+    let _w = watchdog_here(WATCHDOG_BOUND);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "fork_child", "--nocapture", "--test-threads=1"])
+        .env("EVRS_IO_URING_FORK_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("FORK CHILD OK"),
+        "child: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

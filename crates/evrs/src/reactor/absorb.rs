@@ -59,9 +59,11 @@ impl Absorb<'_> {
     fn completed(&mut self, token: u64, res: i32, flags: u32) {
         let (idx, gen) = ((token & 0xffff_ffff) as usize, (token >> 32) as u32);
         // A token of a freed event, or of one deleted since it was submitted, is ignored
-        // (the backend cancels such operations; a completion may still be in flight).
+        // (the backend cancels such operations; a completion may still be in flight). The
+        // token holds the generation's low 31 bits (`completion_token`).
         if idx >= self.table.len()
-            || !self.table.same(idx, gen)
+            || !self.table.get(idx).is_live()
+            || self.table.get(idx).gen() & super::phases::TOKEN_GEN_MASK != gen
             || !self.table.get(idx).has(state::INSERTED)
         {
             return;

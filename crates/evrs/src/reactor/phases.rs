@@ -12,6 +12,9 @@ use crate::backend::Polled;
 use crate::backend::Sink;
 use crate::flags::What;
 use crate::sys;
+
+/// The generation bits a completion token carries (31: bit 63 stays clear).
+pub(super) const TOKEN_GEN_MASK: u32 = 0x7fff_ffff;
 use std::time::Duration;
 
 /// An event just taken off its active queue by the loop.
@@ -103,8 +106,10 @@ impl Reactor {
     /// The token a completion-based backend is given for an operation of event `idx`
     /// (used by the test backend now, by io_uring next).
     #[cfg_attr(not(test), allow(dead_code))]
+    /// Bit 63 stays clear (the generation's low 31 bits): set, it marks io_uring's own
+    /// poll requests.
     pub(crate) fn completion_token(&self, idx: usize) -> u64 {
-        (u64::from(self.table.get(idx).gen()) << 32) | idx as u64
+        (u64::from(self.table.get(idx).gen() & TOKEN_GEN_MASK) << 32) | idx as u64
     }
 
     /// Activates every timer whose deadline has passed, in (deadline, add order).

@@ -69,6 +69,23 @@ pub(crate) fn check_fd(fd: RawFd) -> io::Result<()> {
     syscall!(fcntl(fd, libc::F_GETFD)).map(|_| ())
 }
 
+/// Can `fd` be watched the way epoll watches (a socket, pipe, tty, eventfd...)? One
+/// `fstat`: a closed fd is `EBADF`; a regular file or a directory `EPERM`, epoll's answer
+/// (always "ready", they have nothing to wait for). For io_uring's first registration.
+pub(crate) fn check_pollable(fd: RawFd) -> io::Result<()> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: an all-zero `stat` is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid, writable stat buffer.
+    syscall!(fstat(fd, &mut st))?;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG | libc::S_IFDIR => Err(io::Error::from_raw_os_error(libc::EPERM)),
+        _ => Ok(()),
+    }
+}
+
 /// Switches `fd` to non-blocking mode (`O_NONBLOCK`), whatever kind of file it is.
 pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: F_GETFL and F_SETFL take an integer argument; any fd is acceptable.

@@ -90,6 +90,8 @@ struct Ring {
     ring: IoUring,
     /// An enter was refused because another thread is the ring's issuer.
     wrong_thread: AtomicBool,
+    /// The process that built it (a forked child must not submit to its parent's ring).
+    pid: u32,
 }
 
 pub(crate) struct Selector {
@@ -98,6 +100,8 @@ pub(crate) struct Selector {
     issuer: Option<std::thread::ThreadId>,
     /// The loop runs callbacks: changes wait for its next wait.
     batching: bool,
+    /// The last apply left changes queued (the submission queue was full): do not block.
+    behind: bool,
     /// A queued change removes an fd's poll (applied at once outside a loop: see `change`).
     removals: bool,
     fds: Vec<FdState>,
@@ -209,9 +213,9 @@ fn enter(ring: &Ring, timeout: Option<Duration>) -> io::Result<()> {
         Ok(_) => Ok(()),
         Err(e) => match e.raw_os_error() {
             Some(libc::ETIME) | Some(libc::EINTR) => Ok(()),
-            // The completion queue is full of unread completions (read them first), or the
-            // kernel is short of memory for the submission: retried at the next iteration.
-            Some(libc::EBUSY) | Some(libc::EAGAIN) => Ok(()),
+            // The completion queue is full of unread completions: read them first. (EAGAIN,
+            // the kernel short of memory, is an error: retrying at once would spin.)
+            Some(libc::EBUSY) => Ok(()),
             Some(libc::EEXIST) => {
                 ring.wrong_thread.store(true, Ordering::Relaxed);
                 Ok(())
@@ -250,9 +254,11 @@ impl Selector {
             ring: Arc::new(Ring {
                 ring: build_ring()?,
                 wrong_thread: AtomicBool::new(false),
+                pid: std::process::id(),
             }),
             issuer: None,
             batching: false,
+            behind: false,
             removals: false,
             fds: Vec::new(),
             changes: Vec::new(),
@@ -285,8 +291,10 @@ impl Selector {
             return Ok(());
         }
         if st.want == 0 && st.armed == 0 && !st.dirty {
-            // First registration: the kernel's verdict on the fd now, as epoll's ADD.
-            super::check_fd(fd)?;
+            // First registration: the verdict on the fd now, as epoll's ADD gives it (a
+            // closed fd is EBADF; a regular file or directory EPERM, as on epoll — a poll of
+            // one is always ready, and an edge-triggered one would be re-armed forever).
+            super::check_pollable(fd)?;
         }
         let st = self.state(fd);
         if new != 0 && st.want == 0 {
@@ -315,12 +323,19 @@ impl Selector {
         }
     }
 
-    /// Applies the change list and submits it without waiting — from the issuing thread
-    /// only: another thread's changes wait for the loop's next wait, and before any wait
-    /// nothing was submitted, so nothing holds a file yet.
+    /// Applies the change list and submits it without waiting. Called with no loop running,
+    /// so no wait is using the ring: from a thread that is not its issuer, the ring is
+    /// rebuilt for this one first. Never in a forked child before its `reinit` (the ring's
+    /// memory is the parent's too).
     fn flush_now(&mut self) {
-        if self.issuer != Some(std::thread::current().id()) {
+        if self.ring.pid != std::process::id() {
             return;
+        }
+        if self
+            .issuer
+            .is_some_and(|t| t != std::thread::current().id())
+        {
+            self.rebuild_quietly();
         }
         self.apply_changes();
         if let Err(e) = enter(&self.ring, Some(Duration::ZERO)) {
@@ -328,25 +343,23 @@ impl Selector {
         }
     }
 
-    fn push(&mut self, sqe: squeue::Entry) {
-        self.ctl_calls += 1;
-        loop {
+    /// Queues one request; false if the queue stays full (the kernel takes none: its
+    /// completion queue is full, or it is short of memory). Bounded: never a spin.
+    fn push(&mut self, sqe: &squeue::Entry) -> bool {
+        for _ in 0..4 {
             // SAFETY: only the issuing thread touches the submission queue (module docs);
             // poll requests point at no memory of ours.
-            let pushed = unsafe { self.ring.ring.submission_shared().push(&sqe) };
-            if pushed.is_ok() {
-                return;
+            if unsafe { self.ring.ring.submission_shared().push(sqe) }.is_ok() {
+                self.ctl_calls += 1;
+                return true;
             }
             // Full: hand the queue to the kernel without waiting, then refill.
             if let Err(e) = enter(&self.ring, Some(Duration::ZERO)) {
-                log::warn!("evrs: io_uring submission failed ({e}); retrying");
-            }
-            if self.ring.wrong_thread.load(Ordering::Relaxed) {
-                // Not ours to submit from this thread: drop the queue's contents by
-                // rebuilding (every interest is re-armed from the table).
-                self.rebuild_quietly();
+                log::warn!("evrs: io_uring submission failed ({e}); changes wait");
+                return false;
             }
         }
+        false
     }
 
     fn enable(&mut self) {
@@ -357,35 +370,54 @@ impl Selector {
         }
     }
 
-    /// Brings the kernel in line with the change list.
+    /// Brings the kernel in line with the change list — as far as the submission queue
+    /// takes it: what it could not take stays on the list (`behind`), and the next wait does
+    /// not block, so it is applied at the next iteration.
     fn apply_changes(&mut self) {
+        if self
+            .issuer
+            .is_some_and(|t| t != std::thread::current().id())
+        {
+            // Another thread is the ring's issuer (a base whose loop moved): a ring for
+            // this one first, every interest re-armed, before anything is queued.
+            self.rebuild_quietly();
+        }
         self.enable();
         self.removals = false;
+        self.behind = false;
         let mut changes = std::mem::take(&mut self.changes);
+        let mut done = 0;
         for &fd in &changes {
             let st = *self.state(fd);
             let mut armed = st.armed;
             if armed != 0 && (armed != st.want || st.went_zero) {
-                self.push(
-                    opcode::PollRemove::new(token(fd, st.gen))
-                        .build()
-                        .user_data(REMOVE_TOKEN),
-                );
+                let rm = opcode::PollRemove::new(token(fd, st.gen))
+                    .build()
+                    .user_data(REMOVE_TOKEN);
+                if !self.push(&rm) {
+                    break;
+                }
                 armed = 0;
+                let st = self.state(fd);
+                st.armed = 0;
+                st.went_zero = false;
             }
             let mut gen = st.gen;
             if st.want != 0 && armed == 0 && !st.failed {
-                self.next_gen = if self.next_gen >= GEN_MAX {
+                let next = if self.next_gen >= GEN_MAX {
                     1
                 } else {
                     self.next_gen + 1
                 };
-                gen = self.next_gen;
                 let sqe = opcode::PollAdd::new(types::Fd(fd), poll_mask(st.want))
                     .multi(st.want & ET != 0)
                     .build()
-                    .user_data(token(fd, gen));
-                self.push(sqe);
+                    .user_data(token(fd, next));
+                if !self.push(&sqe) {
+                    break;
+                }
+                self.next_gen = next;
+                gen = next;
                 armed = st.want;
             }
             let st = self.state(fd);
@@ -393,16 +425,34 @@ impl Selector {
             st.gen = gen;
             st.dirty = false;
             st.went_zero = false;
+            done += 1;
         }
-        changes.clear();
-        self.changes = changes;
+        if done < changes.len() {
+            // The rest stays queued (still `dirty`), ahead of whatever is marked meanwhile.
+            self.behind = true;
+            changes.drain(..done);
+            changes.append(&mut self.changes);
+            self.changes = changes;
+        } else {
+            changes.clear();
+            let marked = std::mem::replace(&mut self.changes, changes);
+            self.changes.extend(marked);
+        }
     }
 
     /// One completion: a poll's report becomes readiness (re-arming as needed); a removed
     /// poll's, a remove's own, or anything stale is dropped.
     fn complete(&mut self, tok: u64, res: i32, flags: u32) -> Option<Polled> {
-        if tok == REMOVE_TOKEN || tok & POLL_TAG == 0 {
+        if tok == REMOVE_TOKEN {
             return None;
+        }
+        if tok & POLL_TAG == 0 {
+            // An operation's completion (the reactor's token: bit 63 clear): the reactor's.
+            return Some(Polled::Done {
+                token: tok,
+                res,
+                flags,
+            });
         }
         let fd = (tok & 0xffff_ffff) as u32 as RawFd;
         let gen = ((tok >> 32) & 0x7fff_ffff) as u32;
@@ -442,6 +492,11 @@ impl Selector {
         sink: &mut impl super::Sink,
     ) -> io::Result<()> {
         self.apply_changes();
+        let timeout = if self.behind {
+            Some(Duration::ZERO)
+        } else {
+            timeout
+        };
         let res = enter(&self.ring, timeout);
         let ring = self.ring.clone();
         drain(&ring, |tok, r, fl| {
@@ -478,6 +533,7 @@ impl Selector {
         }
         self.apply_changes();
         w.ring = Some(self.ring.clone());
+        w.behind = self.behind;
     }
 
     /// Turns what a detached wait copied out (raw completions) into readiness, in place.
@@ -502,6 +558,7 @@ impl Selector {
         self.ring = Arc::new(Ring {
             ring,
             wrong_thread: AtomicBool::new(false),
+            pid: std::process::id(),
         });
         self.issuer = None;
         self.removals = false;
@@ -531,11 +588,16 @@ impl Selector {
 /// queued, waits, and copies the completions out as raw entries for [`Selector::settle`].
 pub(crate) struct Waiter {
     ring: Option<Arc<Ring>>,
+    /// Changes are still queued (see `Selector::apply_changes`): the wait does not block.
+    behind: bool,
 }
 
 impl Waiter {
     pub(crate) fn new() -> Waiter {
-        Waiter { ring: None }
+        Waiter {
+            ring: None,
+            behind: false,
+        }
     }
 
     pub(crate) fn wait(
@@ -545,6 +607,11 @@ impl Waiter {
     ) -> io::Result<()> {
         let Some(ring) = self.ring.as_ref() else {
             return Err(io::Error::other("io_uring wait was not prepared"));
+        };
+        let timeout = if self.behind {
+            Some(Duration::ZERO)
+        } else {
+            timeout
         };
         let res = enter(ring, timeout);
         drain(ring, |token, res, flags| {

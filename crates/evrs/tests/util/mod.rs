@@ -67,10 +67,22 @@ macro_rules! on_every_backend {
                     $crate::util::WATCHDOG_BOUND,
                 );
                 let $m = evrs::Method::IoUring;
+                if !$crate::util::io_uring_available() {
+                    eprintln!("skipped: the kernel refuses io_uring here");
+                    return;
+                }
                 $body
             } )*
         }
     };
+}
+
+/// Whether this machine lets a process have an io_uring (Linux 5.13+, not disabled by
+/// `kernel.io_uring_disabled` or a seccomp profile): the io_uring half of the matrix skips
+/// itself, with a line on stderr, where it does not.
+pub fn io_uring_available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| EventConfig::new().method(Method::IoUring).build().is_ok())
 }
 
 pub fn base(m: Method) -> Checked {
