@@ -89,6 +89,7 @@ fn deleting_an_armed_multishot_poll_releases_its_file() {
             b.free(ev).unwrap();
             drop(ours);
         }
+        peer.set_nonblocking(false).unwrap(); // the release may finish just after
         peer.set_read_timeout(Some(BOUND)).unwrap();
         let mut buf = [0u8; 1];
         assert_eq!(peer.read(&mut buf).unwrap(), 0, "inside a loop: {inside}");
@@ -314,6 +315,7 @@ fn a_delete_outside_a_loop_on_a_thread_that_is_not_the_issuer_releases_the_file(
         .unwrap();
     sb.free(ev).unwrap();
     drop(ours);
+    peer.set_nonblocking(false).unwrap(); // the release may finish just after
     peer.set_read_timeout(Some(BOUND)).unwrap();
     let mut buf = [0u8; 1];
     assert_eq!(
@@ -373,6 +375,7 @@ fn fork_child() {
     b.free(made.take().unwrap()).unwrap();
     drop(ours);
     b.run(LoopFlags::ONCE | LoopFlags::NONBLOCK).unwrap();
+    peer.set_nonblocking(false).unwrap(); // the release may finish just after
     peer.set_read_timeout(Some(BOUND)).unwrap();
     let mut buf = [0u8; 1];
     // Had the child submitted into the shared ring, a second poll would hold the socket.

@@ -97,7 +97,7 @@ struct Ring {
 pub(crate) struct Selector {
     ring: Arc<Ring>,
     /// The thread that enabled the ring (its issuer; `None` until the first apply).
-    issuer: Option<std::thread::ThreadId>,
+    issuer: Option<u64>,
     /// The loop runs callbacks: changes wait for its next wait.
     batching: bool,
     /// The last apply left changes queued (the submission queue was full): do not block.
@@ -333,7 +333,7 @@ impl Selector {
         }
         if self
             .issuer
-            .is_some_and(|t| t != std::thread::current().id())
+            .is_some_and(|t| t != super::thread_bound::this_thread())
         {
             self.rebuild_quietly();
         }
@@ -364,7 +364,7 @@ impl Selector {
 
     fn enable(&mut self) {
         if self.issuer.is_none() {
-            self.issuer = Some(std::thread::current().id());
+            self.issuer = Some(super::thread_bound::this_thread());
             // Rings built without R_DISABLED refuse this with EINVAL: nothing to enable.
             let _ = self.ring.ring.submitter().register_enable_rings();
         }
@@ -376,7 +376,7 @@ impl Selector {
     fn apply_changes(&mut self) {
         if self
             .issuer
-            .is_some_and(|t| t != std::thread::current().id())
+            .is_some_and(|t| t != super::thread_bound::this_thread())
         {
             // Another thread is the ring's issuer (a base whose loop moved): a ring for
             // this one first, every interest re-armed, before anything is queued.
