@@ -153,20 +153,25 @@ fn seccomp_child() {
 #[test]
 fn refused_io_uring_falls_back_or_fails_clearly() {
     let _w = watchdog_here(WATCHDOG_BOUND);
+    run_child(
+        "seccomp_child",
+        "EVRS_IO_URING_SECCOMP_CHILD",
+        "SECCOMP CHILD OK",
+    );
+}
+
+/// Runs test `name` of this binary alone in a child process (with `env` set, so the test
+/// does its part) and checks that it passed and printed `ok_line`.
+fn run_child(name: &str, env: &str, ok_line: &str) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "seccomp_child",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("EVRS_IO_URING_SECCOMP_CHILD", "1")
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(env, "1")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("SECCOMP CHILD OK"),
-        "child: {:?}\n{stdout}\n{}",
+        out.status.success() && stdout.contains(ok_line),
+        "child {name}: {:?}\n{stdout}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
@@ -390,16 +395,5 @@ fn fork_child() {
 #[test]
 fn a_fork_in_a_callback_leaves_the_parents_ring_alone() {
     let _w = watchdog_here(WATCHDOG_BOUND);
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "fork_child", "--nocapture", "--test-threads=1"])
-        .env("EVRS_IO_URING_FORK_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("FORK CHILD OK"),
-        "child: {:?}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_child("fork_child", "EVRS_IO_URING_FORK_CHILD", "FORK CHILD OK");
 }
